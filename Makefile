@@ -1,0 +1,43 @@
+# Two entry points on a fresh Linux machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench redis-server clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+# redis-server is a system binary: install it when missing and possible.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
+	  fi; \
+	  command -v redis-server >/dev/null 2>&1 || { echo "redis-server is missing: install it (e.g. 'sudo apt-get install redis-server') and run make again"; exit 1; }; \
+	}
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+pytest: $(STAMP) redis-server
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+demo: $(STAMP) redis-server
+	$(BIN)/dlq-replay demo
+
+bench: $(STAMP) redis-server
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

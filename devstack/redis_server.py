@@ -1,0 +1,33 @@
+"""A throwaway `redis-server` on loopback for the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from devstack.process import ChildServer, free_port
+
+
+class RedisServer(ChildServer):
+    """`redis-server` on 127.0.0.1 with no persistence: a restart starts empty."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run 'make test' or install it")
+        port = port or free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+            "--maxclients", "2000",
+        ]  # fmt: skip
+        super().__init__(argv, port, log=workdir / "redis.log")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"

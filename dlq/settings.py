@@ -1,0 +1,140 @@
+"""The one settings object: read once from the environment (and `.env`), passed down."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dlq.errors import ConfigurationError
+
+#: Genesys Cloud region domains by the SDK's region name (platform-facts.md).
+GENESYS_REGIONS: dict[str, str] = {
+    "us_east_1": "mypurecloud.com",
+    "eu_west_1": "mypurecloud.ie",
+    "ap_southeast_2": "mypurecloud.com.au",
+    "ap_northeast_1": "mypurecloud.jp",
+    "eu_central_1": "mypurecloud.de",
+    "us_west_2": "usw2.pure.cloud",
+    "ca_central_1": "cac1.pure.cloud",
+    "ap_northeast_2": "apne2.pure.cloud",
+    "eu_west_2": "euw2.pure.cloud",
+    "ap_south_1": "aps1.pure.cloud",
+    "us_east_2": "use2.us-gov-pure.cloud",
+    "sa_east_1": "sae1.pure.cloud",
+    "me_central_1": "mec1.pure.cloud",
+    "ap_northeast_3": "apne3.pure.cloud",
+    "eu_central_2": "euc2.pure.cloud",
+    "mx_central_1": "mxc1.pure.cloud",
+    "ap_southeast_1": "apse1.pure.cloud",
+}
+
+#: EventBridge's largest event; a DLQ body beyond it is not an EventBridge event.
+MAX_EVENT_BYTES = 256 * 1024
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of dlq-replay; the environment variable is the field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Genesys Cloud
+    genesys_region: str = "mypurecloud.com"
+    genesys_api_base_url: HttpUrl | None = None
+    genesys_login_base_url: HttpUrl | None = None
+    genesys_client_id: str = ""
+    genesys_client_secret: SecretStr = SecretStr("")
+    genesys_org_id: str | None = None
+    genesys_rate_limit_per_minute: PositiveInt = 240
+    genesys_rate_limit_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.25
+    genesys_connect_timeout: PositiveFloat = 3.05
+    genesys_read_timeout: PositiveFloat = 10.0
+    genesys_attribute_prefix: str = Field(default="dlqReplay", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+
+    # AWS and the queues
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    dlq_queue_url: str = ""
+    ledger_table: str = "dlq-replay-ledger"
+    ledger_ttl_days: PositiveInt = 90
+    replay_parking_queue_url: str = ""
+
+    # Redis: broker, locks, rate limiter, token cache
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Retry policy
+    replay_max_attempts: PositiveInt = 8
+    replay_backoff_base: PositiveInt = 2
+    replay_backoff_max: PositiveInt = 600
+    replay_max_event_age_seconds: PositiveInt = 7 * 24 * 3600
+    replay_verify_conversation: bool = True
+    replay_redeliver_missing_conversation: bool = False
+    replay_event_bus_source: str = Field(default="dlq-replay.genesys", pattern=r"^(?!aws\.).+")
+    replay_target_overrides: dict[str, str] = Field(default_factory=dict)
+    replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
+    replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
+
+    # Ingest
+    poller_receivers: PositiveInt = 1
+    poller_wait_seconds: Annotated[int, Field(ge=0, le=20)] = 20
+
+    @field_validator("genesys_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        value = value.strip()
+        if value in GENESYS_REGIONS or "." in value:
+            return value
+        known = ", ".join(sorted(GENESYS_REGIONS))
+        raise ValueError(f"not a Genesys region domain nor one of: {known}")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @cached_property
+    def genesys_domain(self) -> str:
+        return GENESYS_REGIONS.get(self.genesys_region, self.genesys_region)
+
+    @property
+    def genesys_api_url(self) -> str:
+        """Base URL of the Platform API: the explicit override, else `https://api.<domain>`."""
+        if self.genesys_api_base_url is not None:
+            return str(self.genesys_api_base_url).rstrip("/")
+        return f"https://api.{self.genesys_domain}"
+
+    @property
+    def genesys_login_url(self) -> str:
+        """Base URL of the login host: the explicit override, else `https://login.<domain>`."""
+        if self.genesys_login_base_url is not None:
+            return str(self.genesys_login_base_url).rstrip("/")
+        return f"https://login.{self.genesys_domain}"
+
+    def require(self, *names: str, purpose: str) -> None:
+        """Fail with one clear line when a setting that `purpose` needs is empty."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if not value:
+                raise ConfigurationError(f"{name.upper()} is not set: {purpose} needs it")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; a bad value becomes one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigurationError(f"{name} is invalid: {first['msg']}") from None
