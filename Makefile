@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Product code is strict; tests are checked too, without demanding annotations.
 typecheck: $(STAMP)
-	$(BIN)/mypy .
+	$(BIN)/mypy
+	$(BIN)/mypy --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls \
+	  --allow-any-generics --no-warn-return-any --disable-error-code=union-attr tests
 
 pytest: $(STAMP) redis-server
 	$(BIN)/pytest

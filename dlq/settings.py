@@ -31,6 +31,11 @@ GENESYS_REGIONS: dict[str, str] = {
     "ap_southeast_1": "apse1.pure.cloud",
 }
 
+#: No task schedules itself further out than this; the Redis broker's visibility
+#: timeout is set above it (celeryconfig.py), or a long countdown would be delivered
+#: again and again.
+MAX_COUNTDOWN_SECONDS = 1800
+
 #: EventBridge's largest event; a DLQ body beyond it is not an EventBridge event.
 MAX_EVENT_BYTES = 256 * 1024
 
@@ -77,7 +82,7 @@ class Settings(BaseSettings):
     replay_max_event_age_seconds: PositiveInt = 7 * 24 * 3600
     replay_verify_conversation: bool = True
     replay_redeliver_missing_conversation: bool = False
-    replay_event_bus_source: str = Field(default="dlq-replay.genesys", pattern=r"^(?!aws\.).+")
+    replay_event_bus_source: str = Field(default="dlq-replay.genesys", min_length=1)
     replay_target_overrides: dict[str, str] = Field(default_factory=dict)
     replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
     replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
@@ -94,6 +99,20 @@ class Settings(BaseSettings):
             return value
         known = ", ".join(sorted(GENESYS_REGIONS))
         raise ValueError(f"not a Genesys region domain nor one of: {known}")
+
+    @field_validator("replay_event_bus_source")
+    @classmethod
+    def _not_aws_source(cls, value: str) -> str:
+        if value.startswith("aws."):
+            raise ValueError("PutEvents refuses sources that begin with 'aws.'")
+        return value
+
+    @field_validator("replay_backoff_max")
+    @classmethod
+    def _within_broker_bound(cls, value: int) -> int:
+        if value > MAX_COUNTDOWN_SECONDS:
+            raise ValueError(f"must be at most {MAX_COUNTDOWN_SECONDS} s (the broker's bound)")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -22,8 +22,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
+    saved = os.environ.get("REDIS_URL")
     with server:
+        # The Celery app reads its broker from the settings, i.e. from here.
+        os.environ["REDIS_URL"] = server.url
         yield server
+    if saved is None:
+        os.environ.pop("REDIS_URL", None)
+    else:
+        os.environ["REDIS_URL"] = saved
 
 
 @pytest.fixture()

@@ -1,0 +1,1 @@
+"""Benchmarks against the real local stack (`make bench`); each prints its figures."""

@@ -1,0 +1,53 @@
+"""Celery configuration, read from the one settings object (`celery -A tasks ...`)."""
+
+from __future__ import annotations
+
+from dlq.errors import ConfigurationError
+from dlq.settings import MAX_COUNTDOWN_SECONDS, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigurationError as exc:
+    raise SystemExit(f"dlq-replay: {exc}") from None
+
+REPLAY_QUEUE = "replay"
+TRACK_QUEUE = "track"
+
+task_soft_time_limit = 90
+task_time_limit = 120
+
+broker_url = _settings.redis_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    # Above the longest countdown any task schedules plus the hard time limit, so a
+    # scheduled retry is never delivered twice (platform-facts.md, Celery on Redis).
+    "visibility_timeout": MAX_COUNTDOWN_SECONDS + task_time_limit + 300,
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+}
+
+task_serializer = "json"
+accept_content = ["json"]
+result_serializer = "json"
+task_ignore_result = True  # the ledger is the result
+result_backend = None
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+worker_send_task_events = True
+task_send_sent_event = True
+worker_hijack_root_logger = False
+
+task_default_queue = REPLAY_QUEUE
+task_routes = {
+    "dlq.replay": {"queue": REPLAY_QUEUE},
+    "dlq.reconcile": {"queue": REPLAY_QUEUE},
+    "dlq.track": {"queue": TRACK_QUEUE},
+}
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+
+beat_schedule = {
+    "reconcile-ledger": {"task": "dlq.reconcile", "schedule": 60.0},
+}

@@ -1,0 +1,26 @@
+"""boto3 clients, built one way: region from the settings, endpoint from `AWS_ENDPOINT_URL`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from dlq.settings import Settings
+
+
+def aws_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
+    """A boto3 client with bounded timeouts and standard retries.
+
+    boto3 itself honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`), which is
+    how the demo and the tests point every client at moto.
+    """
+    config = Config(
+        region_name=settings.aws_region,
+        connect_timeout=3,
+        read_timeout=20 + 5 if service == "sqs" else 10,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=pool_size,
+    )
+    return boto3.session.Session().client(service, config=config)

@@ -1,0 +1,120 @@
+"""The ingest core shared by both front doors: DLQ message -> ledger item -> replay task.
+
+The ledger is written before the task is enqueued, and the front door deletes the
+message (or leaves it out of `batchItemFailures`) only after both: a message that
+reaches the ingest is never lost. Bad input is kept as a `rejected` item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dlq.errors import HandOffError
+from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message
+from dlq.ledger import Ledger, Status
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Enqueuer(Protocol):
+    """Hands a replay to the workers (the Celery producer implements it)."""
+
+    def enqueue_replay(self, key: EventKey) -> None: ...
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of one DLQ message; the front door may delete it in every case."""
+
+    message_id: str
+    outcome: Outcome
+    key: EventKey | None = None
+    reason: str | None = None
+
+
+def ingest(
+    message: DlqMessage, *, ledger: Ledger, enqueuer: Enqueuer, org_id: str | None = None
+) -> IngestResult:
+    """Validate one DLQ message, record it in the ledger and enqueue its replay.
+
+    Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
+    then leave the message in the queue, to be received again.
+    """
+    try:
+        parsed = parse_dlq_message(message, org_id=org_id)
+    except InvalidMessage as exc:
+        reason = exc.reason
+        _write(lambda: ledger.put_rejected(message, reason), message)
+        log.warning(
+            "rejected a DLQ message",
+            extra={"sqs_message_id": message.message_id, "reason": reason},
+        )
+        return IngestResult(message.message_id, Outcome.REJECTED, reason=reason)
+
+    try:
+        existing = _write(lambda: ledger.put_received(parsed, message), message)
+    except HandOffError as exc:
+        # DynamoDB refusing the item itself (not the service being down) would refuse it
+        # on every receive: keep it as rejected instead of letting it loop.
+        if _error_code(exc.__cause__) != "ValidationException":
+            raise
+        reason = f"the ledger refused the item: {exc.__cause__}"
+        _write(lambda: ledger.put_rejected(message, reason), message)
+        return IngestResult(message.message_id, Outcome.REJECTED, reason=reason)
+    # The same SQS message back again while its item is still `received` is one whose
+    # enqueue failed last time: enqueue it now (the claim makes a spare task harmless).
+    # Another message id is EventBridge's duplicate: suppressed.
+    retried = (
+        existing is not None
+        and existing.status is Status.RECEIVED
+        and existing.sqs_message_id == message.message_id
+    )
+    if existing is None or retried:
+        try:
+            enqueuer.enqueue_replay(parsed.key)
+        except Exception as exc:
+            raise HandOffError(
+                f"broker refused the replay of {parsed.key.event_id}: {exc}; "
+                "the message stays in the DLQ (the reconciler also re-enqueues it)"
+            ) from exc
+    outcome = Outcome.ACCEPTED if existing is None else Outcome.DUPLICATE
+    log.info(
+        "ingested a DLQ message",
+        extra={
+            "sqs_message_id": message.message_id,
+            "event_id": parsed.key.event_id,
+            "target_arn": parsed.key.target_arn,
+            "conversation_id": parsed.conversation_id,
+            "outcome": outcome.value,
+        },
+    )
+    return IngestResult(message.message_id, outcome, key=parsed.key)
+
+
+def _error_code(exc: BaseException | None) -> str | None:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return None
+
+
+def _write(write: Callable[[], T], message: DlqMessage) -> T:
+    try:
+        return write()
+    except (ClientError, BotoCoreError) as exc:
+        raise HandOffError(
+            f"ledger write failed for SQS message {message.message_id}: {exc}; "
+            "the message stays in the DLQ and is retried"
+        ) from exc

@@ -1,0 +1,52 @@
+"""The SQS-triggered Lambda front door (`ingest.lambda_handler.handler`).
+
+The event source mapping must enable `ReportBatchItemFailures`: the handler returns
+exactly the records whose hand-off failed, and never raises for bad input (bad input
+is recorded as `rejected` and leaves the queue).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dlq.errors import HandOffError
+from dlq.events import DlqMessage
+from dlq.logs import configure_logging
+from dlq.settings import load_settings
+from ingest.frontdoor import FrontDoor
+
+log = logging.getLogger(__name__)
+_front_door: FrontDoor | None = None
+
+
+def handler(
+    event: Any, context: Any = None, *, front_door: FrontDoor | None = None
+) -> dict[str, Any]:
+    """Ingest a batch of DLQ records; report the ones to receive again."""
+    door = front_door or _default_front_door()
+    records = event.get("Records") if isinstance(event, dict) else None
+    failures: list[dict[str, str]] = []
+    for record in records if isinstance(records, list) else []:
+        message = DlqMessage.from_lambda_record(record if isinstance(record, dict) else {})
+        try:
+            door.handle(message)
+        except HandOffError as exc:
+            log.error(str(exc), extra={"sqs_message_id": message.message_id})
+            failures.append({"itemIdentifier": message.message_id})
+        except Exception:
+            log.exception(
+                "unexpected error; the record stays in the DLQ",
+                extra={"sqs_message_id": message.message_id},
+            )
+            failures.append({"itemIdentifier": message.message_id})
+    return {"batchItemFailures": failures}
+
+
+def _default_front_door() -> FrontDoor:
+    # Built once per Lambda container, on the first invocation, not at import.
+    global _front_door
+    if _front_door is None:
+        configure_logging()
+        _front_door = FrontDoor.from_settings(load_settings())
+    return _front_door

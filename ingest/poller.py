@@ -1,0 +1,151 @@
+"""The long-poll front door for containers (`dlq-replay poll`).
+
+Each receiver long-polls the DLQ (20 s, batches of 10, every attribute), hands each
+message to the ingest core, then batch-deletes exactly the messages whose ledger item
+is written and whose task is enqueued. A message whose hand-off failed stays in the
+queue and comes back after a short, growing visibility delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dlq.errors import HandOffError
+from dlq.events import DlqMessage
+from ingest.frontdoor import FrontDoor
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 10
+#: A kept message becomes visible again after this many seconds per receive (capped).
+RETRY_VISIBILITY_STEP = 15
+RETRY_VISIBILITY_MAX = 900
+
+
+@dataclass
+class PollStats:
+    """Counts by outcome (`accepted`, `duplicate`, `rejected`, `kept`), thread-safe."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[outcome] += n
+
+
+class Poller:
+    """Drains the DLQ into the ledger and the broker with `receivers` concurrent loops."""
+
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue_url: str,
+        front_door: FrontDoor,
+        receivers: int = 1,
+        wait_seconds: int = 20,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._door = front_door
+        self._receivers = receivers
+        self._wait_seconds = wait_seconds
+        self.stop_event = threading.Event()
+        self.stats = PollStats()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from `run` (safe from a signal handler)."""
+        self.stop_event.set()
+
+    def run(self, *, until_empty: bool = False) -> PollStats:
+        """Poll until `stop()`; with `until_empty`, also stop when a receive comes back empty."""
+        threads = [
+            threading.Thread(
+                target=self._loop, args=(until_empty,), name=f"receiver-{n}", daemon=True
+            )
+            for n in range(self._receivers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return self.stats
+
+    def _loop(self, until_empty: bool) -> None:
+        while not self.stop_event.is_set():
+            try:
+                handled = self.poll_once()
+            except (ClientError, BotoCoreError) as exc:
+                log.error(f"receiving from the DLQ failed: {exc}; retrying in 5 s")
+                self.stop_event.wait(5)
+                continue
+            if handled == 0 and until_empty:
+                return
+
+    def poll_once(self) -> int:
+        """One receive, ingest and delete; returns how many messages were received."""
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            WaitTimeSeconds=self._wait_seconds,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        )
+        raw_messages = response.get("Messages", [])
+        done: list[DlqMessage] = []
+        kept: list[DlqMessage] = []
+        for raw in raw_messages:
+            message = DlqMessage.from_receive_message(raw)
+            try:
+                result = self._door.handle(message)
+            except HandOffError as exc:
+                log.error(str(exc), extra={"sqs_message_id": message.message_id})
+                kept.append(message)
+                continue
+            self.stats.add(result.outcome.value)
+            done.append(message)
+        self._delete(done)
+        self._delay(kept)
+        return len(raw_messages)
+
+    def _delete(self, messages: list[DlqMessage]) -> None:
+        if not messages:
+            return
+        response = self._sqs.delete_message_batch(
+            QueueUrl=self._queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m.receipt_handle} for n, m in enumerate(messages)
+            ],
+        )
+        for failure in response.get("Failed", []):
+            # Harmless: the message comes back and is recognised as a duplicate.
+            log.warning(
+                f"could not delete a handled DLQ message: {failure.get('Message')}",
+                extra={"sqs_message_id": messages[int(failure["Id"])].message_id},
+            )
+
+    def _delay(self, messages: list[DlqMessage]) -> None:
+        if not messages:
+            return
+        self.stats.add("kept", len(messages))
+        entries = [
+            {
+                "Id": str(n),
+                "ReceiptHandle": m.receipt_handle,
+                "VisibilityTimeout": min(
+                    RETRY_VISIBILITY_MAX, RETRY_VISIBILITY_STEP * m.receive_count
+                ),
+            }
+            for n, m in enumerate(messages)
+        ]
+        try:
+            self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning(f"could not shorten the visibility of kept messages: {exc}")
