@@ -1,0 +1,287 @@
+"""The Genesys Cloud simulator's memory: conversations, tokens, rate windows, faults, counters.
+
+Pure state behind one lock, no HTTP: `genesys_sim` translates requests into calls here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+#: Counter labels, one per route (the admin client exports the same names).
+TOKEN = "POST /oauth/token"
+GET_CONVERSATION = "GET /api/v2/conversations/{id}"
+PATCH_ATTRIBUTES = "PATCH /api/v2/conversations/{id}/participants/{pid}/attributes"
+
+_PARTICIPANT_NS = uuid.UUID("0c7f2d1e-5b4a-4e3c-9a8b-7d6e5f4a3b2c")
+
+
+@dataclass
+class SimConfig:
+    """The simulator's knobs; every one can be changed at run time through /__admin/config."""
+
+    client_id: str = "sim-client-id"
+    client_secret: str = "sim-client-secret"
+    token_lifetime: float = 86399.0
+    rate_limit: int = 300
+    rate_window: float = 60.0
+    auto_create: bool = False
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    seed: int | None = None
+    reject_all: bool = False
+    retry_after_http_date: bool = False
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply known fields from a JSON object; unknown names are an error, not ignored."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown simulator settings: {sorted(unknown)}")
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+
+@dataclass
+class Fault:
+    """One scripted answer for a conversation, used once before normal behaviour resumes."""
+
+    status: int
+    retry_after: float = 2.0
+    delay_ms: float = 0.0
+
+    @classmethod
+    def parse(cls, raw: int | dict[str, Any]) -> Fault:
+        if isinstance(raw, int):
+            return cls(status=raw)
+        return cls(**raw)
+
+
+def generate_conversation(conversation_id: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """A realistic ended voice conversation (customer, acd, agent) with stable participant ids."""
+    end = now or datetime.now(UTC)
+    start = end - timedelta(minutes=6, seconds=36)
+
+    def iso(moment: datetime) -> str:
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def pid(role: str) -> str:
+        return str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:{role}"))
+
+    queue_id = str(uuid.uuid5(_PARTICIPANT_NS, "queue:Support"))
+    return {
+        "id": conversation_id,
+        "startTime": iso(start),
+        "endTime": iso(end),
+        "address": "tel:+13175550100",
+        "participants": [
+            {
+                "id": pid("customer"),
+                "purpose": "customer",
+                "participantType": "External",
+                "name": "Sim Caller",
+                "startTime": iso(start),
+                "endTime": iso(end),
+                "ani": "tel:+13175550199",
+                "dnis": "tel:+13175550100",
+                "attributes": {},
+                "calls": [{"id": pid("call"), "state": "disconnected", "direction": "inbound"}],
+            },
+            {
+                "id": pid("acd"),
+                "purpose": "acd",
+                "queueId": queue_id,
+                "queueName": "Support",
+                "attributes": {},
+            },
+            {
+                "id": pid("agent"),
+                "purpose": "agent",
+                "userId": str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:user")),
+                "queueId": queue_id,
+                "wrapup": {"code": str(uuid.uuid5(_PARTICIPANT_NS, "wrapup")), "name": "Resolved"},
+                "attributes": {},
+            },
+        ],
+        "recordingState": "none",
+        "divisions": [],
+        "selfUri": f"/api/v2/conversations/{conversation_id}",
+    }
+
+
+@dataclass
+class Window:
+    """A token's fixed rate-limit window: opened by its first call, `count` calls so far."""
+
+    start: float
+    count: int = 0
+
+
+@dataclass
+class SimState:
+    """Everything the simulator remembers; every method takes the one lock."""
+
+    config: SimConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)
+    windows: dict[str, Window] = field(default_factory=dict)
+    counters: dict[str, Counter[str]] = field(default_factory=dict)
+    tokens_issued: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.initial = dataclasses.replace(self.config)
+        self.rng.seed(self.config.seed)
+
+    # tokens -----------------------------------------------------------------------------
+    def issue_token(self) -> tuple[str, float]:
+        with self.lock:
+            token = secrets.token_urlsafe(32)
+            self.tokens[token] = time.monotonic() + self.config.token_lifetime
+            self.tokens_issued += 1
+            return token, self.config.token_lifetime
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            expiry = self.tokens.get(token)
+            return expiry is not None and time.monotonic() < expiry
+
+    def revoke_tokens(self) -> int:
+        with self.lock:
+            revoked = len(self.tokens)
+            self.tokens.clear()
+            return revoked
+
+    # rate limiting ----------------------------------------------------------------------
+    def count_call(self, token: str) -> tuple[int, int, int]:
+        """Count one API call on `token`'s window: (allowed, count, seconds to reset)."""
+        with self.lock:
+            now = time.monotonic()
+            window = self.windows.get(token)
+            if window is None or now >= window.start + self.config.rate_window:
+                window = self.windows[token] = Window(start=now)
+            window.count += 1
+            reset = max(math.ceil(window.start + self.config.rate_window - now), 1)
+            return self.config.rate_limit, window.count, reset
+
+    def window_of(self, token: str | None) -> tuple[int, int, int]:
+        """(allowed, count, reset) without counting, for responses that do not count."""
+        with self.lock:
+            window = self.windows.get(token) if token else None
+            now = time.monotonic()
+            if window is None or now >= window.start + self.config.rate_window:
+                return self.config.rate_limit, 0, math.ceil(self.config.rate_window)
+            reset = max(math.ceil(window.start + self.config.rate_window - now), 1)
+            return self.config.rate_limit, window.count, reset
+
+    # faults -----------------------------------------------------------------------------
+    def next_fault(self, conversation_id: str) -> Fault | None:
+        with self.lock:
+            queue = self.faults.get(conversation_id)
+            return queue.popleft() if queue else None
+
+    def add_faults(self, conversation_id: str, faults: list[Fault]) -> None:
+        with self.lock:
+            self.faults.setdefault(conversation_id, deque()).extend(faults)
+
+    def delete(self, conversation_id: str) -> None:
+        with self.lock:
+            self.deleted.add(conversation_id)
+
+    def random_failure(self) -> int | None:
+        with self.lock:
+            if self.config.error_rate and self.rng.random() < self.config.error_rate:
+                return self.rng.choice((500, 502, 503, 504))
+            return None
+
+    # conversations ----------------------------------------------------------------------
+    def seed(self, bodies: list[dict[str, Any]]) -> None:
+        with self.lock:
+            for body in bodies:
+                self.conversations[str(body["id"])] = body
+                self.deleted.discard(str(body["id"]))
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation body, generated on first sight when `auto_create` is on."""
+        with self.lock:
+            if conversation_id in self.deleted:
+                return None
+            body = self.conversations.get(conversation_id)
+            if body is None and self.config.auto_create:
+                body = self.conversations[conversation_id] = generate_conversation(conversation_id)
+            return body
+
+    def patch_attributes(
+        self, conversation_id: str, participant_id: str, attrs: dict[str, str]
+    ) -> bool:
+        """Merge attributes into a participant; False when there is no such participant."""
+        body = self.conversation(conversation_id)
+        with self.lock:
+            participant = next(
+                (p for p in (body or {}).get("participants", []) if p.get("id") == participant_id),
+                None,
+            )
+            if participant is None:
+                return False
+            participant.setdefault("attributes", {}).update(attrs)
+            self.history.setdefault(conversation_id, []).append(
+                {"time": time.time(), "participantId": participant_id, "attributes": dict(attrs)}
+            )
+            return True
+
+    # accounting -------------------------------------------------------------------------
+    def record(self, endpoint: str, status: int) -> None:
+        with self.lock:
+            self.counters.setdefault(endpoint, Counter())[str(status)] += 1
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            statuses: Counter[str] = Counter()
+            for counter in self.counters.values():
+                statuses.update(counter)
+            now = time.monotonic()
+            return {
+                "endpoints": {name: dict(c) for name, c in self.counters.items()},
+                "statuses": dict(statuses),
+                "requests": sum(statuses.values()),
+                "tokens_issued": self.tokens_issued,
+                "tokens_active": sum(1 for expiry in self.tokens.values() if expiry > now),
+                "max_in_flight": self.max_in_flight,
+            }
+
+    def reset(self) -> None:
+        """Back to the state at start: configuration, conversations, tokens, faults, counters."""
+        with self.lock:
+            self.config.update(dataclasses.asdict(self.initial))
+            for store in (self.conversations, self.history, self.faults, self.tokens):
+                store.clear()
+            self.windows.clear()
+            self.counters.clear()
+            self.deleted.clear()
+            self.tokens_issued = 0
+            self.max_in_flight = self.in_flight
+            self.rng.seed(self.config.seed)
