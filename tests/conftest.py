@@ -77,3 +77,44 @@ def make_settings() -> Callable[..., Settings]:
         return Settings(_env_file=None, **values)
 
     return build
+
+
+# --- Genesys Cloud: the simulator and settings that point the client at it -------------
+
+#: Credentials the simulator fixture accepts.
+SIM_CLIENT_ID = "0d3c7a2e-sim-client"
+SIM_CLIENT_SECRET = "sim-secret-7f3a9c1e5b"
+
+
+@pytest.fixture()
+def genesys_sim() -> Iterator[Any]:
+    """A fresh Genesys Cloud simulator on a free loopback port; tests seed conversations."""
+    from devstack.genesys_sim import GenesysSimulator
+
+    with GenesysSimulator(client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET) as sim:
+        yield sim
+
+
+@pytest.fixture()
+def sim_admin(genesys_sim: Any) -> Iterator[Any]:
+    """The typed admin client of `genesys_sim` (seed, script, stats, reset...)."""
+    admin = genesys_sim.admin
+    yield admin
+    admin.close()
+
+
+@pytest.fixture()
+def genesys_settings(
+    make_settings: Callable[..., Settings], genesys_sim: Any, redis_url: str
+) -> Settings:
+    """Settings for the Genesys client against `genesys_sim` and the test Redis."""
+    return make_settings(
+        genesys_api_base_url=genesys_sim.url,
+        genesys_login_base_url=genesys_sim.url,
+        genesys_client_id=SIM_CLIENT_ID,
+        genesys_client_secret=SIM_CLIENT_SECRET,
+        genesys_connect_timeout=2.0,
+        genesys_read_timeout=2.0,
+        genesys_rate_limit_per_minute=6000,
+        redis_url=redis_url,
+    )
