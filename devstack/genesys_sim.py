@@ -351,8 +351,9 @@ class GenesysSimulator:
         return SimAdmin(self.url)
 
     def start(self) -> GenesysSimulator:
+        # A short poll interval keeps `stop()` quick (shutdown waits for one poll).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="genesys-sim", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="genesys-sim", daemon=True
         )
         self._thread.start()
         return self

@@ -137,11 +137,12 @@ class TokenCache:
         with self._local_lock:
             if self._local is not None and self._local[0] == token:
                 self._local = None
-        if self._redis is None or self._compare_and_delete is None:
+        if self._compare_and_delete is None or time.monotonic() < self._redis_down_until:
             return
         try:
             self._compare_and_delete(keys=[self.key], args=[token.get_secret_value()])
         except RedisError as exc:
+            self._redis_down_until = time.monotonic() + self._redis_retry_after
             log.warning("token cache: could not drop the refused token in Redis: %s", exc)
 
     def _get_shared(self, client: redis.Redis) -> SecretStr:

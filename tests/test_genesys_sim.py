@@ -1,0 +1,287 @@
+"""The Genesys Cloud simulator answers like the real API, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.genesys_sim import GenesysSimulator
+from devstack.process import ChildServer, free_port
+from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN, SimAdmin
+
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+CONVERSATION = json.loads((FIXTURES_DIR / "genesys-get-conversation.json").read_text())
+TOO_MANY = json.loads((FIXTURES_DIR / "genesys-429-response.json").read_text())
+CONV_ID = CONVERSATION["id"]
+CUSTOMER = CONVERSATION["participants"][0]["id"]
+ININ_HEADERS = ("inin-ratelimit-allowed", "inin-ratelimit-count", "inin-ratelimit-reset")
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def token_for(sim: GenesysSimulator) -> str:
+    response = requests.post(
+        f"{sim.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(sim.config.client_id, sim.config.client_secret)},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    token: str = response.json()["access_token"]
+    return token
+
+
+def api(sim: GenesysSimulator, method: str, path: str, token: str, **kw: Any) -> requests.Response:
+    return requests.request(
+        method, f"{sim.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5, **kw
+    )
+
+
+@pytest.fixture()
+def seeded(genesys_sim: GenesysSimulator, sim_admin: SimAdmin) -> str:
+    sim_admin.seed_bodies([CONVERSATION])
+    return token_for(genesys_sim)
+
+
+def test_token_endpoint_issues_a_bearer_token_for_basic_client_credentials(
+    genesys_sim: GenesysSimulator,
+) -> None:
+    response = requests.post(
+        f"{genesys_sim.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(genesys_sim.config.client_id, "sim-secret-7f3a9c1e5b")},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 86399
+    assert body["access_token"]
+    assert response.headers["inin-correlation-id"]
+
+
+def test_token_endpoint_refuses_wrong_credentials_like_the_login_host(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin
+) -> None:
+    response = requests.post(
+        f"{genesys_sim.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(genesys_sim.config.client_id, "wrong")},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert sim_admin.stats().tokens_issued == 0
+
+
+def test_get_conversation_answers_the_seeded_body_with_genesys_headers(
+    genesys_sim: GenesysSimulator, seeded: str
+) -> None:
+    response = api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded)
+    assert response.status_code == 200
+    assert response.json() == CONVERSATION
+    for header in (*ININ_HEADERS, "inin-correlation-id"):
+        assert response.headers[header]
+    assert response.headers["inin-ratelimit-count"] == "1"
+
+
+def test_generated_conversation_has_customer_acd_and_agent(sim_admin: SimAdmin) -> None:
+    conversation_id = str(uuid.uuid4())
+    (body,) = sim_admin.seed(conversation_id)
+    assert body["id"] == conversation_id
+    assert [p["purpose"] for p in body["participants"]] == ["customer", "acd", "agent"]
+    assert all(p["attributes"] == {} for p in body["participants"])
+
+
+def test_unknown_conversation_is_404_in_genesys_error_format(
+    genesys_sim: GenesysSimulator, seeded: str
+) -> None:
+    response = api(genesys_sim, "GET", f"/api/v2/conversations/{uuid.uuid4()}", seeded)
+    assert response.status_code == 404
+    body = response.json()
+    assert {"message", "code", "status", "contextId"} <= body.keys()
+    assert (body["code"], body["status"]) == ("not.found", 404)
+    assert body["contextId"] == response.headers["inin-correlation-id"]
+
+
+def test_auto_create_answers_any_uuid(genesys_sim: GenesysSimulator, sim_admin: SimAdmin) -> None:
+    sim_admin.configure(auto_create=True)
+    response = api(
+        genesys_sim, "GET", f"/api/v2/conversations/{uuid.uuid4()}", token_for(genesys_sim)
+    )
+    assert response.status_code == 200
+    assert len(response.json()["participants"]) == 3
+
+
+def test_patch_merges_string_attributes_and_answers_202_empty(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    path = f"/api/v2/conversations/{CONV_ID}/participants/{CUSTOMER}/attributes"
+    first = api(genesys_sim, "PATCH", path, seeded, json={"attributes": {"a": "1"}})
+    second = api(genesys_sim, "PATCH", path, seeded, json={"attributes": {"b": "2"}})
+    assert (first.status_code, first.content) == (202, b"")
+    assert second.status_code == 202
+    assert sim_admin.attributes(CONV_ID, CUSTOMER) == {"crmId": "12345", "a": "1", "b": "2"}
+    history = sim_admin.attribute_history(CONV_ID)
+    assert [h["attributes"] for h in history] == [{"a": "1"}, {"b": "2"}]
+    assert {h["participantId"] for h in history} == {CUSTOMER}
+
+
+def test_patch_with_a_non_string_value_is_400(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    path = f"/api/v2/conversations/{CONV_ID}/participants/{CUSTOMER}/attributes"
+    response = api(genesys_sim, "PATCH", path, seeded, json={"attributes": {"n": 1}})
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad.request"
+    assert sim_admin.attribute_history(CONV_ID) == []
+
+
+def test_missing_or_revoked_token_is_401(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    path = f"/api/v2/conversations/{CONV_ID}"
+    assert requests.get(f"{genesys_sim.url}{path}", timeout=5).status_code == 401
+    assert sim_admin.revoke_tokens() == 1
+    response = api(genesys_sim, "GET", path, seeded)
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
+
+
+def test_expired_token_is_401(genesys_sim: GenesysSimulator, sim_admin: SimAdmin) -> None:
+    sim_admin.seed_bodies([CONVERSATION])
+    sim_admin.configure(token_lifetime=0.2)
+    token = token_for(genesys_sim)
+    time.sleep(0.3)
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", token).status_code == 401
+
+
+def test_per_token_rate_limit_answers_429_like_genesys(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(rate_limit=3, rate_window=30)
+    path = f"/api/v2/conversations/{CONV_ID}"
+    statuses = [api(genesys_sim, "GET", path, seeded).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = api(genesys_sim, "GET", path, seeded)
+    body = response.json()
+    assert body["code"] == TOO_MANY["body"]["code"]
+    assert body["message"].startswith("Rate limit exceeded the maximum. Retry the request in [")
+    assert 1 <= int(response.headers["Retry-After"]) <= 30
+    assert response.headers["inin-ratelimit-allowed"] == "3"
+    assert response.headers["inin-ratelimit-count"] == "5"
+    assert sim_admin.stats().status(429) == 2
+
+
+def test_scripted_faults_come_first_then_normal_behaviour(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.script(CONV_ID, [503, {"status": 429, "retry_after": 4}])
+    path = f"/api/v2/conversations/{CONV_ID}"
+    responses = [api(genesys_sim, "GET", path, seeded) for _ in range(3)]
+    assert [r.status_code for r in responses] == [503, 429, 200]
+    assert responses[1].headers["Retry-After"] == "4"
+    stats = sim_admin.stats()
+    assert stats.endpoints[GET_CONVERSATION] == {"503": 1, "429": 1, "200": 1}
+    assert stats.endpoints[TOKEN] == {"200": 1}
+
+
+def test_deleted_conversation_is_404_for_good(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.delete(CONV_ID)
+    path = f"/api/v2/conversations/{CONV_ID}"
+    assert [api(genesys_sim, "GET", path, seeded).status_code for _ in range(2)] == [404, 404]
+
+
+def test_reject_all_answers_every_api_call_503(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(reject_all=True)
+    path = f"/api/v2/conversations/{CONV_ID}/participants/{CUSTOMER}/attributes"
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded).status_code == 503
+    assert api(genesys_sim, "PATCH", path, seeded, json={"attributes": {}}).status_code == 503
+    assert sim_admin.stats().endpoints[PATCH_ATTRIBUTES] == {"503": 1}
+
+
+def test_random_failures_follow_the_seed(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    def run() -> list[int]:
+        sim_admin.configure(error_rate=0.5, seed=7)
+        path = f"/api/v2/conversations/{CONV_ID}"
+        return [api(genesys_sim, "GET", path, seeded).status_code for _ in range(12)]
+
+    first, second = run(), run()
+    assert first == second
+    assert {s for s in first if s != 200} <= {500, 502, 503, 504}
+    assert 200 in first and len(set(first)) > 1
+
+
+def test_reset_forgets_counters_tokens_and_conversations(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.reset()
+    stats = sim_admin.stats()
+    assert (stats.requests, stats.tokens_issued, stats.tokens_active) == (0, 0, 0)
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded).status_code == 401
+
+
+def test_serves_64_concurrent_keep_alive_connections(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(latency_ms=300, rate_limit=1000)
+    barrier = threading.Barrier(64)
+    statuses: list[int] = []
+
+    def call() -> None:
+        with requests.Session() as session:
+            barrier.wait()
+            for _ in range(2):  # the second request reuses the kept-alive connection
+                response = session.get(
+                    f"{genesys_sim.url}/api/v2/conversations/{CONV_ID}",
+                    headers={"Authorization": f"Bearer {seeded}"},
+                    timeout=10,
+                )
+                statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 128
+    assert sim_admin.stats().max_in_flight >= 64
+
+
+def test_runs_as_a_module_with_cli_flags(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "devstack.genesys_sim", "--port", str(port), "--auto-create"]
+    server = ChildServer(argv, port, log=tmp_path / "sim.log")
+    with server:
+        admin = SimAdmin(f"http://127.0.0.1:{port}")
+        assert admin.configure()["auto_create"] is True
+        assert admin.stats().requests == 0
+    assert server.process is not None
+    assert server.process.returncode in (0, -15)
+
+
+def test_main_rejects_unknown_flags() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.genesys_sim", "--no-such-flag"],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 2
