@@ -311,6 +311,33 @@ class Ledger:
             raise
         return LedgerItem.from_item(_plain(response["Attributes"]))
 
+    def postpone(self, claimed: LedgerItem, *, until: float) -> None:
+        """Hand a claimed item back unattempted (a wait, not a failure): its attempt is returned."""
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key=_key(claimed.event_id, claimed.target_arn),
+                UpdateExpression=(
+                    "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
+                    "updated_at = :now REMOVE lease_until, claim_token"
+                ),
+                ConditionExpression="claim_token = :token",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_values(
+                    retry=Status.RETRY_SCHEDULED.value,
+                    until=round(until, 3),
+                    one=1,
+                    now=_now().iso,
+                    token=claimed.claim_token,
+                ),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise StaleClaim(
+                    f"lost the claim on {claimed.event_id} for {claimed.target_arn}"
+                ) from None
+            raise
+
     def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
         """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget."""
         current = self.get(event_id, target_arn)

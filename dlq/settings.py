@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     replay_target_overrides: dict[str, str] = Field(default_factory=dict)
     replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
     replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
+    replay_reconcile_grace_seconds: PositiveFloat = 120.0
 
     # Ingest
     poller_receivers: PositiveInt = 1

@@ -1,12 +1,30 @@
-"""The Celery application, configured from `celeryconfig` (which reads the settings)."""
+"""The Celery application, configured from `celeryconfig` (which reads the settings).
+
+The task modules are listed in `include`, so a worker imports them at start while a
+producer (the ingest Lambda, the poller) stays light and sends tasks by name.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import setup_logging
+
+from dlq.logs import configure_logging
 
 REPLAY_TASK = "dlq.replay"
 TRACK_TASK = "dlq.track"
 RECONCILE_TASK = "dlq.reconcile"
 
-app = Celery("dlq-replay")
+app = Celery("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile"])
 app.config_from_object("celeryconfig")
+
+
+@setup_logging.connect
+def _json_logs(loglevel: Any = None, **_: Any) -> None:
+    """Workers and beat log JSON lines, with the client secret scrubbed from every line."""
+    from tasks.runtime import settings
+
+    level = loglevel if isinstance(loglevel, str) else "INFO"
+    configure_logging(level=level, secrets=[settings().genesys_client_secret.get_secret_value()])

@@ -1,23 +1,39 @@
-"""The ingest's side of the broker: enqueue replays by task name, with only the key."""
+"""The producer side of the broker: enqueue replays and tracking runs by task name."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Celery
 
 from dlq.events import EventKey
-from tasks.application import REPLAY_TASK
+from tasks.application import REPLAY_TASK, TRACK_TASK
+
+REPLAY_QUEUE = "replay"
 
 
 class CeleryEnqueuer:
-    """Implements `dlq.ingest.Enqueuer` (and the reconciler's re-enqueue) over Celery."""
+    """Implements `dlq.ingest.Enqueuer` (and the reconciler's re-enqueue): only the key travels."""
 
     def __init__(self, app: Celery) -> None:
         self._app = app
 
-    def enqueue_replay(self, key: EventKey, *, countdown: float | None = None) -> None:
+    def enqueue_replay(self, key: EventKey) -> None:
         options: dict[str, Any] = {"retry": True}
-        if countdown:
-            options["countdown"] = countdown
         self._app.send_task(REPLAY_TASK, args=(key.event_id, key.target_arn), **options)
+
+
+class TrackingScheduler:
+    """Schedules one tracking run of a conversation, `delay` seconds out."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def __call__(self, conversation_id: str, delay: float) -> None:
+        self._app.send_task(TRACK_TASK, args=(conversation_id,), countdown=delay)
+
+
+def replay_queue_depth(client: redis.Redis) -> int:
+    """How many replay messages wait in the broker (the Redis transport keeps a list)."""
+    return int(client.llen(REPLAY_QUEUE))

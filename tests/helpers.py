@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from dlq.aws import aws_client
@@ -30,7 +31,7 @@ def genesys_event(
         "detail-type": f"v2.detail.events.conversation.{{id}}.{topic}",
         "source": f"aws.partner/genesys.com/cloud/{org}/crm-sync",
         "account": "111122223333",
-        "time": "2026-11-20T14:09:47Z",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": "us-east-1",
         "resources": [],
         "detail": {

@@ -1,0 +1,40 @@
+"""Short Redis locks that keep two workers off one conversation (speed, not correctness).
+
+Correctness comes from the ledger's conditional claim; the lock only stops a
+conversation's events from racing each other and its lookup from stampeding.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from redis.exceptions import LockError
+
+log = logging.getLogger(__name__)
+
+
+class ConversationLocks:
+    """Non-blocking redis-py locks with a TTL above the task's hard time limit."""
+
+    def __init__(self, client: redis.Redis, *, ttl_seconds: float) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        """Try the lock once; yields whether this caller holds it."""
+        lock = self._client.lock(f"dlq:lock:{name}", timeout=self._ttl, blocking=False)
+        acquired = bool(lock.acquire(blocking=False))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    lock.release()
+                except LockError:
+                    # The TTL ran out first: the work is done and recorded in the
+                    # ledger, so this must not turn into a retry.
+                    log.warning("a conversation lock expired before its release", extra={})

@@ -1,0 +1,107 @@
+"""The reconciler: rebuilds from the ledger whatever work Redis lost.
+
+Run on a schedule (`celery -A tasks beat`). A Redis flush, a lost countdown or a killed
+worker delays an event; this is what makes sure it never loses one:
+
+- `received` items older than the grace, while the broker queue is empty (their task
+  is gone: with a backlog waiting, they are simply waiting their turn);
+- `retry_scheduled` items whose retry is overdue by the grace;
+- `in_progress` items whose lease has lapsed (the worker died);
+- conversations with outcomes newer than what tracking last wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+from dlq.events import EventKey
+from dlq.ledger import Ledger, LedgerItem, Status, iso_ago
+from dlq.tracking import Tracker, TrackingNews
+
+log = logging.getLogger(__name__)
+
+
+class ReplayEnqueuer(Protocol):
+    def enqueue_replay(self, key: EventKey) -> None: ...
+
+
+class Reconciler:
+    """Re-enqueues what the ledger says is pending but nothing is working on."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        enqueuer: ReplayEnqueuer,
+        news: TrackingNews,
+        tracker: Tracker,
+        lock_client: redis.Redis,
+        queue_depth: Callable[[], int],
+        grace_seconds: float = 120.0,
+        tracking_window_seconds: float = 3600.0,
+    ) -> None:
+        self._ledger = ledger
+        self._enqueuer = enqueuer
+        self._news = news
+        self._tracker = tracker
+        self._lock_client = lock_client
+        self._queue_depth = queue_depth
+        self._grace = grace_seconds
+        self._window = tracking_window_seconds
+
+    def run(self) -> Counter[str]:
+        """One pass; returns how many items of each kind it re-enqueued."""
+        lock = self._lock_client.lock("dlq:lock:reconciler", timeout=300, blocking=False)
+        if not lock.acquire(blocking=False):
+            return Counter(skipped_pass=1)
+        try:
+            report = self._pass()
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                log.warning("the reconciler's lock expired during its pass")
+        if report:
+            log.info(f"reconciled: {dict(report)}", extra={"count": sum(report.values())})
+        return report
+
+    def _pass(self) -> Counter[str]:
+        report: Counter[str] = Counter()
+        now = time.time()
+        stale = iso_ago(self._grace)
+        if self._queue_depth() == 0:
+            for item in self._ledger.by_status(Status.RECEIVED, updated_before=stale):
+                self._requeue(item, "received", report)
+        for item in self._ledger.by_status(Status.RETRY_SCHEDULED):
+            if (item.next_attempt_at or 0) < now - self._grace:
+                self._requeue(item, "retry_overdue", report)
+        for item in self._ledger.by_status(Status.IN_PROGRESS):
+            if (item.lease_until or 0) < now:
+                self._requeue(item, "lease_lapsed", report)
+        self._catch_up_tracking(report)
+        return report
+
+    def _requeue(self, item: LedgerItem, kind: str, report: Counter[str]) -> None:
+        self._enqueuer.enqueue_replay(EventKey(item.event_id, item.target_arn))
+        report[kind] += 1
+
+    def _catch_up_tracking(self, report: Counter[str]) -> None:
+        since = iso_ago(self._window)
+        newest: dict[str, str] = {}
+        for status in (Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.RETRY_SCHEDULED):
+            for item in self._ledger.by_status(status, updated_after=since):
+                if item.conversation_id:
+                    newest[item.conversation_id] = max(
+                        item.updated_at, newest.get(item.conversation_id, "")
+                    )
+        for conversation_id, updated_at in newest.items():
+            covered = self._tracker.last_tracked(conversation_id).get("covered") or ""
+            if covered < updated_at and not self._news.is_pending(conversation_id):
+                self._news.mark(conversation_id)
+                report["tracking"] += 1

@@ -1,0 +1,263 @@
+"""One replay attempt of one (event id, target): lock, claim, verify, redeliver, record.
+
+Redelivery is the critical path. Nothing Genesys-related stands before it except the
+(cached, rate-limited) conversation lookup, and only when verification is on; the
+bookkeeping on the conversation is left to the tracking task.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from dlq.conversations import ConversationDirectory, ConversationMissing
+from dlq.errors import ConfigurationError, GiveUp, RetryLater
+from dlq.events import EventKey
+from dlq.genesys_errors import RateLimitWait
+from dlq.ledger import FINAL_STATUSES, ClaimRefused, Ledger, LedgerItem, StaleClaim, Status
+from dlq.locks import ConversationLocks
+from dlq.retry import RetryPolicy, cap_countdown
+
+log = logging.getLogger(__name__)
+
+#: A retry is recorded as due this much before its countdown ends, so that a worker
+#: whose clock runs a little ahead still finds it claimable.
+CLOCK_SLACK_SECONDS = 2.0
+
+
+class Outcome(StrEnum):
+    REPLAYED = "replayed"
+    FAILED = "failed"
+    EXHAUSTED = "exhausted"
+    SUPPRESSED = "duplicate_suppressed"
+    SKIPPED = "skipped"
+
+
+class Wait(RetryLater):
+    """Come back after `retry_after` seconds; no attempt was spent (lock busy, budget)."""
+
+
+class AttemptFailed(RetryLater):
+    """The attempt failed transiently. `schedule(delay)` records the retry in the ledger;
+    whoever decides the delay (the Celery retry) must call it before scheduling."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None, schedule: Callable[[float], None]
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.schedule = schedule
+
+
+class Redeliverer(Protocol):
+    def redeliver(
+        self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
+    ) -> object: ...
+
+
+class Parking(Protocol):
+    def park(self, item: LedgerItem, reason: str) -> None: ...
+
+
+class News(Protocol):
+    """Tells the tracking side that a conversation has a new outcome."""
+
+    def mark(self, conversation_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    verify_conversation: bool = True
+    redeliver_missing_conversation: bool = False
+    lease_seconds: float = 150.0
+
+
+class Replayer:
+    """Turns a ledger item into a redelivery, or into a recorded reason why not."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        redeliverer: Redeliverer,
+        locks: ConversationLocks,
+        directory: ConversationDirectory | None,
+        news: News,
+        policy: RetryPolicy,
+        options: ReplayOptions,
+        parking: Parking | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._redeliverer = redeliverer
+        self._locks = locks
+        self._directory = directory
+        self._news = news
+        self._policy = policy
+        self._options = options
+        self._parking = parking
+
+    def replay(self, key: EventKey, *, task_id: str | None = None) -> Outcome:
+        """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later."""
+        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        item = self._ledger.get(key.event_id, key.target_arn)
+        if item is None:
+            log.error("no ledger item for this replay; nothing to do", extra=context)
+            return Outcome.SKIPPED
+        if item.status in FINAL_STATUSES:
+            return self._already_final(item, context)
+
+        lock_name = item.conversation_id or f"event:{key.event_id}|{key.target_arn}"
+        with self._locks.hold(lock_name) as held:
+            if not held:
+                raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
+            try:
+                claimed = self._ledger.claim(
+                    key.event_id, key.target_arn, lease_seconds=self._options.lease_seconds
+                )
+            except ClaimRefused as refused:
+                if refused.current is not None and refused.current.status in FINAL_STATUSES:
+                    return self._already_final(refused.current, context)
+                log.info("claimed elsewhere or not yet due; leaving it", extra=context)
+                return Outcome.SKIPPED
+            try:
+                return self._attempt(claimed, task_id)
+            except (Wait, AttemptFailed, StaleClaim):
+                raise
+            except Exception:
+                self._release(claimed)
+                raise
+
+    def _already_final(self, item: LedgerItem, context: dict[str, str | None]) -> Outcome:
+        if item.status is Status.REPLAYED:
+            log.info("suppressed a duplicate: already replayed", extra=context)
+            return Outcome.SUPPRESSED
+        return Outcome.SKIPPED
+
+    def _attempt(self, claimed: LedgerItem, task_id: str | None) -> Outcome:
+        context = {
+            "event_id": claimed.event_id,
+            "target_arn": claimed.target_arn,
+            "conversation_id": claimed.conversation_id,
+            "attempt": claimed.attempts,
+            "task_id": task_id,
+        }
+        if claimed.attempts > self._policy.max_attempts:
+            return self._exhaust(claimed, claimed.last_error or "no attempts left", task_id)
+        if self._policy.too_old(_parse_time(claimed.event_time), datetime.now(UTC)):
+            reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
+            return self._exhaust(claimed, reason, task_id)
+        try:
+            self._verify(claimed)
+            self._redeliverer.redeliver(
+                target_arn=claimed.target_arn,
+                event_id=claimed.event_id,
+                body=claimed.body,
+                conversation_id=claimed.conversation_id,
+            )
+        except RateLimitWait as wait:
+            until = time.time() + (wait.retry_after or 1.0)
+            self._ledger.postpone(claimed, until=until)
+            raise Wait(str(wait), retry_after=wait.retry_after) from None
+        except GiveUp as exc:
+            log.warning(f"replay failed for good: {exc}", extra={**context, "outcome": "failed"})
+            return self._finish(claimed, Status.FAILED, Outcome.FAILED, str(exc), task_id)
+        except (RetryLater, ConfigurationError) as exc:
+            error = str(exc)
+            if not self._policy.attempts_left(claimed.attempts):
+                return self._exhaust(claimed, error, task_id)
+            log.info(f"replay attempt failed, will retry: {error}", extra=context)
+            retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
+            raise AttemptFailed(
+                error,
+                retry_after=retry_after,
+                schedule=lambda delay: self._schedule(claimed, error, delay, task_id),
+            ) from exc
+        log.info("replayed", extra={**context, "outcome": "replayed"})
+        return self._finish(claimed, Status.REPLAYED, Outcome.REPLAYED, None, task_id)
+
+    def _verify(self, claimed: LedgerItem) -> None:
+        if not self._options.verify_conversation or self._directory is None:
+            return
+        if claimed.conversation_id is None:
+            return
+        known = self._directory.lookup(claimed.conversation_id)
+        if known.exists or self._options.redeliver_missing_conversation:
+            return
+        raise ConversationMissing(
+            f"conversation {claimed.conversation_id} no longer exists in Genesys (404), so the "
+            "event was not redelivered; to redeliver such events anyway set "
+            "REPLAY_REDELIVER_MISSING_CONVERSATION=true and redrive them"
+        )
+
+    def _finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        outcome: Outcome,
+        error: str | None,
+        task_id: str | None,
+    ) -> Outcome:
+        self._ledger.finish(claimed, status, outcome=outcome.value, error=error, task_id=task_id)
+        self._tell(claimed)
+        return outcome
+
+    def _exhaust(self, claimed: LedgerItem, reason: str, task_id: str | None) -> Outcome:
+        if self._parking is not None:
+            self._parking.park(claimed, reason)
+        log.warning(
+            f"replay exhausted: {reason}",
+            extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
+        )
+        return self._finish(claimed, Status.EXHAUSTED, Outcome.EXHAUSTED, reason, task_id)
+
+    def _schedule(self, claimed: LedgerItem, error: str, delay: float, task_id: str | None) -> None:
+        due = time.time() + max(0.0, cap_countdown(delay) - CLOCK_SLACK_SECONDS)
+        self._ledger.finish(
+            claimed,
+            Status.RETRY_SCHEDULED,
+            outcome="retry_scheduled",
+            error=error,
+            next_attempt_at=round(due, 3),
+            task_id=task_id,
+        )
+        self._tell(claimed)
+
+    def _release(self, claimed: LedgerItem) -> None:
+        # An unexpected error mid-attempt: make the item claimable at once for the
+        # retry Celery schedules, instead of leaving it leased until the lease lapses.
+        try:
+            self._ledger.finish(
+                claimed,
+                Status.RETRY_SCHEDULED,
+                outcome="error",
+                error="unexpected error in the worker; see its log",
+                next_attempt_at=round(time.time(), 3),
+            )
+        except Exception:
+            log.exception("could not release a claim; its lease will lapse instead")
+
+    def _tell(self, claimed: LedgerItem) -> None:
+        if claimed.conversation_id is None:
+            return
+        try:
+            self._news.mark(claimed.conversation_id)
+        except Exception:
+            # Tracking is bookkeeping: the reconciler catches up with what is lost here.
+            log.warning(
+                "could not schedule tracking", extra={"conversation_id": claimed.conversation_id}
+            )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

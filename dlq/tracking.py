@@ -1,0 +1,180 @@
+"""The replay state, written onto the Genesys conversation: one PATCH per conversation.
+
+Outcomes are coalesced: the first outcome of a conversation schedules one tracking
+run a few seconds later (the debounce), and that run summarises every event of the
+conversation from the ledger in a single participant-attributes PATCH. It runs on its
+own queue, at the rate limiter's low priority, and never causes a redelivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import redis
+
+from dlq.conversations import ConversationDirectory
+from dlq.errors import GiveUp
+from dlq.genesys import GenesysClient
+from dlq.guards import Priority
+from dlq.ledger import Ledger, LedgerItem, Status
+
+log = logging.getLogger(__name__)
+
+PENDING_PREFIX = "dlq:track:pending:"
+TRACKED_PREFIX = "dlq:track:done:"
+TRACKED_TTL_SECONDS = 7 * 24 * 3600
+LAST_ERROR_CHARS = 200
+#: A run waits while the conversation has events about to be attempted, so that they
+#: share one PATCH; never longer than this after the first outcome.
+MAX_DEFER_SECONDS = 30.0
+
+
+class TrackingOutcome(StrEnum):
+    PATCHED = "patched"
+    UNCHANGED = "unchanged"
+    NOTHING = "nothing_to_track"
+    GAVE_UP = "gave_up"
+    DEFERRED = "deferred"
+    SUPERSEDED = "superseded"
+
+
+class TrackingNews:
+    """Debounces outcomes per conversation: the first one schedules the tracking run."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        schedule: Callable[[str, float], None],
+        *,
+        debounce_seconds: float,
+    ) -> None:
+        self._redis = client
+        self._schedule = schedule
+        self._debounce = debounce_seconds
+
+    def mark(self, conversation_id: str) -> None:
+        """Note news for a conversation; schedules a run unless one is already pending."""
+        if self._redis.set(
+            PENDING_PREFIX + conversation_id, str(time.time()), nx=True, ex=self.pending_ttl
+        ):
+            self._schedule(conversation_id, self._debounce)
+
+    @property
+    def debounce_seconds(self) -> float:
+        return self._debounce
+
+    @property
+    def pending_ttl(self) -> int:
+        return int(MAX_DEFER_SECONDS + self._debounce * 4) + 60
+
+    def is_pending(self, conversation_id: str) -> bool:
+        return bool(self._redis.exists(PENDING_PREFIX + conversation_id))
+
+
+def summarise(items: Sequence[LedgerItem], prefix: str) -> dict[str, str]:
+    """The participant attributes for a conversation's replayed events (all strings)."""
+    latest = max(items, key=lambda item: item.updated_at)
+    counts = Counter(item.status for item in items)
+    errors = sorted((i for i in items if i.last_error), key=lambda i: i.updated_at)
+    retrying = counts[Status.RECEIVED] + counts[Status.IN_PROGRESS] + counts[Status.RETRY_SCHEDULED]
+    return {
+        f"{prefix}Status": latest.status.value,
+        f"{prefix}Events": str(len(items)),
+        f"{prefix}Replayed": str(counts[Status.REPLAYED]),
+        f"{prefix}Retrying": str(retrying),
+        f"{prefix}Failed": str(counts[Status.FAILED]),
+        f"{prefix}Exhausted": str(counts[Status.EXHAUSTED]),
+        f"{prefix}LastEventId": latest.event_id,
+        f"{prefix}LastError": (errors[-1].last_error or "")[:LAST_ERROR_CHARS] if errors else "",
+    }
+
+
+class Tracker:
+    """Writes a conversation's summary onto its participant, at most once per change."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        client: GenesysClient,
+        directory: ConversationDirectory,
+        cache: redis.Redis,
+        prefix: str,
+        pending_ttl: int = 300,
+    ) -> None:
+        self._ledger = ledger
+        self._client = client
+        self._directory = directory
+        self._cache = cache
+        self._prefix = prefix
+        self._pending_ttl = pending_ttl
+
+    def track(self, conversation_id: str) -> TrackingOutcome:
+        """One tracking run; raises the client's errors when it must come back later."""
+        # Cleared first: an outcome that lands during this run schedules another run.
+        pending = self._cache.getdel(PENDING_PREFIX + conversation_id)
+        first_mark = float(pending) if pending else time.time()
+        items = [
+            i for i in self._ledger.by_conversation(conversation_id) if i.status != Status.REJECTED
+        ]
+        if not items:
+            return TrackingOutcome.NOTHING
+        imminent = any(i.status in (Status.RECEIVED, Status.IN_PROGRESS) for i in items)
+        if imminent and time.time() - first_mark < MAX_DEFER_SECONDS:
+            # Siblings are about to finish: wait for them, one PATCH for all.
+            if self._cache.set(
+                PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
+            ):
+                return TrackingOutcome.DEFERRED
+            return TrackingOutcome.SUPERSEDED
+        summary = summarise(items, self._prefix)
+        digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
+        latest = max(i.updated_at for i in items)
+        if self.last_tracked(conversation_id).get("digest") == digest:
+            return TrackingOutcome.UNCHANGED
+        context = {"conversation_id": conversation_id}
+        try:
+            participant = self._participant(conversation_id, items)
+            if participant is None:
+                raise GiveUp("the conversation has no customer participant to annotate")
+            summary[f"{self._prefix}UpdatedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
+            self._client.patch_participant_attributes(
+                conversation_id, participant, summary, priority=Priority.LOW
+            )
+        except GiveUp as exc:
+            # A 4xx on an old conversation is an outcome, not a crash (platform-facts.md).
+            log.warning(f"tracking gave up: {exc}", extra={**context, "outcome": "gave_up"})
+            self._remember(conversation_id, digest, latest, error=str(exc)[:300])
+            return TrackingOutcome.GAVE_UP
+        self._remember(conversation_id, digest, latest)
+        log.info("tracked", extra={**context, "outcome": "patched", "count": len(items)})
+        return TrackingOutcome.PATCHED
+
+    def last_tracked(self, conversation_id: str) -> dict[str, str]:
+        """What the latest run wrote: digest, the ledger time it covered, any error."""
+        raw = self._cache.get(TRACKED_PREFIX + conversation_id)
+        return dict(json.loads(raw)) if raw else {}
+
+    def _participant(self, conversation_id: str, items: Sequence[LedgerItem]) -> str | None:
+        for item in sorted(items, key=lambda i: i.received_at):
+            if item.participant_id:
+                return item.participant_id
+        known = self._directory.lookup(conversation_id, priority=Priority.LOW)
+        if not known.exists:
+            raise GiveUp(f"conversation {conversation_id} no longer exists in Genesys")
+        return known.participant_id
+
+    def _remember(
+        self, conversation_id: str, digest: str, covered: str, *, error: str | None = None
+    ) -> None:
+        record = {"digest": digest, "covered": covered, "error": error}
+        self._cache.set(
+            TRACKED_PREFIX + conversation_id, json.dumps(record), ex=TRACKED_TTL_SECONDS
+        )

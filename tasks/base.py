@@ -1,0 +1,36 @@
+"""What every dlq task shares: bounded countdowns and waiting without spending retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from dlq.replay import AttemptFailed
+from dlq.retry import cap_countdown
+
+
+class BoundedTask(Task):  # type: ignore[misc]
+    """A task whose every countdown stays below the broker's visibility timeout.
+
+    Celery's autoretry computes the backoff (`retry_backoff`, `retry_jitter`) and calls
+    `retry`; this is where that delay is capped, stretched to a server's `Retry-After`,
+    and recorded in the ledger before the retry is scheduled.
+    """
+
+    def retry(self, *args: Any, exc: BaseException | None = None, **options: Any) -> Any:
+        countdown = options.get("countdown")
+        if countdown is None and options.get("eta") is None:
+            countdown = self.default_retry_delay
+        if countdown is not None:
+            server_wait = getattr(exc, "retry_after", None) or 0.0
+            countdown = cap_countdown(max(float(countdown), float(server_wait)))
+            options["countdown"] = countdown
+        if isinstance(exc, AttemptFailed):
+            exc.schedule(countdown or 0.0)
+        return super().retry(*args, exc=exc, **options)
+
+    def wait(self, seconds: float | None) -> str:
+        """Come back in `seconds` without using up a retry (lock busy, budget says wait)."""
+        self.signature_from_request(countdown=cap_countdown(seconds or 1.0)).apply_async()
+        return "waiting"

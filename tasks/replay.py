@@ -1,0 +1,37 @@
+"""The redelivery task: a thin adapter from Celery to `dlq.replay.Replayer`."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
+
+from dlq.events import EventKey
+from dlq.replay import AttemptFailed, Wait
+from tasks.application import REPLAY_TASK, app
+from tasks.base import BoundedTask
+from tasks.runtime import runtime, settings
+
+_config = settings()
+
+# The infrastructure errors retry the same way as failed attempts: the ledger item is
+# released first (see Replayer), so the retry finds it claimable.
+RETRYABLE = (AttemptFailed, ClientError, BotoCoreError, RedisError)
+
+
+@app.task(
+    bind=True,
+    base=BoundedTask,
+    name=REPLAY_TASK,
+    autoretry_for=RETRYABLE,
+    retry_backoff=_config.replay_backoff_base,
+    retry_backoff_max=_config.replay_backoff_max,
+    retry_jitter=True,
+    max_retries=None,  # the ledger counts attempts and decides when they are used up
+)
+def replay(self: BoundedTask, event_id: str, target_arn: str) -> str:
+    """Redeliver one event to one target, or record why not."""
+    try:
+        outcome = runtime().replayer.replay(EventKey(event_id, target_arn), task_id=self.request.id)
+    except Wait as wait:
+        return self.wait(wait.retry_after)
+    return outcome.value

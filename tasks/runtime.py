@@ -1,0 +1,115 @@
+"""What a worker process needs, built once, on first use (never at import)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+
+from dlq.aws import aws_client
+from dlq.conversations import ConversationDirectory
+from dlq.genesys import build_genesys_client
+from dlq.ledger import Ledger
+from dlq.locks import ConversationLocks
+from dlq.parking import ParkingQueue
+from dlq.reconcile import Reconciler
+from dlq.replay import Replayer, ReplayOptions
+from dlq.retry import RetryPolicy
+from dlq.settings import Settings, load_settings
+from dlq.targets import Redeliverer
+from dlq.tracking import Tracker, TrackingNews
+
+#: The lock TTL and the ledger lease outlast the hard time limit (celeryconfig.py).
+LEASE_SECONDS = 150.0
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    ledger: Ledger
+    replayer: Replayer
+    tracker: Tracker
+    news: TrackingNews
+    reconciler: Reconciler
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process-wide runtime (the worker's threads share it)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime(settings())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime, so the next use rebuilds it from fresh settings (tests, reloads)."""
+    global _runtime
+    with _lock:
+        _runtime = None
+    settings.cache_clear()
+
+
+def build_runtime(config: Settings) -> Runtime:
+    """Wire the domain objects for one worker process."""
+    from tasks.application import app
+    from tasks.producer import CeleryEnqueuer, TrackingScheduler, replay_queue_depth
+
+    cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
+    dynamodb = aws_client("dynamodb", config, pool_size=64)
+    ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)
+    client = build_genesys_client(config, cache)
+    directory = ConversationDirectory(client, cache)
+    news = TrackingNews(
+        cache, TrackingScheduler(app), debounce_seconds=config.replay_tracking_debounce_seconds
+    )
+    parking = (
+        ParkingQueue(aws_client("sqs", config), config.replay_parking_queue_url)
+        if config.replay_parking_queue_url
+        else None
+    )
+    replayer = Replayer(
+        ledger=ledger,
+        redeliverer=Redeliverer(config),
+        locks=ConversationLocks(cache, ttl_seconds=LEASE_SECONDS),
+        directory=directory,
+        news=news,
+        policy=RetryPolicy.from_settings(config),
+        options=ReplayOptions(
+            verify_conversation=config.replay_verify_conversation,
+            redeliver_missing_conversation=config.replay_redeliver_missing_conversation,
+            lease_seconds=LEASE_SECONDS,
+        ),
+        parking=parking,
+    )
+    tracker = Tracker(
+        ledger=ledger,
+        client=client,
+        directory=directory,
+        cache=cache,
+        prefix=config.genesys_attribute_prefix,
+        pending_ttl=news.pending_ttl,
+    )
+    reconciler = Reconciler(
+        ledger=ledger,
+        enqueuer=CeleryEnqueuer(app),
+        news=news,
+        tracker=tracker,
+        lock_client=cache,
+        queue_depth=lambda: replay_queue_depth(cache),
+        grace_seconds=config.replay_reconcile_grace_seconds,
+    )
+    return Runtime(config, cache, ledger, replayer, tracker, news, reconciler)

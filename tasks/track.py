@@ -1,0 +1,35 @@
+"""The tracking task: a conversation's replay state onto its Genesys participant."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
+
+from dlq.genesys_errors import GenesysRetryable, RateLimitWait
+from dlq.tracking import TrackingOutcome
+from tasks.application import TRACK_TASK, app
+from tasks.base import BoundedTask
+from tasks.runtime import runtime
+
+
+@app.task(
+    bind=True,
+    base=BoundedTask,
+    name=TRACK_TASK,
+    autoretry_for=(GenesysRetryable, ClientError, BotoCoreError, RedisError),
+    dont_autoretry_for=(RateLimitWait,),
+    retry_backoff=5,
+    retry_backoff_max=900,
+    retry_jitter=True,
+    max_retries=12,
+)
+def track(self: BoundedTask, conversation_id: str) -> str:
+    """Summarise one conversation's replays in one PATCH; never redelivers anything."""
+    current = runtime()
+    try:
+        outcome = current.tracker.track(conversation_id)
+    except RateLimitWait as wait:
+        return self.wait(wait.retry_after)
+    if outcome is TrackingOutcome.DEFERRED:
+        return self.wait(current.news.debounce_seconds)
+    return outcome.value

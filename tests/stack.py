@@ -1,0 +1,172 @@
+"""The end-to-end harness: a real Celery worker over the real stand-ins, per test configured.
+
+The worker runs in this process (`celery.contrib.testing`), consuming the real Redis;
+AWS is the moto server; Genesys is the simulator. Each test gets its own ledger table,
+queues and settings (through the environment, as in production), and waits on the
+ledger for outcomes, never on the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from helpers import dlq_attributes
+
+from dlq.aws import aws_client
+from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, create_table
+from dlq.settings import load_settings
+from ingest.frontdoor import FrontDoor
+from ingest.poller import Poller
+from tasks.runtime import reset_runtime
+
+#: What every end-to-end test runs with unless it says otherwise: fast retries.
+BASE_ENV = {
+    "REPLAY_BACKOFF_BASE": "1",
+    "REPLAY_BACKOFF_MAX": "4",
+    "REPLAY_MAX_ATTEMPTS": "6",
+    "REPLAY_TRACKING_DEBOUNCE_SECONDS": "0.5",
+    "REPLAY_RECONCILE_GRACE_SECONDS": "0.5",
+    "GENESYS_RATE_LIMIT_PER_MINUTE": "60000",
+    "GENESYS_CONNECT_TIMEOUT": "2",
+    "GENESYS_READ_TIMEOUT": "2",
+}
+
+
+@dataclass
+class Stack:
+    """One test's slice of the stack: its table, DLQ, target queue and settings."""
+
+    unique: str
+    sim: Any
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.settings = load_settings(_env_file=None)
+        self.sqs = aws_client("sqs", self.settings)
+        self.dynamodb = aws_client("dynamodb", self.settings)
+        create_table(self.dynamodb, self.settings.ledger_table)
+        self.ledger = Ledger(self.dynamodb, self.settings.ledger_table)
+        self.dlq_url = self.queue(f"dlq-{self.unique}")
+        self.target_url = self.queue(f"target-{self.unique}")
+        self.target_arn = self.arn_of(self.target_url)
+
+    def queue(self, name: str) -> str:
+        return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
+
+    def arn_of(self, queue_url: str) -> str:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def put_dlq(self, event: dict[str, Any], target_arn: str | None = None) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes=dlq_attributes(target_arn or self.target_arn),
+        )
+
+    def ingest(self) -> dict[str, int]:
+        """Drain the DLQ through the poller (the real front door)."""
+        from tasks.application import app
+        from tasks.producer import CeleryEnqueuer
+
+        door = FrontDoor(ledger=self.ledger, enqueuer=CeleryEnqueuer(app))
+        poller = Poller(sqs=self.sqs, queue_url=self.dlq_url, front_door=door, wait_seconds=0)
+        return dict(poller.run(until_empty=True).counts)
+
+    def wait_final(
+        self, count: int, *, timeout: float = 60.0, tick: Callable[[], object] | None = None
+    ) -> list[LedgerItem]:
+        """The ledger once `count` items are final; fails with what is still open.
+
+        `tick` runs on every look (e.g. a reconciler pass, as beat would run it).
+        """
+        deadline = time.monotonic() + timeout
+        items: list[LedgerItem] = []
+        while time.monotonic() < deadline:
+            if tick is not None:
+                tick()
+            items = list(self.ledger.scan())
+            if len(items) >= count and all(i.status in FINAL_STATUSES for i in items):
+                return items
+            time.sleep(0.2)
+        open_items = [(i.event_id, i.status, i.last_error) for i in items]
+        raise AssertionError(f"not final within {timeout:.0f} s: {open_items}")
+
+    def target_messages(self, queue_url: str | None = None) -> list[str]:
+        """Every body the target queue received (drained)."""
+        bodies: list[str] = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=queue_url or self.target_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(
+                    QueueUrl=queue_url or self.target_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@contextmanager
+def configured(env: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the worker's runtime, and rebuild it; undo after."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    reset_runtime()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_runtime()
+
+
+class HttpSink:
+    """A local HTTP endpoint used as a target: records bodies, answers a chosen status."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.bodies: list[bytes] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if sink.status < 300:
+                    sink.bodies.append(body)
+                self.send_response(sink.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/events"
+
+    def __enter__(self) -> HttpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,244 @@
+"""DLQ -> ingest -> Celery worker -> original target, end to end on the real stand-ins."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+from helpers import genesys_event
+from stack import BASE_ENV, HttpSink, Stack, configured
+
+from devstack.genesys_sim import GenesysSimulator
+from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
+from dlq.events import EventKey
+from dlq.ledger import Status
+from tasks.application import app
+from tasks.producer import CeleryEnqueuer
+
+pytestmark = pytest.mark.slow
+API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with GenesysSimulator(
+        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
+    ) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def worker(redis_server, moto_server, sim):
+    env = {
+        **BASE_ENV,
+        "GENESYS_API_BASE_URL": sim.url,
+        "GENESYS_LOGIN_BASE_URL": sim.url,
+        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
+        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+    }
+    with (
+        configured(env),
+        start_worker(
+            app,
+            pool="threads",
+            concurrency=8,
+            perform_ping_check=False,
+            queues=["replay", "track"],
+            loglevel="WARNING",
+            shutdown_timeout=30,
+        ),
+    ):
+        yield
+
+
+@pytest.fixture()
+def stack(worker, sim, unique, redis_url):
+    sim.admin.reset()
+    sim.admin.configure(rate_limit=100_000)
+    with configured({"LEDGER_TABLE": f"ledger-{unique}"}):
+        yield Stack(unique, sim)
+
+
+def conversations_with_events(stack, conversations: int, per_conversation: int):
+    ids = [str(uuid.uuid4()) for _ in range(conversations)]
+    stack.sim.admin.seed(*ids)
+    topics = ["customer.start", "acd.start", "agent.end", "customer.end"]
+    events = []
+    for conversation in ids:
+        for n in range(per_conversation):
+            event = genesys_event(conversation_id=conversation, topic=topics[n % len(topics)])
+            del event["detail"]["eventBody"]["participantId"]  # annotate the customer
+            events.append(event)
+    return ids, events
+
+
+def test_forty_events_over_ten_conversations_arrive_once_and_cost_one_lookup_each(stack):
+    conversations, events = conversations_with_events(stack, 10, 4)
+    for event in events:
+        stack.put_dlq(event)
+
+    assert stack.ingest() == {"accepted": 40}
+    items = stack.wait_final(40)
+
+    assert {i.status for i in items} == {Status.REPLAYED}
+    arrived = Counter(json.loads(body)["id"] for body in stack.target_messages())
+    assert arrived == Counter(e["id"] for e in events)
+    bodies = {json.loads(b)["id"]: b for b in [json.dumps(e) for e in events]}
+    assert all(i.body == bodies[i.event_id] for i in items)
+
+    wait_for_tracking(stack, conversations)
+    stats = stack.sim.admin.stats()
+    lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
+    print(f"40 events / 10 conversations: {lookups} lookups, {patches} PATCHes")
+    assert lookups <= 10
+    assert patches <= 15
+    for conversation in conversations:
+        customer = customer_of(stack, conversation)
+        attributes = stack.sim.admin.attributes(conversation, customer)
+        assert attributes["dlqReplayStatus"] == "replayed"
+        assert attributes["dlqReplayReplayed"] == "4"
+        assert attributes["dlqReplayEvents"] == "4"
+
+
+def test_with_verification_off_redelivery_ignores_a_genesys_outage_and_tracking_catches_up(stack):
+    conversations, events = conversations_with_events(stack, 3, 2)
+    stack.sim.admin.configure(reject_all=True)
+    with configured({"REPLAY_VERIFY_CONVERSATION": "false"}):
+        for event in events:
+            stack.put_dlq(event)
+        stack.ingest()
+        items = stack.wait_final(6)
+        assert {i.status for i in items} == {Status.REPLAYED}
+        assert len(stack.target_messages()) == 6
+        assert stack.sim.admin.stats().count(PATCH_ATTRIBUTES, 200) == 0
+
+        stack.sim.admin.configure(reject_all=False)
+        wait_for_tracking(stack, conversations)
+    assert stack.sim.admin.stats().count(GET_CONVERSATION, 200) <= 3
+
+
+def test_a_conversation_answering_503_twice_is_replayed_after_backoff(stack):
+    [conversation], events = conversations_with_events(stack, 1, 1)
+    stack.sim.admin.script(conversation, [503, 503])
+    stack.put_dlq(events[0])
+    stack.ingest()
+    [item] = stack.wait_final(1)
+    assert item.status is Status.REPLAYED
+    assert item.attempts == 3
+    assert [h["outcome"] for h in item.history] == [
+        "received",
+        "retry_scheduled",
+        "retry_scheduled",
+        "replayed",
+    ]
+    assert len(stack.target_messages()) == 1
+
+
+def test_a_429_storm_is_ridden_out_with_retry_after_and_nothing_is_lost(stack):
+    conversations, events = conversations_with_events(stack, 4, 2)
+    for conversation in conversations:
+        stack.sim.admin.script(conversation, [{"status": 429, "retry_after": 1}] * 2)
+    for event in events:
+        stack.put_dlq(event)
+    stack.ingest()
+    items = stack.wait_final(8, timeout=90)
+    assert {i.status for i in items} == {Status.REPLAYED}
+    assert len(stack.target_messages()) == 8
+    stats = stack.sim.admin.stats()
+    # Each conversation's two scripted 429s, and no 429 loop beyond them.
+    assert stats.count(GET_CONVERSATION, 429) <= 8
+
+
+def test_a_deleted_conversation_fails_without_redelivery(stack):
+    [conversation], events = conversations_with_events(stack, 1, 2)
+    stack.sim.admin.delete(conversation)
+    for event in events:
+        stack.put_dlq(event)
+    stack.ingest()
+    items = stack.wait_final(2)
+    assert {i.status for i in items} == {Status.FAILED}
+    assert all("no longer exists" in i.last_error for i in items)
+    assert stack.target_messages() == []
+    assert stack.sim.admin.stats().count(GET_CONVERSATION, 404) == 1
+
+
+def test_an_always_failing_target_is_exhausted_and_parked(stack):
+    parking_url = stack.queue(f"parking-{stack.unique}")
+    event = genesys_event()
+    with (
+        HttpSink(status=503) as sink,
+        configured(
+            {
+                "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
+                "REPLAY_PARKING_QUEUE_URL": parking_url,
+                "REPLAY_MAX_ATTEMPTS": "3",
+                "REPLAY_VERIFY_CONVERSATION": "false",
+            }
+        ),
+    ):
+        stack.put_dlq(event, target_arn=API_DESTINATION)
+        stack.ingest()
+        [item] = stack.wait_final(1)
+    assert item.status is Status.EXHAUSTED
+    assert item.attempts == 3
+    assert "503" in item.last_error
+    [parked] = stack.target_messages(parking_url)
+    assert json.loads(parked)["id"] == event["id"]
+
+
+def test_the_same_event_enqueued_five_times_at_once_is_redelivered_once(stack):
+    _, [event] = conversations_with_events(stack, 1, 1)
+    stack.put_dlq(event)
+    stack.ingest()
+    enqueuer = CeleryEnqueuer(app)
+    key = EventKey(event["id"], stack.target_arn)
+    threads = [threading.Thread(target=enqueuer.enqueue_replay, args=(key,)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [item] = stack.wait_final(1)
+    assert item.status is Status.REPLAYED
+    assert item.attempts == 1
+    assert len(stack.target_messages()) == 1
+
+
+def test_a_redis_flush_mid_run_is_recovered_by_the_reconciler(stack, redis_client):
+    from tasks.runtime import runtime
+
+    _, events = conversations_with_events(stack, 5, 4)
+    with configured({"REPLAY_BACKOFF_BASE": "1"}):
+        for event in events:
+            stack.put_dlq(event)
+        stack.ingest()
+        redis_client.flushall()
+        # Every task the ingest queued is gone; beat's reconciler brings them back.
+        report: Counter[str] = Counter()
+        items = stack.wait_final(20, tick=lambda: report.update(runtime().reconciler.run()))
+    assert {i.status for i in items} == {Status.REPLAYED}
+    arrived = Counter(json.loads(b)["id"] for b in stack.target_messages())
+    assert set(arrived) == {e["id"] for e in events}
+    assert max(arrived.values()) == 1
+    print(f"reconciler after FLUSHALL: {dict(report)}")
+
+
+def wait_for_tracking(stack, conversations, timeout: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [c for c in conversations if stack.sim.admin.attribute_history(c)]
+        if len(done) == len(conversations):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"tracking did not reach {len(conversations) - len(done)} conversations")
+
+
+def customer_of(stack, conversation: str) -> str:
+    body = stack.sim.admin.conversation(conversation)
+    return next(p["id"] for p in body["participants"] if p["purpose"] == "customer")
