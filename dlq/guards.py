@@ -12,6 +12,7 @@ import enum
 import hashlib
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -257,13 +258,16 @@ class RateLimiter:
         reserve: float = 0.25,
         burst: int = 2,
         window: float = 60.0,
+        jitter: bool = True,
     ) -> None:
+        """`jitter` spreads refused callers over one interval, so they do not wake as a herd."""
         if per_minute <= 0 or burst < 1 or window <= 0 or not 0 <= reserve < 1:
             raise ValueError("per_minute > 0, burst >= 1, window > 0 and 0 <= reserve < 1")
         self._interval = 60.0 / per_minute
         self._tolerance = (burst - 1) * self._interval
         self._window = window
         # At least one LOW call per window, so bookkeeping always creeps forward.
+        self._jitter = jitter
         self._low_ceiling = max(1, math.floor((1 - reserve) * per_minute * window / 60.0))
         base = f"dlq:ratelimit:{{{client_key(client_id)}}}"
         self._keys = [f"{base}:tat", f"{base}:log", f"{base}:blocked"]
@@ -279,7 +283,12 @@ class RateLimiter:
             str(self._low_ceiling),
             "1" if priority is Priority.LOW else "0",
         ]
-        return float(self._acquire(keys=self._keys, args=args))
+        wait = float(self._acquire(keys=self._keys, args=args))
+        if wait > 0 and self._jitter:
+            # Every refused caller hears the same wait; without jitter they all retry at
+            # the same instant and all but one are refused again.
+            wait += random.uniform(0, self._interval)
+        return wait
 
     def penalise(self, seconds: float) -> float:
         """Hold every caller back for `seconds` (a 429's wait); answers the wait now in force."""

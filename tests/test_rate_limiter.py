@@ -1,0 +1,229 @@
+"""The cluster-wide rate limiter: one paced budget per OAuth client, shared through Redis."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from devstack.sim_admin import GET_CONVERSATION, SimAdmin
+from dlq.genesys import build_genesys_client
+from dlq.genesys_errors import GenesysRateLimited, RateLimitWait
+from dlq.guards import Priority, RateLimiter
+from dlq.settings import Settings
+
+CONVERSATIONS = [str(uuid.UUID(int=i + 1)) for i in range(20)]
+
+
+def limiter(client: redis.Redis, **kw: Any) -> RateLimiter:
+    return RateLimiter(client, "client-a", **{"per_minute": 60, "jitter": False, **kw})
+
+
+def portable(settings: Settings, **changes: Any) -> dict[str, Any]:
+    """Settings as plain values for a child process, the secret included on purpose."""
+    fields = settings.model_dump(mode="json")
+    fields["genesys_client_secret"] = settings.genesys_client_secret.get_secret_value()
+    fields.update(changes)
+    return fields
+
+
+def _hammer(fields: dict[str, Any], barrier: Any, threads: int, seconds: float, out: Any) -> None:
+    """One worker process: `threads` callers doing lookups as fast as the limiter allows."""
+    settings = Settings(_env_file=None, **fields)
+    client = build_genesys_client(settings, redis.Redis.from_url(settings.redis_url))
+    counts = {"ok": 0, "waits": 0, "429": 0}
+    lock = threading.Lock()
+
+    def caller(index: int) -> None:
+        deadline = time.monotonic() + seconds
+        i = index
+        while time.monotonic() < deadline:
+            i += 1
+            try:
+                client.get_conversation(CONVERSATIONS[i % len(CONVERSATIONS)])
+                outcome, pause = "ok", 0.0
+            except RateLimitWait as wait:
+                outcome, pause = "waits", wait.retry_after or 0.0
+            except GenesysRateLimited as limited:
+                outcome, pause = "429", limited.retry_after or 0.0
+            with lock:
+                counts[outcome] += 1
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+
+    barrier.wait()
+    workers = [threading.Thread(target=caller, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.put(counts)
+
+
+def _acquire_in_child(redis_url: str, client_id: str, out: Any) -> None:
+    child = RateLimiter(redis.Redis.from_url(redis_url), client_id, per_minute=6000, jitter=False)
+    out.put(child.acquire(Priority.HIGH))
+
+
+# --- pacing ---------------------------------------------------------------------------
+
+
+def test_calls_are_paced_after_a_small_burst(redis_client: redis.Redis) -> None:
+    paced = limiter(redis_client, per_minute=60, burst=2)
+    assert paced.acquire() == 0.0
+    assert paced.acquire() == 0.0
+    wait = paced.acquire()
+    assert 0 < wait <= 1.0
+
+
+def test_every_instance_shares_one_budget(redis_client: redis.Redis, redis_url: str) -> None:
+    first = limiter(redis_client, burst=1)
+    second = limiter(redis.Redis.from_url(redis_url), burst=1)
+    assert first.acquire() == 0.0
+    assert 0 < second.acquire() <= 1.0
+
+
+def test_budgets_of_two_oauth_clients_are_separate(redis_client: redis.Redis) -> None:
+    assert limiter(redis_client, burst=1).acquire() == 0.0
+    assert RateLimiter(redis_client, "client-b", per_minute=60, burst=1).acquire() == 0.0
+
+
+def test_a_refusal_takes_no_slot(redis_client: redis.Redis) -> None:
+    paced = limiter(redis_client, burst=1)
+    paced.acquire()
+    first, second = paced.acquire(), paced.acquire()
+    assert 0 < second <= first <= 1.0
+
+
+def test_refused_callers_are_spread_over_one_interval(redis_client: redis.Redis) -> None:
+    spread = RateLimiter(redis_client, "client-c", per_minute=60, burst=1)
+    spread.acquire()
+    waits = {round(spread.acquire(), 3) for _ in range(10)}
+    assert len(waits) > 1
+    assert all(0 < w <= 2.0 for w in waits)
+
+
+def test_impossible_budgets_are_refused(redis_client: redis.Redis) -> None:
+    with pytest.raises(ValueError):
+        limiter(redis_client, reserve=1.0)
+    with pytest.raises(ValueError):
+        limiter(redis_client, burst=0)
+
+
+# --- priorities ----------------------------------------------------------------------
+
+
+def test_low_priority_passes_while_the_budget_is_above_the_reserve(
+    redis_client: redis.Redis,
+) -> None:
+    assert limiter(redis_client).acquire(Priority.LOW) == 0.0
+
+
+def test_low_priority_is_refused_below_the_reserve_while_high_passes(
+    redis_client: redis.Redis,
+) -> None:
+    # 20 calls per 2 s window, 25 % reserved for HIGH: LOW stops after 15; a burst of 20
+    # lets the test spend the budget without waiting for the pacer.
+    budget = limiter(redis_client, per_minute=600, window=2.0, reserve=0.25, burst=20)
+    for _ in range(15):
+        assert budget.acquire(Priority.HIGH) == 0.0
+    low_wait = budget.acquire(Priority.LOW)
+    assert 1.5 < low_wait <= 2.0
+    assert budget.acquire(Priority.HIGH) == 0.0
+    assert budget.acquire(Priority.LOW) > 0
+
+
+# --- back-off after a 429 ---------------------------------------------------------------
+
+
+def test_penalise_holds_every_caller_until_it_ends(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    budget = limiter(redis_client, per_minute=6000)
+    assert budget.penalise(0.5) == pytest.approx(0.5, abs=0.05)
+    others = [limiter(redis.Redis.from_url(redis_url), per_minute=6000) for _ in range(3)]
+    waits = [o.acquire(p) for o in others for p in Priority]
+    assert all(0 < w <= 0.5 for w in waits)
+    time.sleep(max(waits))
+    assert budget.acquire(Priority.LOW) == 0.0
+
+
+def test_a_shorter_penalty_never_shortens_a_longer_one(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client)
+    budget.penalise(10)
+    assert budget.penalise(1) > 9
+
+
+def test_a_429_storm_holds_the_whole_fleet_back_until_the_reset(
+    genesys_settings: Settings, redis_client: redis.Redis, redis_url: str, sim_admin: SimAdmin
+) -> None:
+    sim_admin.seed(CONVERSATIONS[0])
+    sim_admin.script(CONVERSATIONS[0], [{"status": 429, "retry_after": 2}] * 3)
+    client = build_genesys_client(genesys_settings, redis_client)
+    with pytest.raises(GenesysRateLimited) as caught:
+        client.get_conversation(CONVERSATIONS[0])
+    assert caught.value.retry_after == 2
+
+    client_id = genesys_settings.genesys_client_id
+    fleet = [
+        RateLimiter(redis.Redis.from_url(redis_url), client_id, per_minute=6000, jitter=False)
+        for _ in range(8)
+    ]
+    in_threads: list[float] = []
+    threads = [threading.Thread(target=lambda f=f: in_threads.append(f.acquire())) for f in fleet]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_acquire_in_child, args=(redis_url, client_id, out))
+    child.start()
+    in_process = out.get(timeout=30)
+    child.join(timeout=10)
+    assert all(0 < w <= 2 for w in [*in_threads, in_process])
+    with pytest.raises(RateLimitWait):
+        client.get_conversation(CONVERSATIONS[0])
+    assert sim_admin.stats().status(429) == 1
+
+    time.sleep(fleet[0].acquire() + 0.01)
+    assert fleet[1].acquire() == 0.0
+
+
+# --- the fleet against the simulator ------------------------------------------------------
+
+
+def test_a_fleet_of_processes_and_threads_stays_within_the_budget(
+    genesys_settings: Settings, sim_admin: SimAdmin
+) -> None:
+    """Simulator: 60 calls per 3 s window; limiter: 55 per 3 s; ~2.5 windows of hammering."""
+    sim_admin.configure(rate_limit=60, rate_window=3, auto_create=True)
+    per_minute, seconds, processes, threads = 1100, 7.5, 3, 4
+    fields = portable(genesys_settings, genesys_rate_limit_per_minute=per_minute)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=_hammer, args=(fields, barrier, threads, seconds, out))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=90) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+
+    stats = sim_admin.stats()
+    ok = sum(r["ok"] for r in results)
+    assert sum(r["429"] for r in results) == 0
+    assert stats.status(429) == 0
+    assert stats.count(GET_CONVERSATION, 200) == ok
+    budget = per_minute / 60 * seconds
+    # At most the budget plus the burst of 2, with a second of slack for start-up skew.
+    assert ok <= budget + 2 + per_minute / 60
+    # The fleet did press on the limit: it was refused, and got most of the budget.
+    assert sum(r["waits"] for r in results) > 0
+    assert ok >= 0.6 * budget
