@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ class ChildServer:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ChildServer:
+    def start(self) -> Self:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
         wait_for_port(self.port, process=self.process)
@@ -66,7 +67,7 @@ class ChildServer:
         self.stop()
         self.start()
 
-    def __enter__(self) -> ChildServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

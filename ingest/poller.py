@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ class Poller:
         self._wait_seconds = wait_seconds
         self.stop_event = threading.Event()
         self.stats = PollStats()
+        self._pool = ThreadPoolExecutor(max_workers=BATCH_SIZE * receivers)
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run` (safe from a signal handler)."""
@@ -99,21 +101,29 @@ class Poller:
             MessageSystemAttributeNames=["All"],
         )
         raw_messages = response.get("Messages", [])
-        done: list[DlqMessage] = []
-        kept: list[DlqMessage] = []
-        for raw in raw_messages:
-            message = DlqMessage.from_receive_message(raw)
-            try:
-                result = self._door.handle(message)
-            except HandOffError as exc:
-                log.error(str(exc), extra={"sqs_message_id": message.message_id})
-                kept.append(message)
-                continue
-            self.stats.add(result.outcome.value)
-            done.append(message)
+        messages = [DlqMessage.from_receive_message(raw) for raw in raw_messages]
+        # A batch's hand-offs are independent network round trips: run them together.
+        handed = list(self._pool.map(self._hand_off, messages))
+        done = [m for m, ok in zip(messages, handed, strict=True) if ok]
+        kept = [m for m, ok in zip(messages, handed, strict=True) if not ok]
         self._delete(done)
         self._delay(kept)
         return len(raw_messages)
+
+    def _hand_off(self, message: DlqMessage) -> bool:
+        try:
+            result = self._door.handle(message)
+        except HandOffError as exc:
+            log.error(str(exc), extra={"sqs_message_id": message.message_id})
+            return False
+        except Exception:
+            log.exception(
+                "unexpected error; the message stays in the DLQ",
+                extra={"sqs_message_id": message.message_id},
+            )
+            return False
+        self.stats.add(result.outcome.value)
+        return True
 
     def _delete(self, messages: list[DlqMessage]) -> None:
         if not messages:

@@ -1,0 +1,151 @@
+"""The whole local stack as child processes: for the demo, benchmarks and fault tests.
+
+`DevStack` starts a `redis-server`, moto's server (as AWS) and the Genesys simulator,
+provisions the DLQ, a target queue and the ledger table, and starts Celery workers,
+beat and pollers as real processes with the environment that points them at it all.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.moto_server import MotoServer, aws_environment
+from devstack.process import ChildServer, free_port
+from devstack.redis_server import RedisServer
+from devstack.sim_admin import SimAdmin
+
+SIM_CLIENT_ID = "dlq-replay-local-client"
+SIM_CLIENT_SECRET = "local-simulator-secret"  # the simulator's own, not a real credential
+
+
+@dataclass
+class SimOptions:
+    """How the simulator behaves (see `dlq-replay genesys-sim --help`)."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    rate_limit: int = 300
+    rate_window: float = 60.0
+    auto_create: bool = True
+    seed: int | None = 7
+
+    def argv(self) -> list[str]:
+        args = [
+            "--latency-ms", str(self.latency_ms),
+            "--error-rate", str(self.error_rate),
+            "--rate-limit", str(self.rate_limit),
+            "--rate-window", str(self.rate_window),
+        ]  # fmt: skip
+        if self.auto_create:
+            args.append("--auto-create")
+        if self.seed is not None:
+            args += ["--seed", str(self.seed)]
+        return args
+
+
+@dataclass
+class DevStack:
+    """Redis, moto and the Genesys simulator on loopback, and the project's processes."""
+
+    workdir: Path
+    sim_options: SimOptions = field(default_factory=SimOptions)
+    ledger_table: str = "dlq-replay-ledger"
+    dlq_name: str = "genesys-eventbridge-dlq"
+    target_name: str = "crm-events"
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self) -> DevStack:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.workdir / "redis").start()
+        self.moto = MotoServer(self.workdir / "moto").start()
+        port = free_port()
+        self.sim = ChildServer(
+            [
+                sys.executable, "-m", "devstack.genesys_sim", "--port", str(port),
+                "--client-id", SIM_CLIENT_ID, "--client-secret", SIM_CLIENT_SECRET,
+                *self.sim_options.argv(),
+            ],
+            port,
+            log=self.workdir / "genesys-sim.log",
+        ).start()  # fmt: skip
+        self.sim_url = f"http://127.0.0.1:{port}"
+        return self
+
+    @property
+    def admin(self) -> SimAdmin:
+        return SimAdmin(self.sim_url)
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The environment of a process of the project pointed at this stack."""
+        env = {
+            **os.environ,
+            **aws_environment(self.moto.url),
+            "REDIS_URL": self.redis.url,
+            "GENESYS_API_BASE_URL": self.sim_url,
+            "GENESYS_LOGIN_BASE_URL": self.sim_url,
+            "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
+            "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+            "LEDGER_TABLE": self.ledger_table,
+            "DLQ_QUEUE_URL": f"{self.moto.url}/123456789012/{self.dlq_name}",
+        }
+        env.update(overrides)
+        return env
+
+    def apply_env(self, **overrides: str) -> None:
+        """Point this process at the stack too (the demo's poller and reports run here)."""
+        os.environ.update(self.env(**overrides))
+
+    def spawn(self, argv: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start a child with its output in `<workdir>/<name>.log`."""
+        log = (self.workdir / f"{name}.log").open("ab")
+        child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.children.append(child)
+        return child
+
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 16,
+        queues: str = "replay,track",
+        name: str = "worker",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """`celery -A tasks worker` with a thread pool, as the README documents it."""
+        argv = [
+            sys.executable, "-m", "celery", "-A", "tasks", "worker",
+            "--pool", "threads", "--concurrency", str(concurrency), "-Q", queues,
+            "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
+            "--loglevel", "INFO",
+        ]  # fmt: skip
+        return self.spawn(argv, name, env or self.env())
+
+    def start_beat(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        schedule = self.workdir / "celerybeat-schedule"
+        argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "-s", str(schedule)]
+        return self.spawn(argv, "beat", env or self.env())
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.children.clear()
+        for server in ("sim", "moto", "redis"):
+            if hasattr(self, server):
+                getattr(self, server).stop()
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
