@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
     replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
     replay_reconcile_grace_seconds: PositiveFloat = 120.0
+    #: How long a claim (and the conversation lock) lasts; keep it above the task's hard
+    #: time limit (120 s) or a slow attempt could be taken over and redelivered twice.
+    replay_lease_seconds: PositiveFloat = 150.0
 
     # Ingest
     poller_receivers: PositiveInt = 1

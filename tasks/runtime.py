@@ -21,9 +21,6 @@ from dlq.settings import Settings, load_settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
 
-#: The lock TTL and the ledger lease outlast the hard time limit (celeryconfig.py).
-LEASE_SECONDS = 150.0
-
 
 @cache
 def settings() -> Settings:
@@ -84,14 +81,14 @@ def build_runtime(config: Settings) -> Runtime:
     replayer = Replayer(
         ledger=ledger,
         redeliverer=Redeliverer(config),
-        locks=ConversationLocks(cache, ttl_seconds=LEASE_SECONDS),
+        locks=ConversationLocks(cache, ttl_seconds=config.replay_lease_seconds),
         directory=directory,
         news=news,
         policy=RetryPolicy.from_settings(config),
         options=ReplayOptions(
             verify_conversation=config.replay_verify_conversation,
             redeliver_missing_conversation=config.replay_redeliver_missing_conversation,
-            lease_seconds=LEASE_SECONDS,
+            lease_seconds=config.replay_lease_seconds,
         ),
         parking=parking,
     )
