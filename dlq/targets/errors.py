@@ -1,0 +1,315 @@
+"""What went wrong when redelivering to a target, split by what the worker must do next.
+
+| class | base | raised when |
+| --- | --- | --- |
+| `TargetThrottled` | RetryLater | the target or its service throttled the call (429, SlowDown) |
+| `TargetUnavailable` | RetryLater | 5xx, timeout, connection failure, a 408/425 from an endpoint |
+| `TargetFailed` | RetryLater | the target ran and failed (a Lambda `FunctionError`) |
+| `TargetMissing` | GiveUp | the queue, topic, function, stream, bus or state machine is gone |
+| `TargetForbidden` | GiveUp | this service may not call the target (AccessDenied*, KMS access) |
+| `TargetRejected` | GiveUp | the target refused this event (invalid, too large, any other 4xx) |
+| `UnsupportedTarget` | GiveUp | the ARN is not a kind of target this service can call |
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from dlq.errors import ConfigurationError, DlqReplayError, GiveUp, RetryLater
+
+
+class TargetError(DlqReplayError):
+    """Base of every redelivery failure: names the target and the error code it answered.
+
+    `target_arn` is where the delivery failed: the override's destination when
+    REPLAY_TARGET_OVERRIDES routed the event elsewhere. `code` is the AWS error code,
+    `HTTP<status>`, or the name of the transport failure.
+    """
+
+    target_arn: str
+    code: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only constructors would break pickling (Celery may pickle errors).
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[TargetError], message: str, state: dict[str, Any]) -> TargetError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class TargetRetryable(TargetError, RetryLater):
+    """A redelivery failure that may pass later; `retry_after` is the target's hint, if any."""
+
+    def __init__(
+        self, message: str, *, target_arn: str, code: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.target_arn = target_arn
+        self.code = code
+
+
+class TargetFatal(TargetError, GiveUp):
+    """A redelivery failure that retrying cannot fix."""
+
+    def __init__(self, message: str, *, target_arn: str, code: str) -> None:
+        super().__init__(message)
+        self.target_arn = target_arn
+        self.code = code
+
+
+class TargetThrottled(TargetRetryable):
+    """The target or its service throttled the call."""
+
+
+class TargetUnavailable(TargetRetryable):
+    """The target's service could not be reached or failed on its side."""
+
+
+class TargetFailed(TargetRetryable):
+    """The target received the event and failed processing it."""
+
+
+class TargetMissing(TargetFatal):
+    """The target does not exist (any more)."""
+
+
+class TargetForbidden(TargetFatal):
+    """This service is not allowed to deliver to the target."""
+
+
+class TargetRejected(TargetFatal):
+    """The target refused the event itself."""
+
+
+class UnsupportedTarget(TargetFatal):
+    """The ARN names a kind of target this service cannot redeliver to."""
+
+
+THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "Throttled",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "TransactionInProgressException",
+        "EC2ThrottledException",
+        "ExecutionLimitExceeded",
+        "KMSThrottlingException",
+        "KMSThrottling",
+        "KmsThrottled",
+        "KmsThrottlingException",
+    }
+)
+
+#: Retryable whatever their HTTP status: a 4xx among them is a passing state of the target.
+UNAVAILABLE = frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "InternalFailureException",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "ResourceConflictException",
+        "ResourceNotReadyException",
+        "EC2UnexpectedException",
+        "ENILimitReachedException",
+        "SubnetIPAddressLimitReachedException",
+        "EFSMountConnectivityException",
+        "EFSMountTimeoutException",
+        "SnapStartNotReadyException",
+        "SnapStartTimeoutException",
+    }
+)
+
+MISSING = frozenset(
+    {
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "QueueDoesNotExist",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "NonExistentQueue",
+        "NotFound",
+        "NotFoundException",
+        "StateMachineDoesNotExist",
+        "StateMachineDeleting",
+        "EndpointDisabled",
+    }
+)
+
+FORBIDDEN = frozenset(
+    {
+        "AuthorizationError",
+        "AuthorizationErrorException",
+        "KMSAccessDenied",
+        "KMSAccessDeniedException",
+        "KmsAccessDenied",
+        "KmsAccessDeniedException",
+        "KMSOptInRequired",
+        "KmsOptInRequired",
+        "OptInRequired",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "MissingAuthenticationToken",
+        "NotAuthorizedForSourceException",
+        "NotAuthorizedForDetailTypeException",
+    }
+)
+
+
+def classify(
+    target_arn: str,
+    code: str,
+    message: str,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> TargetError:
+    """The error to raise for `code` (an AWS error code) answered by the target.
+
+    A code none of the tables know is judged by its HTTP status: a 4xx is the caller's
+    fault and will not pass, anything else (5xx, no status) may.
+    """
+    said = f"{target_arn} answered {code}: {message}" if message else f"{target_arn}: {code}"
+    if code in THROTTLED or "Throttl" in code:
+        return TargetThrottled(
+            f"{said}; throttled, retrying later",
+            target_arn=target_arn,
+            code=code,
+            retry_after=retry_after,
+        )
+    if code in UNAVAILABLE:
+        return TargetUnavailable(
+            f"{said}; the service failed on its side, retrying later",
+            target_arn=target_arn,
+            code=code,
+            retry_after=retry_after,
+        )
+    if code in MISSING:
+        return TargetMissing(
+            f"{said}; the target does not exist: recreate it or route the event elsewhere "
+            "(REPLAY_TARGET_OVERRIDES), then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    if code in FORBIDDEN or code.startswith("AccessDenied"):
+        return TargetForbidden(
+            f"{said}; not allowed: grant the replay role permission on the target "
+            "(and its KMS key), then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    if status is not None and 400 <= status < 500:
+        return TargetRejected(
+            f"{said}; the target refused the event (HTTP {status}): fix the target or the "
+            "event, then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    return TargetUnavailable(
+        f"{said}; retrying later",
+        target_arn=target_arn,
+        code=code,
+        retry_after=retry_after,
+    )
+
+
+def from_client_error(target_arn: str, error: ClientError) -> TargetError:
+    """The `TargetError` for a boto3 `ClientError`, with the service's Retry-After if sent."""
+    response: dict[str, Any] = error.response
+    details = response.get("Error", {})
+    metadata = response.get("ResponseMetadata", {})
+    headers = metadata.get("HTTPHeaders", {})
+    return classify(
+        target_arn,
+        str(details.get("Code") or "Unknown"),
+        str(details.get("Message") or ""),
+        status=metadata.get("HTTPStatusCode"),
+        retry_after=retry_after_seconds(headers.get("retry-after")),
+    )
+
+
+def from_botocore_error(target_arn: str, error: BotoCoreError) -> DlqReplayError:
+    """The error for a failure before any answer: connection, timeout, bad parameters."""
+    name = type(error).__name__
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return ConfigurationError(
+            f"no usable AWS credentials to call {target_arn}: {error}; configure the worker's "
+            "role or AWS_* credentials"
+        )
+    if isinstance(error, ParamValidationError):
+        return TargetRejected(
+            f"the call to {target_arn} is invalid: {error}",
+            target_arn=target_arn,
+            code=name,
+        )
+    if isinstance(error, ReadTimeoutError):
+        return TargetUnavailable(
+            f"no answer from {target_arn} in time ({error}); the call may still have been "
+            "delivered, retrying later",
+            target_arn=target_arn,
+            code=name,
+        )
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
+        return TargetUnavailable(
+            f"could not reach {target_arn}: {error}; retrying later",
+            target_arn=target_arn,
+            code=name,
+        )
+    return TargetUnavailable(
+        f"calling {target_arn} failed: {error}; retrying later", target_arn=target_arn, code=name
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,127 @@
+"""Redelivery to HTTP endpoints (REPLAY_HTTP_TARGETS): one POST, classified by its status."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from dlq.targets.delivery import Replay
+from dlq.targets.errors import (
+    TargetError,
+    TargetForbidden,
+    TargetMissing,
+    TargetRejected,
+    TargetThrottled,
+    TargetUnavailable,
+    retry_after_seconds,
+)
+
+#: (connect, read) seconds: a slow endpoint costs a retry, never a stuck worker.
+TIMEOUT = (3.05, 15.0)
+
+#: Statuses that say "not now": the same request may pass later.
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def new_session(pool_size: int = 32) -> requests.Session:
+    """A pooled Session sized for the worker's thread pool."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def post_event(session: requests.Session, url: str, replay: Replay) -> str:
+    """POST the body to `url`; 2xx is delivered, anything else raises a `TargetError`.
+
+    `Idempotency-Key` is the same on every attempt of this (event, missed target), so an
+    endpoint that answered after our timeout can drop the repeat.
+    """
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": replay.dedup_id,
+        "X-DLQ-Replay-Event-Id": replay.event_id,
+    }
+    where = _redacted(url)
+    try:
+        response = session.post(
+            url, data=replay.payload, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        )
+    except requests.Timeout as error:
+        raise TargetUnavailable(
+            f"{where} did not answer in time ({error}); it may have received the event, "
+            "retrying later with the same Idempotency-Key",
+            target_arn=replay.delivered_to,
+            code="Timeout",
+        ) from error
+    except requests.ConnectionError as error:
+        raise TargetUnavailable(
+            f"could not connect to {where}: {error}; retrying later",
+            target_arn=replay.delivered_to,
+            code="ConnectionError",
+        ) from error
+    except requests.RequestException as error:
+        raise TargetRejected(
+            f"cannot POST to {where}: {error}; fix REPLAY_HTTP_TARGETS",
+            target_arn=replay.delivered_to,
+            code=type(error).__name__,
+        ) from error
+    with response:
+        if 200 <= response.status_code < 300:
+            return f"HTTP {response.status_code} from {where}"
+        raise _status_error(response, where, replay.delivered_to)
+
+
+def _status_error(response: requests.Response, where: str, target_arn: str) -> TargetError:
+    status = response.status_code
+    code = f"HTTP{status}"
+    said = f"{where} answered HTTP {status}: {response.text[:200]!r}"
+    if status == 429:
+        return TargetThrottled(
+            f"{said}; throttled, retrying later",
+            target_arn=target_arn,
+            code=code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return TargetUnavailable(
+            f"{said}; retrying later",
+            target_arn=target_arn,
+            code=code,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        return TargetForbidden(
+            f"{said}; the endpoint refuses us: fix its credentials, then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    if status in (404, 410):
+        return TargetMissing(
+            f"{said}; no such endpoint: fix REPLAY_HTTP_TARGETS, then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    if 300 <= status < 400:
+        return TargetRejected(
+            f"{said}; redirects are not followed with an event: map the final URL in "
+            "REPLAY_HTTP_TARGETS, then redrive",
+            target_arn=target_arn,
+            code=code,
+        )
+    return TargetRejected(
+        f"{said}; the endpoint refused the event: fix the endpoint or the event, then redrive",
+        target_arn=target_arn,
+        code=code,
+    )
+
+
+def _redacted(url: str) -> str:
+    """The URL without credentials or query, which may hold secrets, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
