@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from helpers import dlq_attributes
 
+from devstack.http_sink import HttpSink
 from dlq.aws import aws_client
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, create_table
 from dlq.settings import load_settings
@@ -28,6 +27,8 @@ from ingest.poller import Poller
 from tasks.runtime import reset_runtime
 
 #: What every end-to-end test runs with unless it says otherwise: fast retries.
+__all__ = ["BASE_ENV", "HttpSink", "Stack", "configured"]
+
 BASE_ENV = {
     "REPLAY_BACKOFF_BASE": "1",
     "REPLAY_BACKOFF_MAX": "4",
@@ -132,41 +133,3 @@ def configured(env: dict[str, str]) -> Iterator[None]:
             else:
                 os.environ[key] = value
         reset_runtime()
-
-
-class HttpSink:
-    """A local HTTP endpoint used as a target: records bodies, answers a chosen status."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.bodies: list[bytes] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                if sink.status < 300:
-                    sink.bodies.append(body)
-                self.send_response(sink.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/events"
-
-    def __enter__(self) -> HttpSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
