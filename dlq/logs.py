@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 #: The context a log line may carry (passed with `extra={...}`).
 FIELDS = (
@@ -66,9 +66,11 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
-def configure_logging(*, level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Send every log record of the process to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    *, level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Send every log record of the process to `stream` (stderr) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):

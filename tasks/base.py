@@ -9,6 +9,8 @@ from celery import Task
 from dlq.replay import AttemptFailed
 from dlq.retry import cap_countdown
 
+WAIT_FLOOR_SECONDS = 0.5
+
 
 class BoundedTask(Task):  # type: ignore[misc]
     """A task whose every countdown stays below the broker's visibility timeout.
@@ -31,6 +33,11 @@ class BoundedTask(Task):  # type: ignore[misc]
         return super().retry(*args, exc=exc, **options)
 
     def wait(self, seconds: float | None) -> str:
-        """Come back in `seconds` without using up a retry (lock busy, budget says wait)."""
-        self.signature_from_request(countdown=cap_countdown(seconds or 1.0)).apply_async()
+        """Come back in `seconds` without using up a retry (lock busy, budget says wait).
+
+        Waits are floored: a refused caller asking again within milliseconds would only
+        churn the broker and the limiter.
+        """
+        delay = cap_countdown(max(seconds or 0.0, WAIT_FLOOR_SECONDS))
+        self.signature_from_request(countdown=delay).apply_async()
         return "waiting"

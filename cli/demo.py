@@ -1,0 +1,277 @@
+"""`dlq-replay demo`: the whole product on this machine, no AWS account, no Genesys org.
+
+It starts redis-server, moto's server as AWS and the Genesys simulator with realistic
+faults (latency, some 503s, a 429 burst, a deleted conversation, a target that always
+fails), fills the DLQ with a few hundred Genesys events, runs the poller, the workers,
+beat and Flower, shows progress, and ends with a summary checked against the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+import redis
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.main import friendly_errors
+from cli.output import Output
+from devstack.http_sink import HttpSink
+from devstack.process import free_port
+from devstack.provision import provision
+from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
+from devstack.stack import DevStack, SimOptions
+from devstack.synthetic import Workload, generate, send_batches
+from dlq.aws import aws_client
+from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
+from dlq.logs import configure_logging
+from dlq.settings import Settings, load_settings
+from dlq.tracking import PENDING_PREFIX
+from ingest.frontdoor import FrontDoor
+from ingest.poller import Poller
+
+FAILING_TARGET = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/always-503"
+TARGET_QUEUE = "crm-events"
+PARKING_QUEUE = "dlq-replay-parking"
+
+
+@click.command()
+@click.option("--events", type=int, default=400, show_default=True, help="DLQ events to seed.")
+@click.option("--workers", type=int, default=16, show_default=True, help="Worker threads.")
+@click.option(
+    "--no-wait", is_flag=True, help="End after the summary (CI); default waits for Ctrl-C."
+)
+@click.option("--timeout", type=float, default=600, show_default=True, help="Give up after (s).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
+def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool) -> None:
+    """Run the whole product locally against stand-ins, with faults, and report."""
+    out = Output(as_json=as_json)
+    workdir = Path(tempfile.mkdtemp(prefix="dlq-replay-demo-"))
+    failing = HttpSink(status=503)
+    stack = DevStack(
+        workdir,
+        SimOptions(latency_ms=20, error_rate=0.02, rate_limit=300, rate_window=60, seed=7),
+    )
+    poller: Poller | None = None
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        failing.start()
+        out.line(f"starting redis-server, moto and the Genesys simulator in {workdir}", style="dim")
+        stack.start()
+        config, target_arn = _configure(stack, failing)
+        # The poller runs in this process: its log goes beside the children's.
+        configure_logging(
+            secrets=[config.genesys_client_secret.get_secret_value()],
+            stream=(workdir / "poller.log").open("a"),
+        )
+        workload = _seed(stack, config, events, target_arn)
+        out.line(
+            f"seeded the DLQ: {workload.unique_events} events over "
+            f"{len(workload.conversation_ids)} conversations, {workload.duplicates} duplicates, "
+            f"{workload.malformed} malformed",
+            style="dim",
+        )
+        flower = _start_processes(stack, config, workers)
+        poller = Poller(
+            sqs=aws_client("sqs", config),
+            queue_url=config.dlq_queue_url,
+            front_door=FrontDoor.from_settings(config),
+            receivers=2,
+            wait_seconds=1,
+        )
+        threading.Thread(target=poller.run, name="poller", daemon=True).start()
+        out.line(f"Flower: {flower['url']}  (user {flower['user']}, password {flower['password']})")
+
+        ledger = Ledger(aws_client("dynamodb", config), config.ledger_table)
+        expected = workload.unique_events + workload.malformed
+        items = _follow(out, ledger, config, expected, timeout)
+        summary = _summary(items, stack, expected)
+        _report(out, summary, config, stack, items, flower)
+        if not no_wait:
+            out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
+            threading.Event().wait()
+        if not summary["consistent"]:
+            sys.exit(1)
+    except KeyboardInterrupt:
+        out.line("stopping", style="dim")
+    finally:
+        if poller is not None:
+            poller.stop()
+        stack.stop()
+        failing.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM ends the demo the way Ctrl-C does: through the cleanup in `demo`.
+    raise KeyboardInterrupt
+
+
+def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
+    """Point this process (and the children started later) at the stack; the target ARN."""
+    stack.apply_env(
+        REPLAY_TRACKING_DEBOUNCE_SECONDS="2",
+        REPLAY_BACKOFF_BASE="1",
+        REPLAY_BACKOFF_MAX="8",
+        REPLAY_MAX_ATTEMPTS="4",
+        REPLAY_RECONCILE_GRACE_SECONDS="15",
+        REPLAY_HTTP_TARGETS=json.dumps({FAILING_TARGET: failing.url}),
+        GENESYS_RATE_LIMIT_PER_MINUTE="280",
+    )
+    config = load_settings(_env_file=None)
+    done = provision(config, queues=(TARGET_QUEUE, PARKING_QUEUE))
+    stack.apply_env(
+        DLQ_QUEUE_URL=done.dlq_url,
+        REPLAY_PARKING_QUEUE_URL=done.queue_urls[PARKING_QUEUE],
+    )
+    return load_settings(_env_file=None), done.queue_arns[TARGET_QUEUE]
+
+
+def _seed(stack: DevStack, config: Settings, events: int, target: str) -> Workload:
+    conversations = max(4, events // 4)
+    # One conversation in twenty belongs to the target that always fails.
+    targets = [target] * 19 + [FAILING_TARGET]
+    workload = generate(
+        conversations=conversations,
+        presence_events=max(2, events // 50),
+        duplicates=max(2, events // 30),
+        malformed=3,
+        target_arns=targets,
+        seed=11,
+    )
+    admin = stack.admin
+    ids = workload.conversation_ids
+    admin.delete(ids[0])  # a deleted conversation: its events fail, unredelivered
+    admin.script(ids[1], [{"status": 429, "retry_after": 2}] * 3)  # a 429 burst
+    admin.script(ids[2], [503, 503])  # a flaky moment: two 503s, then fine
+    send_batches(aws_client("sqs", config), config.dlq_queue_url, workload.messages)
+    return workload
+
+
+def _start_processes(stack: DevStack, config: Settings, workers: int) -> dict[str, str]:
+    stack.start_worker(concurrency=workers)
+    stack.start_beat()
+    port = free_port()
+    password = secrets.token_urlsafe(9)
+    env = stack.env(
+        FLOWER_BASIC_AUTH=f"demo:{password}", FLOWER_DB=str(stack.workdir / "flower.db")
+    )
+    stack.spawn(
+        [sys.executable, "-m", "celery", "-A", "tasks", "flower",
+         f"--port={port}", "--address=127.0.0.1"],
+        "flower",
+        env,
+    )  # fmt: skip
+    return {"url": f"http://127.0.0.1:{port}", "user": "demo", "password": password}
+
+
+def _follow(
+    out: Output, ledger: Ledger, config: Settings, expected: int, timeout: float
+) -> list[LedgerItem]:
+    """Show progress until every event is final and tracking has caught up."""
+    cache = redis.Redis.from_url(config.redis_url)
+    deadline = time.monotonic() + timeout
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    items: list[LedgerItem] = []
+    with Progress(*columns, disable=not out.rich, console=out.console) as progress:
+        bar = progress.add_task("draining", total=expected)
+        while time.monotonic() < deadline:
+            items = list(ledger.scan())
+            counts = Counter(i.status.value for i in items)
+            final = sum(1 for i in items if i.status in FINAL_STATUSES)
+            progress.update(bar, completed=final, description=_counts_line(counts))
+            tracking = sum(1 for _ in cache.scan_iter(f"{PENDING_PREFIX}*", count=1000))
+            if len(items) >= expected and final == len(items) and tracking == 0:
+                return items
+            time.sleep(0.5)
+    out.error(f"not everything was final after {timeout:.0f} s")
+    return items
+
+
+def _counts_line(counts: Counter[str]) -> str:
+    order = ("replayed", "failed", "exhausted", "rejected", "retry_scheduled", "in_progress",
+             "received")  # fmt: skip
+    return " ".join(f"{name} {counts[name]}" for name in order if counts[name])
+
+
+def _summary(items: list[LedgerItem], stack: DevStack, expected: int) -> dict[str, Any]:
+    counts = Counter(i.status.value for i in items)
+    stats = stack.admin.stats()
+    lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
+    calls = lookups + patches + stats.count(TOKEN)
+    events = sum(1 for i in items if i.status.value != "rejected")
+    final = sum(1 for i in items if i.status in FINAL_STATUSES)
+    return {
+        "replayed": counts["replayed"],
+        "failed": counts["failed"],
+        "exhausted": counts["exhausted"],
+        "rejected": counts["rejected"],
+        "duplicates_suppressed": sum(i.duplicates for i in items),
+        "genesys_lookups": lookups,
+        "genesys_patches": patches,
+        "genesys_calls_per_event": round(calls / events, 3) if events else 0.0,
+        "genesys_429s": stats.status(429),
+        "events": events,
+        "consistent": len(items) == expected and final == expected,
+    }
+
+
+def _report(
+    out: Output,
+    summary: dict[str, Any],
+    config: Settings,
+    stack: DevStack,
+    items: list[LedgerItem],
+    flower: dict[str, str],
+) -> None:
+    if out.as_json:
+        out.json(summary)
+        return
+    labels = {
+        "replayed": "replayed",
+        "failed": "failed (deleted conversation)",
+        "exhausted": "exhausted (target always 503; parked)",
+        "rejected": "rejected at ingest (malformed)",
+        "duplicates_suppressed": "duplicates suppressed",
+        "genesys_lookups": "Genesys lookups",
+        "genesys_patches": "Genesys attribute PATCHes",
+        "genesys_calls_per_event": "Genesys calls per event",
+        "genesys_429s": "Genesys 429s seen",
+    }
+    out.table("demo summary", ["", "count"], [(labels[k], summary[k]) for k in labels])
+    example = next((i for i in items if i.status.value in ("failed", "exhausted")), None)
+    env = stack.env()
+    exports = " ".join(
+        f"{name}={env[name]}"
+        for name in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "REDIS_URL",
+            "LEDGER_TABLE",
+        )
+    )
+    out.line("where to look next (while the demo runs):", style="bold")
+    out.line(f"  logs       {stack.workdir}/*.log")
+    out.line(f"  Flower     {flower['url']}  (demo / {flower['password']})")
+    out.line(f"  status     env {exports} dlq-replay status")
+    if example is not None:
+        out.line(f"  inspect    env {exports} dlq-replay inspect {example.event_id}")
+    verdict = "consistent with the ledger" if summary["consistent"] else "NOT all final"
+    out.line(f"summary {verdict}: {len(items)} ledger items", style="dim")
