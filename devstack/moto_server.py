@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Self
+
+import requests
 
 from devstack.process import ChildServer, free_port
 
@@ -32,3 +35,13 @@ class MotoServer(ChildServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        super().start()
+        # No Docker on these machines: moto's Lambda then runs functions without a
+        # container (an invoke echoes its payload), which is all a redelivery needs.
+        answer = requests.post(
+            f"{self.url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
+        )
+        answer.raise_for_status()
+        return self

@@ -242,3 +242,48 @@ def wait_for_tracking(stack, conversations, timeout: float = 30.0):
 def customer_of(stack, conversation: str) -> str:
     body = stack.sim.admin.conversation(conversation)
     return next(p["id"] for p in body["participants"] if p["purpose"] == "customer")
+
+
+def test_lambda_and_step_functions_targets_receive_the_event(stack):
+    import io
+    import zipfile
+
+    from dlq.aws import aws_client
+
+    iam = aws_client("iam", stack.settings)
+    role = iam.create_role(
+        RoleName=f"role-{stack.unique}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    function_arn = aws_client("lambda", stack.settings).create_function(
+        FunctionName=f"crm-sync-{stack.unique}",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )["FunctionArn"]
+    sfn = aws_client("stepfunctions", stack.settings)
+    machine_arn = sfn.create_state_machine(
+        name=f"crm-flow-{stack.unique}",
+        definition=json.dumps(
+            {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+        ),
+        roleArn=role,
+    )["stateMachineArn"]
+    _, [to_lambda, to_machine] = conversations_with_events(stack, 1, 2)
+    stack.put_dlq(to_lambda, target_arn=function_arn)
+    stack.put_dlq(to_machine, target_arn=machine_arn)
+    stack.ingest()
+
+    items = stack.wait_final(2)
+    assert {(i.target_arn, i.status) for i in items} == {
+        (function_arn, Status.REPLAYED),
+        (machine_arn, Status.REPLAYED),
+    }
+    [execution] = sfn.list_executions(stateMachineArn=machine_arn)["executions"]
+    assert execution["name"] == to_machine["id"]
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == to_machine
