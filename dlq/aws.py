@@ -10,6 +10,11 @@ from botocore.config import Config
 from dlq.settings import Settings
 
 
+#: Long polls wait 20 s; a synchronous Lambda invoke runs as long as the function, and
+#: must still end inside the task's soft time limit (90 s).
+READ_TIMEOUTS = {"sqs": 25, "lambda": 80}
+
+
 def aws_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
     """A boto3 client with bounded timeouts and standard retries.
 
@@ -19,7 +24,7 @@ def aws_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
     config = Config(
         region_name=settings.aws_region,
         connect_timeout=3,
-        read_timeout=20 + 5 if service == "sqs" else 10,
+        read_timeout=READ_TIMEOUTS.get(service, 10),
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=pool_size,
     )
