@@ -126,7 +126,13 @@ class Replayer:
                 return Outcome.SKIPPED
             try:
                 return self._attempt(claimed, task_id)
-            except (Wait, AttemptFailed, StaleClaim):
+            except StaleClaim:
+                # Our lease lapsed and another worker took the item over: it is theirs.
+                log.warning(
+                    "lost the claim mid-attempt; leaving it to its new owner", extra=context
+                )
+                return Outcome.SKIPPED
+            except (Wait, AttemptFailed):
                 raise
             except Exception:
                 self._release(claimed)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Ignore
 
+from dlq.ledger import StaleClaim
 from dlq.replay import AttemptFailed
 from dlq.retry import cap_countdown
 
@@ -29,7 +31,11 @@ class BoundedTask(Task):  # type: ignore[misc]
             countdown = cap_countdown(max(float(countdown), float(server_wait)))
             options["countdown"] = countdown
         if isinstance(exc, AttemptFailed):
-            exc.schedule(countdown or 0.0)
+            try:
+                exc.schedule(countdown or 0.0)
+            except StaleClaim:
+                # Another worker took the item over while this one failed: no retry here.
+                raise Ignore() from None
         return super().retry(*args, exc=exc, **options)
 
     def wait(self, seconds: float | None) -> str:
