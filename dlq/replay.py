@@ -170,13 +170,19 @@ class Replayer:
             self._ledger.postpone(claimed, until=until)
             raise Wait(str(wait), retry_after=wait.retry_after) from None
         except GiveUp as exc:
-            log.warning(f"replay failed for good: {exc}", extra={**context, "outcome": "failed"})
+            log.warning(
+                f"replay failed for good: {exc}",
+                extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
+            )
             return self._finish(claimed, Status.FAILED, Outcome.FAILED, str(exc), task_id)
         except (RetryLater, ConfigurationError) as exc:
             error = str(exc)
             if not self._policy.attempts_left(claimed.attempts):
                 return self._exhaust(claimed, error, task_id)
-            log.info(f"replay attempt failed, will retry: {error}", extra=context)
+            log.info(
+                f"replay attempt failed, will retry: {error}",
+                extra={**context, "outcome": "retry", "correlation_id": _correlation(exc)},
+            )
             retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
             raise AttemptFailed(
                 error,
@@ -257,6 +263,11 @@ class Replayer:
             log.warning(
                 "could not schedule tracking", extra={"conversation_id": claimed.conversation_id}
             )
+
+
+def _correlation(exc: BaseException) -> str | None:
+    """Genesys's `inin-correlation-id` of a Genesys error, for support to trace it."""
+    return getattr(exc, "correlation_id", None)
 
 
 def _parse_time(value: str | None) -> datetime | None:
