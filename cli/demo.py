@@ -139,8 +139,9 @@ def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
 
 def _seed(stack: DevStack, config: Settings, events: int, target: str) -> Workload:
     conversations = max(4, events // 4)
-    # One conversation in twenty belongs to the target that always fails.
-    targets = [target] * 19 + [FAILING_TARGET]
+    # One conversation in twenty belongs to the target that always fails, and at least
+    # one does however few there are (never one of the first three: they carry other faults).
+    targets = [target] * min(19, conversations - 1) + [FAILING_TARGET]
     workload = generate(
         conversations=conversations,
         presence_events=max(2, events // 50),
