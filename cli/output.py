@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 class Output:
@@ -21,11 +22,12 @@ class Output:
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if self.rich:
-            table = Table(title=title, title_justify="left")
+            # Text, not markup: event ids, errors and bodies may hold `[...]`.
+            table = Table(title=Text(title), title_justify="left")
             for column in columns:
-                table.add_column(column)
+                table.add_column(Text(column))
             for row in rows:
-                table.add_row(*(str(cell) for cell in row))
+                table.add_row(*(Text(str(cell)) for cell in row))
             self.console.print(table)
             return
         print(f"# {title}")
@@ -39,9 +41,12 @@ class Output:
 
     def line(self, text: str, *, style: str | None = None) -> None:
         if self.rich:
-            self.console.print(text, style=style)
+            self.console.print(text, style=style, markup=False)
         else:
             print(text)
 
     def error(self, text: str) -> None:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {text}")
+        # One line whatever the width (scripts grep it), the message printed verbatim.
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text.assemble(("error:", "bold red"), " ", text)
+        )
