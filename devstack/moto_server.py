@@ -29,7 +29,7 @@ class MotoServer(ChildServer):
     def __init__(self, workdir: Path, *, port: int | None = None) -> None:
         port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        argv = [sys.executable, "-m", "devstack.moto_atomic", "-H", "127.0.0.1", "-p", str(port)]
         super().__init__(argv, port, log=workdir / "moto.log")
 
     @property

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from devstack.moto_server import MotoServer, aws_environment
+from devstack.process import free_port
 from devstack.redis_server import RedisServer
 from dlq.settings import Settings
 
@@ -19,18 +20,18 @@ from dlq.settings import Settings
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+#: The test Redis's port, chosen before any test module is imported: the Celery app reads
+#: its broker from REDIS_URL whenever its configuration is first touched, which may be
+#: while tests are collected.
+REDIS_PORT = free_port()
+os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    saved = os.environ.get("REDIS_URL")
+    server = RedisServer(tmp_path_factory.mktemp("redis"), port=REDIS_PORT)
     with server:
-        # The Celery app reads its broker from the settings, i.e. from here.
-        os.environ["REDIS_URL"] = server.url
         yield server
-    if saved is None:
-        os.environ.pop("REDIS_URL", None)
-    else:
-        os.environ["REDIS_URL"] = saved
 
 
 @pytest.fixture()
