@@ -53,7 +53,7 @@ FUZZ = settings(
 #: The characters SQS accepts in a body or attribute value (#x9 #xA #xD #x20-#xD7FF ...).
 sqs_text = st.text(
     st.characters(
-        codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00\x0b\x0c\ufffe\uffff"
+        codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00\x0b\x0c\ufffe\uffff"
     ).filter(lambda c: c in "\t\n\r" or ord(c) >= 0x20),
     max_size=60,
 )
@@ -236,7 +236,7 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
         assert matching
         if result.message_id:  # a message id without a usable one is keyed by a fresh uuid
             [item] = matching
-            assert item.reject_reason == result.reason[:1000]
+            assert item.reject_reason == (result.reason or "")[:1000]
             assert item.body == bodies[result.message_id]
     assert len(items) == len(accepted) + len(rejected)
     assert {tuple(args) for _, args in queued_tasks(redis_client)} == accepted
