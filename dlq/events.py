@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dlq.settings import MAX_EVENT_BYTES
 
 GENESYS_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
+#: Longest TARGET_ARN accepted (ARNs stay well below it; DynamoDB keys stop at 1024 bytes).
+MAX_ARN_BYTES = 1024
 
 #: The six message attributes EventBridge puts on a rule-target DLQ message.
 DLQ_ATTRIBUTE_NAMES = (
@@ -203,6 +205,8 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
         )
     if not target_arn.startswith("arn:"):
         raise InvalidMessage(f"TARGET_ARN {target_arn[:200]!r} is not an ARN")
+    if len(target_arn.encode()) > MAX_ARN_BYTES:
+        raise InvalidMessage(f"TARGET_ARN is longer than any ARN ({MAX_ARN_BYTES} bytes)")
     try:
         document = json.loads(message.body)
     except ValueError as exc:

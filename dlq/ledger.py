@@ -193,8 +193,8 @@ class Ledger:
         body = message.body
         encoded = body.encode("utf-8", errors="surrogatepass")
         item: dict[str, Any] = {
-            "event_id": f"rejected:{message.message_id or uuid.uuid4()}",
-            "target_arn": message.error.target_arn or "-",
+            "event_id": _key_part(f"rejected:{message.message_id or uuid.uuid4()}"),
+            "target_arn": _key_part(message.error.target_arn or "-"),
             "status": Status.REJECTED.value,
             "attempts": 0,
             "received_at": now.iso,
@@ -552,6 +552,14 @@ def _dlq_fields(error: DlqError) -> dict[str, Any]:
         "exhausted_retry_condition": error.exhausted_retry_condition,
         "retry_attempts": error.retry_attempts,
     }
+
+
+def _key_part(value: str) -> str:
+    """A value fit for a key: DynamoDB refuses keys over 1024 bytes; a digest stands in."""
+    encoded = value.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= 1024 and value.isprintable():
+        return value
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def _key(event_id: str, target_arn: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ producer (the ingest Lambda, the poller) stays light and sends tasks by name.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -26,5 +27,6 @@ def _json_logs(loglevel: Any = None, **_: Any) -> None:
     """Workers and beat log JSON lines, with the client secret scrubbed from every line."""
     from tasks.runtime import settings
 
-    level = loglevel if isinstance(loglevel, str) else "INFO"
+    # `celery worker --loglevel X` arrives as a number; a name is accepted too.
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel or "INFO"
     configure_logging(level=level, secrets=[settings().genesys_client_secret.get_secret_value()])

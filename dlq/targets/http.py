@@ -50,25 +50,27 @@ def post_event(session: requests.Session, url: str, replay: Replay) -> str:
         response = session.post(
             url, data=replay.payload, headers=headers, timeout=TIMEOUT, allow_redirects=False
         )
+    # requests' own messages quote the full URL (credentials and query included), so
+    # only the exception's kind is kept, and the cause is not chained into tracebacks.
     except requests.Timeout as error:
         raise TargetUnavailable(
-            f"{where} did not answer in time ({error}); it may have received the event, "
-            "retrying later with the same Idempotency-Key",
+            f"{where} did not answer in time ({type(error).__name__}); it may have received "
+            "the event, retrying later with the same Idempotency-Key",
             target_arn=replay.delivered_to,
             code="Timeout",
-        ) from error
+        ) from None
     except requests.ConnectionError as error:
         raise TargetUnavailable(
-            f"could not connect to {where}: {error}; retrying later",
+            f"could not connect to {where} ({type(error).__name__}); retrying later",
             target_arn=replay.delivered_to,
             code="ConnectionError",
-        ) from error
+        ) from None
     except requests.RequestException as error:
         raise TargetRejected(
-            f"cannot POST to {where}: {error}; fix REPLAY_HTTP_TARGETS",
+            f"cannot POST to {where} ({type(error).__name__}); fix REPLAY_HTTP_TARGETS",
             target_arn=replay.delivered_to,
             code=type(error).__name__,
-        ) from error
+        ) from None
     with response:
         if 200 <= response.status_code < 300:
             return f"HTTP {response.status_code} from {where}"
