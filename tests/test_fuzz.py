@@ -406,12 +406,6 @@ def test_a_crafted_conversation_id_is_kept_as_rejected_and_never_enqueued(
     assert queued_tasks(redis_client) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a TARGET_ARN over 1024 bytes makes both ledger writes fail (DynamoDB's sort-key "
-    "limit): put_received and then put_rejected, which keys the rejected item by the same "
-    "TARGET_ARN; the record is reported in batchItemFailures (the poller keeps it) forever",
-)
 @pytest.mark.parametrize("target", ["arn:aws:sqs:us-east-1:1:" + "q" * 1100, "x" * 1100])
 def test_a_target_arn_too_long_for_the_ledger_key_is_kept_as_rejected(lambda_door, target):
     record = lambda_record(json.dumps(genesys_event()), target)

@@ -162,13 +162,6 @@ def _refused_then_restored(stack: Stack, sim_admin: Any) -> None:
         sim_admin.configure(client_secret=SIM_CLIENT_SECRET)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dlq/targets/http.py: on a connection error or timeout the TargetUnavailable "
-    "message embeds requests' own text ('... Max retries exceeded with url: /path?query'), "
-    "so a secret in the query of a REPLAY_HTTP_TARGETS URL lands in ledger last_error, "
-    "history and the worker's log, although _redacted() strips it from the prefix",
-)
 def test_a_secret_in_an_http_target_url_stays_out_of_the_ledger_and_logs(
     redis_url, moto_server, genesys_sim, unique, json_logs
 ):
@@ -316,12 +309,6 @@ def test_oversize_bodies_are_rejected_with_their_size_and_kept_or_truncated(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks/application.py _json_logs: Celery sends setup_logging a numeric loglevel "
-    "(celery.app.log: mlevel(...)), which the handler discards for 'INFO' unless it is a "
-    "str, so `celery -A tasks worker --loglevel DEBUG|WARNING|ERROR` always logs at INFO",
-)
 @pytest.mark.parametrize("level", [logging.DEBUG, logging.WARNING])
 def test_the_worker_log_level_option_is_honoured(redis_url, level):
     from tasks.application import _json_logs
