@@ -19,7 +19,7 @@ COPY tasks ./tasks
 COPY ingest ./ingest
 COPY cli ./cli
 COPY devstack ./devstack
-COPY celeryconfig.py ./
+COPY celeryconfig.py flowerconfig.py ./
 RUN pip install . && rm -rf /src
 
 # The working directory of every command: `celery -A tasks ...` finds celeryconfig (also

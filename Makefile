@@ -29,7 +29,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls \
-	  --allow-any-generics --no-warn-return-any --disable-error-code=union-attr tests
+	  --allow-any-generics --no-warn-return-any --no-warn-unused-ignores \
+	  --disable-error-code=union-attr tests
 
 pytest: $(STAMP) redis-server
 	$(BIN)/pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
+from dlq.errors import ConfigurationError
 from dlq.genesys_errors import GenesysRetryable, RateLimitWait
 from dlq.tracking import TrackingOutcome
 from tasks.application import TRACK_TASK, app
@@ -16,7 +17,8 @@ from tasks.runtime import runtime
     bind=True,
     base=BoundedTask,
     name=TRACK_TASK,
-    autoretry_for=(GenesysRetryable, ClientError, BotoCoreError, RedisError),
+    # A refused login (ConfigurationError) may be fixed by an operator: keep trying.
+    autoretry_for=(GenesysRetryable, ConfigurationError, ClientError, BotoCoreError, RedisError),
     dont_autoretry_for=(RateLimitWait,),
     retry_backoff=5,
     retry_backoff_max=900,
