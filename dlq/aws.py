@@ -9,7 +9,6 @@ from botocore.config import Config
 
 from dlq.settings import Settings
 
-
 #: Long polls wait 20 s; a synchronous Lambda invoke runs as long as the function, and
 #: must still end inside the task's soft time limit (90 s).
 READ_TIMEOUTS = {"sqs": 25, "lambda": 80}
