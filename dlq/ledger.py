@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -223,39 +223,32 @@ class Ledger:
         `claim_token`; raises `ClaimRefused` with the current item otherwise.
         """
         now = _now()
-        token = uuid.uuid4().hex
-        try:
-            response = self._client.update_item(
-                TableName=self.table,
-                Key=_key(event_id, target_arn),
-                UpdateExpression=(
-                    "SET #s = :in_progress, attempts = if_not_exists(attempts, :zero) + :one, "
-                    "lease_until = :lease, claim_token = :token, updated_at = :now"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(event_id) AND (#s = :received "
-                    "OR (#s = :retry AND next_attempt_at <= :epoch) "
-                    "OR (#s = :in_progress AND lease_until < :epoch))"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_values(
-                    in_progress=Status.IN_PROGRESS.value,
-                    received=Status.RECEIVED.value,
-                    retry=Status.RETRY_SCHEDULED.value,
-                    zero=0,
-                    one=1,
-                    lease=now.epoch + lease_seconds,
-                    token=token,
-                    now=now.iso,
-                    epoch=now.epoch,
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                raise ClaimRefused(self.get(event_id, target_arn)) from None
-            raise
-        return LedgerItem.from_item(_plain(response["Attributes"]))
+        attributes = self._update(
+            event_id,
+            target_arn,
+            update=(
+                "SET #s = :in_progress, attempts = if_not_exists(attempts, :zero) + :one, "
+                "lease_until = :lease, claim_token = :token, updated_at = :now"
+            ),
+            condition=(
+                "attribute_exists(event_id) AND (#s = :received "
+                "OR (#s = :retry AND next_attempt_at <= :epoch) "
+                "OR (#s = :in_progress AND lease_until < :epoch))"
+            ),
+            values={
+                "in_progress": Status.IN_PROGRESS.value,
+                "received": Status.RECEIVED.value,
+                "retry": Status.RETRY_SCHEDULED.value,
+                "zero": 0,
+                "one": 1,
+                "lease": now.epoch + lease_seconds,
+                "token": uuid.uuid4().hex,
+                "now": now.iso,
+                "epoch": now.epoch,
+            },
+            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+        )
+        return LedgerItem.from_item(attributes)
 
     def finish(
         self,
@@ -276,7 +269,6 @@ class Ledger:
         now = _now()
         entry = Attempt(at=now.iso, outcome=outcome, error=error, task_id=task_id).to_item()
         history = [*claimed.history, entry][-HISTORY_LIMIT:]
-        names = {"#s": "status"}
         sets = ["#s = :status", "updated_at = :now", "history = :history"]
         values: dict[str, Any] = {
             "status": status.value,
@@ -293,50 +285,35 @@ class Ledger:
             values["next"] = next_attempt_at
         else:
             removes.append("next_attempt_at")
-        try:
-            response = self._client.update_item(
-                TableName=self.table,
-                Key=_key(claimed.event_id, claimed.target_arn),
-                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_values(**values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                raise StaleClaim(
-                    f"lost the claim on {claimed.event_id} for {claimed.target_arn}"
-                ) from None
-            raise
-        return LedgerItem.from_item(_plain(response["Attributes"]))
+        attributes = self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            update=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            condition="claim_token = :token",
+            values=values,
+            refused=lambda: _stale(claimed),
+        )
+        return LedgerItem.from_item(attributes)
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None:
         """Hand a claimed item back unattempted (a wait, not a failure): its attempt is returned."""
-        try:
-            self._client.update_item(
-                TableName=self.table,
-                Key=_key(claimed.event_id, claimed.target_arn),
-                UpdateExpression=(
-                    "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
-                    "updated_at = :now REMOVE lease_until, claim_token"
-                ),
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_values(
-                    retry=Status.RETRY_SCHEDULED.value,
-                    until=round(until, 3),
-                    one=1,
-                    now=_now().iso,
-                    token=claimed.claim_token,
-                ),
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                raise StaleClaim(
-                    f"lost the claim on {claimed.event_id} for {claimed.target_arn}"
-                ) from None
-            raise
+        self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            update=(
+                "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
+                "updated_at = :now REMOVE lease_until, claim_token"
+            ),
+            condition="claim_token = :token",
+            values={
+                "retry": Status.RETRY_SCHEDULED.value,
+                "until": round(until, 3),
+                "one": 1,
+                "now": _now().iso,
+                "token": claimed.claim_token,
+            },
+            refused=lambda: _stale(claimed),
+        )
 
     def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
         """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget."""
@@ -346,34 +323,28 @@ class Ledger:
         now = _now()
         entry = Attempt(at=now.iso, outcome=note).to_item()
         history = [*current.history, entry][-HISTORY_LIMIT:]
-        try:
-            response = self._client.update_item(
-                TableName=self.table,
-                Key=_key(event_id, target_arn),
-                UpdateExpression=(
-                    "SET #s = :received, attempts = :zero, updated_at = :now, "
-                    "next_attempt_at = :epoch, history = :history, redrives = "
-                    "if_not_exists(redrives, :zero) + :one"
-                ),
-                ConditionExpression="#s = :old AND updated_at = :old_updated",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_values(
-                    received=Status.RECEIVED.value,
-                    zero=0,
-                    one=1,
-                    now=now.iso,
-                    epoch=now.epoch,
-                    history=history,
-                    old=current.status.value,
-                    old_updated=current.updated_at,
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                raise ClaimRefused(self.get(event_id, target_arn)) from None
-            raise
-        return LedgerItem.from_item(_plain(response["Attributes"]))
+        attributes = self._update(
+            event_id,
+            target_arn,
+            update=(
+                "SET #s = :received, attempts = :zero, updated_at = :now, "
+                "next_attempt_at = :epoch, history = :history, redrives = "
+                "if_not_exists(redrives, :zero) + :one"
+            ),
+            condition="#s = :old AND updated_at = :old_updated",
+            values={
+                "received": Status.RECEIVED.value,
+                "zero": 0,
+                "one": 1,
+                "now": now.iso,
+                "epoch": now.epoch,
+                "history": history,
+                "old": current.status.value,
+                "old_updated": current.updated_at,
+            },
+            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+        )
+        return LedgerItem.from_item(attributes)
 
     # --- reading ------------------------------------------------------------------
 
@@ -454,6 +425,34 @@ class Ledger:
                 return False
             raise
         return True
+
+    def _update(
+        self,
+        event_id: str,
+        target_arn: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        refused: Callable[[], Exception],
+    ) -> dict[str, Any]:
+        """One conditional UpdateItem; the new item, or `refused()` raised if the check fails."""
+        names = {"#s": "status"} if "#s" in update or "#s" in condition else None
+        try:
+            response = self._client.update_item(
+                TableName=self.table,
+                Key=_key(event_id, target_arn),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=_values(**values),
+                ReturnValues="ALL_NEW",
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise refused() from None
+            raise
+        return _plain(response["Attributes"])
 
     def _count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
         response = self._client.update_item(
@@ -560,6 +559,10 @@ def _key_part(value: str) -> str:
     if len(encoded) <= 1024 and value.isprintable():
         return value
     return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+def _stale(claimed: LedgerItem) -> StaleClaim:
+    return StaleClaim(f"lost the claim on {claimed.event_id} for {claimed.target_arn}")
 
 
 def _key(event_id: str, target_arn: str) -> dict[str, Any]:
