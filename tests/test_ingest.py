@@ -153,3 +153,44 @@ def test_the_lambda_reports_every_record_when_the_ledger_is_down(settings, uniqu
 def test_the_lambda_never_raises_on_a_malformed_event(front_door, event):
     result = handler(event, None, front_door=front_door)
     assert isinstance(result["batchItemFailures"], list)
+
+
+def test_the_poller_stops_cleanly_on_sigterm_after_the_batch_in_hand(settings, unique, redis_url):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    queue_url = new_queue(settings, f"dlq-{unique}")
+    new_ledger(settings, f"ledger-{unique}")
+    env = {
+        **os.environ,
+        "DLQ_QUEUE_URL": queue_url,
+        "LEDGER_TABLE": f"ledger-{unique}",
+        "REDIS_URL": redis_url,
+        "POLLER_WAIT_SECONDS": "1",
+    }
+    poller = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "poll"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sqs = aws_client("sqs", settings)
+    send(sqs, queue_url, json.dumps(genesys_event()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        depth = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+        counts = depth["Attributes"]
+        if (
+            counts["ApproximateNumberOfMessages"]
+            == "0"
+            == counts["ApproximateNumberOfMessagesNotVisible"]
+        ):
+            break
+        time.sleep(0.2)
+    poller.send_signal(signal.SIGTERM)
+    _, stderr = poller.communicate(timeout=30)
+    assert poller.returncode == 0
+    assert "poller stopped: {'accepted': 1}" in stderr
