@@ -66,6 +66,11 @@ class Fault:
         return cls(**raw)
 
 
+def participant_id(conversation_id: str, role: str) -> str:
+    """The id a generated conversation gives its participant of `role` (customer, agent...)."""
+    return str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:{role}"))
+
+
 def generate_conversation(conversation_id: str, *, now: datetime | None = None) -> dict[str, Any]:
     """A realistic ended voice conversation (customer, acd, agent) with stable participant ids."""
     end = now or datetime.now(UTC)
@@ -75,7 +80,7 @@ def generate_conversation(conversation_id: str, *, now: datetime | None = None) 
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def pid(role: str) -> str:
-        return str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:{role}"))
+        return participant_id(conversation_id, role)
 
     queue_id = str(uuid.uuid5(_PARTICIPANT_NS, "queue:Support"))
     return {

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devstack.sim_state import participant_id
+
 DEFAULT_ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
 CONVERSATION_TOPICS = ("customer.start", "acd.end", "agent.end", "customer.end")
 ERRORS = (
@@ -84,7 +86,9 @@ def generate(
     conversation_ids = [_uuid(rng) for _ in range(conversations)]
     messages: list[SyntheticMessage] = []
     for n, conversation_id in enumerate(conversation_ids):
-        participant = _uuid(rng)
+        # The customer as the simulator's generated conversation names it, so tracking
+        # annotates a participant that exists.
+        participant = participant_id(conversation_id, "customer")
         for k in range(events_per_conversation):
             topic = CONVERSATION_TOPICS[k % len(CONVERSATION_TOPICS)]
             event = conversation_event(rng, org_id, conversation_id, participant, topic)
