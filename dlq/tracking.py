@@ -157,6 +157,13 @@ class Tracker:
         log.info("tracked", extra={**context, "outcome": "patched", "count": len(items)})
         return TrackingOutcome.PATCHED
 
+    def deferral(self, conversation_id: str, *, minimum: float) -> float:
+        """How long a deferred run waits: as long as it has waited so far (so a backlog
+        costs a few ledger queries, not one per debounce), within `MAX_DEFER_SECONDS`."""
+        raw = self._cache.get(PENDING_PREFIX + conversation_id)
+        waited = time.time() - float(raw) if raw else 0.0
+        return max(minimum, min(waited, MAX_DEFER_SECONDS - waited))
+
     def last_tracked(self, conversation_id: str) -> dict[str, str]:
         """What the latest run wrote: digest, the ledger time it covered, any error."""
         raw = self._cache.get(TRACKED_PREFIX + conversation_id)

@@ -33,5 +33,6 @@ def track(self: BoundedTask, conversation_id: str) -> str:
     except RateLimitWait as wait:
         return self.wait(wait.retry_after)
     if outcome is TrackingOutcome.DEFERRED:
-        return self.wait(current.news.debounce_seconds)
+        minimum = current.news.debounce_seconds
+        return self.wait(current.tracker.deferral(conversation_id, minimum=minimum))
     return outcome.value
