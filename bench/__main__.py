@@ -1,0 +1,151 @@
+"""The standard benchmark suite (`make bench`): each benchmark in its own process, then a summary.
+
+.venv/bin/python -m bench                    # limiter, ingest, drain, budget (~10 min)
+.venv/bin/python -m bench --quick            # the same, tiny workloads
+.venv/bin/python -m bench --only drain budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS_DIR, machine
+
+SUITE = ("limiter", "ingest", "drain", "budget")
+
+
+def run_one(name: str, *, quick: bool, results: Path) -> tuple[int, float]:
+    """Run `python -m bench.<name>`; answers its exit status and wall time."""
+    argv = [sys.executable, "-m", f"bench.{name}", "--output", str(results / f"{name}.json")]
+    if name == "drain":
+        argv += ["--chart", str(results / "drain.png")]
+    if quick:
+        argv.append("--quick")
+    started = time.perf_counter()
+    status = subprocess.run(argv, check=False).returncode
+    return status, time.perf_counter() - started
+
+
+def summary(results: Path) -> list[tuple[str, str]]:
+    """(figure, value) rows from whatever JSON the suite wrote."""
+    rows: list[tuple[str, str]] = []
+
+    def load(name: str) -> dict[str, Any] | None:
+        path = results / f"{name}.json"
+        return dict(json.loads(path.read_text())) if path.exists() else None
+
+    if limiter := load("limiter"):
+        rows.append(
+            (
+                "limiter: achieved / budget",
+                f"{limiter['achieved_per_minute']:.0f}/min of {limiter['budget_per_minute']}/min,"
+                f" {limiter['simulator_429']} x 429",
+            )
+        )
+    if ingest := load("ingest"):
+        for run in ingest["runs"]:
+            rows.append((f"ingest: {run['front_door']}", f"{run['messages_per_second']:.0f} msg/s"))
+    if drain := load("drain"):
+        for point in drain["sweep"]:
+            verify = "on" if point["verify_conversation"] else "off"
+            rows.append(
+                (
+                    f"drain c={point['concurrency']} verify {verify}",
+                    f"{point['events_per_second']:.1f} ev/s spawn->final, "
+                    f"{point['events_per_second_after_first_delivery']:.1f} after first delivery",
+                )
+            )
+        pipeline, base, ratios = drain["pipeline"], drain["baseline"], drain["ratios"]
+        rows += [
+            (
+                f"pipeline c={pipeline['concurrency']} (poller + worker)",
+                f"{pipeline['events_per_second']:.1f} ev/s",
+            ),
+            ("baseline (sequential tutorial)", f"{base['events_per_second']:.1f} ev/s"),
+            ("throughput pipeline / baseline", f"x{ratios['throughput_pipeline_over_baseline']}"),
+            (
+                "Genesys calls per event project / baseline",
+                f"{ratios['genesys_calls_per_event_project']} / "
+                f"{ratios['genesys_calls_per_event_baseline']}",
+            ),
+        ]
+        cost = drain["cost"]
+        rows += [
+            (
+                "DynamoDB requests per event (ingest + worker)",
+                f"{cost['ingest']['dynamodb_per_event']} + {cost['worker']['dynamodb_per_event']}",
+            ),
+            (
+                "Redis commands per event (ingest + worker)",
+                f"{cost['ingest']['redis_commands_per_event']} + "
+                f"{cost['worker']['redis_commands_per_event']}",
+            ),
+        ]
+        headline = next(
+            (p for p in drain["sweep"] if p["concurrency"] == 16 and p["verify_conversation"]),
+            drain["sweep"][0],
+        )
+        rows.append(
+            (
+                f"worker CPU per event, peak RSS (c={headline['concurrency']})",
+                f"{headline['worker_cpu_ms_per_event_after_first_delivery']} ms, "
+                f"{headline['worker_peak_rss_mb']:.0f} MiB",
+            )
+        )
+    if budget := load("budget"):
+        rows += [
+            (
+                "budget: Genesys calls per replayed event",
+                f"{budget['calls_per_replayed_event']} ({budget['genesys_429']} x 429)",
+            ),
+            (
+                "budget: pace",
+                f"{budget['achieved_calls_per_minute']:.0f}/min = "
+                f"{budget['achieved_of_limit']:.0%} of the limit",
+            ),
+            (
+                "budget: all final / settled vs ceiling",
+                f"{budget['all_final_seconds']:.0f} s / {budget['tracking_settled_seconds']:.0f} s"
+                f" vs {budget['ceiling_seconds']:.0f} s",
+            ),
+        ]
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny workloads")
+    parser.add_argument("--only", nargs="+", choices=SUITE, default=list(SUITE))
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    args.results.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    for name in args.only:
+        print(f"== bench.{name}", flush=True)
+        status, seconds = run_one(name, quick=args.quick, results=args.results)
+        print(f"== bench.{name}: exit {status} after {seconds:.0f} s", flush=True)
+        if status != 0:
+            failed.append(name)
+    info = machine()
+    print(
+        f"\nSummary ({info['nproc']} x {info['cpu_model']}, {info['memory_gib']} GiB, "
+        f"Python {info['python']})"
+    )
+    rows = summary(args.results)
+    width = max((len(figure) for figure, _ in rows), default=0)
+    for figure, value in rows:
+        print(f"  {figure:<{width}}  {value}")
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
