@@ -160,7 +160,7 @@ def _seed(stack: DevStack, config: Settings, events: int, target: str) -> Worklo
 
 
 def _start_processes(stack: DevStack, config: Settings, workers: int) -> dict[str, str]:
-    stack.start_worker(concurrency=workers)
+    stack.start_workers(concurrency=workers)
     stack.start_beat()
     port = free_port()
     password = secrets.token_urlsafe(9)

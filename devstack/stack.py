@@ -115,7 +115,11 @@ class DevStack:
         name: str = "worker",
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """`celery -A tasks worker` with a thread pool, as the README documents it."""
+        """`celery -A tasks worker` with a thread pool, as the README documents it.
+
+        Deployments run `-Q replay` and `-Q track` apart (see `start_workers`); one worker
+        on both queues is the smallest setup, for tests.
+        """
         argv = [
             sys.executable, "-m", "celery", "-A", "tasks", "worker",
             "--pool", "threads", "--concurrency", str(concurrency), "-Q", queues,
@@ -123,6 +127,15 @@ class DevStack:
             "--loglevel", "INFO",
         ]  # fmt: skip
         return self.spawn(argv, name, env or self.env())
+
+    def start_workers(
+        self, *, concurrency: int = 16, env: dict[str, str] | None = None
+    ) -> list[subprocess.Popen[bytes]]:
+        """A redelivery worker and a small tracking worker, as deployed."""
+        return [
+            self.start_worker(concurrency=concurrency, queues="replay", name="worker", env=env),
+            self.start_worker(concurrency=2, queues="track", name="tracker", env=env),
+        ]
 
     def start_beat(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         schedule = self.workdir / "celerybeat-schedule"

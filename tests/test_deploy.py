@@ -29,7 +29,7 @@ BIN = Path(sys.executable).parent
 
 CLI_SUBCOMMANDS = {"demo", "setup", "poll", "status", "inspect", "redrive", "seed", "genesys-sim"}
 CELERY_SUBCOMMANDS = {"worker", "beat", "flower"}
-PRODUCTION_SERVICES = {"redis", "worker", "beat", "poller", "flower"}
+PRODUCTION_SERVICES = {"redis", "worker", "tracker", "beat", "poller", "flower"}
 LOCAL_SERVICES = {"moto", "genesys-sim", "setup"}
 #: AWS variables read by boto3 itself (not by the settings object).
 AWS_VARIABLES = {
@@ -165,7 +165,15 @@ def test_redis_persists_and_never_evicts() -> None:
 def test_every_app_service_is_built_here_and_reads_dotenv() -> None:
     compose = load_compose()
     services = built_services(compose)
-    assert set(services) == {"worker", "beat", "poller", "flower", "genesys-sim", "setup"}
+    assert set(services) == {
+        "worker",
+        "tracker",
+        "beat",
+        "poller",
+        "flower",
+        "genesys-sim",
+        "setup",
+    }
     for name, service in services.items():
         assert service["build"] == ".", name
         assert service["env_file"] == ".env", name
@@ -193,13 +201,19 @@ def test_flower_is_published_on_loopback_only() -> None:
         assert str(port).startswith("127.0.0.1:"), port
 
 
-def test_worker_consumes_the_queues_celeryconfig_routes_to() -> None:
+def test_the_workers_consume_the_queues_celeryconfig_routes_to_one_each() -> None:
     import celeryconfig
 
-    command = load_compose()["services"]["worker"]["command"]
-    queues = command[command.index("-Q") + 1].split(",")
-    assert set(queues) == {celeryconfig.REPLAY_QUEUE, celeryconfig.TRACK_QUEUE}
-    assert {route["queue"] for route in celeryconfig.task_routes.values()} <= set(queues)
+    services = load_compose()["services"]
+
+    def queues(name: str) -> set[str]:
+        command = services[name]["command"]
+        return set(command[command.index("-Q") + 1].split(","))
+
+    assert queues("worker") == {celeryconfig.REPLAY_QUEUE}
+    assert queues("tracker") == {celeryconfig.TRACK_QUEUE}
+    routed = {route["queue"] for route in celeryconfig.task_routes.values()}
+    assert routed <= queues("worker") | queues("tracker")
 
 
 def _commands() -> list[tuple[str, list[str]]]:
