@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: ask Linux to SIGTERM it when its parent dies.
+
+    A killed test run or demo then leaves no redis-server, moto or worker behind.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -46,7 +61,9 @@ class ChildServer:
 
     def start(self) -> Self:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.argv, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         wait_for_port(self.port, process=self.process)
         return self
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.moto_server import MotoServer, aws_environment
-from devstack.process import ChildServer, free_port
+from devstack.process import ChildServer, die_with_parent, free_port
 from devstack.redis_server import RedisServer
 from devstack.sim_admin import SimAdmin
 
@@ -103,7 +103,9 @@ class DevStack:
     def spawn(self, argv: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start a child with its output in `<workdir>/<name>.log`."""
         log = (self.workdir / f"{name}.log").open("ab")
-        child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         self.children.append(child)
         return child
 
