@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import threading
 import time
@@ -45,6 +44,7 @@ from bench.common import (
     write_results,
 )
 from devstack.sim_admin import PATCH_ATTRIBUTES
+from tasks.runtime import environment
 
 RESULTS = RESULTS_DIR / "cost.json"
 PENDING_TRACKING = "dlq:track:pending:*"
@@ -81,25 +81,6 @@ def counting_aws_calls() -> Iterator[ApiCounter]:
         yield counter
     finally:
         botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set variables for the in-process worker's runtime, rebuilt fresh; undone after."""
-    from tasks.runtime import reset_runtime
-
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    reset_runtime()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_runtime()
 
 
 def _service_total(counts: dict[str, int], service: str) -> int:

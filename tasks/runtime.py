@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -58,6 +61,27 @@ def reset_runtime() -> None:
     with _lock:
         _runtime = None
     settings.cache_clear()
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Run with these environment variables and a runtime rebuilt from them; undone after.
+
+    For in-process workers in tests and benchmarks: settings come from the environment,
+    as in production.
+    """
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    reset_runtime()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_runtime()
 
 
 def build_runtime(config: Settings) -> Runtime:

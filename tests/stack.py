@@ -9,10 +9,8 @@ ledger for outcomes, never on the clock.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, create_table
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller
-from tasks.runtime import reset_runtime
+from tasks.runtime import environment
 
 #: What every end-to-end test runs with unless it says otherwise: fast retries.
 __all__ = ["BASE_ENV", "HttpSink", "Stack", "configured"]
@@ -118,18 +116,5 @@ class Stack:
                 )
 
 
-@contextmanager
-def configured(env: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the worker's runtime, and rebuild it; undo after."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    reset_runtime()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_runtime()
+#: Environment variables for the in-process worker's runtime, rebuilt from them.
+configured = environment
