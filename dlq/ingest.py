@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.errors import HandOffError
-from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message
+from dlq.events import DlqMessage, EventKey, InvalidMessage, ParsedEvent, parse_dlq_message
 from dlq.ledger import Ledger, Status
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ def ingest(
         and existing.status is Status.RECEIVED
         and existing.sqs_message_id == message.message_id
     )
-    if existing is None or retried:
+    if existing is not None and not retried:
+        _write(lambda: ledger.count_duplicate(*_key_of(parsed)), message)
+    else:
         try:
             enqueuer.enqueue_replay(parsed.key)
         except Exception as exc:
@@ -90,7 +92,7 @@ def ingest(
                 f"broker refused the replay of {parsed.key.event_id}: {exc}; "
                 "the message stays in the DLQ (the reconciler also re-enqueues it)"
             ) from exc
-    outcome = Outcome.ACCEPTED if existing is None else Outcome.DUPLICATE
+    outcome = Outcome.DUPLICATE if existing is not None and not retried else Outcome.ACCEPTED
     log.info(
         "ingested a DLQ message",
         extra={
@@ -102,6 +104,10 @@ def ingest(
         },
     )
     return IngestResult(message.message_id, outcome, key=parsed.key)
+
+
+def _key_of(parsed: ParsedEvent) -> tuple[str, str]:
+    return parsed.key.event_id, parsed.key.target_arn
 
 
 def _error_code(exc: BaseException | None) -> str | None:

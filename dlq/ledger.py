@@ -152,11 +152,8 @@ class Ledger:
     # --- ingest -------------------------------------------------------------------
 
     def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None:
-        """Write a new `received` item; None when the key is new, else the existing item.
-
-        A duplicate (the same event for the same target, whatever its SQS message id)
-        is counted on the existing item and otherwise left alone.
-        """
+        """Write a new `received` item; None when the key is new, else the existing item
+        (left alone: `count_duplicate` records EventBridge's duplicates)."""
         now = _now()
         event = parsed.event
         item: dict[str, Any] = {
@@ -181,7 +178,7 @@ class Ledger:
         }
         if self._put_new(item):
             return None
-        return self._count_duplicate(parsed.key.event_id, parsed.key.target_arn)
+        return self.get(parsed.key.event_id, parsed.key.target_arn)
 
     def put_rejected(self, message: DlqMessage, reason: str) -> bool:
         """Keep a message that cannot be replayed, with its reason and raw body.
@@ -454,7 +451,8 @@ class Ledger:
             raise
         return _plain(response["Attributes"])
 
-    def _count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
+    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
+        """Count one more copy of an event the ledger already has (shown by `status`)."""
         response = self._client.update_item(
             TableName=self.table,
             Key=_key(event_id, target_arn),

@@ -128,9 +128,12 @@ def test_the_lambda_reports_exactly_the_records_the_broker_refused(
     assert sorted(args[0] for _, args in queued_tasks(redis_client)) == sorted(
         json.loads(b)["id"] for b in bodies[2:]
     )
-    statuses = [i.status for i in front_door.ledger.scan()]
+    items = list(front_door.ledger.scan())
+    statuses = [i.status for i in items]
     assert statuses.count(Status.RECEIVED) == 4
     assert statuses.count(Status.REJECTED) == 1
+    # The same SQS message coming back is a retry of its hand-off, not a duplicate.
+    assert sum(i.duplicates for i in items) == 0
 
 
 def test_the_lambda_reports_every_record_when_the_ledger_is_down(settings, unique, moto_server):

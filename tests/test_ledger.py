@@ -48,7 +48,8 @@ def test_the_same_event_twice_is_one_item_and_counted_as_a_duplicate(ledger):
     assert message.message_id != again.message_id
     assert ledger.put_received(first, message) is None
     existing = ledger.put_received(second, again)
-    assert existing is not None and existing.duplicates == 1
+    assert existing is not None and existing.sqs_message_id == message.message_id
+    assert ledger.count_duplicate(first.key.event_id, TARGET).duplicates == 1
     assert len(ledger.items_for_event(first.key.event_id)) == 1
 
 
