@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench redis-server clean
+.PHONY: demo test lint typecheck pytest bench redis-server clean build-IngestFunction
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ demo: $(STAMP) redis-server
 
 bench: $(STAMP) redis-server
 	$(BIN)/python -m bench
+
+# `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
+build-IngestFunction:
+	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -493,3 +493,11 @@ def test_worker_policy_is_scoped_and_exported() -> None:
     assert not [s for s in statements if "*" in _as_list(s["Resource"])]
     assert {s["Sid"] for s in statements} >= {"Ledger", "DeadLetterQueue", "ParkingQueue"}
     assert template["Outputs"]["WorkerPolicyArn"]["Value"] == {"Ref": "WorkerPolicy"}
+
+
+def test_sam_builds_the_function_with_the_makefile_target_it_names() -> None:
+    function = load_template()["Resources"]["IngestFunction"]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (REPO / "Makefile").read_text()
+    assert "\nbuild-IngestFunction:" in makefile
+    assert '--target "$(ARTIFACTS_DIR)" .' in makefile
