@@ -31,6 +31,7 @@ class Enqueuer(Protocol):
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
+    REQUEUED = "requeued"  # the same SQS message again, after a hand-off that failed
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
 
@@ -92,7 +93,10 @@ def ingest(
                 f"broker refused the replay of {parsed.key.event_id}: {exc}; "
                 "the message stays in the DLQ (the reconciler also re-enqueues it)"
             ) from exc
-    outcome = Outcome.DUPLICATE if existing is not None and not retried else Outcome.ACCEPTED
+    if existing is None:
+        outcome = Outcome.ACCEPTED
+    else:
+        outcome = Outcome.REQUEUED if retried else Outcome.DUPLICATE
     log.info(
         "ingested a DLQ message",
         extra={

@@ -33,7 +33,10 @@ TRACKED_TTL_SECONDS = 7 * 24 * 3600
 LAST_ERROR_CHARS = 200
 #: A run waits while the conversation has events about to be attempted, so that they
 #: share one PATCH; never longer than this after the first outcome.
-MAX_DEFER_SECONDS = 30.0
+MAX_DEFER_SECONDS = 120.0
+#: A retry due within this long (a wait for the rate limiter or a lock, an early backoff)
+#: is about to be attempted, like a `received` item; a later one is news to show.
+IMMINENT_RETRY_SECONDS = 30.0
 
 
 class TrackingOutcome(StrEnum):
@@ -126,7 +129,7 @@ class Tracker:
         ]
         if not items:
             return TrackingOutcome.NOTHING
-        imminent = any(i.status in (Status.RECEIVED, Status.IN_PROGRESS) for i in items)
+        imminent = any(_imminent(i, time.time()) for i in items)
         if imminent and time.time() - first_mark < MAX_DEFER_SECONDS:
             # Siblings are about to finish: wait for them, one PATCH for all.
             if self._cache.set(
@@ -185,3 +188,11 @@ class Tracker:
         self._cache.set(
             TRACKED_PREFIX + conversation_id, json.dumps(record), ex=TRACKED_TTL_SECONDS
         )
+
+
+def _imminent(item: LedgerItem, now: float) -> bool:
+    """Whether an item is about to get an outcome (tracking waits for it)."""
+    if item.status in (Status.RECEIVED, Status.IN_PROGRESS):
+        return True
+    due = item.next_attempt_at or 0.0
+    return item.status is Status.RETRY_SCHEDULED and due <= now + IMMINENT_RETRY_SECONDS
