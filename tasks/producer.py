@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 from celery import Celery
 
 from dlq.events import EventKey
 from tasks.application import REPLAY_TASK, TRACK_TASK
 
+#: The replay queue's name (celeryconfig.REPLAY_QUEUE; not imported from there, since
+#: importing celeryconfig reads the settings, and a producer must not at import).
 REPLAY_QUEUE = "replay"
 
 
@@ -20,8 +20,7 @@ class CeleryEnqueuer:
         self._app = app
 
     def enqueue_replay(self, key: EventKey) -> None:
-        options: dict[str, Any] = {"retry": True}
-        self._app.send_task(REPLAY_TASK, args=(key.event_id, key.target_arn), **options)
+        self._app.send_task(REPLAY_TASK, args=(key.event_id, key.target_arn), retry=True)
 
 
 class TrackingScheduler:
