@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dlq.errors import ConfigurationError
 from dlq.settings import MAX_COUNTDOWN_SECONDS, load_settings
+from tasks.names import RECONCILE_TASK, REPLAY_QUEUE, REPLAY_TASK, TRACK_QUEUE, TRACK_TASK
 
 try:
     _settings = load_settings()
 except ConfigurationError as exc:
     raise SystemExit(f"dlq-replay: {exc}") from None
-
-REPLAY_QUEUE = "replay"
-TRACK_QUEUE = "track"
 
 task_soft_time_limit = 90
 task_time_limit = 120
@@ -20,7 +18,7 @@ broker_url = _settings.redis_url
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # Above the longest countdown any task schedules plus the hard time limit, so a
-    # scheduled retry is never delivered twice (platform-facts.md, Celery on Redis).
+    # scheduled retry is never delivered twice (Celery docs, "Using Redis": Visibility timeout).
     "visibility_timeout": MAX_COUNTDOWN_SECONDS + task_time_limit + 300,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,
@@ -42,12 +40,12 @@ worker_hijack_root_logger = False
 
 task_default_queue = REPLAY_QUEUE
 task_routes = {
-    "dlq.replay": {"queue": REPLAY_QUEUE},
-    "dlq.reconcile": {"queue": REPLAY_QUEUE},
-    "dlq.track": {"queue": TRACK_QUEUE},
+    REPLAY_TASK: {"queue": REPLAY_QUEUE},
+    RECONCILE_TASK: {"queue": REPLAY_QUEUE},
+    TRACK_TASK: {"queue": TRACK_QUEUE},
 }
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 
 beat_schedule = {
-    "reconcile-ledger": {"task": "dlq.reconcile", "schedule": 60.0},
+    "reconcile-ledger": {"task": RECONCILE_TASK, "schedule": 60.0},
 }

@@ -44,6 +44,7 @@ from bench.common import (
     write_results,
 )
 from devstack.sim_admin import PATCH_ATTRIBUTES
+from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
 from tasks.runtime import environment
 
 RESULTS = RESULTS_DIR / "cost.json"
@@ -134,7 +135,7 @@ def measure(
             pool="threads",
             concurrency=concurrency,
             perform_ping_check=False,
-            queues=["replay", "track"],
+            queues=[REPLAY_QUEUE, TRACK_QUEUE],
             loglevel="WARNING",
             shutdown_timeout=30,
         ):

@@ -35,6 +35,7 @@ from bench.common import (
     write_results,
 )
 from dlq.settings import load_settings
+from tasks.names import REPLAY_QUEUE
 
 RESULTS = RESULTS_DIR / "ingest.json"
 
@@ -58,7 +59,7 @@ def poller_run(stack: BenchStack, spec: WorkloadSpec, *, receivers: int) -> dict
         "outcomes": counts,
         "ledger_items": ledger,
         "dlq_left": stack.dlq_depth(),
-        "broker_queued": int(stack.redis.llen("replay")),
+        "broker_queued": int(stack.redis.llen(REPLAY_QUEUE)),
         "redis_commands_per_message": per(sum(commands.values()), spec.events, 2),
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {name: per(v * 1000, spec.events, 2) for name, v in cpu.items()},
@@ -91,7 +92,7 @@ def lambda_run(stack: BenchStack, spec: WorkloadSpec) -> dict[str, Any]:
         "messages_per_second": round(len(records) / seconds, 1),
         "batch_item_failures": failures,
         "ledger_items": sum(stack.statuses(table).values()),
-        "broker_queued": int(stack.redis.llen("replay")),
+        "broker_queued": int(stack.redis.llen(REPLAY_QUEUE)),
         "redis_commands_per_message": per(sum(commands.values()), len(records), 2),
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {name: per(v * 1000, len(records), 2) for name, v in cpu.items()},

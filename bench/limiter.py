@@ -30,7 +30,7 @@ from devstack.process import ChildServer, free_port
 from devstack.redis_server import RedisServer
 from devstack.sim_admin import GET_CONVERSATION, TOKEN, SimAdmin
 from dlq.genesys import build_genesys_client
-from dlq.genesys_errors import GenesysRateLimited, RateLimitWait
+from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
 from dlq.settings import Settings
 
 CLIENT_ID = "bench-client"

@@ -18,6 +18,7 @@ from devstack.moto_server import MotoServer, aws_environment
 from devstack.process import ChildServer, die_with_parent, free_port
 from devstack.redis_server import RedisServer
 from devstack.sim_admin import SimAdmin
+from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
 
 SIM_CLIENT_ID = "dlq-replay-local-client"
 SIM_CLIENT_SECRET = "local-simulator-secret"  # the simulator's own, not a real credential
@@ -135,8 +136,8 @@ class DevStack:
     ) -> list[subprocess.Popen[bytes]]:
         """A redelivery worker and a small tracking worker, as deployed."""
         return [
-            self.start_worker(concurrency=concurrency, queues="replay", name="worker", env=env),
-            self.start_worker(concurrency=2, queues="track", name="tracker", env=env),
+            self.start_worker(concurrency=concurrency, queues=REPLAY_QUEUE, name="worker", env=env),
+            self.start_worker(concurrency=2, queues=TRACK_QUEUE, name="tracker", env=env),
         ]
 
     def start_beat(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

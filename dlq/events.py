@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dlq.genesys.topics import GenesysDetail, conversation_id_of, genesys_org_of
 from dlq.settings import MAX_EVENT_BYTES
 
-GENESYS_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
 #: Longest TARGET_ARN accepted (ARNs stay well below it; DynamoDB keys stop at 1024 bytes).
 MAX_ARN_BYTES = 1024
 
@@ -142,24 +142,6 @@ class DlqMessage:
         )
 
 
-class GenesysMetadata(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    correlation_id: str | None = Field(default=None, alias="CorrelationId")
-
-
-class GenesysDetail(BaseModel):
-    """The `detail` of a Genesys Cloud event on EventBridge."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    topic_name: str = Field(alias="topicName", min_length=1)
-    version: str | None = None
-    event_body: dict[str, Any] = Field(alias="eventBody")
-    metadata: GenesysMetadata | None = None
-    timestamp: str | None = None
-
-
 class EventBridgeEvent(BaseModel):
     """The envelope of an EventBridge event, as the DLQ body carries it."""
 
@@ -244,31 +226,6 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
         conversation_id=conversation_id,
         participant_id=participant_id,
     )
-
-
-def genesys_org_of(source: str) -> str | None:
-    """The org id in a Genesys partner source (`aws.partner/genesys.com/cloud/{org}/...`)."""
-    if not source.startswith(GENESYS_SOURCE_PREFIX):
-        return None
-    return source[len(GENESYS_SOURCE_PREFIX) :].split("/", 1)[0] or None
-
-
-def conversation_id_of(detail: GenesysDetail) -> object:
-    """Where each topic family keeps its conversation id (platform-facts.md); None if none.
-
-    - `v2.detail.events.conversation.{id}.*`: `eventBody.conversationId`, else the topic.
-    - `v2.conversations.*` and `*.conversations` (queue, user): `eventBody.id`.
-    - anything else (presence, queue observations): no conversation.
-    """
-    topic = detail.topic_name.split(".")
-    body = detail.event_body
-    if topic[:4] == ["v2", "detail", "events", "conversation"]:
-        return body.get("conversationId") or (topic[4] if len(topic) > 4 else None)
-    if topic[:2] == ["v2", "conversations"]:
-        return body.get("id") or (topic[2] if len(topic) > 2 else None)
-    if "conversations" in topic[-2:]:
-        return body.get("id")
-    return None
 
 
 def _checked_uuid(value: object, what: str) -> str | None:

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage, EventKey, InvalidMessage, ParsedEvent, parse_dlq_message
-from dlq.ledger import Ledger, Status
+from dlq.ledger import LedgerStore, Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,7 +29,7 @@ class Enqueuer(Protocol):
     def enqueue_replay(self, key: EventKey) -> None: ...
 
 
-class Outcome(StrEnum):
+class IngestOutcome(StrEnum):
     ACCEPTED = "accepted"
     REQUEUED = "requeued"  # the same SQS message again, after a hand-off that failed
     DUPLICATE = "duplicate"
@@ -41,13 +41,13 @@ class IngestResult:
     """What became of one DLQ message; the front door may delete it in every case."""
 
     message_id: str
-    outcome: Outcome
+    outcome: IngestOutcome
     key: EventKey | None = None
     reason: str | None = None
 
 
-def ingest(
-    message: DlqMessage, *, ledger: Ledger, enqueuer: Enqueuer, org_id: str | None = None
+def admit(
+    message: DlqMessage, *, ledger: LedgerStore, enqueuer: Enqueuer, org_id: str | None = None
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
 
@@ -63,7 +63,7 @@ def ingest(
             "rejected a DLQ message",
             extra={"sqs_message_id": message.message_id, "reason": reason},
         )
-        return IngestResult(message.message_id, Outcome.REJECTED, reason=reason)
+        return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
 
     try:
         existing = _write(lambda: ledger.put_received(parsed, message), message)
@@ -74,7 +74,7 @@ def ingest(
             raise
         reason = f"the ledger refused the item: {exc.__cause__}"
         _write(lambda: ledger.put_rejected(message, reason), message)
-        return IngestResult(message.message_id, Outcome.REJECTED, reason=reason)
+        return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
     # The same SQS message back again while its item is still `received` is one whose
     # enqueue failed last time: enqueue it now (the claim makes a spare task harmless).
     # Another message id is EventBridge's duplicate: suppressed.
@@ -94,9 +94,9 @@ def ingest(
                 "the message stays in the DLQ (the reconciler also re-enqueues it)"
             ) from exc
     if existing is None:
-        outcome = Outcome.ACCEPTED
+        outcome = IngestOutcome.ACCEPTED
     else:
-        outcome = Outcome.REQUEUED if retried else Outcome.DUPLICATE
+        outcome = IngestOutcome.REQUEUED if retried else IngestOutcome.DUPLICATE
     log.info(
         "ingested a DLQ message",
         extra={

@@ -13,15 +13,15 @@ worker delays an event; this is what makes sure it never loses one:
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
 import redis
 
+from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.events import EventKey
-from dlq.ledger import Ledger, LedgerItem, Status, iso_ago
+from dlq.ledger import LedgerItem, LedgerStore, Status
 from dlq.tracking import Tracker, TrackingNews
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: LedgerStore,
         enqueuer: ReplayEnqueuer,
         news: TrackingNews,
         tracker: Tracker,
@@ -45,6 +45,7 @@ class Reconciler:
         queue_depth: Callable[[], int],
         grace_seconds: float = 120.0,
         tracking_window_seconds: float = 3600.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ledger = ledger
         self._enqueuer = enqueuer
@@ -54,6 +55,7 @@ class Reconciler:
         self._queue_depth = queue_depth
         self._grace = grace_seconds
         self._window = tracking_window_seconds
+        self._clock = clock
 
     def run(self) -> Counter[str]:
         """One pass; returns how many items of each kind it re-enqueued."""
@@ -73,8 +75,8 @@ class Reconciler:
 
     def _pass(self) -> Counter[str]:
         report: Counter[str] = Counter()
-        now = time.time()
-        stale = iso_ago(self._grace)
+        now = self._clock.now()
+        stale = iso(now - self._grace)
         if self._queue_depth() == 0:
             for item in self._ledger.by_status(Status.RECEIVED, updated_before=stale):
                 self._requeue(item, "received", report)
@@ -92,7 +94,7 @@ class Reconciler:
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:
-        since = iso_ago(self._window)
+        since = iso(self._clock.now() - self._window)
         newest: dict[str, str] = {}
         for status in (Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.RETRY_SCHEDULED):
             for item in self._ledger.by_status(status, updated_after=since):

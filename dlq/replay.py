@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from dlq.conversations import ConversationDirectory, ConversationMissing
+from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
-from dlq.genesys_errors import RateLimitWait
-from dlq.ledger import FINAL_STATUSES, ClaimRefused, Ledger, LedgerItem, StaleClaim, Status
+from dlq.genesys.directory import ConversationDirectory, ConversationMissing
+from dlq.genesys.errors import RateLimitWait
+from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.locks import ConversationLocks
 from dlq.retry import RetryPolicy, cap_countdown
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 CLOCK_SLACK_SECONDS = 2.0
 
 
-class Outcome(StrEnum):
+class ReplayOutcome(StrEnum):
     REPLAYED = "replayed"
     FAILED = "failed"
     EXHAUSTED = "exhausted"
@@ -54,7 +54,9 @@ class AttemptFailed(RetryLater):
         self.schedule = schedule
 
 
-class Redeliverer(Protocol):
+class TargetSender(Protocol):
+    """Sends an event to the target that missed it (`dlq.targets.Redeliverer`)."""
+
     def redeliver(
         self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
     ) -> object: ...
@@ -83,14 +85,15 @@ class Replayer:
     def __init__(
         self,
         *,
-        ledger: Ledger,
-        redeliverer: Redeliverer,
+        ledger: LedgerStore,
+        redeliverer: TargetSender,
         locks: ConversationLocks,
         directory: ConversationDirectory | None,
         news: News,
         policy: RetryPolicy,
         options: ReplayOptions,
         parking: Parking | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ledger = ledger
         self._redeliverer = redeliverer
@@ -100,14 +103,15 @@ class Replayer:
         self._policy = policy
         self._options = options
         self._parking = parking
+        self._clock = clock
 
-    def replay(self, key: EventKey, *, task_id: str | None = None) -> Outcome:
+    def replay(self, key: EventKey, *, task_id: str | None = None) -> ReplayOutcome:
         """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later."""
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
         item = self._ledger.get(key.event_id, key.target_arn)
         if item is None:
             log.error("no ledger item for this replay; nothing to do", extra=context)
-            return Outcome.SKIPPED
+            return ReplayOutcome.SKIPPED
         if item.status in FINAL_STATUSES:
             return self._already_final(item, context)
 
@@ -123,7 +127,7 @@ class Replayer:
                 if refused.current is not None and refused.current.status in FINAL_STATUSES:
                     return self._already_final(refused.current, context)
                 log.info("claimed elsewhere or not yet due; leaving it", extra=context)
-                return Outcome.SKIPPED
+                return ReplayOutcome.SKIPPED
             try:
                 return self._attempt(claimed, task_id)
             except StaleClaim:
@@ -131,20 +135,20 @@ class Replayer:
                 log.warning(
                     "lost the claim mid-attempt; leaving it to its new owner", extra=context
                 )
-                return Outcome.SKIPPED
+                return ReplayOutcome.SKIPPED
             except (Wait, AttemptFailed):
                 raise
             except Exception:
                 self._release(claimed)
                 raise
 
-    def _already_final(self, item: LedgerItem, context: dict[str, str | None]) -> Outcome:
+    def _already_final(self, item: LedgerItem, context: dict[str, str | None]) -> ReplayOutcome:
         if item.status is Status.REPLAYED:
             log.info("suppressed a duplicate: already replayed", extra=context)
-            return Outcome.SUPPRESSED
-        return Outcome.SKIPPED
+            return ReplayOutcome.SUPPRESSED
+        return ReplayOutcome.SKIPPED
 
-    def _attempt(self, claimed: LedgerItem, task_id: str | None) -> Outcome:
+    def _attempt(self, claimed: LedgerItem, task_id: str | None) -> ReplayOutcome:
         context = {
             "event_id": claimed.event_id,
             "target_arn": claimed.target_arn,
@@ -154,7 +158,7 @@ class Replayer:
         }
         if claimed.attempts > self._policy.max_attempts:
             return self._exhaust(claimed, claimed.last_error or "no attempts left", task_id)
-        if self._policy.too_old(_parse_time(claimed.event_time), datetime.now(UTC)):
+        if self._policy.too_old(_parse_time(claimed.event_time), moment(self._clock.now())):
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self._exhaust(claimed, reason, task_id)
         try:
@@ -166,7 +170,7 @@ class Replayer:
                 conversation_id=claimed.conversation_id,
             )
         except RateLimitWait as wait:
-            until = time.time() + (wait.retry_after or 1.0)
+            until = self._clock.now() + (wait.retry_after or 1.0)
             self._ledger.postpone(claimed, until=until)
             raise Wait(str(wait), retry_after=wait.retry_after) from None
         except GiveUp as exc:
@@ -174,7 +178,7 @@ class Replayer:
                 f"replay failed for good: {exc}",
                 extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
             )
-            return self._finish(claimed, Status.FAILED, Outcome.FAILED, str(exc), task_id)
+            return self._finish(claimed, Status.FAILED, ReplayOutcome.FAILED, str(exc), task_id)
         except (RetryLater, ConfigurationError) as exc:
             error = str(exc)
             if not self._policy.attempts_left(claimed.attempts):
@@ -190,7 +194,7 @@ class Replayer:
                 schedule=lambda delay: self._schedule(claimed, error, delay, task_id),
             ) from exc
         log.info("replayed", extra={**context, "outcome": "replayed"})
-        return self._finish(claimed, Status.REPLAYED, Outcome.REPLAYED, None, task_id)
+        return self._finish(claimed, Status.REPLAYED, ReplayOutcome.REPLAYED, None, task_id)
 
     def _verify(self, claimed: LedgerItem) -> None:
         if not self._options.verify_conversation or self._directory is None:
@@ -210,25 +214,25 @@ class Replayer:
         self,
         claimed: LedgerItem,
         status: Status,
-        outcome: Outcome,
+        outcome: ReplayOutcome,
         error: str | None,
         task_id: str | None,
-    ) -> Outcome:
+    ) -> ReplayOutcome:
         self._ledger.finish(claimed, status, outcome=outcome.value, error=error, task_id=task_id)
         self._tell(claimed)
         return outcome
 
-    def _exhaust(self, claimed: LedgerItem, reason: str, task_id: str | None) -> Outcome:
+    def _exhaust(self, claimed: LedgerItem, reason: str, task_id: str | None) -> ReplayOutcome:
         if self._parking is not None:
             self._parking.park(claimed, reason)
         log.warning(
             f"replay exhausted: {reason}",
             extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
         )
-        return self._finish(claimed, Status.EXHAUSTED, Outcome.EXHAUSTED, reason, task_id)
+        return self._finish(claimed, Status.EXHAUSTED, ReplayOutcome.EXHAUSTED, reason, task_id)
 
     def _schedule(self, claimed: LedgerItem, error: str, delay: float, task_id: str | None) -> None:
-        due = time.time() + max(0.0, cap_countdown(delay) - CLOCK_SLACK_SECONDS)
+        due = self._clock.now() + max(0.0, cap_countdown(delay) - CLOCK_SLACK_SECONDS)
         self._ledger.finish(
             claimed,
             Status.RETRY_SCHEDULED,
@@ -248,7 +252,7 @@ class Replayer:
                 Status.RETRY_SCHEDULED,
                 outcome="error",
                 error="unexpected error in the worker; see its log",
-                next_attempt_at=round(time.time(), 3),
+                next_attempt_at=round(self._clock.now(), 3),
             )
         except Exception:
             log.exception("could not release a claim; its lease will lapse instead")
@@ -274,7 +278,7 @@ def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

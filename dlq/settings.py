@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dlq.errors import ConfigurationError
 
-#: Genesys Cloud region domains by the SDK's region name (platform-facts.md).
+#: Genesys Cloud region domains by the SDK's region name: `PureCloudRegionHosts` in the
+#: official Python SDK (PureCloudPlatformClientV2/configuration.py).
 GENESYS_REGIONS: dict[str, str] = {
     "us_east_1": "mypurecloud.com",
     "eu_west_1": "mypurecloud.ie",
@@ -142,6 +143,11 @@ class Settings(BaseSettings):
         if self.genesys_login_base_url is not None:
             return str(self.genesys_login_base_url).rstrip("/")
         return f"https://login.{self.genesys_domain}"
+
+    @property
+    def genesys_timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds of every Genesys request."""
+        return (self.genesys_connect_timeout, self.genesys_read_timeout)
 
     def require(self, *names: str, purpose: str) -> None:
         """Fail with one clear line when a setting that `purpose` needs is empty."""

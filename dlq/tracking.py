@@ -11,19 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 
 import redis
 
-from dlq.conversations import ConversationDirectory
+from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import GiveUp
-from dlq.genesys import GenesysClient
-from dlq.guards import Priority
-from dlq.ledger import Ledger, LedgerItem, Status
+from dlq.genesys.client import GenesysClient
+from dlq.genesys.directory import ConversationDirectory
+from dlq.genesys.limiter import Priority
+from dlq.ledger import LedgerItem, LedgerStore, Status
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,17 @@ class TrackingNews:
         schedule: Callable[[str, float], None],
         *,
         debounce_seconds: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = client
         self._schedule = schedule
         self._debounce = debounce_seconds
+        self._clock = clock
 
     def mark(self, conversation_id: str) -> None:
         """Note news for a conversation; schedules a run unless one is already pending."""
         if self._redis.set(
-            PENDING_PREFIX + conversation_id, str(time.time()), nx=True, ex=self.pending_ttl
+            PENDING_PREFIX + conversation_id, str(self._clock.now()), nx=True, ex=self.pending_ttl
         ):
             self._schedule(conversation_id, self._debounce)
 
@@ -81,7 +82,7 @@ class TrackingNews:
         return bool(self._redis.exists(PENDING_PREFIX + conversation_id))
 
 
-def summarise(items: Sequence[LedgerItem], prefix: str) -> dict[str, str]:
+def summary_attributes(items: Sequence[LedgerItem], prefix: str) -> dict[str, str]:
     """The participant attributes for a conversation's replayed events (all strings)."""
     latest = max(items, key=lambda item: item.updated_at)
     counts = Counter(item.status for item in items)
@@ -105,12 +106,13 @@ class Tracker:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: LedgerStore,
         client: GenesysClient,
         directory: ConversationDirectory,
         cache: redis.Redis,
         prefix: str,
         pending_ttl: int = 300,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._ledger = ledger
         self._client = client
@@ -118,26 +120,28 @@ class Tracker:
         self._cache = cache
         self._prefix = prefix
         self._pending_ttl = pending_ttl
+        self._clock = clock
 
     def track(self, conversation_id: str) -> TrackingOutcome:
         """One tracking run; raises the client's errors when it must come back later."""
         # Cleared first: an outcome that lands during this run schedules another run.
         pending = self._cache.getdel(PENDING_PREFIX + conversation_id)
-        first_mark = float(pending) if pending else time.time()
+        now = self._clock.now()
+        first_mark = float(pending) if pending else now
         items = [
             i for i in self._ledger.by_conversation(conversation_id) if i.status != Status.REJECTED
         ]
         if not items:
             return TrackingOutcome.NOTHING
-        imminent = any(_imminent(i, time.time()) for i in items)
-        if imminent and time.time() - first_mark < MAX_DEFER_SECONDS:
+        imminent = any(_imminent(i, now) for i in items)
+        if imminent and now - first_mark < MAX_DEFER_SECONDS:
             # Siblings are about to finish: wait for them, one PATCH for all.
             if self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             ):
                 return TrackingOutcome.DEFERRED
             return TrackingOutcome.SUPERSEDED
-        summary = summarise(items, self._prefix)
+        summary = summary_attributes(items, self._prefix)
         digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
         latest = max(i.updated_at for i in items)
         if self.last_tracked(conversation_id).get("digest") == digest:
@@ -147,12 +151,13 @@ class Tracker:
             participant = self._participant(conversation_id, items)
             if participant is None:
                 raise GiveUp("the conversation has no customer participant to annotate")
-            summary[f"{self._prefix}UpdatedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
+            summary[f"{self._prefix}UpdatedAt"] = moment(now).isoformat(timespec="seconds")
             self._client.patch_participant_attributes(
                 conversation_id, participant, summary, priority=Priority.LOW
             )
         except GiveUp as exc:
-            # A 4xx on an old conversation is an outcome, not a crash (platform-facts.md).
+            # A 4xx on an old conversation is an outcome, not a crash: Genesys documents
+            # no window for patching ended conversations.
             log.warning(f"tracking gave up: {exc}", extra={**context, "outcome": "gave_up"})
             self._remember(conversation_id, digest, latest, error=str(exc)[:300])
             return TrackingOutcome.GAVE_UP
@@ -164,13 +169,12 @@ class Tracker:
         """How long a deferred run waits: as long as it has waited so far (so a backlog
         costs a few ledger queries, not one per debounce), within `MAX_DEFER_SECONDS`."""
         raw = self._cache.get(PENDING_PREFIX + conversation_id)
-        waited = time.time() - float(raw) if raw else 0.0
+        waited = self._clock.now() - float(raw) if raw else 0.0
         return max(minimum, min(waited, MAX_DEFER_SECONDS - waited))
 
     def last_tracked(self, conversation_id: str) -> dict[str, str]:
         """What the latest run wrote: digest, the ledger time it covered, any error."""
-        raw = self._cache.get(TRACKED_PREFIX + conversation_id)
-        return dict(json.loads(raw)) if raw else {}
+        return last_tracked(self._cache, conversation_id)
 
     def _participant(self, conversation_id: str, items: Sequence[LedgerItem]) -> str | None:
         for item in sorted(items, key=lambda i: i.received_at):
@@ -188,6 +192,17 @@ class Tracker:
         self._cache.set(
             TRACKED_PREFIX + conversation_id, json.dumps(record), ex=TRACKED_TTL_SECONDS
         )
+
+
+def last_tracked(cache: redis.Redis, conversation_id: str) -> dict[str, str]:
+    """What the latest tracking run of a conversation wrote: digest, covered time, error."""
+    raw = cache.get(TRACKED_PREFIX + conversation_id)
+    return dict(json.loads(raw)) if raw else {}
+
+
+def pending_runs(cache: redis.Redis) -> int:
+    """How many conversations have a tracking run waiting (a scan: for the demo's view)."""
+    return sum(1 for _ in cache.scan_iter(f"{PENDING_PREFIX}*", count=1000))
 
 
 def _imminent(item: LedgerItem, now: float) -> bool:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from dlq.aws import aws_client
 from dlq.events import DlqMessage
-from dlq.ingest import Enqueuer, IngestResult, ingest
-from dlq.ledger import Ledger
+from dlq.ingest import Enqueuer, IngestResult, admit
+from dlq.ledger import Ledger, LedgerStore
 from dlq.settings import Settings
 
 
@@ -15,7 +15,7 @@ from dlq.settings import Settings
 class FrontDoor:
     """Hands DLQ messages to the ingest core."""
 
-    ledger: Ledger
+    ledger: LedgerStore
     enqueuer: Enqueuer
     org_id: str | None = None
 
@@ -33,4 +33,4 @@ class FrontDoor:
 
     def handle(self, message: DlqMessage) -> IngestResult:
         """Ingest one message; raises `HandOffError` when it must stay in the queue."""
-        return ingest(message, ledger=self.ledger, enqueuer=self.enqueuer, org_id=self.org_id)
+        return admit(message, ledger=self.ledger, enqueuer=self.enqueuer, org_id=self.org_id)

@@ -13,10 +13,7 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from dlq.logs import configure_logging
-
-REPLAY_TASK = "dlq.replay"
-TRACK_TASK = "dlq.track"
-RECONCILE_TASK = "dlq.reconcile"
+from tasks.config import settings
 
 app = Celery("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile"])
 app.config_from_object("celeryconfig")
@@ -25,8 +22,6 @@ app.config_from_object("celeryconfig")
 @setup_logging.connect
 def _json_logs(loglevel: Any = None, **_: Any) -> None:
     """Workers and beat log JSON lines, with the client secret scrubbed from every line."""
-    from tasks.runtime import settings
-
     # `celery worker --loglevel X` arrives as a number; a name is accepted too.
     level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel or "INFO"
     configure_logging(level=level, secrets=[settings().genesys_client_secret.get_secret_value()])

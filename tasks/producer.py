@@ -6,11 +6,7 @@ import redis
 from celery import Celery
 
 from dlq.events import EventKey
-from tasks.application import REPLAY_TASK, TRACK_TASK
-
-#: The replay queue's name (celeryconfig.REPLAY_QUEUE; not imported from there, since
-#: importing celeryconfig reads the settings, and a producer must not at import).
-REPLAY_QUEUE = "replay"
+from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK
 
 
 class CeleryEnqueuer:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.application import RECONCILE_TASK, app
+from tasks.application import app
+from tasks.names import RECONCILE_TASK
 from tasks.runtime import runtime
 
 

@@ -7,9 +7,11 @@ from redis.exceptions import RedisError
 
 from dlq.events import EventKey
 from dlq.replay import AttemptFailed, Wait
-from tasks.application import REPLAY_TASK, app
+from tasks.application import app
 from tasks.base import BoundedTask
-from tasks.runtime import runtime, settings
+from tasks.config import settings
+from tasks.names import REPLAY_TASK
+from tasks.runtime import runtime
 
 _config = settings()
 

@@ -7,28 +7,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 
 import redis
 
 from dlq.aws import aws_client
-from dlq.conversations import ConversationDirectory
-from dlq.genesys import build_genesys_client
+from dlq.genesys import ConversationDirectory, build_genesys_client
 from dlq.ledger import Ledger
 from dlq.locks import ConversationLocks
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
 from dlq.replay import Replayer, ReplayOptions
 from dlq.retry import RetryPolicy
-from dlq.settings import Settings, load_settings
+from dlq.settings import Settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
-
-
-@cache
-def settings() -> Settings:
-    """The process's settings, read once."""
-    return load_settings()
+from tasks.application import app
+from tasks.config import settings
+from tasks.producer import CeleryEnqueuer, TrackingScheduler, replay_queue_depth
 
 
 @dataclass(frozen=True)
@@ -86,9 +81,6 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 def build_runtime(config: Settings) -> Runtime:
     """Wire the domain objects for one worker process."""
-    from tasks.application import app
-    from tasks.producer import CeleryEnqueuer, TrackingScheduler, replay_queue_depth
-
     cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
     dynamodb = aws_client("dynamodb", config, pool_size=64)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)

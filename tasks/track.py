@@ -6,10 +6,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from redis.exceptions import RedisError
 
 from dlq.errors import ConfigurationError
-from dlq.genesys_errors import GenesysRetryable, RateLimitWait
+from dlq.genesys.errors import GenesysRetryable, RateLimitWait
 from dlq.tracking import TrackingOutcome
-from tasks.application import TRACK_TASK, app
+from tasks.application import app
 from tasks.base import BoundedTask
+from tasks.names import TRACK_TASK
 from tasks.runtime import runtime
 
 

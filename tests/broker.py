@@ -7,8 +7,10 @@ import json
 
 import redis
 
+from tasks.names import REPLAY_QUEUE
 
-def queued_tasks(client: redis.Redis, queue: str = "replay") -> list[tuple[str, list]]:
+
+def queued_tasks(client: redis.Redis, queue: str = REPLAY_QUEUE) -> list[tuple[str, list]]:
     """(task name, args) of every message waiting in a Celery queue on Redis."""
     tasks = []
     for raw in client.lrange(queue, 0, -1):

@@ -25,15 +25,15 @@ from helpers import dlq_attributes, genesys_event
 
 from cli.main import main
 from dlq.aws import aws_client
-from dlq.conversations import ConversationDirectory
 from dlq.events import DlqMessage, parse_dlq_message
 from dlq.genesys import build_genesys_client
+from dlq.genesys.directory import ConversationDirectory
 from dlq.ledger import Ledger, LedgerItem, Status, create_table
 from dlq.settings import load_settings
 from dlq.tracking import Tracker
+from tasks.names import REPLAY_TASK
 
 DLQ_CLI = str(Path(sys.executable).with_name("dlq-replay"))
-REPLAY_TASK = "dlq.replay"
 CRM_QUEUE = "arn:aws:sqs:us-east-1:111122223333:crm-events"
 CRM_LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:crm-sync"
 LONG_AGO = "2020-01-01T00:00:00.000+00:00"

@@ -23,6 +23,7 @@ from pydantic import AliasChoices
 
 from dlq.ledger import table_definition
 from dlq.settings import Settings
+from tasks import names
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -210,8 +211,8 @@ def test_the_workers_consume_the_queues_celeryconfig_routes_to_one_each() -> Non
         command = services[name]["command"]
         return set(command[command.index("-Q") + 1].split(","))
 
-    assert queues("worker") == {celeryconfig.REPLAY_QUEUE}
-    assert queues("tracker") == {celeryconfig.TRACK_QUEUE}
+    assert queues("worker") == {names.REPLAY_QUEUE}
+    assert queues("tracker") == {names.TRACK_QUEUE}
     routed = {route["queue"] for route in celeryconfig.task_routes.values()}
     assert routed <= queues("worker") | queues("tracker")
 

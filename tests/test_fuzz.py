@@ -32,13 +32,14 @@ from hypothesis import strategies as st
 from dlq.aws import aws_client
 from dlq.events import DLQ_ATTRIBUTE_NAMES, InvalidMessage, parse_dlq_message
 from dlq.genesys import build_genesys_client
-from dlq.genesys_errors import InvalidRequest
-from dlq.ingest import IngestResult, Outcome
+from dlq.genesys.errors import InvalidRequest
+from dlq.ingest import IngestOutcome, IngestResult
 from dlq.ledger import Ledger, Status
 from ingest.frontdoor import FrontDoor
 from ingest.lambda_handler import handler
 from ingest.poller import Poller
 from tasks.application import app
+from tasks.names import REPLAY_QUEUE
 from tasks.producer import CeleryEnqueuer
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
@@ -198,7 +199,7 @@ def fresh(moto_server, redis_client, make_settings):
     settings_ = make_settings()
 
     def make() -> tuple[RecordingDoor, Ledger]:
-        redis_client.delete("replay")
+        redis_client.delete(REPLAY_QUEUE)
         ledger = new_ledger(settings_, f"fuzz-{uuid.uuid4().hex[:12]}")
         door = FrontDoor(ledger=ledger, enqueuer=CeleryEnqueuer(app), org_id=ORG)
         return RecordingDoor(door), ledger
@@ -215,14 +216,14 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
     accepted: set[tuple[str, str]] = set()
     rejected: list[IngestResult] = []
     for result in door.results:
-        if result.outcome is Outcome.REJECTED:
+        if result.outcome is IngestOutcome.REJECTED:
             assert result.reason
             rejected.append(result)
             continue
         assert result.key is not None
         item = ledger.get(result.key.event_id, result.key.target_arn)
         assert item is not None
-        if result.outcome is Outcome.ACCEPTED:
+        if result.outcome is IngestOutcome.ACCEPTED:
             assert item.status is Status.RECEIVED
             if result.message_id:
                 assert item.body == bodies[result.message_id]

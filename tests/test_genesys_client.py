@@ -20,13 +20,9 @@ from devstack.genesys_sim import GenesysSimulator
 from devstack.process import free_port
 from devstack.sim_admin import GET_CONVERSATION, TOKEN, SimAdmin
 from dlq.errors import ConfigurationError, GiveUp, RetryLater
-from dlq.genesys import (
-    GenesysClient,
-    build_genesys_client,
-    clean_attributes,
-    parse_retry_after,
-)
-from dlq.genesys_errors import (
+from dlq.genesys import GenesysClient, build_genesys_client
+from dlq.genesys.checks import clean_attributes
+from dlq.genesys.errors import (
     GenesysBadRequest,
     GenesysClientError,
     GenesysConnectionError,
@@ -41,7 +37,8 @@ from dlq.genesys_errors import (
     InvalidRequest,
     RateLimitWait,
 )
-from dlq.guards import Priority
+from dlq.genesys.headers import parse_retry_after
+from dlq.genesys.limiter import Priority
 from dlq.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -15,6 +15,7 @@ from ingest.frontdoor import FrontDoor
 from ingest.lambda_handler import handler
 from ingest.poller import Poller
 from tasks.application import app
+from tasks.names import REPLAY_TASK
 from tasks.producer import CeleryEnqueuer
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
@@ -86,7 +87,7 @@ def test_the_poller_drains_a_mixed_dlq_into_the_ledger_and_the_broker(
 
     tasks = queued_tasks(redis_client)
     assert sorted(tuple(args) for _, args in tasks) == sorted(accepted)
-    assert {name for name, _ in tasks} == {"dlq.replay"}
+    assert {name for name, _ in tasks} == {REPLAY_TASK}
 
 
 class StopsBrokerAfter:

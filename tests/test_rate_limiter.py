@@ -13,8 +13,8 @@ import redis
 
 from devstack.sim_admin import GET_CONVERSATION, SimAdmin
 from dlq.genesys import build_genesys_client
-from dlq.genesys_errors import GenesysRateLimited, RateLimitWait
-from dlq.guards import Priority, RateLimiter
+from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
+from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.settings import Settings
 
 CONVERSATIONS = [str(uuid.UUID(int=i + 1)) for i in range(20)]

@@ -18,6 +18,7 @@ from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
 from dlq.events import EventKey
 from dlq.ledger import Status
 from tasks.application import app
+from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
 from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def worker(redis_server, moto_server, sim):
             pool="threads",
             concurrency=8,
             perform_ping_check=False,
-            queues=["replay", "track"],
+            queues=[REPLAY_QUEUE, TRACK_QUEUE],
             loglevel="WARNING",
             shutdown_timeout=30,
         ),

@@ -35,6 +35,7 @@ from ingest.frontdoor import FrontDoor
 from ingest.lambda_handler import handler
 from ingest.poller import Poller
 from tasks.application import app
+from tasks.names import REPLAY_TASK
 from tasks.producer import CeleryEnqueuer
 
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
@@ -230,7 +231,7 @@ def test_an_event_from_the_configured_org_is_accepted(org_door, redis_client):
     assert handler({"Records": [record]}, None, front_door=org_door) == {"batchItemFailures": []}
     [item] = list(org_door.ledger.scan())
     assert item.status is Status.RECEIVED
-    assert queued_tasks(redis_client) == [("dlq.replay", [event["id"], API_DESTINATION])]
+    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION])]
 
 
 # --- oversize bodies -----------------------------------------------------------------------------

@@ -14,14 +14,15 @@ from redis.retry import Retry
 
 from devstack.process import free_port
 from devstack.sim_admin import TOKEN, SimAdmin
-from dlq.genesys import fetch_token, process_session
-from dlq.guards import IssuedToken, TokenCache, client_key
+from dlq.genesys.auth import IssuedToken, TokenCache, fetch_token
+from dlq.genesys.fleet import client_key
+from dlq.genesys.transport import RequestsTransport
 from dlq.settings import Settings
 
 
 def cache_for(settings: Settings, client: redis.Redis | None) -> TokenCache:
     return TokenCache(
-        client, settings.genesys_client_id, lambda: fetch_token(settings, process_session())
+        client, settings.genesys_client_id, lambda: fetch_token(settings, RequestsTransport())
     )
 
 

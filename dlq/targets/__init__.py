@@ -1,13 +1,12 @@
 """Redelivery of an event to the target that missed it, chosen by the TARGET_ARN.
 
-`Redeliverer.redeliver` sends the DLQ message body, unchanged, to a Lambda function, SQS
-queue, SNS topic, Step Functions state machine, Kinesis stream, Firehose delivery stream,
-EventBridge event bus or a configured HTTP endpoint, and raises a `TargetError` that says
+`Redeliverer.redeliver` sends the DLQ message body, unchanged, to the target's kind
+(one module per kind: `awslambda`, `sqs`, `sns`, `stepfunctions`, `kinesis`, `firehose`,
+`eventbus`, `http`, collected in `registry`), and raises a `TargetError` that says
 whether to retry (`RetryLater`) or give up (`GiveUp`).
 """
 
-from dlq.targets.arn import KINDS, Arn, target_kind
-from dlq.targets.aws import execution_name
+from dlq.targets.arn import Arn
 from dlq.targets.delivery import Delivery
 from dlq.targets.errors import (
     TargetError,
@@ -22,7 +21,10 @@ from dlq.targets.errors import (
     UnsupportedTarget,
     classify,
 )
+from dlq.targets.kind import TargetKind
 from dlq.targets.redeliverer import ClientFactory, Redeliverer
+from dlq.targets.registry import KINDS, kind_named, kind_of, target_kind
+from dlq.targets.stepfunctions import execution_name
 
 __all__ = [
     "KINDS",
@@ -34,6 +36,7 @@ __all__ = [
     "TargetFailed",
     "TargetFatal",
     "TargetForbidden",
+    "TargetKind",
     "TargetMissing",
     "TargetRejected",
     "TargetRetryable",
@@ -42,5 +45,7 @@ __all__ = [
     "UnsupportedTarget",
     "classify",
     "execution_name",
+    "kind_named",
+    "kind_of",
     "target_kind",
 ]

@@ -1,31 +1,8 @@
-"""Which kind of target an ARN names, and where (region, account, name) it lives."""
+"""The parts of an ARN: where (partition, service, region, account) and what (resource)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
-
-from dlq.targets.errors import UnsupportedTarget
-
-#: The ARN service of each AWS kind of target (the kind's name) and its resource prefix.
-_RESOURCE_PREFIX: dict[str, str] = {
-    "lambda": "function:",
-    "sqs": "",
-    "sns": "",
-    "states": "stateMachine:",
-    "kinesis": "stream/",
-    "firehose": "deliverystream/",
-    "events": "event-bus/",
-}
-
-#: Every kind `target_kind` can answer, in the order the guidance lists them.
-KINDS = ("lambda", "sqs", "sns", "states", "kinesis", "firehose", "events", "http")
-
-SUPPORTED = (
-    "Lambda functions, SQS queues, SNS topics, Step Functions state machines, Kinesis streams, "
-    "Firehose delivery streams, EventBridge event buses, and HTTP endpoints listed in "
-    "REPLAY_HTTP_TARGETS"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,35 +30,3 @@ class Arn:
             if self.resource.startswith(prefix):
                 return self.resource[len(prefix) :].split(":", 1)[0]
         return self.resource.rsplit("/", 1)[-1]
-
-
-def unsupported(target_arn: str, why: str) -> UnsupportedTarget:
-    """The error for a target this service cannot redeliver to, with what to do about it."""
-    return UnsupportedTarget(
-        f"cannot redeliver to {target_arn!r}: {why}. Supported: {SUPPORTED}. Route it with "
-        f'REPLAY_TARGET_OVERRIDES=\'{{"{target_arn}": "<ARN of a supported target>"}}\' or '
-        f'REPLAY_HTTP_TARGETS=\'{{"{target_arn}": "https://..."}}\'',
-        target_arn=target_arn,
-        code="UnsupportedTarget",
-    )
-
-
-def target_kind(target_arn: str, *, http_targets: Collection[str] = ()) -> str:
-    """The kind of target `target_arn` names: one of `KINDS`, else `UnsupportedTarget`.
-
-    `http_targets` are the ARNs configured as HTTP endpoints (REPLAY_HTTP_TARGETS); they
-    win over the ARN's own service, so an API destination or any other ARN can be mapped.
-    """
-    if target_arn in http_targets:
-        return "http"
-    arn = Arn.parse(target_arn)
-    if arn is None:
-        raise unsupported(target_arn, "it is not an ARN")
-    if arn.service == "events" and arn.resource.startswith("api-destination/"):
-        raise unsupported(target_arn, "an API destination is redelivered as an HTTP endpoint")
-    prefix = _RESOURCE_PREFIX.get(arn.service)
-    if prefix is None:
-        raise unsupported(target_arn, f"{arn.service!r} targets are not supported")
-    if not arn.resource.startswith(prefix) or not arn.region or not arn.account:
-        raise unsupported(target_arn, f"it is not the ARN of a {arn.service} target")
-    return arn.service

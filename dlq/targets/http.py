@@ -1,4 +1,4 @@
-"""Redelivery to HTTP endpoints (REPLAY_HTTP_TARGETS): one POST, classified by its status."""
+"""HTTP endpoint targets (REPLAY_HTTP_TARGETS): one POST, classified by its status."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dlq.targets.errors import (
     TargetUnavailable,
     retry_after_seconds,
 )
+from dlq.targets.kind import SendContext, TargetKind
 
 #: (connect, read) seconds: a slow endpoint costs a retry, never a stuck worker.
 TIMEOUT = (3.05, 15.0)
@@ -127,3 +128,13 @@ def _redacted(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def send(context: SendContext, replay: Replay) -> str:
+    """POST to the URL that REPLAY_HTTP_TARGETS maps the destination to."""
+    url = str(context.settings.replay_http_targets[replay.delivered_to])
+    return post_event(context.http, url, replay)
+
+
+#: Chosen by configuration only: an ARN listed in REPLAY_HTTP_TARGETS.
+KIND = TargetKind(name="http", label="HTTP endpoints listed in REPLAY_HTTP_TARGETS", send=send)

@@ -11,27 +11,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.aws import aws_client
 from dlq.settings import Settings
-from dlq.targets import aws
-from dlq.targets.arn import Arn, target_kind
+from dlq.targets.arn import Arn
 from dlq.targets.delivery import Delivery, Replay
-from dlq.targets.errors import (
-    TargetMissing,
-    UnsupportedTarget,
-    from_botocore_error,
-    from_client_error,
-)
-from dlq.targets.http import new_session, post_event
-
-#: boto3 service of each AWS kind of target.
-_SERVICE = {
-    "lambda": "lambda",
-    "sqs": "sqs",
-    "sns": "sns",
-    "states": "stepfunctions",
-    "kinesis": "kinesis",
-    "firehose": "firehose",
-    "events": "events",
-}
+from dlq.targets.errors import UnsupportedTarget, from_botocore_error, from_client_error
+from dlq.targets.http import new_session
+from dlq.targets.kind import TargetKind
+from dlq.targets.queue_urls import QueueUrls
+from dlq.targets.registry import kind_of
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -41,7 +27,8 @@ class Redeliverer:
 
     `client_factory(service, region)` builds a boto3 client (default: `dlq.aws.aws_client`
     for that region); clients are built on first use and kept, one per (service, region),
-    since a target's region comes from its ARN.
+    since a target's region comes from its ARN. It is also the `SendContext` each kind's
+    `send` is given.
     """
 
     def __init__(
@@ -56,9 +43,21 @@ class Redeliverer:
         self._http = http or new_session()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self._queue_urls = aws.QueueUrls()
+        self._queue_urls = QueueUrls()
 
-    def route(self, target_arn: str) -> tuple[str, str]:
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def http(self) -> requests.Session:
+        return self._http
+
+    @property
+    def queue_urls(self) -> QueueUrls:
+        return self._queue_urls
+
+    def route(self, target_arn: str) -> tuple[str, TargetKind]:
         """Where an event for `target_arn` goes, and the kind of that place.
 
         REPLAY_TARGET_OVERRIDES applies first (one hop, no chains); then an ARN listed in
@@ -67,7 +66,7 @@ class Redeliverer:
         """
         destination = self._settings.replay_target_overrides.get(target_arn, target_arn)
         try:
-            return destination, target_kind(
+            return destination, kind_of(
                 destination, http_targets=self._settings.replay_http_targets.keys()
             )
         except UnsupportedTarget as error:
@@ -90,45 +89,20 @@ class Redeliverer:
         delivered_to, kind = self.route(target_arn)
         replay = Replay(target_arn, delivered_to, event_id, body, conversation_id)
         try:
-            detail = self._send(kind, replay)
+            detail = kind.send(self, replay)
         except ClientError as error:
             raise from_client_error(delivered_to, error) from error
         except BotoCoreError as error:
             raise from_botocore_error(delivered_to, error) from error
-        return Delivery(target_arn=target_arn, delivered_to=delivered_to, kind=kind, detail=detail)
+        return Delivery(
+            target_arn=target_arn, delivered_to=delivered_to, kind=kind.name, detail=detail
+        )
 
-    def _send(self, kind: str, replay: Replay) -> str:
-        if kind == "http":
-            url = str(self._settings.replay_http_targets[replay.delivered_to])
-            return post_event(self._http, url, replay)
-        client = self._client(kind, replay.delivered_to)
-        if kind == "lambda":
-            return aws.invoke_lambda(client, replay)
-        if kind == "sqs":
-            return self._send_sqs(client, replay)
-        if kind == "sns":
-            return aws.publish_sns(client, replay)
-        if kind == "states":
-            return aws.start_execution(client, replay)
-        if kind == "kinesis":
-            return aws.put_kinesis(client, replay)
-        if kind == "firehose":
-            return aws.put_firehose(client, replay)
-        return aws.put_bus_event(client, replay, source=self._settings.replay_event_bus_source)
-
-    def _send_sqs(self, client: Any, replay: Replay) -> str:
-        try:
-            url = self._queue_urls.get(client, replay.delivered_to)
-            return aws.send_sqs(client, url, replay)
-        except ClientError as error:
-            if isinstance(from_client_error(replay.delivered_to, error), TargetMissing):
-                self._queue_urls.forget(replay.delivered_to)
-            raise
-
-    def _client(self, kind: str, target_arn: str) -> Any:
+    def client(self, service: str, target_arn: str) -> Any:
+        """The boto3 client of `service` in `target_arn`'s region, built once."""
         arn = Arn.parse(target_arn)
         assert arn is not None  # route() accepted it
-        key = (_SERVICE[kind], arn.region)
+        key = (service, arn.region)
         with self._lock:
             client = self._clients.get(key)
             if client is None:

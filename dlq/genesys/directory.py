@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import redis
 
 from dlq.errors import GiveUp
-from dlq.genesys import GenesysClient
-from dlq.genesys_errors import GenesysNotFound
-from dlq.guards import Priority
+from dlq.genesys.client import GenesysClient
+from dlq.genesys.errors import GenesysNotFound
+from dlq.genesys.limiter import Priority
 
 CACHE_PREFIX = "dlq:conv:"
 

@@ -1,18 +1,17 @@
-"""Redis-backed guards shared by every worker: the Genesys token cache and rate limiter.
+"""The Genesys OAuth side: the client-credentials token, shared by the fleet through Redis.
 
-Both are keyed by a digest of the OAuth client id (never the secret), so several
-deployments can share one Redis, and every process of one deployment shares one
-token and one budget.
+`POST https://login.<domain>/oauth/token` with Basic auth and
+`grant_type=client_credentials`, no scope (the OAuth client's roles decide); there is no
+refresh token, so an expired or refused token is simply fetched again. Source: Genesys
+Cloud developer center, "Client Credentials Grant"
+(https://developer.genesys.cloud/authorization/platform-auth/use-client-credentials).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import enum
-import hashlib
 import logging
-import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +23,15 @@ from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 
 from dlq.errors import RetryLater
+from dlq.genesys.errors import GenesysBadResponse, GenesysCredentialsError
+from dlq.genesys.fleet import client_key, lua
+from dlq.genesys.responses import error_details, status_error
+from dlq.genesys.transport import Request, Transport
+from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
 
-
-def client_key(client_id: str) -> str:
-    """A stable, non-reversible name for an OAuth client, usable in Redis keys and logs."""
-    return hashlib.sha256(client_id.encode()).hexdigest()[:32]
+TOKEN_PATH = "/oauth/token"  # noqa: S105 (a URL path, not a password)
 
 
 def _text(value: bytes | str) -> str:
@@ -38,15 +39,48 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class Priority(enum.Enum):
-    """Who is asking for a Genesys call: a redelivery (HIGH) or bookkeeping (LOW)."""
-
-    HIGH = "high"
-    LOW = "low"
-
-
-# ---------------------------------------------------------------------------------------
-# Token cache
+def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
+    """Ask the login host for a client-credentials token (no scope: roles decide)."""
+    settings.require("genesys_client_id", "genesys_client_secret", purpose="the Genesys client")
+    pair = f"{settings.genesys_client_id}:{settings.genesys_client_secret.get_secret_value()}"
+    what = f"POST {TOKEN_PATH}"
+    response = transport.send(
+        Request(
+            "POST",
+            f"{settings.genesys_login_url}{TOKEN_PATH}",
+            what,
+            timeout=settings.genesys_timeouts,
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+        )
+    )
+    if response.status_code == 200:
+        try:
+            body = response.json()
+            token, expires_in = body["access_token"], float(body["expires_in"])
+        except (ValueError, KeyError, TypeError):
+            raise GenesysBadResponse(
+                f"{what} answered 200 without access_token/expires_in; retry later",
+                status=200,
+                correlation_id=response.headers.get("inin-correlation-id"),
+            ) from None
+        if not isinstance(token, str) or not token:
+            raise GenesysBadResponse(f"{what} answered an empty access_token", status=200)
+        log.info("genesys: new access token, valid %.0f s", expires_in)
+        return IssuedToken(SecretStr(token), expires_in)
+    code, correlation, text = error_details(response)
+    status = response.status_code
+    if status in (400, 401, 403):
+        raise GenesysCredentialsError(
+            f"the login host {settings.genesys_login_url} refused the OAuth client "
+            f"({status} {code}: {text}; correlation id {correlation}): check "
+            "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client uses the "
+            "client-credentials grant, and that GENESYS_REGION is the client's region",
+            status=status,
+            code=code,
+            correlation_id=correlation,
+        )
+    raise status_error(response, what)
 
 
 @dataclass(frozen=True, repr=False)
@@ -75,12 +109,6 @@ class TokenProvider(Protocol):
     def invalidate(self, token: SecretStr) -> None:
         """Forget `token` if it is still the current one (the API answered 401 to it)."""
         ...
-
-
-_COMPARE_AND_DELETE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class TokenCache:
@@ -116,7 +144,7 @@ class TokenCache:
         self._local: tuple[SecretStr, float] | None = None
         self._local_lock = threading.Lock()
         self._compare_and_delete = (
-            redis_client.register_script(_COMPARE_AND_DELETE) if redis_client else None
+            redis_client.register_script(lua("compare_and_delete")) if redis_client else None
         )
 
     def __repr__(self) -> str:
@@ -188,110 +216,3 @@ class TokenCache:
         # Only consulted if Redis fails later; saves a second fetch in that case.
         with self._local_lock:
             self._local = (issued.access_token, time.monotonic() + issued.usable_for())
-
-
-# ---------------------------------------------------------------------------------------
-# Rate limiter
-
-# GCRA (a smooth token bucket) on Redis TIME, plus a sliding log of granted calls that
-# tells LOW callers how much of the window's budget is already spent, plus a shared
-# "blocked until" set after a 429. Answers the seconds to wait, as a string because Lua
-# numbers come back from Redis as integers.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
-if blocked > now then return string.format('%.6f', blocked - now) end
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait > 0 then return string.format('%.6f', wait) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if ARGV[5] == '1' then
-  local ceiling = tonumber(ARGV[4])
-  local count = redis.call('ZCARD', KEYS[2])
-  if count >= ceiling then
-    local oldest = redis.call('ZRANGE', KEYS[2], count - ceiling, count - ceiling, 'WITHSCORES')
-    return string.format('%.6f', math.max(tonumber(oldest[2]) + window - now, 0.001))
-  end
-end
-local new_tat = string.format('%.6f', tat + interval)
-local ttl = math.ceil((window + tolerance + interval) * 1000)
-redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
-redis.call('ZADD', KEYS[2], now, new_tat)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return '0'
-"""
-
-_PENALISE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local untl = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untl > current then
-  local ttl = math.ceil(tonumber(ARGV[1]) * 1000) + 1000
-  redis.call('SET', KEYS[1], string.format('%.6f', untl), 'PX', ttl)
-end
-return string.format('%.6f', math.max(untl, current) - now)
-"""
-
-
-class RateLimiter:
-    """One Genesys call budget per OAuth client, shared by every process and host.
-
-    `acquire()` never blocks: it either takes a slot and answers 0.0, or answers how many
-    seconds to wait before asking again. Calls are paced evenly (GCRA) with a burst of
-    `burst` at most. LOW callers are refused while the calls granted in the last `window`
-    seconds leave less than `reserve` of the window's budget, so bookkeeping never takes
-    the calls a redelivery needs. After a 429, `penalise()` holds everyone back.
-    """
-
-    def __init__(
-        self,
-        redis_client: redis.Redis,
-        client_id: str,
-        *,
-        per_minute: int,
-        reserve: float = 0.25,
-        burst: int = 2,
-        window: float = 60.0,
-        jitter: bool = True,
-    ) -> None:
-        """`jitter` spreads refused callers over one interval, so they do not wake as a herd."""
-        if per_minute <= 0 or burst < 1 or window <= 0 or not 0 <= reserve < 1:
-            raise ValueError("per_minute > 0, burst >= 1, window > 0 and 0 <= reserve < 1")
-        self._interval = 60.0 / per_minute
-        self._tolerance = (burst - 1) * self._interval
-        self._window = window
-        # At least one LOW call per window, so bookkeeping always creeps forward.
-        self._jitter = jitter
-        self._low_ceiling = max(1, math.floor((1 - reserve) * per_minute * window / 60.0))
-        base = f"dlq:ratelimit:{{{client_key(client_id)}}}"
-        self._keys = [f"{base}:tat", f"{base}:log", f"{base}:blocked"]
-        self._acquire = redis_client.register_script(_ACQUIRE)
-        self._penalise = redis_client.register_script(_PENALISE)
-
-    def acquire(self, priority: Priority = Priority.HIGH) -> float:
-        """Take a slot (0.0) or learn how long to wait (seconds > 0); never sleeps."""
-        args = [
-            repr(self._interval),
-            repr(self._tolerance),
-            repr(self._window),
-            str(self._low_ceiling),
-            "1" if priority is Priority.LOW else "0",
-        ]
-        wait = float(self._acquire(keys=self._keys, args=args))
-        if wait > 0 and self._jitter:
-            # Every refused caller hears the same wait; without jitter they all retry at
-            # the same instant and all but one are refused again.
-            wait += random.uniform(0, self._interval)
-        return wait
-
-    def penalise(self, seconds: float) -> float:
-        """Hold every caller back for `seconds` (a 429's wait); answers the wait now in force."""
-        if seconds <= 0:
-            return 0.0
-        return float(self._penalise(keys=self._keys[2:], args=[repr(float(seconds))]))

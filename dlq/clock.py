@@ -1,0 +1,58 @@
+"""The clock seam: every decision that depends on "now" asks a `Clock`.
+
+Production code uses `SYSTEM_CLOCK`; unit tests use a `FakeClock` and move time on
+with `advance()` instead of sleeping against TTLs and deadlines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall-clock time as epoch seconds (what the ledger stores and compares)."""
+
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+
+
+class FakeClock:
+    """A clock that stands still until told to move (thread-safe)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward by `seconds`; answers the new time."""
+        if seconds < 0:
+            raise ValueError("a clock only moves forward")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+
+def iso(epoch: float) -> str:
+    """A moment as the ledger writes it: ISO 8601, UTC, milliseconds (sortable as text)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def moment(epoch: float) -> datetime:
+    """A moment as an aware UTC datetime."""
+    return datetime.fromtimestamp(epoch, UTC)

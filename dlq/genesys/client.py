@@ -1,0 +1,174 @@
+"""The Genesys Cloud client: conversation lookup and participant-attribute updates.
+
+A small client of its own instead of the official SDK, whose urllib3 `Retry` sleeps
+inside the calling thread on a 429 and which sets no timeout (PureCloudPlatformClientV2,
+`rest.py`). It never sleeps and never loops: when the shared rate limiter says wait, or
+Genesys says 429/5xx, it raises a `RetryLater` subclass carrying the wait, and the caller
+(a Celery task) reschedules itself. Endpoints (Genesys Cloud Platform API v2):
+`GET /api/v2/conversations/{conversationId}` and
+`PATCH /api/v2/conversations/{conversationId}/participants/{participantId}/attributes`
+(string values, merged, 202).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from dlq.genesys.auth import TokenCache, TokenProvider, fetch_token
+from dlq.genesys.checks import clean_attributes, path_id
+from dlq.genesys.errors import (
+    GenesysBadResponse,
+    GenesysRateLimited,
+    GenesysUnauthorized,
+    RateLimitWait,
+)
+from dlq.genesys.headers import RateLimitInfo
+from dlq.genesys.limiter import Priority, RateLimiter
+from dlq.genesys.models import Conversation
+from dlq.genesys.responses import DEFAULT_429_WAIT, status_error
+from dlq.genesys.transport import Request, RequestsTransport, Response, Transport
+from dlq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONVERSATION_PATH = "/api/v2/conversations/{id}"
+ATTRIBUTES_PATH = "/api/v2/conversations/{id}/participants/{pid}/attributes"
+
+
+class GenesysClient:
+    """The conversation calls the replay needs, through the shared token and rate limiter."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tokens: TokenProvider,
+        limiter: RateLimiter | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self._api = settings.genesys_api_url
+        self._timeouts = settings.genesys_timeouts
+        self._tokens = tokens
+        self._limiter = limiter
+        self._transport = transport or RequestsTransport()
+        #: The `inin-ratelimit-*` headers of the latest API response (any thread).
+        self.last_rate_limit: RateLimitInfo | None = None
+
+    def __repr__(self) -> str:
+        return f"GenesysClient(api={self._api!r})"
+
+    def get_conversation(
+        self, conversation_id: str, *, priority: Priority = Priority.HIGH
+    ) -> Conversation:
+        """The conversation as Genesys has it now (HIGH: it gates a redelivery)."""
+        path = CONVERSATION_PATH.format(id=path_id(conversation_id, "conversation id"))
+        response = self._call("GET", path, CONVERSATION_PATH, priority)
+        try:
+            return Conversation.model_validate(response.json())
+        except (ValueError, ValidationError):
+            raise GenesysBadResponse(
+                f"GET {CONVERSATION_PATH} answered 200 with a body that is not a conversation "
+                f"(correlation id {response.headers.get('inin-correlation-id')}); retry later",
+                status=response.status_code,
+                correlation_id=response.headers.get("inin-correlation-id"),
+            ) from None
+
+    def patch_participant_attributes(
+        self,
+        conversation_id: str,
+        participant_id: str,
+        attributes: Mapping[str, object],
+        *,
+        priority: Priority = Priority.LOW,
+    ) -> None:
+        """Merge string attributes into a participant (LOW: bookkeeping yields to lookups)."""
+        path = ATTRIBUTES_PATH.format(
+            id=path_id(conversation_id, "conversation id"),
+            pid=path_id(participant_id, "participant id"),
+        )
+        body = {"attributes": clean_attributes(attributes)}
+        self._call("PATCH", path, ATTRIBUTES_PATH, priority, json=body)
+
+    def _call(
+        self, method: str, path: str, template: str, priority: Priority, *, json: Any = None
+    ) -> Response:
+        what = f"{method} {template}"
+        # One fresh token and one repeat on a 401 (expired or revoked), never a loop.
+        for attempt in (1, 2):
+            if self._limiter is not None:
+                wait = self._limiter.acquire(priority)
+                if wait > 0:
+                    raise RateLimitWait(
+                        f"the shared Genesys budget asks {priority.name} calls to wait "
+                        f"{wait:.2f} s before {what}; reschedule (no request was made)",
+                        retry_after=wait,
+                    )
+            token = self._tokens.get()
+            response = self._transport.send(
+                Request(
+                    method,
+                    f"{self._api}{path}",
+                    what,
+                    timeout=self._timeouts,
+                    headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+                    json=json,
+                )
+            )
+            self._observe(response)
+            log.debug(
+                "genesys: %s answered %s",
+                what,
+                response.status_code,
+                extra={
+                    "status": response.status_code,
+                    "correlation_id": response.headers.get("inin-correlation-id"),
+                },
+            )
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.invalidate(token)
+                continue
+            if response.status_code < 300:
+                return response
+            error = status_error(response, what)
+            if isinstance(error, GenesysUnauthorized):
+                self._tokens.invalidate(token)
+            if isinstance(error, GenesysRateLimited) and self._limiter is not None:
+                self._limiter.penalise(error.retry_after or DEFAULT_429_WAIT)
+            raise error
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _observe(self, response: Response) -> None:
+        info = RateLimitInfo.from_headers(response.headers)
+        if info is None:
+            return
+        self.last_rate_limit = info
+        # The server's count is the truth: when it says the window is spent, the whole
+        # fleet waits for its reset instead of collecting 429s.
+        if info.exhausted and info.reset and self._limiter is not None:
+            self._limiter.penalise(info.reset)
+
+
+def build_genesys_client(settings: Settings, redis_client: redis.Redis) -> GenesysClient:
+    """The client wired for a worker: this process's session, shared token and budget."""
+    settings.require("genesys_client_id", "genesys_client_secret", purpose="the Genesys client")
+    transport = RequestsTransport()
+    refresh_budget = sum(settings.genesys_timeouts) + 5.0
+    tokens = TokenCache(
+        redis_client,
+        settings.genesys_client_id,
+        lambda: fetch_token(settings, transport),
+        lock_timeout=refresh_budget,
+        wait_timeout=refresh_budget,
+    )
+    limiter = RateLimiter(
+        redis_client,
+        settings.genesys_client_id,
+        per_minute=settings.genesys_rate_limit_per_minute,
+        reserve=settings.genesys_rate_limit_reserve,
+    )
+    return GenesysClient(settings, tokens=tokens, limiter=limiter, transport=transport)

@@ -1,0 +1,41 @@
+"""The ledger: one item per (event id, target), the truth about every event.
+
+`Ledger` is the DynamoDB table; `MemoryLedger` its in-memory twin for unit tests; both
+implement `LedgerStore`, which is what the use cases depend on.
+"""
+
+from dlq.ledger.memory import MemoryLedger
+from dlq.ledger.model import (
+    FINAL_STATUSES,
+    HISTORY_LIMIT,
+    PENDING_STATUSES,
+    REDRIVABLE_STATUSES,
+    REJECTED_BODY_LIMIT,
+    Attempt,
+    ClaimRefused,
+    LedgerItem,
+    StaleClaim,
+    Status,
+)
+from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX, create_table, table_definition
+from dlq.ledger.store import Ledger, LedgerStore
+
+__all__ = [
+    "BY_CONVERSATION_INDEX",
+    "BY_STATUS_INDEX",
+    "FINAL_STATUSES",
+    "HISTORY_LIMIT",
+    "PENDING_STATUSES",
+    "REDRIVABLE_STATUSES",
+    "REJECTED_BODY_LIMIT",
+    "Attempt",
+    "ClaimRefused",
+    "Ledger",
+    "LedgerItem",
+    "LedgerStore",
+    "MemoryLedger",
+    "StaleClaim",
+    "Status",
+    "create_table",
+    "table_definition",
+]

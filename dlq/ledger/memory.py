@@ -1,0 +1,275 @@
+"""The ledger in memory: the same conditional transitions as DynamoDB, for unit tests.
+
+A first-class stand-in (like a stub broker): the contract tests in
+`tests/test_ledger_contract.py` run against this and against DynamoDB (moto), so the two
+cannot drift. Items are stored as the plain attribute maps DynamoDB would hold; every
+read returns a copy, and one lock makes each transition atomic, as a conditional write is.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.events import DlqMessage, ParsedEvent
+from dlq.ledger.model import (
+    REDRIVABLE_STATUSES,
+    Attempt,
+    ClaimRefused,
+    LedgerItem,
+    StaleClaim,
+    Status,
+    check_finish_status,
+    received_item,
+    rejected_item,
+    with_history,
+)
+
+Item = dict[str, Any]
+
+
+class MemoryLedger:
+    """Implements `LedgerStore` on a dict; counts requests like the DynamoDB client would."""
+
+    def __init__(self, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.ttl_days = ttl_days
+        self._clock = clock
+        self._items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    # --- ingest -------------------------------------------------------------------
+
+    def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None:
+        item = received_item(parsed, message, now=self._clock.now(), ttl_days=self.ttl_days)
+        if self._put_new(item):
+            return None
+        return self.get(parsed.key.event_id, parsed.key.target_arn)
+
+    def put_rejected(self, message: DlqMessage, reason: str) -> bool:
+        return self._put_new(
+            rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
+        )
+
+    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
+        with self._lock:
+            # DynamoDB's `ADD` creates a missing item with only the key and the counter.
+            item = self._items.setdefault(
+                (event_id, target_arn), {"event_id": event_id, "target_arn": target_arn}
+            )
+            item["duplicates"] = int(item.get("duplicates", 0)) + 1
+            return LedgerItem.from_item(copy.deepcopy(item))
+
+    # --- the worker's transitions -------------------------------------------------
+
+    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem:
+        now = round(self._clock.now(), 3)
+
+        def claimable(item: Item) -> bool:
+            status = item.get("status")
+            return (
+                status == Status.RECEIVED
+                or (status == Status.RETRY_SCHEDULED and _le(item.get("next_attempt_at"), now))
+                or (status == Status.IN_PROGRESS and _lt(item.get("lease_until"), now))
+            )
+
+        def claim(item: Item) -> None:
+            item.update(
+                status=Status.IN_PROGRESS.value,
+                attempts=int(item.get("attempts", 0)) + 1,
+                lease_until=now + lease_seconds,
+                claim_token=uuid.uuid4().hex,
+                updated_at=iso(now),
+            )
+
+        return self._update(
+            event_id,
+            target_arn,
+            condition=claimable,
+            change=claim,
+            refused=lambda current: ClaimRefused(current),
+        )
+
+    def finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        *,
+        outcome: str,
+        error: str | None = None,
+        next_attempt_at: float | None = None,
+        task_id: str | None = None,
+    ) -> LedgerItem:
+        check_finish_status(status)
+        at = iso(self._clock.now())
+        entry = Attempt(at=at, outcome=outcome, error=error, task_id=task_id)
+
+        def finish(item: Item) -> None:
+            item.update(status=status.value, updated_at=at, history=with_history(claimed, entry))
+            for name in ("lease_until", "claim_token", "next_attempt_at"):
+                item.pop(name, None)
+            if error is not None:
+                item["last_error"] = error[:1000]
+            if next_attempt_at is not None:
+                item["next_attempt_at"] = next_attempt_at
+
+        return self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            condition=_holds(claimed),
+            change=finish,
+            refused=lambda _: StaleClaim.of(claimed),
+        )
+
+    def postpone(self, claimed: LedgerItem, *, until: float) -> None:
+        now = self._clock.now()
+
+        def postpone(item: Item) -> None:
+            item.update(
+                status=Status.RETRY_SCHEDULED.value,
+                next_attempt_at=round(until, 3),
+                attempts=int(item["attempts"]) - 1,
+                updated_at=iso(now),
+            )
+            item.pop("lease_until", None)
+            item.pop("claim_token", None)
+
+        self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            condition=_holds(claimed),
+            change=postpone,
+            refused=lambda _: StaleClaim.of(claimed),
+        )
+
+    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
+        current = self.get(event_id, target_arn)
+        if current is None or current.status not in REDRIVABLE_STATUSES:
+            raise ClaimRefused(current)
+        now = self._clock.now()
+        listed = current
+
+        def unchanged(item: Item) -> bool:
+            return item.get("status") == listed.status and item.get("updated_at") == (
+                listed.updated_at
+            )
+
+        def redrive(item: Item) -> None:
+            item.update(
+                status=Status.RECEIVED.value,
+                attempts=0,
+                updated_at=iso(now),
+                next_attempt_at=round(now, 3),
+                history=with_history(listed, Attempt(at=iso(now), outcome=note)),
+                redrives=int(item.get("redrives", 0)) + 1,
+            )
+
+        return self._update(
+            event_id,
+            target_arn,
+            condition=unchanged,
+            change=redrive,
+            refused=lambda found: ClaimRefused(found),
+        )
+
+    # --- reading ------------------------------------------------------------------
+
+    def get(self, event_id: str, target_arn: str) -> LedgerItem | None:
+        with self._lock:
+            item = self._items.get((event_id, target_arn))
+            return LedgerItem.from_item(copy.deepcopy(item)) if item else None
+
+    def items_for_event(self, event_id: str) -> list[LedgerItem]:
+        return [
+            LedgerItem.from_item(item)
+            for item in self._select(lambda item: item["event_id"] == event_id, "target_arn")
+        ]
+
+    def by_status(
+        self,
+        status: Status,
+        *,
+        updated_before: str | None = None,
+        updated_after: str | None = None,
+    ) -> Iterator[LedgerItem]:
+        def wanted(item: Item) -> bool:
+            updated = str(item.get("updated_at", ""))
+            if item.get("status") != status.value:
+                return False
+            if updated_before and updated_after:  # BETWEEN is inclusive
+                return updated_after <= updated <= updated_before
+            if updated_before:
+                return bool(updated < updated_before)
+            if updated_after:
+                return bool(updated > updated_after)
+            return True
+
+        for item in self._select(wanted, "updated_at"):
+            yield LedgerItem.from_item(item)
+
+    def by_conversation(self, conversation_id: str) -> list[LedgerItem]:
+        return [
+            LedgerItem.from_item(item)
+            for item in self._select(
+                lambda item: item.get("conversation_id") == conversation_id, "updated_at"
+            )
+        ]
+
+    def scan(self) -> Iterator[LedgerItem]:
+        for item in self._select(lambda item: "status" in item, "event_id"):
+            yield LedgerItem.from_item(item)
+
+    # --- internals ----------------------------------------------------------------
+
+    def _put_new(self, item: Item) -> bool:
+        key = (item["event_id"], item["target_arn"])
+        with self._lock:
+            if key in self._items:
+                return False
+            self._items[key] = copy.deepcopy(item)
+            return True
+
+    def _update(
+        self,
+        event_id: str,
+        target_arn: str,
+        *,
+        condition: Callable[[Item], bool],
+        change: Callable[[Item], None],
+        refused: Callable[[LedgerItem | None], Exception],
+    ) -> LedgerItem:
+        """One conditional update under the lock; `refused(current)` raised if the check fails."""
+        with self._lock:
+            item = self._items.get((event_id, target_arn))
+            if item is None or not condition(item):
+                current = LedgerItem.from_item(copy.deepcopy(item)) if item else None
+            else:
+                change(item)
+                return LedgerItem.from_item(copy.deepcopy(item))
+        raise refused(current)
+
+    def _select(self, wanted: Callable[[Item], bool], order: str) -> list[Item]:
+        with self._lock:
+            chosen = [copy.deepcopy(i) for i in self._items.values() if wanted(i)]
+        return sorted(chosen, key=lambda item: str(item.get(order, "")))
+
+
+def _holds(claimed: LedgerItem) -> Callable[[Item], bool]:
+    """The condition of every write that ends a claim: the claim token is still ours."""
+    token = claimed.claim_token
+    return lambda item: token is not None and item.get("claim_token") == token
+
+
+def _le(value: Any, now: float) -> bool:
+    return value is not None and float(value) <= now
+
+
+def _lt(value: Any, now: float) -> bool:
+    return value is not None and float(value) < now

@@ -1,0 +1,238 @@
+"""What the ledger holds: statuses, items, history entries, and the errors of a transition.
+
+Also how a new item is made (`received_item`, `rejected_item`), so that the DynamoDB
+store and its in-memory twin write the very same attributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dlq.clock import iso
+from dlq.events import DlqError, DlqMessage, ParsedEvent
+
+HISTORY_LIMIT = 20
+#: A rejected body is kept whole up to this size; beyond it, a prefix and its digest.
+REJECTED_BODY_LIMIT = 300 * 1024
+#: DynamoDB refuses key attributes over this many bytes; a digest stands in.
+KEY_BYTES_LIMIT = 1024
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    RETRY_SCHEDULED = "retry_scheduled"
+    REPLAYED = "replayed"
+    FAILED = "failed"
+    EXHAUSTED = "exhausted"
+    REJECTED = "rejected"
+
+
+FINAL_STATUSES = frozenset({Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.REJECTED})
+PENDING_STATUSES = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.RETRY_SCHEDULED})
+REDRIVABLE_STATUSES = frozenset({Status.FAILED, Status.EXHAUSTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One entry of an item's bounded history."""
+
+    at: str
+    outcome: str
+    error: str | None = None
+    task_id: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
+        if self.error:
+            entry["error"] = self.error[:500]
+        if self.task_id:
+            entry["task_id"] = self.task_id
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerItem:
+    """A ledger item as the worker and the operator tools see it."""
+
+    event_id: str
+    target_arn: str
+    status: Status
+    attempts: int
+    body: str
+    received_at: str
+    updated_at: str
+    conversation_id: str | None = None
+    participant_id: str | None = None
+    detail_type: str | None = None
+    source: str | None = None
+    event_time: str | None = None
+    correlation_id: str | None = None
+    dlq: DlqError = field(default_factory=DlqError)
+    last_error: str | None = None
+    reject_reason: str | None = None
+    duplicates: int = 0
+    sqs_message_id: str | None = None
+    lease_until: float | None = None
+    next_attempt_at: float | None = None
+    claim_token: str | None = None
+    history: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> LedgerItem:
+        def opt_float(name: str) -> float | None:
+            value = item.get(name)
+            return float(value) if value is not None else None
+
+        return cls(
+            event_id=item["event_id"],
+            target_arn=item["target_arn"],
+            status=Status(item["status"]),
+            attempts=int(item.get("attempts", 0)),
+            body=item.get("body", ""),
+            received_at=item["received_at"],
+            updated_at=item["updated_at"],
+            conversation_id=item.get("conversation_id"),
+            participant_id=item.get("participant_id"),
+            detail_type=item.get("detail_type"),
+            source=item.get("source"),
+            event_time=item.get("event_time"),
+            correlation_id=item.get("correlation_id"),
+            dlq=DlqError(
+                rule_arn=item.get("rule_arn"),
+                target_arn=item.get("target_arn"),
+                error_code=item.get("error_code"),
+                error_message=item.get("error_message"),
+                exhausted_retry_condition=item.get("exhausted_retry_condition"),
+                retry_attempts=_opt_int(item.get("retry_attempts")),
+            ),
+            last_error=item.get("last_error"),
+            reject_reason=item.get("reject_reason"),
+            duplicates=int(item.get("duplicates", 0)),
+            sqs_message_id=item.get("sqs_message_id"),
+            lease_until=opt_float("lease_until"),
+            next_attempt_at=opt_float("next_attempt_at"),
+            claim_token=item.get("claim_token"),
+            history=tuple(item.get("history", ())),
+        )
+
+
+class ClaimRefused(Exception):
+    """The item could not be claimed; `current` is what the ledger holds (None if absent)."""
+
+    def __init__(self, current: LedgerItem | None) -> None:
+        status = current.status if current else "absent"
+        super().__init__(f"claim refused: item is {status}")
+        self.current = current
+
+
+class StaleClaim(Exception):
+    """The claim this worker held was lost (its lease expired and someone else took it)."""
+
+    @classmethod
+    def of(cls, claimed: LedgerItem) -> StaleClaim:
+        return cls(f"lost the claim on {claimed.event_id} for {claimed.target_arn}")
+
+
+def check_finish_status(status: Status) -> None:
+    """`finish()` ends an attempt; it never moves an item back to a waiting state."""
+    if status in (Status.IN_PROGRESS, Status.RECEIVED, Status.REJECTED):
+        raise ValueError(f"finish() cannot move an item to {status}")
+
+
+def received_item(
+    parsed: ParsedEvent, message: DlqMessage, *, now: float, ttl_days: int
+) -> dict[str, Any]:
+    """The attributes of a new `received` item (None values are not stored)."""
+    event = parsed.event
+    at = iso(now)
+    item: dict[str, Any] = {
+        "event_id": event.id,
+        "target_arn": parsed.key.target_arn,
+        "status": Status.RECEIVED.value,
+        "attempts": 0,
+        "body": message.body,
+        "received_at": at,
+        "updated_at": at,
+        "next_attempt_at": round(now, 3),
+        "expires_at": expiry(now, ttl_days),
+        "detail_type": event.detail_type,
+        "source": event.source,
+        "event_time": event.time.isoformat(),
+        "conversation_id": parsed.conversation_id,
+        "participant_id": parsed.participant_id,
+        "correlation_id": parsed.correlation_id,
+        "sqs_message_id": message.message_id,
+        "history": [Attempt(at=at, outcome="received").to_item()],
+        **_dlq_fields(message.error),
+    }
+    return _without_none(item)
+
+
+def rejected_item(message: DlqMessage, reason: str, *, now: float, ttl_days: int) -> dict[str, Any]:
+    """A message that cannot be replayed, keyed by its SQS message id, with the raw body."""
+    at = iso(now)
+    body = message.body
+    encoded = body.encode("utf-8", errors="surrogatepass")
+    item: dict[str, Any] = {
+        "event_id": key_part(f"rejected:{message.message_id or uuid.uuid4()}"),
+        "target_arn": key_part(message.error.target_arn or "-"),
+        "status": Status.REJECTED.value,
+        "attempts": 0,
+        "received_at": at,
+        "updated_at": at,
+        "expires_at": expiry(now, ttl_days),
+        "reject_reason": reason[:1000],
+        "sqs_message_id": message.message_id,
+        "body_sha256": hashlib.sha256(encoded).hexdigest(),
+        "body_bytes": len(encoded),
+        "history": [Attempt(at=at, outcome="rejected", error=reason).to_item()],
+        **_dlq_fields(message.error),
+    }
+    if len(encoded) > REJECTED_BODY_LIMIT:
+        item["body"] = encoded[:REJECTED_BODY_LIMIT].decode("utf-8", errors="ignore")
+        item["body_truncated"] = True
+    else:
+        item["body"] = body
+    return _without_none(item)
+
+
+def with_history(item: LedgerItem, entry: Attempt) -> list[dict[str, Any]]:
+    """The item's history with `entry` added, bounded to the newest `HISTORY_LIMIT`."""
+    return [*(dict(h) for h in item.history), entry.to_item()][-HISTORY_LIMIT:]
+
+
+def expiry(now: float, ttl_days: int) -> int:
+    """The DynamoDB TTL attribute of an item written at `now`."""
+    return int(now) + ttl_days * 86400
+
+
+def key_part(value: str) -> str:
+    """A value fit for a key: DynamoDB refuses keys over 1024 bytes; a digest stands in."""
+    encoded = value.encode("utf-8", errors="surrogatepass")
+    if len(encoded) <= KEY_BYTES_LIMIT and value.isprintable():
+        return value
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+def _dlq_fields(error: DlqError) -> dict[str, Any]:
+    return {
+        "rule_arn": error.rule_arn,
+        "error_code": error.error_code,
+        "error_message": (error.error_message or "")[:2000] or None,
+        "exhausted_retry_condition": error.exhausted_retry_condition,
+        "retry_attempts": error.retry_attempts,
+    }
+
+
+def _without_none(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if value is not None}
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if value is not None else None

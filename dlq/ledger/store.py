@@ -1,0 +1,376 @@
+"""The ledger on DynamoDB: one item per (event id, target), every transition conditional.
+
+    received --claim--> in_progress --ok--> replayed
+                            |  +--retryable--> retry_scheduled --claim--> in_progress
+                            +--fatal--> failed
+                            +--attempts or age used up--> exhausted
+    (bad input at ingest) --> rejected          failed | exhausted --redrive--> received
+
+`LedgerStore` is the interface the use cases depend on; `Ledger` implements it on a
+boto3 DynamoDB client and `dlq.ledger.memory.MemoryLedger` in memory, and one suite of
+contract tests holds both to the same behaviour.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.events import DlqMessage, ParsedEvent
+from dlq.ledger import marshal
+from dlq.ledger.model import (
+    REDRIVABLE_STATUSES,
+    Attempt,
+    ClaimRefused,
+    LedgerItem,
+    StaleClaim,
+    Status,
+    check_finish_status,
+    received_item,
+    rejected_item,
+    with_history,
+)
+from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
+
+
+class LedgerStore(Protocol):
+    """What the use cases need of the ledger."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None: ...
+
+    def put_rejected(self, message: DlqMessage, reason: str) -> bool: ...
+
+    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem: ...
+
+    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem: ...
+
+    def finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        *,
+        outcome: str,
+        error: str | None = None,
+        next_attempt_at: float | None = None,
+        task_id: str | None = None,
+    ) -> LedgerItem: ...
+
+    def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
+
+    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem: ...
+
+    def get(self, event_id: str, target_arn: str) -> LedgerItem | None: ...
+
+    def items_for_event(self, event_id: str) -> list[LedgerItem]: ...
+
+    def by_status(
+        self,
+        status: Status,
+        *,
+        updated_before: str | None = None,
+        updated_after: str | None = None,
+    ) -> Iterator[LedgerItem]: ...
+
+    def by_conversation(self, conversation_id: str) -> list[LedgerItem]: ...
+
+    def scan(self) -> Iterator[LedgerItem]: ...
+
+
+class Ledger:
+    """The ledger table, through a boto3 DynamoDB client (low-level, typed attribute values)."""
+
+    def __init__(
+        self, client: Any, table: str, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._client = client
+        self.table = table
+        self.ttl_days = ttl_days
+        self._clock = clock
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    # --- ingest -------------------------------------------------------------------
+
+    def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None:
+        """Write a new `received` item; None when the key is new, else the existing item
+        (left alone: `count_duplicate` records EventBridge's duplicates)."""
+        item = received_item(parsed, message, now=self._clock.now(), ttl_days=self.ttl_days)
+        if self._put_new(item):
+            return None
+        return self.get(parsed.key.event_id, parsed.key.target_arn)
+
+    def put_rejected(self, message: DlqMessage, reason: str) -> bool:
+        """Keep a message that cannot be replayed, with its reason and raw body.
+
+        Keyed by the SQS message id (a bad message may have no event id), so the same
+        message received twice is one item. True when it was new.
+        """
+        return self._put_new(
+            rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
+        )
+
+    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
+        """Count one more copy of an event the ledger already has (shown by `status`)."""
+        response = self._client.update_item(
+            TableName=self.table,
+            Key=marshal.key(event_id, target_arn),
+            UpdateExpression="ADD duplicates :one",
+            ExpressionAttributeValues=marshal.values(one=1),
+            ReturnValues="ALL_NEW",
+        )
+        return LedgerItem.from_item(marshal.plain(response["Attributes"]))
+
+    # --- the worker's transitions -------------------------------------------------
+
+    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem:
+        """Take the item for one attempt: `received`, due `retry_scheduled`, or a lapsed lease.
+
+        Counts the attempt (so a crash still uses one) and returns the item with a fresh
+        `claim_token`; raises `ClaimRefused` with the current item otherwise.
+        """
+        now = self._clock.now()
+        attributes = self._update(
+            event_id,
+            target_arn,
+            update=(
+                "SET #s = :in_progress, attempts = if_not_exists(attempts, :zero) + :one, "
+                "lease_until = :lease, claim_token = :token, updated_at = :now"
+            ),
+            condition=(
+                "attribute_exists(event_id) AND (#s = :received "
+                "OR (#s = :retry AND next_attempt_at <= :epoch) "
+                "OR (#s = :in_progress AND lease_until < :epoch))"
+            ),
+            values={
+                "in_progress": Status.IN_PROGRESS.value,
+                "received": Status.RECEIVED.value,
+                "retry": Status.RETRY_SCHEDULED.value,
+                "zero": 0,
+                "one": 1,
+                "lease": round(now, 3) + lease_seconds,
+                "token": uuid.uuid4().hex,
+                "now": iso(now),
+                "epoch": round(now, 3),
+            },
+            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+        )
+        return LedgerItem.from_item(attributes)
+
+    def finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        *,
+        outcome: str,
+        error: str | None = None,
+        next_attempt_at: float | None = None,
+        task_id: str | None = None,
+    ) -> LedgerItem:
+        """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
+
+        Raises `StaleClaim` when the claim was lost meanwhile (another worker took over).
+        """
+        check_finish_status(status)
+        at = iso(self._clock.now())
+        entry = Attempt(at=at, outcome=outcome, error=error, task_id=task_id)
+        sets = ["#s = :status", "updated_at = :now", "history = :history"]
+        values: dict[str, Any] = {
+            "status": status.value,
+            "now": at,
+            "history": with_history(claimed, entry),
+            "token": claimed.claim_token,
+        }
+        removes = ["lease_until", "claim_token"]
+        if error is not None:
+            sets.append("last_error = :error")
+            values["error"] = error[:1000]
+        if next_attempt_at is not None:
+            sets.append("next_attempt_at = :next")
+            values["next"] = next_attempt_at
+        else:
+            removes.append("next_attempt_at")
+        attributes = self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            update=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            condition="claim_token = :token",
+            values=values,
+            refused=lambda: StaleClaim.of(claimed),
+        )
+        return LedgerItem.from_item(attributes)
+
+    def postpone(self, claimed: LedgerItem, *, until: float) -> None:
+        """Hand a claimed item back unattempted (a wait, not a failure): its attempt is returned."""
+        self._update(
+            claimed.event_id,
+            claimed.target_arn,
+            update=(
+                "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
+                "updated_at = :now REMOVE lease_until, claim_token"
+            ),
+            condition="claim_token = :token",
+            values={
+                "retry": Status.RETRY_SCHEDULED.value,
+                "until": round(until, 3),
+                "one": 1,
+                "now": iso(self._clock.now()),
+                "token": claimed.claim_token,
+            },
+            refused=lambda: StaleClaim.of(claimed),
+        )
+
+    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
+        """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget."""
+        current = self.get(event_id, target_arn)
+        if current is None or current.status not in REDRIVABLE_STATUSES:
+            raise ClaimRefused(current)
+        now = self._clock.now()
+        attributes = self._update(
+            event_id,
+            target_arn,
+            update=(
+                "SET #s = :received, attempts = :zero, updated_at = :now, "
+                "next_attempt_at = :epoch, history = :history, redrives = "
+                "if_not_exists(redrives, :zero) + :one"
+            ),
+            condition="#s = :old AND updated_at = :old_updated",
+            values={
+                "received": Status.RECEIVED.value,
+                "zero": 0,
+                "one": 1,
+                "now": iso(now),
+                "epoch": round(now, 3),
+                "history": with_history(current, Attempt(at=iso(now), outcome=note)),
+                "old": current.status.value,
+                "old_updated": current.updated_at,
+            },
+            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+        )
+        return LedgerItem.from_item(attributes)
+
+    # --- reading ------------------------------------------------------------------
+
+    def get(self, event_id: str, target_arn: str) -> LedgerItem | None:
+        response = self._client.get_item(
+            TableName=self.table, Key=marshal.key(event_id, target_arn), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return LedgerItem.from_item(marshal.plain(item)) if item else None
+
+    def items_for_event(self, event_id: str) -> list[LedgerItem]:
+        """Every target's item for one event id (also finds `rejected:<message id>`)."""
+        return [
+            LedgerItem.from_item(item)
+            for item in self._query(
+                KeyConditionExpression="event_id = :e",
+                ExpressionAttributeValues=marshal.values(e=event_id),
+                ConsistentRead=True,
+            )
+        ]
+
+    def by_status(
+        self,
+        status: Status,
+        *,
+        updated_before: str | None = None,
+        updated_after: str | None = None,
+    ) -> Iterator[LedgerItem]:
+        """Items of one status, oldest update first (the reconciler's and redrive's view)."""
+        condition = "#s = :s"
+        values: dict[str, Any] = {"s": status.value}
+        if updated_before and updated_after:
+            condition += " AND updated_at BETWEEN :a AND :b"
+            values.update(a=updated_after, b=updated_before)
+        elif updated_before:
+            condition += " AND updated_at < :b"
+            values["b"] = updated_before
+        elif updated_after:
+            condition += " AND updated_at > :a"
+            values["a"] = updated_after
+        for item in self._query(
+            IndexName=BY_STATUS_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=marshal.values(**values),
+        ):
+            yield LedgerItem.from_item(item)
+
+    def by_conversation(self, conversation_id: str) -> list[LedgerItem]:
+        """Every item of one conversation (what the tracking summary is made from)."""
+        return [
+            LedgerItem.from_item(item)
+            for item in self._query(
+                IndexName=BY_CONVERSATION_INDEX,
+                KeyConditionExpression="conversation_id = :c",
+                ExpressionAttributeValues=marshal.values(c=conversation_id),
+            )
+        ]
+
+    def scan(self) -> Iterator[LedgerItem]:
+        """Every item (for `status` and tests; the table is an operational one, not a lake)."""
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                yield LedgerItem.from_item(marshal.plain(item))
+
+    # --- internals ----------------------------------------------------------------
+
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self.table,
+                Item=marshal.typed(item),
+                ConditionExpression="attribute_not_exists(event_id)",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def _update(
+        self,
+        event_id: str,
+        target_arn: str,
+        *,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        refused: Callable[[], Exception],
+    ) -> dict[str, Any]:
+        """One conditional UpdateItem; the new item, or `refused()` raised if the check fails."""
+        names = {"#s": "status"} if "#s" in update or "#s" in condition else None
+        try:
+            response = self._client.update_item(
+                TableName=self.table,
+                Key=marshal.key(event_id, target_arn),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=marshal.values(**values),
+                ReturnValues="ALL_NEW",
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise refused() from None
+            raise
+        return marshal.plain(response["Attributes"])
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            for item in page.get("Items", []):
+                yield marshal.plain(item)
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")

@@ -1,0 +1,31 @@
+"""Firehose targets: the event as one record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlq.targets.arn import Arn
+from dlq.targets.delivery import Replay
+from dlq.targets.kind import TargetKind
+
+
+def put_firehose(client: Any, replay: Replay) -> str:
+    """Put the body as one record, newline-terminated so the delivered objects stay JSON lines."""
+    arn = Arn.parse(replay.delivered_to)
+    assert arn is not None  # routing accepted it as a delivery stream ARN
+    response = client.put_record(
+        DeliveryStreamName=arn.name, Record={"Data": replay.payload + b"\n"}
+    )
+    return str(response["RecordId"])
+
+
+KIND = TargetKind(
+    name="firehose",
+    label="Firehose delivery streams",
+    arn_service="firehose",
+    resource_prefix="deliverystream/",
+    client_service="firehose",
+    send=lambda context, replay: put_firehose(
+        context.client("firehose", replay.delivered_to), replay
+    ),
+)

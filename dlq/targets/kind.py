@@ -1,0 +1,55 @@
+"""What a kind of target is: how its ARN looks, which client it needs, how to send to it.
+
+Each kind lives in a module of its own (`awslambda`, `sqs`, ...) and declares one
+`TargetKind`; `registry` collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from dlq.settings import Settings
+from dlq.targets.delivery import Replay
+from dlq.targets.queue_urls import QueueUrls
+
+
+class SendContext(Protocol):
+    """What a kind's `send` may use: the settings, a client for the target, shared caches."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def http(self) -> requests.Session: ...
+
+    @property
+    def queue_urls(self) -> QueueUrls: ...
+
+    def client(self, service: str, target_arn: str) -> Any:
+        """The boto3 client of `service` in the region `target_arn` names."""
+        ...
+
+
+Send = Callable[[SendContext, Replay], str]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetKind:
+    """One kind of target.
+
+    `arn_service` and `resource_prefix` recognise its ARNs (`arn:aws:<service>:...:<prefix>`);
+    a kind without `arn_service` is chosen by configuration only (HTTP endpoints).
+    `client_service` is the boto3 service its `send` asks the context for. `send` makes
+    one delivery and answers the target's receipt (a message id, an execution ARN...).
+    """
+
+    name: str
+    label: str
+    send: Send
+    arn_service: str | None = None
+    resource_prefix: str = ""
+    client_service: str | None = None

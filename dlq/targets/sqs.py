@@ -1,0 +1,37 @@
+"""SQS targets: the event as the message body; FIFO queues get group and deduplication ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dlq.targets.delivery import Replay
+from dlq.targets.errors import TargetMissing, from_client_error
+from dlq.targets.kind import SendContext, TargetKind
+
+
+def send_sqs(client: Any, queue_url: str, replay: Replay) -> str:
+    """Send the body as the message; a FIFO queue also gets group and deduplication ids."""
+    extra: dict[str, str] = {}
+    if queue_url.endswith(".fifo"):
+        extra = {"MessageGroupId": replay.group_id, "MessageDeduplicationId": replay.dedup_id}
+    response = client.send_message(QueueUrl=queue_url, MessageBody=replay.body, **extra)
+    return str(response["MessageId"])
+
+
+def send(context: SendContext, replay: Replay) -> str:
+    """Send to the queue the ARN names; a queue found missing is looked up again next time."""
+    client = context.client("sqs", replay.delivered_to)
+    try:
+        url = context.queue_urls.get(client, replay.delivered_to)
+        return send_sqs(client, url, replay)
+    except ClientError as error:
+        if isinstance(from_client_error(replay.delivered_to, error), TargetMissing):
+            context.queue_urls.forget(replay.delivered_to)
+        raise
+
+
+KIND = TargetKind(
+    name="sqs", label="SQS queues", arn_service="sqs", client_service="sqs", send=send
+)
