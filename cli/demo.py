@@ -24,19 +24,19 @@ import click
 import redis
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.main import friendly_errors
+from cli._common import friendly_errors
 from cli.output import Output
 from devstack.http_sink import HttpSink
 from devstack.process import free_port
-from devstack.provision import provision
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import Workload, generate, send_batches
 from dlq.aws import aws_client
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
 from dlq.logs import configure_logging
+from dlq.provision import provision
 from dlq.settings import Settings, load_settings
-from dlq.tracking import PENDING_PREFIX
+from dlq.tracking import pending_runs
 from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller
 
@@ -196,7 +196,7 @@ def _follow(
             counts = Counter(i.status.value for i in items)
             final = sum(1 for i in items if i.status in FINAL_STATUSES)
             progress.update(bar, completed=final, description=_counts_line(counts))
-            tracking = sum(1 for _ in cache.scan_iter(f"{PENDING_PREFIX}*", count=1000))
+            tracking = pending_runs(cache)
             if len(items) >= expected and final == len(items) and tracking == 0:
                 return items
             time.sleep(0.5)

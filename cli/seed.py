@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.main import friendly_errors, settings
+from cli._common import friendly_errors, settings
 from cli.output import Output
 
 

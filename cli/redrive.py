@@ -1,0 +1,107 @@
+"""`dlq-replay redrive`: put failed or exhausted items back to work (`dlq.redrive`)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import click
+from rich.progress import Progress
+
+from cli._common import friendly_errors, ledger_of, settings
+from cli.output import Output
+from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem, Status
+from dlq.redrive import RedriveFilter, select
+from dlq.redrive import redrive as redrive_items
+from tasks.application import app
+from tasks.producer import CeleryEnqueuer
+
+
+@click.command()
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in REDRIVABLE_STATUSES]),
+    help="Which statuses to redrive (default: failed and exhausted).",
+)
+@click.option("--error-code", help="Only items whose DLQ ERROR_CODE is this.")
+@click.option("--target-arn", help="Only items for this target.")
+@click.option("--rule-arn", help="Only items from this rule.")
+@click.option("--detail-type", help="Only items of this detail-type.")
+@click.option("--conversation-id", help="Only items of this conversation.")
+@click.option("--since", type=click.DateTime(), help="Only items last updated after this time.")
+@click.option("--until", type=click.DateTime(), help="Only items last updated before this time.")
+@click.option("--dry-run", is_flag=True, help="List what would be redriven; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--rate", type=float, default=0.0, help="At most this many items per second.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def redrive(
+    statuses: tuple[str, ...],
+    error_code: str | None,
+    target_arn: str | None,
+    rule_arn: str | None,
+    detail_type: str | None,
+    conversation_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    yes: bool,
+    rate: float,
+    as_json: bool,
+) -> None:
+    """Put failed or exhausted items back to `received` and enqueue them again."""
+    config = settings()
+    ledger = ledger_of(config)
+    wanted = RedriveFilter(
+        statuses=tuple(Status(s) for s in statuses) or RedriveFilter().statuses,
+        error_code=error_code,
+        target_arn=target_arn,
+        rule_arn=rule_arn,
+        detail_type=detail_type,
+        conversation_id=conversation_id,
+        since=since,
+        until=until,
+    )
+    chosen = list(select(ledger, wanted))
+    out = Output(as_json=as_json)
+    rows = [(i.event_id, i.target_arn, i.status.value, i.last_error or "") for i in chosen]
+    if dry_run or not chosen:
+        if as_json:
+            out.json({"dry_run": dry_run, "items": [dict(zip(("event_id", "target_arn",
+                      "status", "last_error"), r, strict=True)) for r in rows]})  # fmt: skip
+        else:
+            out.table(f"{len(chosen)} items would be redriven", ["event", "target", "status",
+                      "last error"], rows)  # fmt: skip
+        return
+    if not yes:
+        out.table("to redrive", ["event", "target", "status", "last error"], rows)
+        click.confirm(f"Redrive {len(chosen)} items?", abort=True)
+    with Progress(disable=not out.rich, transient=True) as progress:
+        bar = progress.add_task("redriving", total=len(chosen))
+        pace = _Pace(rate)
+
+        def each(_: LedgerItem) -> None:
+            progress.advance(bar)
+            pace.wait()
+
+        result = redrive_items(ledger, CeleryEnqueuer(app), chosen, each=each)
+    done, skipped = result.redriven, result.skipped
+    if as_json:
+        out.json({"redriven": done, "skipped": skipped})
+    else:
+        out.line(f"redriven: {done}, skipped (changed meanwhile): {skipped}")
+
+
+class _Pace:
+    """At most `rate` items per second (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1 / rate if rate > 0 else 0.0
+        self._last = time.monotonic()
+
+    def wait(self) -> None:
+        if self._interval:
+            time.sleep(max(0.0, self._interval - (time.monotonic() - self._last)))
+        self._last = time.monotonic()
