@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench redis-server clean build-IngestFunction
+.PHONY: demo test lint typecheck pytest unit bench redis-server clean build-IngestFunction
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ pytest: $(STAMP) redis-server
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The fast tests of every decision: no server is started (seconds, not minutes).
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/test_ledger_contract.py -k "not dynamodb"
 
 demo: $(STAMP) redis-server
 	$(BIN)/dlq-replay demo

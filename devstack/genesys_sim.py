@@ -1,7 +1,7 @@
 """A Genesys Cloud simulator: the login and conversation endpoints over real HTTP.
 
-It answers with the shapes, statuses and headers of the real API (platform-facts.md,
-fixtures/genesys-*.json): client-credentials tokens with a lifetime, per-token rate
+It answers with the shapes, statuses and headers of the real API (as `dlq/genesys/`
+documents them, with their sources; tests/fixtures/genesys-*.json): client-credentials tokens with a lifetime, per-token rate
 limits with 429 + Retry-After, Genesys error bodies, `inin-*` headers everywhere, and
 faults on demand (latency, random 5xx, scripted statuses per conversation, an outage
 switch, token revocation). `/__admin/...` (loopback only, no auth) seeds, scripts,

@@ -125,7 +125,9 @@ PRELUDE = {"flowerconfig": "import flower.options; "}
 
 
 def _import_alone(module: str) -> tuple[str, int, str]:
-    env = {**os.environ, "FLOWER_BASIC_AUTH": "inspector:a-long-random-password-1"}
+    # Flower reads FLOWER_BASIC_AUTH itself, before it runs the file; alone, the file
+    # must be told that no auth is configured on purpose.
+    env = {**os.environ, "FLOWER_ALLOW_NO_AUTH": "1"}
     done = subprocess.run(
         [sys.executable, "-c", f"{PRELUDE.get(module, '')}import {module}"],
         cwd=ROOT,
@@ -143,3 +145,18 @@ def test_every_module_imports_first_in_a_fresh_interpreter(batch: int) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         failed = [(m, err) for m, code, err in pool.map(_import_alone, chosen) if code != 0]
     assert failed == []
+
+
+def test_production_paths_never_import_the_local_dev_stack() -> None:
+    production = (
+        "cli.main, cli.setup, cli.poll, cli.status, cli.inspect, cli.redrive, "
+        "ingest.lambda_handler, ingest.poller, tasks.replay, tasks.track, tasks.reconcile"
+    )
+    probe = (
+        f"import {production}, sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'devstack'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]

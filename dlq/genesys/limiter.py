@@ -1,9 +1,11 @@
 """The Genesys call budget, shared by every process and host through Redis.
 
-Genesys allows 300 requests a minute per client-credentials token, and answers 429
-with `Retry-After` beyond it; every response carries `inin-ratelimit-allowed`,
-`-count` and `-reset`. Source: Genesys Cloud developer center, "Rate limits"
-(https://developer.genesys.cloud/platform/api/rate-limits). The scripts are in `lua/`.
+Genesys allows 300 requests a minute per client-credentials token
+(`client.credentials.token.rate.per.minute`, Genesys Cloud developer center, "Limits",
+https://developer.genesys.cloud/organization/organization/limits#platform-api), and
+answers 429 with `Retry-After` beyond it; every response carries
+`inin-ratelimit-allowed`, `-count` and `-reset` (developer center, "Rate limiting"
+under Platform API). The scripts are in `lua/`.
 """
 
 from __future__ import annotations

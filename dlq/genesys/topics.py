@@ -2,9 +2,8 @@
 
 `source` is `aws.partner/genesys.com/cloud/{orgId}/{suffix}`; `detail` carries
 `topicName` (the concrete topic), `version`, `eventBody` and `metadata.CorrelationId`.
-Source: Genesys Cloud developer center, "Amazon EventBridge integration"
-(https://developer.genesys.cloud/notificationsalerts/notifications/event-bridge) and the
-topic list of `GET /api/v2/notifications/availabletopics`.
+Source: Genesys Cloud developer center, "Amazon EventBridge integration" (event format),
+and the topic list that `GET /api/v2/notifications/availabletopics` answers.
 """
 
 from __future__ import annotations

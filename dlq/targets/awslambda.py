@@ -6,7 +6,7 @@ from typing import Any
 
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import TargetFailed
-from dlq.targets.kind import TargetKind
+from dlq.targets.kind import TargetKind, with_client
 
 #: How much of a failed function's error payload goes into the error message.
 FUNCTION_ERROR_EXCERPT = 500
@@ -38,7 +38,5 @@ KIND = TargetKind(
     arn_service="lambda",
     resource_prefix="function:",
     client_service="lambda",
-    send=lambda context, replay: invoke_lambda(
-        context.client("lambda", replay.delivered_to), replay
-    ),
+    send=with_client("lambda", invoke_lambda),
 )

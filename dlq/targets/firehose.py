@@ -6,7 +6,7 @@ from typing import Any
 
 from dlq.targets.arn import Arn
 from dlq.targets.delivery import Replay
-from dlq.targets.kind import TargetKind
+from dlq.targets.kind import TargetKind, with_client
 
 
 def put_firehose(client: Any, replay: Replay) -> str:
@@ -25,7 +25,5 @@ KIND = TargetKind(
     arn_service="firehose",
     resource_prefix="deliverystream/",
     client_service="firehose",
-    send=lambda context, replay: put_firehose(
-        context.client("firehose", replay.delivered_to), replay
-    ),
+    send=with_client("firehose", put_firehose),
 )

@@ -37,6 +37,11 @@ class SendContext(Protocol):
 Send = Callable[[SendContext, Replay], str]
 
 
+def with_client(service: str, send: Callable[[Any, Replay], str]) -> Send:
+    """A `send` that needs nothing but the boto3 client of `service` for the target."""
+    return lambda context, replay: send(context.client(service, replay.delivered_to), replay)
+
+
 @dataclass(frozen=True, slots=True)
 class TargetKind:
     """One kind of target.

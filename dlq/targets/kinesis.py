@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlq.targets.delivery import Replay
-from dlq.targets.kind import TargetKind
+from dlq.targets.kind import TargetKind, with_client
 
 
 def put_kinesis(client: Any, replay: Replay) -> str:
@@ -22,7 +22,5 @@ KIND = TargetKind(
     arn_service="kinesis",
     resource_prefix="stream/",
     client_service="kinesis",
-    send=lambda context, replay: put_kinesis(
-        context.client("kinesis", replay.delivered_to), replay
-    ),
+    send=with_client("kinesis", put_kinesis),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlq.targets.delivery import Replay
-from dlq.targets.kind import TargetKind
+from dlq.targets.kind import TargetKind, with_client
 
 
 def publish_sns(client: Any, replay: Replay) -> str:
@@ -22,5 +22,5 @@ KIND = TargetKind(
     label="SNS topics",
     arn_service="sns",
     client_service="sns",
-    send=lambda context, replay: publish_sns(context.client("sns", replay.delivered_to), replay),
+    send=with_client("sns", publish_sns),
 )

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from dlq.targets.arn import Arn
 from dlq.targets.delivery import Replay
-from dlq.targets.kind import TargetKind
+from dlq.targets.kind import TargetKind, with_client
 
 _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -53,7 +53,5 @@ KIND = TargetKind(
     arn_service="states",
     resource_prefix="stateMachine:",
     client_service="stepfunctions",
-    send=lambda context, replay: start_execution(
-        context.client("stepfunctions", replay.delivered_to), replay
-    ),
+    send=with_client("stepfunctions", start_execution),
 )
