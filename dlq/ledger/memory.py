@@ -70,21 +70,22 @@ class MemoryLedger:
     # --- the worker's transitions -------------------------------------------------
 
     def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem:
-        now = round(self._clock.now(), 3)
+        now = self._clock.now()
+        epoch = round(now, 3)  # what the conditions compare; `updated_at` is `iso(now)`
 
         def claimable(item: Item) -> bool:
             status = item.get("status")
             return (
                 status == Status.RECEIVED
-                or (status == Status.RETRY_SCHEDULED and _le(item.get("next_attempt_at"), now))
-                or (status == Status.IN_PROGRESS and _lt(item.get("lease_until"), now))
+                or (status == Status.RETRY_SCHEDULED and _le(item.get("next_attempt_at"), epoch))
+                or (status == Status.IN_PROGRESS and _lt(item.get("lease_until"), epoch))
             )
 
         def claim(item: Item) -> None:
             item.update(
                 status=Status.IN_PROGRESS.value,
                 attempts=int(item.get("attempts", 0)) + 1,
-                lease_until=now + lease_seconds,
+                lease_until=epoch + lease_seconds,
                 claim_token=uuid.uuid4().hex,
                 updated_at=iso(now),
             )
@@ -223,7 +224,9 @@ class MemoryLedger:
         ]
 
     def scan(self) -> Iterator[LedgerItem]:
-        for item in self._select(lambda item: "status" in item, "event_id"):
+        # Every item, as DynamoDB's Scan: a key-only item (`count_duplicate` of a missing
+        # key) fails to parse here exactly as it does there.
+        for item in self._select(lambda item: True, "event_id"):
             yield LedgerItem.from_item(item)
 
     # --- internals ----------------------------------------------------------------
@@ -256,9 +259,13 @@ class MemoryLedger:
         raise refused(current)
 
     def _select(self, wanted: Callable[[Item], bool], order: str) -> list[Item]:
+        """The wanted items by `order`, ties in key order (as moto's queries and scans)."""
         with self._lock:
             chosen = [copy.deepcopy(i) for i in self._items.values() if wanted(i)]
-        return sorted(chosen, key=lambda item: str(item.get(order, "")))
+        return sorted(
+            chosen,
+            key=lambda item: (str(item.get(order, "")), item["event_id"], item["target_arn"]),
+        )
 
 
 def _holds(claimed: LedgerItem) -> Callable[[Item], bool]:

@@ -1,0 +1,718 @@
+"""One contract, two stores: `MemoryLedger` and the DynamoDB `Ledger` (on moto's server).
+
+Every test here runs twice, once per store, and both must behave the same: what each
+`LedgerStore` method writes, when a conditional transition is refused, and what the
+reads return, in which order. DynamoDB (moto) is the reference; the in-memory twin is
+what unit tests use, so where the two differ, the twin is wrong.
+
+Both stores get a `FakeClock`: time moves only by `clock.advance()`, never by sleeping.
+Items are made from real DLQ messages (`tests/helpers.py`), through the stores' own
+transitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from helpers import genesys_event, parsed, received_message
+
+from dlq.aws import aws_client
+from dlq.clock import FakeClock, iso
+from dlq.ledger import (
+    FINAL_STATUSES,
+    HISTORY_LIMIT,
+    REJECTED_BODY_LIMIT,
+    ClaimRefused,
+    Ledger,
+    LedgerItem,
+    LedgerStore,
+    MemoryLedger,
+    StaleClaim,
+    Status,
+    create_table,
+    marshal,
+)
+
+TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
+OTHER_TARGET = "arn:aws:lambda:us-east-1:111122223333:function:crm-sync"
+LEASE = 60.0
+
+Key = tuple[str, str]
+
+
+# --- the two stores -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A store under test, its clock, and a peek at the raw attributes it holds."""
+
+    ledger: LedgerStore
+    clock: FakeClock
+    stored: Callable[[str, str], dict[str, Any] | None]
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    clock = FakeClock()
+    if request.param == "memory":
+        memory = MemoryLedger(clock=clock)
+
+        def held(event_id: str, target_arn: str) -> dict[str, Any] | None:
+            return copy.deepcopy(memory._items.get((event_id, target_arn)))
+
+        return Backend(memory, clock, held)
+
+    request.getfixturevalue("moto_server")
+    client = aws_client("dynamodb", request.getfixturevalue("make_settings")())
+    table = f"contract-{request.getfixturevalue('unique')}"
+    create_table(client, table)
+
+    def stored(event_id: str, target_arn: str) -> dict[str, Any] | None:
+        response = client.get_item(
+            TableName=table, Key=marshal.key(event_id, target_arn), ConsistentRead=True
+        )
+        return marshal.plain(response["Item"]) if "Item" in response else None
+
+    return Backend(Ledger(client, table, clock=clock), clock, stored)
+
+
+@pytest.fixture()
+def ledger(backend: Backend) -> LedgerStore:
+    return backend.ledger
+
+
+@pytest.fixture()
+def clock(backend: Backend) -> FakeClock:
+    return backend.clock
+
+
+@pytest.fixture()
+def stored(backend: Backend) -> Callable[[str, str], dict[str, Any] | None]:
+    return backend.stored
+
+
+# --- making items -----------------------------------------------------------------------
+
+
+def receive(
+    ledger: LedgerStore,
+    *,
+    target: str = TARGET,
+    event_id: str | None = None,
+    conversation_id: str | None = None,
+) -> str:
+    """Put a new `received` item made from a real DLQ message; its event id."""
+    event, message = parsed(
+        genesys_event(event_id=event_id, conversation_id=conversation_id), target
+    )
+    assert ledger.put_received(event, message) is None
+    return str(event.key.event_id)
+
+
+def item_in(ledger: LedgerStore, status: Status) -> Key:
+    """A new item brought to `status` through the store's own transitions; its key."""
+    if status is Status.REJECTED:
+        message = received_message("{not json", TARGET)
+        assert ledger.put_rejected(message, "body is not JSON") is True
+        return f"rejected:{message.message_id}", TARGET
+    key = receive(ledger), TARGET
+    if status is Status.RECEIVED:
+        return key
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    if status is not Status.IN_PROGRESS:
+        ledger.finish(
+            claimed,
+            status,
+            outcome=status.value,
+            error=None if status is Status.REPLAYED else "503 from the target",
+            next_attempt_at=(ledger.clock.now() + 30 if status is Status.RETRY_SCHEDULED else None),
+        )
+    return key
+
+
+def current(ledger: LedgerStore, key: Key) -> LedgerItem:
+    item = ledger.get(*key)
+    assert item is not None
+    return item
+
+
+def event_ids(items: Any) -> list[str]:
+    return [item.event_id for item in items]
+
+
+# --- ingest: put_received, put_rejected, count_duplicate ---------------------------------
+
+
+def test_put_received_stores_a_new_key_as_received_and_returns_none(ledger, clock, stored):
+    event, message = parsed(genesys_event(), TARGET)
+    assert ledger.put_received(event, message) is None
+
+    item = current(ledger, (event.key.event_id, TARGET))
+    now = clock.now()
+    assert (item.status, item.attempts, item.duplicates) == (Status.RECEIVED, 0, 0)
+    assert item.body == message.body
+    assert item.received_at == item.updated_at == iso(now)
+    assert item.next_attempt_at == now
+    assert (item.conversation_id, item.participant_id) == (
+        event.conversation_id,
+        event.participant_id,
+    )
+    assert item.correlation_id == event.correlation_id
+    assert item.sqs_message_id == message.message_id
+    assert item.dlq.error_code == "THROTTLING"
+    assert item.dlq.retry_attempts == 185
+    assert item.history == ({"at": iso(now), "outcome": "received"},)
+    assert (item.lease_until, item.claim_token, item.last_error) == (None, None, None)
+    assert stored(event.key.event_id, TARGET)["expires_at"] == int(now) + 90 * 86400
+
+
+def test_put_received_of_a_known_key_returns_the_existing_item_and_leaves_it_unchanged(
+    ledger, clock
+):
+    body = genesys_event()
+    first, message = parsed(body, TARGET)
+    again, copy_of_it = parsed(body, TARGET)
+    assert ledger.put_received(first, message) is None
+    before = current(ledger, (body["id"], TARGET))
+
+    clock.advance(5)
+    existing = ledger.put_received(again, copy_of_it)
+
+    assert existing == before
+    assert existing.sqs_message_id == message.message_id != copy_of_it.message_id
+    assert current(ledger, (body["id"], TARGET)) == before
+
+
+def test_put_rejected_is_keyed_by_the_sqs_message_id_and_is_idempotent(ledger, clock):
+    message = received_message("{not json", TARGET, message_id="m-bad")
+    assert ledger.put_rejected(message, "body is not JSON") is True
+    before = current(ledger, ("rejected:m-bad", TARGET))
+
+    clock.advance(5)
+    assert ledger.put_rejected(message, "another reason") is False
+
+    assert ledger.items_for_event("rejected:m-bad") == [before]
+
+
+def test_put_rejected_keeps_the_reason_and_the_raw_body(ledger, clock, stored):
+    message = received_message("{not json", TARGET, message_id="m-bad")
+    ledger.put_rejected(message, "body is not JSON")
+
+    item = current(ledger, ("rejected:m-bad", TARGET))
+    assert (item.status, item.attempts) == (Status.REJECTED, 0)
+    assert item.reject_reason == "body is not JSON"
+    assert item.body == "{not json"
+    assert item.sqs_message_id == "m-bad"
+    assert item.history == (
+        {"at": iso(clock.now()), "outcome": "rejected", "error": "body is not JSON"},
+    )
+    raw = stored("rejected:m-bad", TARGET)
+    assert raw["body_bytes"] == len(b"{not json")
+    assert raw["body_sha256"] == hashlib.sha256(b"{not json").hexdigest()
+    assert "body_truncated" not in raw
+
+
+def test_put_rejected_truncates_an_oversize_body_and_keeps_its_size_and_digest(ledger, stored):
+    # The cut at REJECTED_BODY_LIMIT bytes falls inside a two-byte character: dropped whole.
+    body = "x" * (REJECTED_BODY_LIMIT - 1) + "é" * 1000
+    message = received_message(body, TARGET, message_id="m-huge")
+    assert ledger.put_rejected(message, "body is too large") is True
+
+    assert current(ledger, ("rejected:m-huge", TARGET)).body == "x" * (REJECTED_BODY_LIMIT - 1)
+    raw = stored("rejected:m-huge", TARGET)
+    assert raw["body_truncated"] is True
+    assert raw["body_bytes"] == len(body.encode())
+    assert raw["body_sha256"] == hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_count_duplicate_increments_the_counter_and_changes_nothing_else(ledger, clock):
+    key = receive(ledger), TARGET
+    before = current(ledger, key)
+
+    clock.advance(5)
+    assert ledger.count_duplicate(*key).duplicates == 1
+    counted = ledger.count_duplicate(*key)
+
+    assert counted.duplicates == 2
+    assert counted == current(ledger, key)
+    assert counted.updated_at == before.updated_at
+    assert counted.history == before.history
+
+
+def test_count_duplicate_of_an_absent_key_fails_and_leaves_an_item_no_read_can_parse(ledger):
+    # Both stores do this today: DynamoDB's `ADD` creates the item with just the key and
+    # the counter, which `LedgerItem` cannot read (it has no status). The twin must break
+    # the same way, not hide it.
+    with pytest.raises(KeyError):
+        ledger.count_duplicate("never-received", TARGET)
+    with pytest.raises(KeyError):
+        ledger.get("never-received", TARGET)
+    with pytest.raises(KeyError):
+        list(ledger.scan())
+
+
+# --- claim ------------------------------------------------------------------------------
+
+
+def test_claim_of_a_received_item_counts_an_attempt_and_sets_lease_and_token(ledger, clock):
+    key = receive(ledger), TARGET
+    clock.advance(3)
+
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    assert (claimed.status, claimed.attempts) == (Status.IN_PROGRESS, 1)
+    assert claimed.lease_until == clock.now() + LEASE
+    assert claimed.claim_token
+    assert claimed.updated_at == iso(clock.now())
+    assert claimed == current(ledger, key)
+
+
+def test_claim_stamps_updated_at_with_the_clock_time_cut_to_the_millisecond(ledger, clock):
+    key = receive(ledger), TARGET
+    clock.advance(0.0009)  # 0.9 ms: `iso` truncates it away; it is not rounded up
+
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    assert claimed.updated_at == iso(clock.now()) == current(ledger, key).received_at
+
+
+def test_claim_is_refused_while_a_live_lease_holds_the_item(ledger, clock):
+    key = receive(ledger), TARGET
+    holder = ledger.claim(*key, lease_seconds=LEASE)
+
+    clock.advance(LEASE)  # the lease ends *after* lease_until, not at it
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.claim(*key, lease_seconds=LEASE)
+
+    assert refused.value.current == holder == current(ledger, key)
+
+
+def test_claim_is_refused_for_a_retry_not_yet_due(ledger, clock):
+    key = item_in(ledger, Status.RETRY_SCHEDULED)
+    before = current(ledger, key)
+
+    clock.advance(29.999)
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.claim(*key, lease_seconds=LEASE)
+
+    assert refused.value.current == before == current(ledger, key)
+
+
+@pytest.mark.parametrize("status", sorted(FINAL_STATUSES))
+def test_claim_is_refused_for_a_final_status(ledger, clock, status):
+    key = item_in(ledger, status)
+    before = current(ledger, key)
+
+    clock.advance(10_000)
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.claim(*key, lease_seconds=LEASE)
+
+    assert refused.value.current == before == current(ledger, key)
+
+
+def test_claim_is_refused_for_an_absent_item_and_creates_nothing(ledger):
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.claim("never-received", TARGET, lease_seconds=LEASE)
+
+    assert refused.value.current is None
+    assert ledger.get("never-received", TARGET) is None
+
+
+def test_claim_is_allowed_once_next_attempt_at_is_reached(ledger, clock):
+    key = item_in(ledger, Status.RETRY_SCHEDULED)
+    due = current(ledger, key).next_attempt_at
+
+    clock.advance(30)
+    assert clock.now() == due
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    assert (claimed.status, claimed.attempts) == (Status.IN_PROGRESS, 2)
+
+
+def test_claim_is_allowed_once_the_lease_has_lapsed(ledger, clock):
+    key = receive(ledger), TARGET
+    first = ledger.claim(*key, lease_seconds=LEASE)
+
+    clock.advance(LEASE + 0.001)
+    second = ledger.claim(*key, lease_seconds=LEASE)
+
+    assert second.attempts == 2
+    assert second.claim_token != first.claim_token
+    assert second.lease_until == round(clock.now(), 3) + LEASE
+
+
+def test_concurrent_claims_have_exactly_one_winner(ledger):
+    key = receive(ledger), TARGET
+    barrier = threading.Barrier(8)
+    winners: list[LedgerItem] = []
+    refusals: list[Status | None] = []
+
+    def contend() -> None:
+        barrier.wait()
+        try:
+            winners.append(ledger.claim(*key, lease_seconds=LEASE))
+        except ClaimRefused as exc:
+            refusals.append(exc.current.status if exc.current else None)
+
+    threads = [threading.Thread(target=contend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+    assert refusals == [Status.IN_PROGRESS] * 7
+    assert current(ledger, key).attempts == 1
+
+
+# --- finish -----------------------------------------------------------------------------
+
+
+def test_finish_with_the_claim_token_ends_the_attempt_and_records_it(ledger, clock):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    clock.advance(2)
+
+    done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed", task_id="task-1")
+
+    assert (done.status, done.attempts) == (Status.REPLAYED, 1)
+    assert done.updated_at == iso(clock.now())
+    assert (done.lease_until, done.claim_token) == (None, None)
+    assert done.history == (
+        *claimed.history,
+        {"at": iso(clock.now()), "outcome": "replayed", "task_id": "task-1"},
+    )
+    assert done == current(ledger, key)
+
+
+def test_finish_sets_last_error_and_next_attempt_at(ledger, clock):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    due = clock.now() + 45.5
+
+    later = ledger.finish(
+        claimed, Status.RETRY_SCHEDULED, outcome="retry", error="503", next_attempt_at=due
+    )
+
+    assert (later.status, later.last_error, later.next_attempt_at) == (
+        Status.RETRY_SCHEDULED,
+        "503",
+        due,
+    )
+    assert later.history[-1] == {"at": iso(clock.now()), "outcome": "retry", "error": "503"}
+    assert later == current(ledger, key)
+
+
+def test_finish_without_next_attempt_at_removes_it(ledger):
+    key = receive(ledger), TARGET
+    assert current(ledger, key).next_attempt_at is not None
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    done = ledger.finish(claimed, Status.FAILED, outcome="failed", error="400")
+
+    assert done.next_attempt_at is None
+    assert current(ledger, key).next_attempt_at is None
+
+
+def test_finish_without_an_error_keeps_the_last_error(ledger, clock):
+    key = item_in(ledger, Status.RETRY_SCHEDULED)
+    clock.advance(30)
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
+
+    assert done.last_error == "503 from the target"
+    assert "error" not in done.history[-1]
+
+
+def test_finish_cuts_a_long_error_to_1000_characters_and_500_in_the_history(ledger):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    done = ledger.finish(claimed, Status.FAILED, outcome="failed", error="e" * 5000)
+
+    assert done.last_error == "e" * 1000
+    assert done.history[-1]["error"] == "e" * 500
+
+
+def test_finish_bounds_the_history_to_the_newest_history_limit_entries(ledger):
+    key = receive(ledger), TARGET
+    rounds = HISTORY_LIMIT + 5
+    for n in range(rounds):
+        claimed = ledger.claim(*key, lease_seconds=LEASE)
+        ledger.finish(
+            claimed,
+            Status.RETRY_SCHEDULED,
+            outcome=f"retry-{n}",
+            next_attempt_at=ledger.clock.now(),
+        )
+
+    history = current(ledger, key).history
+    assert len(history) == HISTORY_LIMIT
+    assert [entry["outcome"] for entry in history] == [
+        f"retry-{n}" for n in range(rounds - HISTORY_LIMIT, rounds)
+    ]
+
+
+def test_finish_after_someone_else_reclaimed_the_item_raises_stale_claim(ledger, clock):
+    key = receive(ledger), TARGET
+    lost = ledger.claim(*key, lease_seconds=LEASE)
+    clock.advance(LEASE + 1)
+    taken_over = ledger.claim(*key, lease_seconds=LEASE)
+
+    with pytest.raises(StaleClaim):
+        ledger.finish(lost, Status.REPLAYED, outcome="replayed")
+
+    assert current(ledger, key) == taken_over
+
+
+def test_finish_twice_with_one_claim_raises_stale_claim(ledger):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
+
+    with pytest.raises(StaleClaim):
+        ledger.finish(claimed, Status.FAILED, outcome="failed", error="late")
+
+    assert current(ledger, key) == done
+
+
+@pytest.mark.parametrize("status", [Status.IN_PROGRESS, Status.RECEIVED, Status.REJECTED])
+def test_finish_refuses_a_waiting_or_rejected_status_with_value_error(ledger, status):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    with pytest.raises(ValueError, match=status.value):
+        ledger.finish(claimed, status, outcome="nonsense")
+
+    assert current(ledger, key) == claimed
+
+
+# --- postpone ---------------------------------------------------------------------------
+
+
+def test_postpone_returns_the_attempt_and_makes_the_item_due_at_until(ledger, clock):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    until = clock.now() + 120
+
+    assert ledger.postpone(claimed, until=until) is None
+
+    waiting = current(ledger, key)
+    assert (waiting.status, waiting.attempts) == (Status.RETRY_SCHEDULED, 0)
+    assert waiting.next_attempt_at == until
+    assert (waiting.lease_until, waiting.claim_token) == (None, None)
+    assert waiting.updated_at == iso(clock.now())
+    assert waiting.history == claimed.history
+    clock.advance(119.999)
+    with pytest.raises(ClaimRefused):
+        ledger.claim(*key, lease_seconds=LEASE)
+    clock.advance(0.001)
+    assert ledger.claim(*key, lease_seconds=LEASE).attempts == 1
+
+
+def test_postpone_after_the_claim_was_lost_raises_stale_claim(ledger, clock):
+    key = receive(ledger), TARGET
+    lost = ledger.claim(*key, lease_seconds=LEASE)
+    clock.advance(LEASE + 1)
+    taken_over = ledger.claim(*key, lease_seconds=LEASE)
+
+    with pytest.raises(StaleClaim):
+        ledger.postpone(lost, until=clock.now() + 120)
+
+    assert current(ledger, key) == taken_over
+
+
+# --- redrive ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.EXHAUSTED])
+def test_redrive_puts_a_failed_or_exhausted_item_back_to_received_with_a_note(
+    ledger, clock, stored, status
+):
+    key = item_in(ledger, status)
+    before = current(ledger, key)
+    clock.advance(3600)
+
+    item = ledger.redrive(*key, note="redriven by ops")
+
+    assert (item.status, item.attempts) == (Status.RECEIVED, 0)
+    assert item.next_attempt_at == clock.now()
+    assert item.updated_at == iso(clock.now())
+    assert item.history == (
+        *before.history,
+        {"at": iso(clock.now()), "outcome": "redriven by ops"},
+    )
+    assert item.last_error == before.last_error == "503 from the target"
+    assert item == current(ledger, key)
+    assert stored(*key)["redrives"] == 1
+    assert ledger.claim(*key, lease_seconds=LEASE).attempts == 1
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Status.RECEIVED,
+        Status.IN_PROGRESS,
+        Status.RETRY_SCHEDULED,
+        Status.REPLAYED,
+        Status.REJECTED,
+    ],
+)
+def test_redrive_is_refused_for_any_other_status(ledger, status):
+    key = item_in(ledger, status)
+    before = current(ledger, key)
+
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.redrive(*key)
+
+    assert refused.value.current == before == current(ledger, key)
+
+
+def test_redrive_of_an_absent_item_is_refused_with_no_current_item(ledger):
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.redrive("never-received", TARGET)
+
+    assert refused.value.current is None
+    assert ledger.get("never-received", TARGET) is None
+
+
+def test_redrive_is_refused_when_the_item_changed_since_it_was_read(ledger, clock, monkeypatch):
+    key = item_in(ledger, Status.FAILED)
+    read = ledger.get
+
+    def read_then_let_another_operator_act(event_id: str, target_arn: str) -> LedgerItem | None:
+        """Between our read and our write, someone redrives the item and it fails again:
+        the status is `failed` as we read it, but the item is not the one we read."""
+        seen = read(event_id, target_arn)
+        monkeypatch.setattr(ledger, "get", read)
+        clock.advance(1)
+        ledger.redrive(event_id, target_arn, note="the other operator")
+        claimed = ledger.claim(event_id, target_arn, lease_seconds=LEASE)
+        ledger.finish(claimed, Status.FAILED, outcome="failed", error="still 400")
+        return seen
+
+    monkeypatch.setattr(ledger, "get", read_then_let_another_operator_act)
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.redrive(*key)
+
+    after = current(ledger, key)
+    assert refused.value.current == after
+    assert (after.status, after.attempts, after.last_error) == (Status.FAILED, 1, "still 400")
+    assert [entry["outcome"] for entry in after.history[-2:]] == ["the other operator", "failed"]
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def test_get_of_an_absent_key_is_none(ledger):
+    receive(ledger)
+    assert ledger.get("never-received", TARGET) is None
+
+
+def test_items_for_event_lists_every_target_of_one_event_in_target_order(ledger):
+    event_id = str(uuid.uuid4())
+    for target in (TARGET, OTHER_TARGET):
+        receive(ledger, event_id=event_id, target=target)
+    receive(ledger)  # another event
+
+    items = ledger.items_for_event(event_id)
+
+    assert [item.target_arn for item in items] == [OTHER_TARGET, TARGET]
+    assert event_ids(items) == [event_id, event_id]
+    assert ledger.items_for_event("never-received") == []
+
+
+def test_by_status_lists_one_status_oldest_update_first(ledger, clock):
+    for event_id in ("evt-c", "evt-a", "evt-b"):
+        receive(ledger, event_id=event_id)
+        clock.advance(1)
+    ledger.claim("evt-a", TARGET, lease_seconds=LEASE)
+
+    assert event_ids(ledger.by_status(Status.RECEIVED)) == ["evt-c", "evt-b"]
+    assert event_ids(ledger.by_status(Status.IN_PROGRESS)) == ["evt-a"]
+    assert event_ids(ledger.by_status(Status.FAILED)) == []
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        pytest.param({"updated_before": 2}, ["evt-0", "evt-1"], id="before-is-exclusive"),
+        pytest.param({"updated_after": 2}, ["evt-3", "evt-4"], id="after-is-exclusive"),
+        pytest.param(
+            {"updated_after": 1, "updated_before": 3},
+            ["evt-1", "evt-2", "evt-3"],
+            id="both-are-inclusive",
+        ),
+    ],
+)
+def test_by_status_bounds_on_updated_at(ledger, clock, bounds, expected):
+    moments = []
+    for n in range(5):
+        receive(ledger, event_id=f"evt-{n}")
+        moments.append(iso(clock.now()))
+        clock.advance(1)
+    receive(ledger, event_id="other-status")
+    ledger.claim("other-status", TARGET, lease_seconds=LEASE)
+
+    wanted = {name: moments[n] for name, n in bounds.items()}
+
+    assert event_ids(ledger.by_status(Status.RECEIVED, **wanted)) == expected
+
+
+def test_by_conversation_lists_one_conversation_oldest_update_first(ledger, clock):
+    conversation = str(uuid.uuid4())
+    for event_id in ("evt-c", "evt-a", "evt-b"):
+        receive(ledger, event_id=event_id, conversation_id=conversation)
+        clock.advance(1)
+    receive(ledger, event_id="evt-other")  # another conversation
+    claimed = ledger.claim("evt-c", TARGET, lease_seconds=LEASE)
+    ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
+
+    assert event_ids(ledger.by_conversation(conversation)) == ["evt-a", "evt-b", "evt-c"]
+    assert ledger.by_conversation(str(uuid.uuid4())) == []
+
+
+def test_index_reads_break_updated_at_ties_in_key_order(ledger):
+    # Moto's order, which the twin copies so that both give the same answers; DynamoDB
+    # itself promises no order among equal sort keys, so callers must not rely on it.
+    conversation = str(uuid.uuid4())
+    for target in (TARGET, OTHER_TARGET):
+        for event_id in ("evt-b", "evt-c", "evt-a"):
+            receive(ledger, event_id=event_id, target=target, conversation_id=conversation)
+    in_key_order = [
+        (event_id, target)
+        for event_id in ("evt-a", "evt-b", "evt-c")
+        for target in (OTHER_TARGET, TARGET)
+    ]
+
+    def keys(items: Any) -> list[Key]:
+        return [(item.event_id, item.target_arn) for item in items]
+
+    assert keys(ledger.by_status(Status.RECEIVED)) == in_key_order
+    assert keys(ledger.by_conversation(conversation)) == in_key_order
+
+
+def test_scan_lists_every_item_in_key_order(ledger):
+    for target in (TARGET, OTHER_TARGET):
+        for event_id in ("evt-b", "evt-c", "evt-a"):
+            receive(ledger, event_id=event_id, target=target)
+    ledger.put_rejected(received_message("{not json", TARGET, message_id="m-bad"), "not JSON")
+
+    assert [(item.event_id, item.target_arn) for item in ledger.scan()] == [
+        ("evt-a", OTHER_TARGET),
+        ("evt-a", TARGET),
+        ("evt-b", OTHER_TARGET),
+        ("evt-b", TARGET),
+        ("evt-c", OTHER_TARGET),
+        ("evt-c", TARGET),
+        ("rejected:m-bad", TARGET),
+    ]
