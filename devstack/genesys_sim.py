@@ -1,8 +1,9 @@
 """A Genesys Cloud simulator: the login and conversation endpoints over real HTTP.
 
 It answers with the shapes, statuses and headers of the real API (as `dlq/genesys/`
-documents them, with their sources; tests/fixtures/genesys-*.json): client-credentials tokens with a lifetime, per-token rate
-limits with 429 + Retry-After, Genesys error bodies, `inin-*` headers everywhere, and
+documents them, with their sources; tests/fixtures/genesys-*.json): client-credentials
+tokens with a lifetime, per-token rate limits with 429 + Retry-After, Genesys error
+bodies, `inin-*` headers everywhere, and
 faults on demand (latency, random 5xx, scripted statuses per conversation, an outage
 switch, token revocation). `/__admin/...` (loopback only, no auth) seeds, scripts,
 counts and resets; `devstack.sim_admin.SimAdmin` is its typed client.

@@ -1,0 +1,363 @@
+"""`Tracker` and `TrackingNews`: one PATCH per conversation, deferred while siblings finish."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlq.clock import moment
+from dlq.genesys.errors import GenesysServerError, RateLimitWait
+from dlq.genesys.limiter import Priority
+from dlq.ledger import Status
+from dlq.tracking import (
+    IMMINENT_RETRY_SECONDS,
+    MAX_DEFER_SECONDS,
+    PENDING_PREFIX,
+    TrackingOutcome,
+)
+
+from .conftest import DEBOUNCE_SECONDS, LEASE_SECONDS, settle
+from .fakes import CONVERSATION_ID, CUSTOMER_ID, patches
+
+PENDING = PENDING_PREFIX + CONVERSATION_ID
+
+
+def finished(ledger, clock, key, status=Status.REPLAYED, **kwargs):
+    """End the item's attempt with `status` one second later (outcomes stay ordered)."""
+    clock.advance(1)
+    return settle(ledger, key, status, **kwargs)
+
+
+def attributes_of(request) -> dict[str, str]:
+    return request.json["attributes"]
+
+
+# --- the PATCH --------------------------------------------------------------------------
+
+
+def test_one_patch_writes_the_conversations_summary_onto_its_participant(
+    tracker, receive, ledger, clock, transport, settings
+):
+    first, second = receive(), receive()
+    finished(ledger, clock, first)
+    finished(ledger, clock, second, Status.FAILED, error="the queue is gone")
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+    [patch] = transport.requests
+    assert patch.method == "PATCH"
+    assert patch.url == (
+        f"{settings.genesys_api_url}/api/v2/conversations/{CONVERSATION_ID}"
+        f"/participants/{CUSTOMER_ID}/attributes"
+    )
+    assert attributes_of(patch) == {
+        "dlqReplayStatus": "failed",
+        "dlqReplayEvents": "2",
+        "dlqReplayReplayed": "1",
+        "dlqReplayRetrying": "0",
+        "dlqReplayFailed": "1",
+        "dlqReplayExhausted": "0",
+        "dlqReplayLastEventId": second.event_id,
+        "dlqReplayLastError": "the queue is gone",
+        "dlqReplayUpdatedAt": moment(clock.now()).isoformat(timespec="seconds"),
+    }
+
+
+def test_tracking_calls_genesys_at_low_priority(tracker, receive, ledger, clock, limiter):
+    finished(ledger, clock, receive(participant=False))
+
+    tracker.track(CONVERSATION_ID)
+
+    assert limiter.asked == [Priority.LOW, Priority.LOW]  # the lookup and the PATCH
+
+
+def test_an_unchanged_summary_is_not_patched_again(tracker, receive, ledger, clock, transport):
+    finished(ledger, clock, receive())
+    tracker.track(CONVERSATION_ID)
+    clock.advance(60)  # the UpdatedAt stamp alone is no change
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.UNCHANGED
+    assert len(patches(transport.requests)) == 1
+
+
+def test_a_changed_summary_is_patched_again(tracker, receive, ledger, clock, transport):
+    finished(ledger, clock, receive())
+    tracker.track(CONVERSATION_ID)
+    finished(ledger, clock, receive())
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    assert [attributes_of(p)["dlqReplayEvents"] for p in patches(transport.requests)] == ["1", "2"]
+
+
+def test_a_run_records_what_it_covered(tracker, receive, ledger, clock):
+    item = finished(ledger, clock, receive())
+
+    tracker.track(CONVERSATION_ID)
+
+    record = tracker.last_tracked(CONVERSATION_ID)
+    assert record["covered"] == item.updated_at
+    assert record["error"] is None
+
+
+def test_a_conversation_without_ledger_items_has_nothing_to_track(tracker, transport):
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.NOTHING
+    assert transport.requests == []
+
+
+# --- waiting for siblings ---------------------------------------------------------------
+
+
+def _received(ledger, clock, key):
+    """Left as the ingest put it."""
+
+
+def _in_progress(ledger, clock, key):
+    ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+
+
+def _retry_due_soon(ledger, clock, key):
+    due = clock.now() + IMMINENT_RETRY_SECONDS
+    settle(ledger, key, Status.RETRY_SCHEDULED, error="503", next_attempt_at=due)
+
+
+@pytest.mark.parametrize(
+    "sibling", [_received, _in_progress, _retry_due_soon], ids=lambda f: f.__name__[1:]
+)
+def test_a_sibling_about_to_finish_defers_the_run(
+    tracker, receive, ledger, clock, transport, cache, sibling
+):
+    finished(ledger, clock, receive())
+    sibling(ledger, clock, receive())
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    assert transport.requests == []
+    assert float(cache.get(PENDING)) == clock.now()  # the first mark, kept for the bound
+
+
+def test_a_retry_due_later_is_news_to_show_not_a_reason_to_wait(
+    tracker, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    later = clock.now() + IMMINENT_RETRY_SECONDS + 5  # `finished` moves the clock 1 s
+    finished(ledger, clock, receive(), Status.RETRY_SCHEDULED, error="503", next_attempt_at=later)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    [patch] = patches(transport.requests)
+    assert attributes_of(patch)["dlqReplayStatus"] == "retry_scheduled"
+    assert attributes_of(patch)["dlqReplayRetrying"] == "1"
+
+
+def test_a_run_deferred_for_max_defer_seconds_patches_anyway(
+    tracker, tracking_news, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    receive()  # a sibling that never gets an outcome
+    tracking_news.mark(CONVERSATION_ID)
+    clock.advance(DEBOUNCE_SECONDS)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+
+    clock.advance(MAX_DEFER_SECONDS - DEBOUNCE_SECONDS)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    [patch] = patches(transport.requests)
+    assert attributes_of(patch)["dlqReplayRetrying"] == "1"
+
+
+def test_a_mark_set_by_a_new_outcome_during_the_run_supersedes_the_deferral(
+    tracker, tracking_news, receive, ledger, clock, transport, schedule, monkeypatch
+):
+    finished(ledger, clock, receive())
+    receive()
+    read = ledger.by_conversation
+
+    def outcome_lands_meanwhile(conversation_id):
+        tracking_news.mark(conversation_id)
+        return read(conversation_id)
+
+    monkeypatch.setattr(ledger, "by_conversation", outcome_lands_meanwhile)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.SUPERSEDED
+    assert schedule.runs == [(CONVERSATION_ID, DEBOUNCE_SECONDS)]  # that outcome's own run
+    assert transport.requests == []
+
+
+def test_deferrals_double_until_max_defer_seconds_then_one_patch(
+    tracker, tracking_news, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    receive()
+    tracking_news.mark(CONVERSATION_ID)
+    first_mark = clock.now()
+    waits: list[float] = []
+
+    countdown = DEBOUNCE_SECONDS
+    while True:
+        clock.advance(countdown)
+        if tracker.track(CONVERSATION_ID) is not TrackingOutcome.DEFERRED:
+            break
+        countdown = tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS)
+        waits.append(countdown)
+
+    assert waits == [5.0, 10.0, 20.0, 40.0, 40.0]
+    assert clock.now() - first_mark == MAX_DEFER_SECONDS
+    assert len(patches(transport.requests)) == 1
+
+
+def test_a_deferral_waits_as_long_as_the_run_has_waited(tracker, tracking_news, clock):
+    tracking_news.mark(CONVERSATION_ID)
+    clock.advance(30)
+
+    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == 30
+
+
+def test_a_deferral_ends_at_max_defer_seconds_after_the_first_mark(tracker, tracking_news, clock):
+    tracking_news.mark(CONVERSATION_ID)
+    clock.advance(100)
+
+    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == MAX_DEFER_SECONDS - 100
+
+
+@pytest.mark.parametrize("waited", [1.0, MAX_DEFER_SECONDS, MAX_DEFER_SECONDS + 30])
+def test_a_deferral_is_never_shorter_than_the_minimum(tracker, tracking_news, clock, waited):
+    tracking_news.mark(CONVERSATION_ID)
+    clock.advance(waited)
+
+    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == DEBOUNCE_SECONDS
+
+
+def test_a_deferral_without_a_pending_mark_is_the_minimum(tracker):
+    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == DEBOUNCE_SECONDS
+
+
+# --- whom to annotate, and giving up -----------------------------------------------------
+
+
+def test_without_a_participant_on_the_events_the_customer_is_looked_up(
+    tracker, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive(participant=False))
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    get, patch = transport.requests
+    assert get.method == "GET" and get.url.endswith(f"/api/v2/conversations/{CONVERSATION_ID}")
+    assert patch.url.endswith(f"/participants/{CUSTOMER_ID}/attributes")
+
+
+def test_a_conversation_gone_from_genesys_is_recorded_as_given_up(
+    tracker, receive, ledger, clock, transport, genesys
+):
+    finished(ledger, clock, receive(participant=False))
+    del genesys.conversations[CONVERSATION_ID]
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.GAVE_UP
+    assert "no longer exists" in tracker.last_tracked(CONVERSATION_ID)["error"]
+    assert patches(transport.requests) == []
+
+
+def test_a_given_up_conversation_is_not_tried_again_until_its_summary_changes(
+    tracker, receive, ledger, clock, transport, genesys
+):
+    finished(ledger, clock, receive(participant=False))
+    del genesys.conversations[CONVERSATION_ID]
+    tracker.track(CONVERSATION_ID)
+    calls = len(transport.requests)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.UNCHANGED
+    assert len(transport.requests) == calls
+
+
+def test_a_conversation_without_a_customer_is_given_up(
+    tracker, receive, ledger, clock, transport, genesys
+):
+    finished(ledger, clock, receive(participant=False))
+    body = genesys.conversations[CONVERSATION_ID]
+    body["participants"] = [p for p in body["participants"] if p["purpose"] == "agent"]
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.GAVE_UP
+    assert "no customer participant" in tracker.last_tracked(CONVERSATION_ID)["error"]
+    assert patches(transport.requests) == []
+
+
+def test_a_patch_refused_with_a_4xx_is_recorded_as_given_up(
+    tracker, receive, ledger, clock, genesys
+):
+    finished(ledger, clock, receive())
+    genesys.script(CONVERSATION_ID, 404, method="PATCH")
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.GAVE_UP
+    assert "404" in tracker.last_tracked(CONVERSATION_ID)["error"]
+
+
+def test_a_genesys_outage_raises_for_a_retry_and_remembers_nothing(
+    tracker, receive, ledger, clock, transport, genesys
+):
+    finished(ledger, clock, receive())
+    genesys.script(CONVERSATION_ID, 503, method="PATCH")
+
+    with pytest.raises(GenesysServerError):
+        tracker.track(CONVERSATION_ID)
+
+    assert tracker.last_tracked(CONVERSATION_ID) == {}
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+
+def test_a_rate_limiter_wait_raises_before_any_request(
+    tracker, receive, ledger, clock, transport, limiter
+):
+    finished(ledger, clock, receive())
+    limiter.waits = [3.0]
+
+    with pytest.raises(RateLimitWait) as raised:
+        tracker.track(CONVERSATION_ID)
+
+    assert raised.value.retry_after == 3.0
+    assert transport.requests == []
+    assert tracker.last_tracked(CONVERSATION_ID) == {}
+
+
+# --- TrackingNews -----------------------------------------------------------------------
+
+
+def test_news_schedules_one_run_per_pending_window(tracking_news, schedule):
+    tracking_news.mark(CONVERSATION_ID)
+    tracking_news.mark(CONVERSATION_ID)
+    tracking_news.mark(CONVERSATION_ID)
+
+    assert schedule.runs == [(CONVERSATION_ID, DEBOUNCE_SECONDS)]
+    assert tracking_news.is_pending(CONVERSATION_ID)
+
+
+def test_news_after_a_run_started_schedules_the_next_run(
+    tracking_news, tracker, receive, ledger, clock, schedule
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    tracker.track(CONVERSATION_ID)  # clears the pending mark first
+    assert not tracking_news.is_pending(CONVERSATION_ID)
+
+    tracking_news.mark(CONVERSATION_ID)
+
+    assert schedule.runs == [(CONVERSATION_ID, DEBOUNCE_SECONDS)] * 2
+
+
+def test_news_of_two_conversations_schedules_two_runs(tracking_news, schedule):
+    other = "0b6f3c1e-2d4a-4e8f-9a1b-3c5d7e9f1a2b"
+    tracking_news.mark(CONVERSATION_ID)
+    tracking_news.mark(other)
+
+    assert [run[0] for run in schedule.runs] == [CONVERSATION_ID, other]
+
+
+def test_a_pending_mark_outlives_the_longest_deferral(tracking_news, cache):
+    tracking_news.mark(CONVERSATION_ID)
+
+    assert tracking_news.pending_ttl > MAX_DEFER_SECONDS + 4 * DEBOUNCE_SECONDS
+    assert cache.ttl(PENDING) == tracking_news.pending_ttl
+
+
+def test_the_first_mark_records_when_the_news_arrived(tracking_news, cache, clock):
+    tracking_news.mark(CONVERSATION_ID)
+    first = clock.now()
+    clock.advance(3)
+    tracking_news.mark(CONVERSATION_ID)
+
+    assert float(cache.get(PENDING)) == first
