@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,3 +103,15 @@ def new_ledger(settings: Settings, table: str) -> Ledger:
 def new_queue(settings: Settings, name: str) -> str:
     sqs = aws_client("sqs", settings)
     return str(sqs.create_queue(QueueName=name)["QueueUrl"])
+
+
+def eventually(
+    check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.05
+) -> None:
+    """Wait until `check()` holds; fail naming `what` after `timeout` seconds (a bound only)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")

@@ -24,7 +24,7 @@ import pytest
 from botocore.config import Config
 from broker import queued_tasks
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import dlq_attributes, genesys_event, lambda_record
+from helpers import dlq_attributes, eventually, genesys_event, lambda_record
 from stack import BASE_ENV, Stack, configured
 
 import ingest.poller
@@ -111,16 +111,6 @@ class RecordingSink:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def eventually(check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.05):
-    """Wait until `check()` holds; fail naming `what` after `timeout` seconds (a bound only)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 @pytest.fixture()
