@@ -10,8 +10,7 @@ import redis
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
-from dlq.genesys import build_genesys_client
-from dlq.settings import Settings
+from dlq.genesys import GenesysClient, build_genesys_client
 from dlq.tracking import last_tracked
 
 
@@ -30,6 +29,7 @@ def inspect(event_id: str, live: bool, as_json: bool) -> None:
         out.error(f"no ledger item for event {event_id}; `dlq-replay status` lists what is there")
         raise SystemExit(1)
     cache = redis.Redis.from_url(config.redis_url)
+    client = build_genesys_client(config, cache) if live else None
     report = []
     for item in items:
         tracked = None
@@ -42,8 +42,10 @@ def inspect(event_id: str, live: bool, as_json: bool) -> None:
             "body": _pretty(item.body),
             "tracking": tracked,
         }
-        if live and item.conversation_id:
-            entry["genesys_attributes"] = _live_attributes(config, item.conversation_id)
+        if client is not None and item.conversation_id:
+            entry["genesys_attributes"] = _live_attributes(
+                client, item.conversation_id, config.genesys_attribute_prefix
+            )
         report.append(entry)
     if as_json:
         out.json(report)
@@ -93,10 +95,8 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
     out.line(str(entry["body"]))
 
 
-def _live_attributes(config: Settings, conversation_id: str) -> dict[str, str]:
-    client = build_genesys_client(config, redis.Redis.from_url(config.redis_url))
+def _live_attributes(client: GenesysClient, conversation_id: str, prefix: str) -> dict[str, str]:
     conversation = client.get_conversation(conversation_id)
-    prefix = config.genesys_attribute_prefix
     return {
         f"{participant.id}:{name}": value
         for participant in conversation.participants

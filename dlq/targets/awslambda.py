@@ -37,6 +37,5 @@ KIND = TargetKind(
     label="Lambda functions",
     arn_service="lambda",
     resource_prefix="function:",
-    client_service="lambda",
     send=with_client("lambda", invoke_lambda),
 )

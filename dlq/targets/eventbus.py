@@ -72,7 +72,6 @@ KIND = TargetKind(
     label="EventBridge event buses",
     arn_service="events",
     resource_prefix="event-bus/",
-    client_service="events",
     send=lambda context, replay: put_bus_event(
         context.client("events", replay.delivered_to),
         replay,

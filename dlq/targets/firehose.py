@@ -24,6 +24,5 @@ KIND = TargetKind(
     label="Firehose delivery streams",
     arn_service="firehose",
     resource_prefix="deliverystream/",
-    client_service="firehose",
     send=with_client("firehose", put_firehose),
 )

@@ -48,8 +48,8 @@ class TargetKind:
 
     `arn_service` and `resource_prefix` recognise its ARNs (`arn:aws:<service>:...:<prefix>`);
     a kind without `arn_service` is chosen by configuration only (HTTP endpoints).
-    `client_service` is the boto3 service its `send` asks the context for. `send` makes
-    one delivery and answers the target's receipt (a message id, an execution ARN...).
+    `send` makes one delivery (asking the context for the boto3 client it needs) and
+    answers the target's receipt (a message id, an execution ARN...).
     """
 
     name: str
@@ -57,4 +57,3 @@ class TargetKind:
     send: Send
     arn_service: str | None = None
     resource_prefix: str = ""
-    client_service: str | None = None

@@ -21,6 +21,5 @@ KIND = TargetKind(
     label="Kinesis streams",
     arn_service="kinesis",
     resource_prefix="stream/",
-    client_service="kinesis",
     send=with_client("kinesis", put_kinesis),
 )

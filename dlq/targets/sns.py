@@ -21,6 +21,5 @@ KIND = TargetKind(
     name="sns",
     label="SNS topics",
     arn_service="sns",
-    client_service="sns",
     send=with_client("sns", publish_sns),
 )

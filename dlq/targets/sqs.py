@@ -32,6 +32,4 @@ def send(context: SendContext, replay: Replay) -> str:
         raise
 
 
-KIND = TargetKind(
-    name="sqs", label="SQS queues", arn_service="sqs", client_service="sqs", send=send
-)
+KIND = TargetKind(name="sqs", label="SQS queues", arn_service="sqs", send=send)

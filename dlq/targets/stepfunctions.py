@@ -52,6 +52,5 @@ KIND = TargetKind(
     label="Step Functions state machines",
     arn_service="states",
     resource_prefix="stateMachine:",
-    client_service="stepfunctions",
     send=with_client("stepfunctions", start_execution),
 )
