@@ -9,22 +9,42 @@ from botocore.config import Config
 
 from dlq.settings import Settings
 
-#: Long polls wait 20 s; a synchronous Lambda invoke runs as long as the function, and
-#: must still end inside the task's soft time limit (90 s).
-READ_TIMEOUTS = {"sqs": 25, "lambda": 80}
+#: Long polls wait 20 s; every other call of ours is short.
+READ_TIMEOUTS = {"sqs": 25}
+CONNECT_TIMEOUT = 3
 
 
 def aws_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
-    """A boto3 client with bounded timeouts and standard retries.
+    """A boto3 client with bounded timeouts and standard retries, for our own resources.
 
+    Its calls are reads, conditional writes and deletes, which are safe to repeat.
     boto3 itself honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`), which is
     how the demo and the tests point every client at moto.
     """
     config = Config(
         region_name=settings.aws_region,
-        connect_timeout=3,
+        connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUTS.get(service, 10),
         retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=pool_size,
+    )
+    return boto3.session.Session().client(service, config=config)
+
+
+def target_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
+    """A boto3 client that sends an event to a target: exactly one try, bounded in time.
+
+    botocore's standard mode resends on a read timeout or a closed connection, so one
+    `Invoke` or `SendMessage` could reach the target several times in one attempt
+    (botocore docs, "Retries": `total_max_attempts` counts the first call). Retries
+    belong to the task alone, which the ledger counts. The timeouts are the settings'
+    send bounds, which `Settings` keeps inside the claim's lease.
+    """
+    config = Config(
+        region_name=settings.aws_region,
+        connect_timeout=settings.replay_send_connect_timeout,
+        read_timeout=settings.replay_send_read_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=pool_size,
     )
     return boto3.session.Session().client(service, config=config)

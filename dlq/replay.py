@@ -23,6 +23,7 @@ from dlq.genesys.errors import RateLimitWait
 from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.locks import ConversationLocks
 from dlq.retry import RetryPolicy, cap_countdown
+from dlq.targets.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class TargetSender(Protocol):
 
     def redeliver(
         self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
-    ) -> object: ...
+    ) -> Delivery: ...
 
 
 class Parking(Protocol):
@@ -158,12 +159,12 @@ class Replayer:
         }
         if claimed.attempts > self._policy.max_attempts:
             return self._exhaust(claimed, claimed.last_error or "no attempts left", task_id)
-        if self._policy.too_old(_parse_time(claimed.event_time), moment(self._clock.now())):
+        if self._policy.too_old(_age_start(claimed), moment(self._clock.now())):
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self._exhaust(claimed, reason, task_id)
         try:
             self._verify(claimed)
-            self._redeliverer.redeliver(
+            delivery = self._redeliverer.redeliver(
                 target_arn=claimed.target_arn,
                 event_id=claimed.event_id,
                 body=claimed.body,
@@ -194,7 +195,9 @@ class Replayer:
                 schedule=lambda delay: self._schedule(claimed, error, delay, task_id),
             ) from exc
         log.info("replayed", extra={**context, "outcome": "replayed"})
-        return self._finish(claimed, Status.REPLAYED, ReplayOutcome.REPLAYED, None, task_id)
+        return self._finish(
+            claimed, Status.REPLAYED, ReplayOutcome.REPLAYED, None, task_id, receipt=delivery
+        )
 
     def _verify(self, claimed: LedgerItem) -> None:
         if not self._options.verify_conversation or self._directory is None:
@@ -217,14 +220,33 @@ class Replayer:
         outcome: ReplayOutcome,
         error: str | None,
         task_id: str | None,
+        *,
+        receipt: Delivery | None = None,
     ) -> ReplayOutcome:
-        self._ledger.finish(claimed, status, outcome=outcome.value, error=error, task_id=task_id)
+        self._ledger.finish(
+            claimed,
+            status,
+            outcome=outcome.value,
+            error=error,
+            task_id=task_id,
+            delivered_to=receipt.delivered_to if receipt else None,
+            receipt=receipt.detail if receipt else None,
+        )
         self._tell(claimed)
         return outcome
 
     def _exhaust(self, claimed: LedgerItem, reason: str, task_id: str | None) -> ReplayOutcome:
         if self._parking is not None:
-            self._parking.park(claimed, reason)
+            try:
+                self._parking.park(claimed, reason)
+            except Exception as exc:
+                # The item ends exhausted all the same: a parking queue that refuses every
+                # message must not turn an exhausted item into a retry without end.
+                log.exception(
+                    "could not park an exhausted item; it stays in the ledger",
+                    extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
+                )
+                reason = f"{reason}; parking failed ({type(exc).__name__}: {exc})"
         log.warning(
             f"replay exhausted: {reason}",
             extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
@@ -272,6 +294,12 @@ class Replayer:
 def _correlation(exc: BaseException) -> str | None:
     """Genesys's `inin-correlation-id` of a Genesys error, for support to trace it."""
     return getattr(exc, "correlation_id", None)
+
+
+def _age_start(item: LedgerItem) -> datetime | None:
+    """Where the age budget starts: the event's own time, or its latest redrive."""
+    starts = [t for t in (_parse_time(item.event_time), _parse_time(item.redriven_at)) if t]
+    return max(starts, default=None)
 
 
 def _parse_time(value: str | None) -> datetime | None:

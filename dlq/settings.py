@@ -5,7 +5,15 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dlq.errors import ConfigurationError
@@ -80,6 +88,8 @@ class Settings(BaseSettings):
     replay_max_attempts: PositiveInt = 8
     replay_backoff_base: PositiveInt = 2
     replay_backoff_max: PositiveInt = 600
+    #: Full jitter (a countdown drawn from 0 up to the backoff); off, the backoff itself.
+    replay_backoff_jitter: bool = True
     replay_max_event_age_seconds: PositiveInt = 7 * 24 * 3600
     replay_verify_conversation: bool = True
     replay_redeliver_missing_conversation: bool = False
@@ -88,9 +98,14 @@ class Settings(BaseSettings):
     replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
     replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
     replay_reconcile_grace_seconds: PositiveFloat = 120.0
-    #: How long a claim (and the conversation lock) lasts; keep it above the task's hard
-    #: time limit (120 s) or a slow attempt could be taken over and redelivered twice.
+    #: How long a claim (and the conversation lock) lasts. An attempt is bounded well
+    #: inside it (see `attempt_bound_seconds`), so no attempt outlives its claim.
     replay_lease_seconds: PositiveFloat = 150.0
+    #: One send to a target: connect and read bounds of its single try (no SDK retries).
+    replay_send_connect_timeout: PositiveFloat = 3.05
+    replay_send_read_timeout: PositiveFloat = 30.0
+    #: What an attempt may spend besides Genesys and the send (ledger and Redis calls).
+    replay_lease_margin_seconds: PositiveFloat = 30.0
 
     # Ingest
     poller_receivers: PositiveInt = 1
@@ -119,6 +134,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at most {MAX_COUNTDOWN_SECONDS} s (the broker's bound)")
         return value
 
+    @model_validator(mode="after")
+    def _attempt_inside_lease(self) -> Settings:
+        bound = self.attempt_bound_seconds
+        if bound > self.replay_lease_seconds:
+            raise ValueError(
+                f"REPLAY_LEASE_SECONDS ({self.replay_lease_seconds:g} s) must exceed the longest "
+                f"attempt ({bound:g} s: the Genesys lookup and login, one send, "
+                f"REPLAY_LEASE_MARGIN_SECONDS for ledger and Redis calls); raise it, or lower "
+                "REPLAY_SEND_READ_TIMEOUT or GENESYS_READ_TIMEOUT"
+            )
+        return self
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
@@ -145,6 +172,21 @@ class Settings(BaseSettings):
         return f"https://login.{self.genesys_domain}"
 
     @property
+    def send_timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds of the one try that sends an event to a target."""
+        return (self.replay_send_connect_timeout, self.replay_send_read_timeout)
+
+    @property
+    def attempt_bound_seconds(self) -> float:
+        """The longest one replay attempt can take, which the claim's lease must exceed.
+
+        The conversation lookup may need a login first (two Genesys calls), then one send;
+        every other step is a short ledger or Redis call, counted together.
+        """
+        genesys = 2 * sum(self.genesys_timeouts)
+        return genesys + sum(self.send_timeouts) + self.replay_lease_margin_seconds
+
+    @property
     def genesys_timeouts(self) -> tuple[float, float]:
         """(connect, read) seconds of every Genesys request."""
         return (self.genesys_connect_timeout, self.genesys_read_timeout)
@@ -165,5 +207,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigurationError(f"{name} is invalid: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across several settings names them itself
+            raise ConfigurationError(f"settings do not fit together: {message}") from None
+        name = str(first["loc"][0]).upper()
+        raise ConfigurationError(f"{name} is invalid: {message}") from None

@@ -1,4 +1,9 @@
-"""What every dlq task shares: bounded countdowns and waiting without spending retries."""
+"""What every dlq task shares: the retry policy applied at run time, and waits.
+
+Celery's `retry_backoff` options are read once, when a task is decorated; the policy
+lives in `dlq.retry.RetryPolicy` instead and is asked for each countdown here, so the
+countdown follows the settings the worker runs with (`autoretry_for` still catches).
+"""
 
 from __future__ import annotations
 
@@ -9,30 +14,37 @@ from celery.exceptions import Ignore
 
 from dlq.ledger import StaleClaim
 from dlq.replay import AttemptFailed
-from dlq.retry import cap_countdown
+from dlq.retry import RetryPolicy, cap_countdown
 
 WAIT_FLOOR_SECONDS = 0.5
 
 
 class BoundedTask(Task):  # type: ignore[misc]
-    """A task whose every countdown stays below the broker's visibility timeout.
+    """A task whose retries follow its `RetryPolicy` and stay below the broker's bound.
 
-    Celery's autoretry computes the backoff (`retry_backoff`, `retry_jitter`) and calls
-    `retry`; this is where that delay is capped, stretched to a server's `Retry-After`,
-    and recorded in the ledger before the retry is scheduled.
+    Celery's autoretry catches the error and calls `retry`; this is where the policy
+    chooses the countdown (backoff with jitter, stretched to a server's `Retry-After`,
+    capped below the visibility timeout), bounds the task's retries, and records a failed
+    attempt's retry in the ledger before it is scheduled.
     """
 
+    def policy(self) -> RetryPolicy:
+        """The policy this task's retries follow (the worker's runtime holds one per task)."""
+        from tasks.runtime import runtime  # the runtime imports the app that holds this task
+
+        return runtime().policies[self.name]
+
     def retry(self, *args: Any, exc: BaseException | None = None, **options: Any) -> Any:
-        countdown = options.get("countdown")
-        if countdown is None and options.get("eta") is None:
-            countdown = self.default_retry_delay
-        if countdown is not None:
-            server_wait = getattr(exc, "retry_after", None) or 0.0
-            countdown = cap_countdown(max(float(countdown), float(server_wait)))
-            options["countdown"] = countdown
+        policy = self.policy()
+        server_wait = getattr(exc, "retry_after", None)
+        if options.get("countdown") is None and options.get("eta") is None:
+            options["countdown"] = policy.countdown(self.request.retries, retry_after=server_wait)
+        elif options.get("countdown") is not None:
+            options["countdown"] = cap_countdown(max(options["countdown"], server_wait or 0.0))
+        options.setdefault("max_retries", policy.task_retries)
         if isinstance(exc, AttemptFailed):
             try:
-                exc.schedule(countdown or 0.0)
+                exc.schedule(options.get("countdown") or 0.0)
             except StaleClaim:
                 # Another worker took the item over while this one failed: no retry here.
                 raise Ignore() from None

@@ -9,27 +9,16 @@ from dlq.events import EventKey
 from dlq.replay import AttemptFailed, Wait
 from tasks.application import app
 from tasks.base import BoundedTask
-from tasks.config import settings
 from tasks.names import REPLAY_TASK
 from tasks.runtime import runtime
 
-_config = settings()
-
 # The infrastructure errors retry the same way as failed attempts: the ledger item is
-# released first (see Replayer), so the retry finds it claimable.
+# released first (see Replayer), so the retry finds it claimable. The countdown and the
+# bound on retries come from the replay `RetryPolicy` (see BoundedTask).
 RETRYABLE = (AttemptFailed, ClientError, BotoCoreError, RedisError)
 
 
-@app.task(
-    bind=True,
-    base=BoundedTask,
-    name=REPLAY_TASK,
-    autoretry_for=RETRYABLE,
-    retry_backoff=_config.replay_backoff_base,
-    retry_backoff_max=_config.replay_backoff_max,
-    retry_jitter=True,
-    max_retries=None,  # the ledger counts attempts and decides when they are used up
-)
+@app.task(bind=True, base=BoundedTask, name=REPLAY_TASK, autoretry_for=RETRYABLE)
 def replay(self: BoundedTask, event_id: str, target_arn: str) -> str:
     """Redeliver one event to one target, or record why not."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,12 +17,13 @@ from dlq.locks import ConversationLocks
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
 from dlq.replay import Replayer, ReplayOptions
-from dlq.retry import RetryPolicy
+from dlq.retry import TRACKING_POLICY, RetryPolicy
 from dlq.settings import Settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
 from tasks.application import app
 from tasks.config import settings
+from tasks.names import REPLAY_TASK, TRACK_TASK
 from tasks.producer import CeleryEnqueuer, TrackingScheduler, replay_queue_depth
 
 
@@ -35,6 +36,8 @@ class Runtime:
     tracker: Tracker
     news: TrackingNews
     reconciler: Reconciler
+    #: The retry policy of each task, by task name.
+    policies: Mapping[str, RetryPolicy]
 
 
 _lock = threading.Lock()
@@ -94,13 +97,14 @@ def build_runtime(config: Settings) -> Runtime:
         if config.replay_parking_queue_url
         else None
     )
+    policy = RetryPolicy.from_settings(config)
     replayer = Replayer(
         ledger=ledger,
         redeliverer=Redeliverer(config),
         locks=ConversationLocks(cache, ttl_seconds=config.replay_lease_seconds),
         directory=directory,
         news=news,
-        policy=RetryPolicy.from_settings(config),
+        policy=policy,
         options=ReplayOptions(
             verify_conversation=config.replay_verify_conversation,
             redeliver_missing_conversation=config.replay_redeliver_missing_conversation,
@@ -125,4 +129,5 @@ def build_runtime(config: Settings) -> Runtime:
         queue_depth=lambda: replay_queue_depth(cache),
         grace_seconds=config.replay_reconcile_grace_seconds,
     )
-    return Runtime(config, cache, ledger, replayer, tracker, news, reconciler)
+    policies = {REPLAY_TASK: policy, TRACK_TASK: TRACKING_POLICY}
+    return Runtime(config, cache, ledger, replayer, tracker, news, reconciler, policies)

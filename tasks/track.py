@@ -21,11 +21,7 @@ from tasks.runtime import runtime
     # A refused login (ConfigurationError) may be fixed by an operator: keep trying.
     autoretry_for=(GenesysRetryable, ConfigurationError, ClientError, BotoCoreError, RedisError),
     dont_autoretry_for=(RateLimitWait,),
-    retry_backoff=5,
-    retry_backoff_max=900,
-    retry_jitter=True,
-    max_retries=12,
-)
+)  # countdowns and the bound on retries: `dlq.retry.TRACKING_POLICY` (see BoundedTask)
 def track(self: BoundedTask, conversation_id: str) -> str:
     """Summarise one conversation's replays in one PATCH; never redelivers anything."""
     current = runtime()

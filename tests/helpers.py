@@ -7,12 +7,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from dlq.aws import aws_client
 from dlq.events import DlqMessage, parse_dlq_message
 from dlq.ledger import Ledger, create_table
 from dlq.settings import Settings
+
+T = TypeVar("T")
 
 ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
 RULE = f"arn:aws:events:us-east-1:111122223333:rule/aws.partner/genesys.com/cloud/{ORG}/crm/r"
@@ -105,13 +107,13 @@ def new_queue(settings: Settings, name: str) -> str:
     return str(sqs.create_queue(QueueName=name)["QueueUrl"])
 
 
-def eventually(
-    check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.05
-) -> None:
-    """Wait until `check()` holds; fail naming `what` after `timeout` seconds (a bound only)."""
+def eventually(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
+    """Wait until `check()` answers something true, and answer it; fail naming `what`
+    after `timeout` seconds (a bound only)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
+        answer = check()
+        if answer:
+            return answer
         time.sleep(every)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")

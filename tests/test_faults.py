@@ -42,8 +42,16 @@ pytestmark = pytest.mark.slow
 
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
 CONCURRENCY = 8
-#: Short enough for a test to wait out, long above one attempt here (a few ms to 0.3 s).
-LEASE_SECONDS = "4"
+#: Short enough for a test to wait out, above the longest attempt these settings allow
+#: (2 x 2 s of Genesys, 2 s of send, 1 s of margin: 7 s; attempts here take ms to 0.3 s).
+LEASE_SECONDS = "8"
+SHORT_TIMEOUTS = {
+    "GENESYS_CONNECT_TIMEOUT": "1",
+    "GENESYS_READ_TIMEOUT": "1",
+    "REPLAY_SEND_CONNECT_TIMEOUT": "1",
+    "REPLAY_SEND_READ_TIMEOUT": "1",
+    "REPLAY_LEASE_MARGIN_SECONDS": "1",
+}
 
 
 class RecordingSink:
@@ -125,6 +133,7 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str
         "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
         "LEDGER_TABLE": f"ledger-{unique}",
         "REPLAY_LEASE_SECONDS": LEASE_SECONDS,
+        **SHORT_TIMEOUTS,
     }
 
 
@@ -342,6 +351,80 @@ def test_a_target_failing_for_a_while_then_recovering_gets_every_event_once(
         f"(per event {min(refused.values())}..{max(refused.values())}), then each delivered "
         f"once; attempts per item {dict(sorted(Counter(i.attempts for i in items).items()))}"
     )
+
+
+def test_a_target_slower_than_the_lease_gets_one_send_and_no_second_worker_takes_over(
+    env, genesys_sim, unique, launcher
+):
+    # The send is bounded (1 s) well inside the lease (8 s): the attempt ends as a timeout
+    # long before its claim could lapse, so neither a second worker nor the reconciler
+    # ever sees a lapsed lease to take over, while the target is still busy for 20 s.
+    event = genesys_event()
+    report: Counter[str] = Counter()
+    with (
+        RecordingSink(delay=20) as sink,
+        configured(
+            {
+                **env,
+                "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
+                "REPLAY_VERIFY_CONVERSATION": "false",
+                "REPLAY_MAX_ATTEMPTS": "1",
+            }
+        ),
+    ):
+        stack = Stack(unique, genesys_sim)
+        stack.put_dlq(event, target_arn=API_DESTINATION)
+        stack.ingest()
+        start_worker(launcher, "first")
+        start_worker(launcher, "second")
+        [item] = stack.wait_final(1, timeout=60, tick=reconciler_tick(report))
+        # Past the lease: a takeover, had the attempt outlived its claim, happens by now.
+        deadline = time.monotonic() + float(LEASE_SECONDS) + 2
+        while time.monotonic() < deadline:
+            reconciler_tick(report)()
+            time.sleep(0.5)
+
+    assert item.status is Status.EXHAUSTED
+    assert item.attempts == 1
+    assert "did not answer in time" in (item.last_error or "")
+    assert [event_id for event_id, _, _ in sink.posts] == [event["id"]]
+    assert stack.ledger.get(event["id"], API_DESTINATION).attempts == 1
+    assert report["lease_lapsed"] == 0
+
+
+def test_a_parking_queue_that_refuses_every_message_leaves_the_item_exhausted(
+    env, genesys_sim, unique, launcher, redis_client
+):
+    event = genesys_event()
+    with (
+        RecordingSink(status=503) as sink,
+        configured(
+            {
+                **env,
+                "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
+                "REPLAY_VERIFY_CONVERSATION": "false",
+                "REPLAY_MAX_ATTEMPTS": "2",
+                # A parking queue that does not exist: every SendMessage is refused.
+                "REPLAY_PARKING_QUEUE_URL": f"{os.environ['AWS_ENDPOINT_URL']}/123456789012/gone",
+            }
+        ),
+    ):
+        stack = Stack(unique, genesys_sim)
+        stack.put_dlq(event, target_arn=API_DESTINATION)
+        stack.ingest()
+        start_worker(launcher, "worker")
+        [item] = stack.wait_final(1, timeout=60)
+        # The task ended: nothing waits in the queue, nothing is held unacknowledged.
+        eventually(
+            lambda: not queued_tasks(redis_client) and not redis_client.hlen("unacked"),
+            timeout=30,
+            what="no replay task left queued or unacknowledged",
+        )
+
+    assert item.status is Status.EXHAUSTED
+    assert item.attempts == 2
+    assert "parking failed" in (item.last_error or "")
+    assert len(sink.posts) == 2
 
 
 # --- the ledger unreachable during ingest -----------------------------------------------

@@ -393,6 +393,23 @@ def test_finish_with_the_claim_token_ends_the_attempt_and_records_it(ledger, clo
     assert done == current(ledger, key)
 
 
+def test_finish_records_where_the_event_went_and_the_receipt(ledger, clock):
+    key = receive(ledger), TARGET
+    claimed = ledger.claim(*key, lease_seconds=LEASE)
+
+    done = ledger.finish(
+        claimed, Status.REPLAYED, outcome="replayed", delivered_to="arn:x", receipt="msg-1"
+    )
+
+    assert done.history[-1] == {
+        "at": iso(clock.now()),
+        "outcome": "replayed",
+        "delivered_to": "arn:x",
+        "receipt": "msg-1",
+    }
+    assert done == current(ledger, key)
+
+
 def test_finish_sets_last_error_and_next_attempt_at(ledger, clock):
     key = receive(ledger), TARGET
     claimed = ledger.claim(*key, lease_seconds=LEASE)
@@ -545,6 +562,7 @@ def test_redrive_puts_a_failed_or_exhausted_item_back_to_received_with_a_note(
     item = ledger.redrive(*key, note="redriven by ops")
 
     assert (item.status, item.attempts) == (Status.RECEIVED, 0)
+    assert item.redriven_at == iso(clock.now())
     assert item.next_attempt_at == clock.now()
     assert item.updated_at == iso(clock.now())
     assert item.history == (

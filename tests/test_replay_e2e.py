@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
 from collections import Counter
+from datetime import datetime
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import genesys_event
+from helpers import eventually, genesys_event
 from stack import BASE_ENV, HttpSink, Stack, configured
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
 from dlq.events import EventKey
 from dlq.ledger import Status
+from dlq.replay import CLOCK_SLACK_SECONDS
 from tasks.application import app
 from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
 from tasks.producer import CeleryEnqueuer
@@ -142,6 +145,42 @@ def test_a_conversation_answering_503_twice_is_replayed_after_backoff(stack):
     ]
     assert all("503" in h["error"] for h in item.history[1:3])
     assert len(stack.target_messages()) == 1
+
+
+def test_a_changed_backoff_base_changes_the_next_countdown_in_the_same_process(stack):
+    # The policy is read when a retry is scheduled, not when the task module was
+    # imported: the same worker, two settings, two countdowns (base * 2**0, no jitter).
+    waits = {}
+    for base in ("3", "9"):
+        event = genesys_event()
+        with (
+            HttpSink(status=500) as sink,
+            configured(
+                {
+                    "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
+                    "REPLAY_VERIFY_CONVERSATION": "false",
+                    "REPLAY_BACKOFF_BASE": base,
+                    "REPLAY_BACKOFF_MAX": "60",
+                    "REPLAY_BACKOFF_JITTER": "false",
+                }
+            ),
+        ):
+            stack.put_dlq(event, target_arn=API_DESTINATION)
+            stack.ingest()
+            item = eventually(
+                functools.partial(retry_scheduled, stack, event["id"]),
+                timeout=30,
+                what="the first attempt failing",
+            )
+        failed_at = datetime.fromisoformat(item.history[-1]["at"]).timestamp()
+        waits[base] = round(item.next_attempt_at - failed_at + CLOCK_SLACK_SECONDS)
+
+    assert waits == {"3": 3, "9": 9}
+
+
+def retry_scheduled(stack, event_id):
+    item = stack.ledger.get(event_id, API_DESTINATION)
+    return item if item is not None and item.status is Status.RETRY_SCHEDULED else None
 
 
 def test_a_429_storm_is_ridden_out_with_retry_after_and_nothing_is_lost(stack):

@@ -19,11 +19,11 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 
-import dlq.targets.http
 from devstack.moto_server import MotoServer
 from devstack.process import free_port
-from dlq.aws import aws_client
+from dlq.aws import aws_client, target_client
 from dlq.errors import GiveUp, RetryLater
 from dlq.settings import Settings
 from dlq.targets import (
@@ -217,13 +217,16 @@ def test_a_fifo_topic_gets_group_and_deduplication_ids(settings, redeliverer, un
 # --- Step Functions ----------------------------------------------------------------------
 
 
-def new_state_machine(settings: Settings, name: str) -> tuple[Any, str]:
+def new_state_machine(
+    settings: Settings, name: str, machine_type: str = "STANDARD"
+) -> tuple[Any, str]:
     sfn = client("stepfunctions", settings)
     definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
     arn = sfn.create_state_machine(
         name=name,
         definition=json.dumps(definition),
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+        type=machine_type,
     )["stateMachineArn"]
     return sfn, arn
 
@@ -252,6 +255,39 @@ def test_an_execution_that_already_ran_counts_as_delivered(settings, redeliverer
 
     assert again.detail == f"{first.detail} (already started)"
     assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
+def test_an_express_machine_gets_a_new_execution_per_attempt(settings, redeliverer, unique):
+    # EXPRESS machines reuse names at once, so "already exists" proves nothing there: the
+    # ledger alone guards against a second start, and each attempt is a real start.
+    sfn, arn = new_state_machine(settings, f"crm-{unique}", "EXPRESS")
+
+    first = redeliverer.redeliver(target_arn=arn, event_id="e-1", body="{}")
+    second = redeliverer.redeliver(target_arn=arn, event_id="e-1", body="{}")
+
+    assert first.detail != second.detail
+    assert "already started" not in (second.detail or "")
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+    assert len(names) == 2 and all(name.startswith("e-1-") for name in names)
+
+
+def test_a_machines_type_is_read_once_per_process(settings, unique):
+    calls: list[str] = []
+
+    def counting_factory(service: str, region: str) -> Any:
+        built = target_client(service, settings.model_copy(update={"aws_region": region}))
+        built.meta.events.register(
+            "before-call.sfn.DescribeStateMachine", lambda **_: calls.append("describe")
+        )
+        return built
+
+    _, arn = new_state_machine(settings, f"crm-{unique}")
+    redeliverer = Redeliverer(settings, client_factory=counting_factory)
+
+    for n in range(3):
+        redeliverer.redeliver(target_arn=arn, event_id=f"e-{n}", body="{}")
+
+    assert calls == ["describe"]
 
 
 @pytest.mark.parametrize(
@@ -459,6 +495,38 @@ def test_a_function_error_is_retryable_and_quotes_the_function(settings, scripte
     assert headers["X-Amz-Invocation-Type"] == "RequestResponse"
 
 
+def test_a_function_slower_than_the_read_timeout_is_invoked_once_per_attempt(
+    make_settings, scripted, monkeypatch
+):
+    # The production client (no client_factory): botocore's standard retry mode would
+    # resend the Invoke on the read timeout, reaching the function up to three times.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", scripted.url)
+    scripted.delay = 0.8
+    redeliverer = Redeliverer(make_settings(replay_send_read_timeout=0.2))
+
+    with pytest.raises(TargetUnavailable) as caught:
+        redeliverer.redeliver(target_arn=FUNCTION, event_id="e-1", body="{}")
+
+    assert isinstance(caught.value, RetryLater)
+    time.sleep(1.0)  # a resend, had there been one, would have reached the server by now
+    assert len(scripted.requests) == 1
+
+
+def test_botocores_standard_retries_would_resend_a_slow_invoke(scripted, monkeypatch):
+    # The premise of the test above, so that it can fail: the retry mode our own clients
+    # keep (`aws_client`, for the ledger and the queues) resends an Invoke that is slow.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", scripted.url)
+    scripted.delay = 0.8
+    config = Config(region_name=REGION, read_timeout=0.2, retries={"mode": "standard"})
+    slow = boto3.session.Session().client("lambda", config=config)
+
+    with pytest.raises(ReadTimeoutError):
+        slow.invoke(FunctionName=FUNCTION, Payload=b"{}")
+
+    time.sleep(1.0)
+    assert len(scripted.requests) == 3
+
+
 def test_a_throttled_function_is_retried_after_the_services_hint(settings, scripted):
     scripted.status = 429
     scripted.headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "7"}
@@ -599,8 +667,12 @@ def test_an_arn_listed_as_http_target_is_an_http_target():
 API_DESTINATION = f"arn:aws:events:{REGION}:{ACCOUNT}:api-destination/crm/0b0c"
 
 
-def http_redeliverer(make_settings: Callable[..., Settings], url: str) -> Redeliverer:
-    settings = make_settings(replay_http_targets={API_DESTINATION: f"{url}/hooks/genesys?k=s"})
+def http_redeliverer(
+    make_settings: Callable[..., Settings], url: str, **overrides: object
+) -> Redeliverer:
+    settings = make_settings(
+        replay_http_targets={API_DESTINATION: f"{url}/hooks/genesys?k=s"}, **overrides
+    )
     return Redeliverer(settings)
 
 
@@ -656,14 +728,11 @@ def test_an_http_400_gives_up(make_settings, scripted):
         )
 
 
-def test_an_http_endpoint_that_does_not_answer_in_time_is_retryable(
-    make_settings, scripted, monkeypatch
-):
-    monkeypatch.setattr(dlq.targets.http, "TIMEOUT", (1.0, 0.2))
+def test_an_http_endpoint_that_does_not_answer_in_time_is_retryable(make_settings, scripted):
     scripted.delay = 0.6
 
     with pytest.raises(TargetUnavailable) as caught:
-        http_redeliverer(make_settings, scripted.url).redeliver(
+        http_redeliverer(make_settings, scripted.url, replay_send_read_timeout=0.2).redeliver(
             target_arn=API_DESTINATION, event_id="e-1", body="{}"
         )
 

@@ -107,10 +107,19 @@ class MemoryLedger:
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
+        delivered_to: str | None = None,
+        receipt: str | None = None,
     ) -> LedgerItem:
         check_finish_status(status)
         at = iso(self._clock.now())
-        entry = Attempt(at=at, outcome=outcome, error=error, task_id=task_id)
+        entry = Attempt(
+            at=at,
+            outcome=outcome,
+            error=error,
+            task_id=task_id,
+            delivered_to=delivered_to,
+            receipt=receipt,
+        )
 
         def finish(item: Item) -> None:
             item.update(status=status.value, updated_at=at, history=with_history(claimed, entry))
@@ -168,6 +177,7 @@ class MemoryLedger:
                 attempts=0,
                 updated_at=iso(now),
                 next_attempt_at=round(now, 3),
+                redriven_at=iso(now),
                 history=with_history(listed, Attempt(at=iso(now), outcome=note)),
                 redrives=int(item.get("redrives", 0)) + 1,
             )

@@ -46,6 +46,9 @@ class Attempt:
     outcome: str
     error: str | None = None
     task_id: str | None = None
+    #: Where the event went (after REPLAY_TARGET_OVERRIDES) and what the target answered.
+    delivered_to: str | None = None
+    receipt: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
@@ -53,6 +56,10 @@ class Attempt:
             entry["error"] = self.error[:500]
         if self.task_id:
             entry["task_id"] = self.task_id
+        if self.delivered_to:
+            entry["delivered_to"] = self.delivered_to
+        if self.receipt:
+            entry["receipt"] = self.receipt[:500]
         return entry
 
 
@@ -81,6 +88,8 @@ class LedgerItem:
     lease_until: float | None = None
     next_attempt_at: float | None = None
     claim_token: str | None = None
+    #: When the item was last put back to `received` by a redrive: its age counts from here.
+    redriven_at: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
@@ -118,6 +127,7 @@ class LedgerItem:
             lease_until=opt_float("lease_until"),
             next_attempt_at=opt_float("next_attempt_at"),
             claim_token=item.get("claim_token"),
+            redriven_at=item.get("redriven_at"),
             history=tuple(item.get("history", ())),
         )
 

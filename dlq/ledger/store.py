@@ -60,6 +60,8 @@ class LedgerStore(Protocol):
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
+        delivered_to: str | None = None,
+        receipt: str | None = None,
     ) -> LedgerItem: ...
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
@@ -174,6 +176,8 @@ class Ledger:
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
+        delivered_to: str | None = None,
+        receipt: str | None = None,
     ) -> LedgerItem:
         """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
 
@@ -181,7 +185,14 @@ class Ledger:
         """
         check_finish_status(status)
         at = iso(self._clock.now())
-        entry = Attempt(at=at, outcome=outcome, error=error, task_id=task_id)
+        entry = Attempt(
+            at=at,
+            outcome=outcome,
+            error=error,
+            task_id=task_id,
+            delivered_to=delivered_to,
+            receipt=receipt,
+        )
         sets = ["#s = :status", "updated_at = :now", "history = :history"]
         values: dict[str, Any] = {
             "status": status.value,
@@ -239,7 +250,7 @@ class Ledger:
             target_arn,
             update=(
                 "SET #s = :received, attempts = :zero, updated_at = :now, "
-                "next_attempt_at = :epoch, history = :history, redrives = "
+                "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
                 "if_not_exists(redrives, :zero) + :one"
             ),
             condition="#s = :old AND updated_at = :old_updated",

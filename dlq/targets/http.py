@@ -19,9 +19,6 @@ from dlq.targets.errors import (
 )
 from dlq.targets.kind import SendContext, TargetKind
 
-#: (connect, read) seconds: a slow endpoint costs a retry, never a stuck worker.
-TIMEOUT = (3.05, 15.0)
-
 #: Statuses that say "not now": the same request may pass later.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
@@ -35,8 +32,13 @@ def new_session(pool_size: int = 32) -> requests.Session:
     return session
 
 
-def post_event(session: requests.Session, url: str, replay: Replay) -> str:
+def post_event(
+    session: requests.Session, url: str, replay: Replay, *, timeout: tuple[float, float]
+) -> str:
     """POST the body to `url`; 2xx is delivered, anything else raises a `TargetError`.
+
+    `timeout` is (connect, read) seconds: a slow endpoint costs a retry, never a stuck
+    worker, and requests never resends a POST on its own.
 
     `Idempotency-Key` is the same on every attempt of this (event, missed target), so an
     endpoint that answered after our timeout can drop the repeat.
@@ -49,7 +51,7 @@ def post_event(session: requests.Session, url: str, replay: Replay) -> str:
     where = _redacted(url)
     try:
         response = session.post(
-            url, data=replay.payload, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            url, data=replay.payload, headers=headers, timeout=timeout, allow_redirects=False
         )
     # requests' own messages quote the full URL (credentials and query included), so
     # only the exception's kind is kept, and the cause is not chained into tracebacks.
@@ -133,7 +135,7 @@ def _redacted(url: str) -> str:
 def send(context: SendContext, replay: Replay) -> str:
     """POST to the URL that REPLAY_HTTP_TARGETS maps the destination to."""
     url = str(context.settings.replay_http_targets[replay.delivered_to])
-    return post_event(context.http, url, replay)
+    return post_event(context.http, url, replay, timeout=context.settings.send_timeouts)
 
 
 #: Chosen by configuration only: an ARN listed in REPLAY_HTTP_TARGETS.

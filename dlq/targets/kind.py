@@ -33,6 +33,10 @@ class SendContext(Protocol):
         """The boto3 client of `service` in the region `target_arn` names."""
         ...
 
+    def remember(self, key: str, compute: Callable[[], str]) -> str:
+        """`compute()`, kept for this process for a few minutes (a target's settings)."""
+        ...
+
 
 Send = Callable[[SendContext, Replay], str]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dlq.aws import aws_client
+from dlq.aws import target_client
 from dlq.settings import Settings
 from dlq.targets.arn import Arn
 from dlq.targets.delivery import Delivery, Replay
@@ -21,14 +22,17 @@ from dlq.targets.registry import kind_of
 
 ClientFactory = Callable[[str, str], Any]
 
+#: How long a target's looked-up settings (a state machine's type) are trusted.
+REMEMBER_SECONDS = 300.0
+
 
 class Redeliverer:
     """Redelivers events to their targets; one per worker process, shared by its threads.
 
-    `client_factory(service, region)` builds a boto3 client (default: `dlq.aws.aws_client`
-    for that region); clients are built on first use and kept, one per (service, region),
-    since a target's region comes from its ARN. It is also the `SendContext` each kind's
-    `send` is given.
+    `client_factory(service, region)` builds a boto3 client (default: one try per send,
+    `dlq.aws.target_client`, for that region); clients are built on first use and kept,
+    one per (service, region), since a target's region comes from its ARN. It is also the
+    `SendContext` each kind's `send` is given.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class Redeliverer:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._queue_urls = QueueUrls()
+        self._remembered: dict[str, tuple[float, str]] = {}
 
     @property
     def settings(self) -> Settings:
@@ -109,8 +114,20 @@ class Redeliverer:
                 client = self._clients[key] = self._factory(*key)
         return client
 
+    def remember(self, key: str, compute: Callable[[], str]) -> str:
+        """`compute()`, kept for this process for `REMEMBER_SECONDS` (shared by threads)."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._remembered.get(key)
+        if kept is not None and now - kept[0] < REMEMBER_SECONDS:
+            return kept[1]
+        value = compute()
+        with self._lock:
+            self._remembered[key] = (now, value)
+        return value
+
     def _default_client(self, service: str, region: str) -> Any:
         settings = self._settings
         if region != settings.aws_region:
             settings = settings.model_copy(update={"aws_region": region})
-        return aws_client(service, settings)
+        return target_client(service, settings)

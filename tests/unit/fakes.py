@@ -25,6 +25,7 @@ from dlq.events import EventKey
 from dlq.genesys.limiter import Priority
 from dlq.genesys.transport import Request, Response
 from dlq.ledger import LedgerItem
+from dlq.targets.delivery import Delivery
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -181,7 +182,7 @@ class FakeTarget:
 
     def redeliver(
         self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
-    ) -> object:
+    ) -> Delivery:
         sent = Sent(target_arn, event_id, body, conversation_id)
         self.calls.append(sent)
         if self.on_send is not None:
@@ -190,14 +191,19 @@ class FakeTarget:
         if answer is not None:
             raise answer
         self.delivered.append(sent)
-        return {"delivered": event_id}
+        return Delivery(target_arn, target_arn, "fake", f"receipt-{event_id}")
 
 
 @dataclass
 class FakeParking:
+    """The parking queue; `refusing` makes every `park` fail as an SQS error would."""
+
     parked: list[tuple[LedgerItem, str]] = field(default_factory=list)
+    refusing: Exception | None = None
 
     def park(self, item: LedgerItem, reason: str) -> None:
+        if self.refusing is not None:
+            raise self.refusing
         self.parked.append((copy.deepcopy(item), reason))
 
 

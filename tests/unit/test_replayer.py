@@ -50,6 +50,18 @@ def test_a_received_item_is_redelivered_once_and_marked_replayed(
     assert item.history[-1]["task_id"] == "task-1"
 
 
+def test_the_history_records_where_the_event_went_and_the_targets_receipt(
+    make_replayer, receive, ledger
+):
+    key = receive()
+
+    make_replayer().replay(key)
+
+    entry = ledger.get(key.event_id, key.target_arn).history[-1]
+    assert entry["delivered_to"] == TARGET_ARN
+    assert entry["receipt"] == f"receipt-{key.event_id}"
+
+
 def test_a_duplicate_task_for_a_replayed_item_is_suppressed_without_a_second_send(
     make_replayer, receive, ledger, target
 ):
@@ -223,6 +235,48 @@ def test_the_last_attempt_failing_exhausts_the_item_instead_of_retrying(
     assert "second 503" in item.last_error
     assert outcomes(item) == ["received", "retry_scheduled", "exhausted"]
     assert [reason for _, reason in parking.parked] == [item.last_error]
+
+
+def test_a_parking_queue_that_refuses_the_item_still_leaves_it_exhausted(
+    make_replayer, receive, ledger, parking
+):
+    key = receive(age=2)
+    parking.refusing = RuntimeError("AccessDenied on sqs:SendMessage")
+
+    outcome = make_replayer(policy=RetryPolicy(max_age_seconds=1)).replay(key)
+
+    assert outcome is ReplayOutcome.EXHAUSTED
+    item = ledger.get(key.event_id, key.target_arn)
+    assert item.status is Status.EXHAUSTED
+    assert "parking failed (RuntimeError: AccessDenied on sqs:SendMessage)" in item.last_error
+    assert "parking failed" in item.history[-1]["error"]
+
+
+def test_a_redriven_items_age_counts_from_the_redrive(
+    make_replayer, receive, ledger, target, clock
+):
+    key = receive(age=7200)
+    policy = RetryPolicy(max_age_seconds=3600)
+    assert make_replayer(policy=policy).replay(key) is ReplayOutcome.EXHAUSTED
+
+    ledger.redrive(key.event_id, key.target_arn)
+    clock.advance(3600 - 1)
+
+    assert make_replayer(policy=policy).replay(key) is ReplayOutcome.REPLAYED
+    assert len(target.delivered) == 1
+
+
+def test_a_redriven_item_runs_out_of_age_again_a_full_budget_after_the_redrive(
+    make_replayer, receive, ledger, target, clock
+):
+    key = receive(age=7200)
+    policy = RetryPolicy(max_age_seconds=3600)
+    make_replayer(policy=policy).replay(key)
+    ledger.redrive(key.event_id, key.target_arn)
+    clock.advance(3600 + 1)
+
+    assert make_replayer(policy=policy).replay(key) is ReplayOutcome.EXHAUSTED
+    assert target.calls == []
 
 
 def test_exhaustion_without_a_parking_queue_is_only_recorded(

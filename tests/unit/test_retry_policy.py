@@ -1,4 +1,4 @@
-"""`RetryPolicy` and `cap_countdown`: backoff with full jitter, attempts and age budgets."""
+"""`RetryPolicy`: countdowns (full jitter, Retry-After, the broker's cap), attempts, age."""
 
 from __future__ import annotations
 
@@ -7,50 +7,79 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dlq.retry import RetryPolicy, cap_countdown
+from dlq.retry import TRACKING_POLICY, RetryPolicy, cap_countdown
 from dlq.settings import MAX_COUNTDOWN_SECONDS, Settings
 
 NOW = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 
 
+class Top(random.Random):
+    """A generator whose every draw is the top of its range, recording the ranges."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.drawn: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.drawn.append((a, b))
+        return b
+
+
 @pytest.mark.parametrize(
     ("retries", "ceiling"), [(0, 2), (1, 4), (2, 8), (5, 64), (8, 512), (9, 600), (30, 600)]
 )
-def test_backoff_draws_uniformly_up_to_base_times_two_to_the_retries_within_the_max(
-    monkeypatch, retries, ceiling
+def test_a_countdown_draws_uniformly_up_to_base_times_two_to_the_retries_within_the_max(
+    retries, ceiling
 ):
-    drawn: list[tuple[float, float]] = []
+    top = Top()
 
-    def uniform(low: float, high: float) -> float:
-        drawn.append((low, high))
-        return high
-
-    monkeypatch.setattr(random, "uniform", uniform)
-
-    assert RetryPolicy(backoff_base=2, backoff_max=600).backoff(retries) == ceiling
-    assert drawn == [(0, ceiling)]
+    assert RetryPolicy(backoff_base=2, backoff_max=600).countdown(retries, rng=top) == ceiling
+    assert top.drawn == [(0, ceiling)]
 
 
 @pytest.mark.parametrize("retries", range(12))
-def test_backoff_samples_stay_within_zero_and_the_ceiling(retries):
+def test_countdown_samples_stay_within_zero_and_the_ceiling(retries):
     policy = RetryPolicy(backoff_base=3, backoff_max=900)
     ceiling = min(900, 3 * 2**retries)
-    rng_state = random.getstate()
-    random.seed(retries)
-    try:
-        samples = [policy.backoff(retries) for _ in range(300)]
-    finally:
-        random.setstate(rng_state)
+    rng = random.Random(retries)
+
+    samples = [policy.countdown(retries, rng=rng) for _ in range(300)]
 
     assert all(0 <= s <= ceiling for s in samples)
     # Full jitter: the draws spread over the whole range, not just near the ceiling.
     assert min(samples) < ceiling * 0.1 and max(samples) > ceiling * 0.9
 
 
-def test_backoff_never_exceeds_the_brokers_bound(monkeypatch):
-    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+def test_without_jitter_the_countdown_is_the_ceiling_itself():
+    assert RetryPolicy(backoff_base=5, backoff_max=900, jitter=False).countdown(3) == 40
 
-    assert RetryPolicy(backoff_max=10 * MAX_COUNTDOWN_SECONDS).backoff(30) == MAX_COUNTDOWN_SECONDS
+
+def test_a_countdown_stretches_to_a_longer_retry_after():
+    policy = RetryPolicy(backoff_base=2, backoff_max=600)
+
+    assert policy.countdown(0, retry_after=45, rng=Top()) == 45
+
+
+def test_a_shorter_retry_after_leaves_the_backoff_as_drawn():
+    policy = RetryPolicy(backoff_base=2, backoff_max=600)
+
+    assert policy.countdown(4, retry_after=3, rng=Top()) == 32
+
+
+def test_a_retry_after_beyond_the_brokers_bound_is_capped():
+    policy = RetryPolicy()
+
+    assert policy.countdown(0, retry_after=10 * MAX_COUNTDOWN_SECONDS) == MAX_COUNTDOWN_SECONDS
+
+
+def test_a_countdown_never_exceeds_the_brokers_bound():
+    policy = RetryPolicy(backoff_max=10 * MAX_COUNTDOWN_SECONDS)
+
+    assert policy.countdown(30, rng=Top()) == MAX_COUNTDOWN_SECONDS
+
+
+def test_a_huge_retry_count_does_not_overflow():
+    assert RetryPolicy(jitter=False).countdown(10_000) == 600
 
 
 @pytest.mark.parametrize(
@@ -96,6 +125,20 @@ def test_the_policy_is_read_from_the_settings():
         replay_max_event_age_seconds=600,
     )
 
-    assert RetryPolicy.from_settings(settings) == RetryPolicy(
-        max_attempts=4, backoff_base=3, backoff_max=120, max_age_seconds=600
-    )
+    policy = RetryPolicy.from_settings(settings)
+
+    assert (policy.max_attempts, policy.backoff_base, policy.backoff_max) == (4, 3, 120)
+    assert policy.max_age_seconds == 600
+
+
+def test_every_policy_bounds_its_tasks_retries_beyond_its_attempts():
+    # Infrastructure waits (Redis, the ledger) retry the task without spending an
+    # attempt; the bound keeps that loop finite, and the reconciler resumes the item.
+    settings = Settings(_env_file=None, replay_max_attempts=4)  # type: ignore[call-arg]
+
+    for policy in (RetryPolicy.from_settings(settings), TRACKING_POLICY):
+        assert policy.max_attempts <= policy.task_retries < 1000
+
+
+def test_tracking_has_no_age_budget():
+    assert TRACKING_POLICY.too_old(NOW - timedelta(days=365), NOW) is False
