@@ -44,14 +44,18 @@ class InvalidMessage(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EventKey:
-    """The idempotency key: one ledger item per (EventBridge event id, target ARN).
+    """The idempotency key: one ledger item per (event id, rule ARN, target ARN).
 
-    The SQS message id is not part of it: EventBridge can put the same event into the
-    DLQ twice, under two message ids.
+    As EventBridge counts deliveries: the same event failing at one target under two
+    rules is two deliveries, while EventBridge's own duplicates of one rule-target pair
+    (the same event in the DLQ twice, under two SQS message ids) are one. The SQS
+    message id is therefore not part of it. `rule_arn` is empty when the DLQ message
+    named no rule.
     """
 
     event_id: str
     target_arn: str
+    rule_arn: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +224,9 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
         participant_id = _checked_uuid(genesys.event_body.get("participantId"), "participantId")
 
     return ParsedEvent(
-        key=EventKey(event_id=event.id, target_arn=target_arn),
+        key=EventKey(
+            event_id=event.id, target_arn=target_arn, rule_arn=message.error.rule_arn or ""
+        ),
         event=event,
         genesys=genesys,
         conversation_id=conversation_id,

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.errors import HandOffError
-from dlq.events import DlqMessage, EventKey, InvalidMessage, ParsedEvent, parse_dlq_message
+from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message
 from dlq.ledger import LedgerStore, Status
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def admit(
         and existing.sqs_message_id == message.message_id
     )
     if existing is not None and not retried:
-        _write(lambda: ledger.count_duplicate(*_key_of(parsed)), message)
+        _write(lambda: ledger.count_duplicate(parsed.key), message)
     else:
         try:
             enqueuer.enqueue_replay(parsed.key)
@@ -108,10 +108,6 @@ def admit(
         },
     )
     return IngestResult(message.message_id, outcome, key=parsed.key)
-
-
-def _key_of(parsed: ParsedEvent) -> tuple[str, str]:
-    return parsed.key.event_id, parsed.key.target_arn
 
 
 def _error_code(exc: BaseException | None) -> str | None:

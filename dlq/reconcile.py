@@ -90,7 +90,7 @@ class Reconciler:
         return report
 
     def _requeue(self, item: LedgerItem, kind: str, report: Counter[str]) -> None:
-        self._enqueuer.enqueue_replay(EventKey(item.event_id, item.target_arn))
+        self._enqueuer.enqueue_replay(item.key)
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:

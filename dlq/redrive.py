@@ -76,11 +76,11 @@ def redrive(
     result = RedriveResult()
     for item in items:
         try:
-            ledger.redrive(item.event_id, item.target_arn, note=note)
+            ledger.redrive(item.key, note=note)
         except ClaimRefused:
             result.skipped += 1  # changed since it was listed: leave it
         else:
-            key = EventKey(item.event_id, item.target_arn)
+            key = item.key
             enqueuer.enqueue_replay(key)
             result.keys.append(key)
             result.redriven += 1

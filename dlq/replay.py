@@ -109,7 +109,7 @@ class Replayer:
     def replay(self, key: EventKey, *, task_id: str | None = None) -> ReplayOutcome:
         """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later."""
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
-        item = self._ledger.get(key.event_id, key.target_arn)
+        item = self._ledger.get(key)
         if item is None:
             log.error("no ledger item for this replay; nothing to do", extra=context)
             return ReplayOutcome.SKIPPED
@@ -121,9 +121,7 @@ class Replayer:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
             try:
-                claimed = self._ledger.claim(
-                    key.event_id, key.target_arn, lease_seconds=self._options.lease_seconds
-                )
+                claimed = self._ledger.claim(key, lease_seconds=self._options.lease_seconds)
             except ClaimRefused as refused:
                 if refused.current is not None and refused.current.status in FINAL_STATUSES:
                     return self._already_final(refused.current, context)

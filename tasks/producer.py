@@ -16,7 +16,9 @@ class CeleryEnqueuer:
         self._app = app
 
     def enqueue_replay(self, key: EventKey) -> None:
-        self._app.send_task(REPLAY_TASK, args=(key.event_id, key.target_arn), retry=True)
+        self._app.send_task(
+            REPLAY_TASK, args=(key.event_id, key.target_arn, key.rule_arn), retry=True
+        )
 
 
 class TrackingScheduler:

@@ -19,10 +19,14 @@ RETRYABLE = (AttemptFailed, ClientError, BotoCoreError, RedisError)
 
 
 @app.task(bind=True, base=BoundedTask, name=REPLAY_TASK, autoretry_for=RETRYABLE)
-def replay(self: BoundedTask, event_id: str, target_arn: str) -> str:
-    """Redeliver one event to one target, or record why not."""
+def replay(self: BoundedTask, event_id: str, target_arn: str, rule_arn: str = "") -> str:
+    """Redeliver one event to one target of one rule, or record why not.
+
+    `rule_arn` defaults to empty so that tasks queued before it existed still run.
+    """
+    key = EventKey(event_id, target_arn, rule_arn)
     try:
-        outcome = runtime().replayer.replay(EventKey(event_id, target_arn), task_id=self.request.id)
+        outcome = runtime().replayer.replay(key, task_id=self.request.id)
     except Wait as wait:
         return self.wait(wait.retry_after)
     return outcome.value

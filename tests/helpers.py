@@ -48,10 +48,12 @@ def genesys_event(
     }
 
 
-def dlq_attributes(target_arn: str, *, error_code: str = "THROTTLING") -> dict[str, Any]:
+def dlq_attributes(
+    target_arn: str, *, error_code: str = "THROTTLING", rule_arn: str = RULE
+) -> dict[str, Any]:
     """The six EventBridge attributes in `send_message` form."""
     values = {
-        "RULE_ARN": RULE,
+        "RULE_ARN": rule_arn,
         "TARGET_ARN": target_arn,
         "ERROR_CODE": error_code,
         "ERROR_MESSAGE": "Rate Exceeded.",
@@ -61,14 +63,16 @@ def dlq_attributes(target_arn: str, *, error_code: str = "THROTTLING") -> dict[s
     return {name: {"StringValue": v, "DataType": "String"} for name, v in values.items()}
 
 
-def received_message(body: str, target_arn: str, message_id: str | None = None) -> DlqMessage:
+def received_message(
+    body: str, target_arn: str, message_id: str | None = None, *, rule_arn: str = RULE
+) -> DlqMessage:
     """A DLQ message as `receive_message` would return it."""
     return DlqMessage.from_receive_message(
         {
             "MessageId": message_id or str(uuid.uuid4()),
             "ReceiptHandle": "handle",
             "Body": body,
-            "MessageAttributes": dlq_attributes(target_arn),
+            "MessageAttributes": dlq_attributes(target_arn, rule_arn=rule_arn),
             "Attributes": {"ApproximateReceiveCount": "1"},
         }
     )
@@ -90,9 +94,9 @@ def lambda_record(body: str, target_arn: str | None, message_id: str | None = No
     }
 
 
-def parsed(body: dict[str, Any], target_arn: str):
+def parsed(body: dict[str, Any], target_arn: str, *, rule_arn: str = RULE):
     text = json.dumps(body)
-    message = received_message(text, target_arn)
+    message = received_message(text, target_arn, rule_arn=rule_arn)
     return parse_dlq_message(message), message
 
 

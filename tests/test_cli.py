@@ -21,11 +21,11 @@ import pytest
 from broker import queued_tasks
 from click.testing import CliRunner, Result
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import dlq_attributes, genesys_event
+from helpers import RULE, dlq_attributes, genesys_event
 
 from cli.main import main
 from dlq.aws import aws_client
-from dlq.events import DlqMessage, parse_dlq_message
+from dlq.events import DlqMessage, EventKey, parse_dlq_message
 from dlq.genesys import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
 from dlq.ledger import Ledger, LedgerItem, Status, create_table
@@ -148,7 +148,7 @@ def receive(ledger: Ledger, entry: Entry) -> None:
 
 
 def attempt(ledger: Ledger, entry: Entry, status: Status, error: str | None = None) -> LedgerItem:
-    claimed = ledger.claim(entry.event_id, entry.target_arn, lease_seconds=60)
+    claimed = ledger.claim(EventKey(entry.event_id, entry.target_arn, RULE), lease_seconds=60)
     outcome = {Status.RETRY_SCHEDULED: "retry"}.get(status, status.value)
     return ledger.finish(claimed, status, outcome=outcome, error=error, next_attempt_at=(
         0.0 if status is Status.RETRY_SCHEDULED else None))  # fmt: skip

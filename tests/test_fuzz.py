@@ -221,7 +221,7 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
             rejected.append(result)
             continue
         assert result.key is not None
-        item = ledger.get(result.key.event_id, result.key.target_arn)
+        item = ledger.get(result.key)
         assert item is not None
         if result.outcome is IngestOutcome.ACCEPTED:
             assert item.status is Status.RECEIVED

@@ -31,7 +31,7 @@ def test_create_table_is_idempotent(moto_server, make_settings, unique):
 def test_a_received_item_keeps_the_event_and_the_dlq_context(ledger):
     event, message = parsed(genesys_event(), TARGET)
     assert ledger.put_received(event, message) is None
-    item = ledger.get(event.key.event_id, TARGET)
+    item = ledger.get(event.key)
     assert item.status is Status.RECEIVED
     assert item.body == message.body
     assert item.conversation_id == event.conversation_id
@@ -49,7 +49,7 @@ def test_the_same_event_twice_is_one_item_and_counted_as_a_duplicate(ledger):
     assert ledger.put_received(first, message) is None
     existing = ledger.put_received(second, again)
     assert existing is not None and existing.sqs_message_id == message.message_id
-    assert ledger.count_duplicate(first.key.event_id, TARGET).duplicates == 1
+    assert ledger.count_duplicate(first.key).duplicates == 1
     assert len(ledger.items_for_event(first.key.event_id)) == 1
 
 
@@ -69,7 +69,7 @@ def test_the_largest_eventbridge_event_fits_in_an_item(ledger):
     event, message = parsed(body, TARGET)
     assert len(message.body.encode()) > MAX_EVENT_BYTES - 400
     assert ledger.put_received(event, message) is None
-    assert ledger.get(body["id"], TARGET).body == message.body
+    assert ledger.get(event.key).body == message.body
 
 
 def test_a_rejected_message_keeps_its_reason_and_raw_body(ledger):
@@ -91,7 +91,7 @@ def test_two_concurrent_claims_have_exactly_one_winner(ledger):
     def contend():
         barrier.wait()
         try:
-            winners.append(ledger.claim(event.key.event_id, TARGET, lease_seconds=60))
+            winners.append(ledger.claim(event.key, lease_seconds=60))
         except ClaimRefused as exc:
             refusals.append(exc.current.status)
 
@@ -108,7 +108,7 @@ def test_two_concurrent_claims_have_exactly_one_winner(ledger):
 def test_two_concurrent_finishes_have_exactly_one_winner(ledger):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
-    claimed = ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+    claimed = ledger.claim(event.key, lease_seconds=60)
     barrier = threading.Barrier(2)
     results = []
 
@@ -130,18 +130,18 @@ def test_two_concurrent_finishes_have_exactly_one_winner(ledger):
 def test_a_replayed_item_cannot_be_claimed_again(ledger):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
-    claimed = ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+    claimed = ledger.claim(event.key, lease_seconds=60)
     ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
     with pytest.raises(ClaimRefused) as caught:
-        ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+        ledger.claim(event.key, lease_seconds=60)
     assert caught.value.current.status is Status.REPLAYED
 
 
 def test_an_expired_lease_can_be_taken_over_and_the_old_claim_goes_stale(ledger):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
-    first = ledger.claim(event.key.event_id, TARGET, lease_seconds=-1)
-    second = ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+    first = ledger.claim(event.key, lease_seconds=-1)
+    second = ledger.claim(event.key, lease_seconds=60)
     assert second.attempts == 2
     with pytest.raises(StaleClaim):
         ledger.finish(first, Status.REPLAYED, outcome="replayed")
@@ -152,7 +152,7 @@ def test_an_expired_lease_can_be_taken_over_and_the_old_claim_goes_stale(ledger)
 def test_a_retry_is_claimable_only_when_due(ledger, next_attempt_at, claimable):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
-    claimed = ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+    claimed = ledger.claim(event.key, lease_seconds=60)
     later = ledger.finish(
         claimed,
         Status.RETRY_SCHEDULED,
@@ -162,20 +162,20 @@ def test_a_retry_is_claimable_only_when_due(ledger, next_attempt_at, claimable):
     )
     assert later.last_error == "503"
     if claimable:
-        assert ledger.claim(event.key.event_id, TARGET, lease_seconds=60).attempts == 2
+        assert ledger.claim(event.key, lease_seconds=60).attempts == 2
     else:
         with pytest.raises(ClaimRefused):
-            ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+            ledger.claim(event.key, lease_seconds=60)
 
 
 def test_the_history_is_bounded(ledger):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
     for _ in range(HISTORY_LIMIT + 5):
-        claimed = ledger.claim(event.key.event_id, TARGET, lease_seconds=-1)
+        claimed = ledger.claim(event.key, lease_seconds=-1)
         ledger.finish(claimed, Status.FAILED, outcome="failed", error="boom")
-        ledger.redrive(event.key.event_id, TARGET)
-    item = ledger.get(event.key.event_id, TARGET)
+        ledger.redrive(event.key)
+    item = ledger.get(event.key)
     assert len(item.history) == HISTORY_LIMIT
     assert item.history[-1]["outcome"] == "redrive"
 
@@ -184,10 +184,10 @@ def test_redrive_moves_only_failed_or_exhausted_items_back_to_received(ledger):
     event, message = parsed(genesys_event(), TARGET)
     ledger.put_received(event, message)
     with pytest.raises(ClaimRefused):
-        ledger.redrive(event.key.event_id, TARGET)
-    claimed = ledger.claim(event.key.event_id, TARGET, lease_seconds=60)
+        ledger.redrive(event.key)
+    claimed = ledger.claim(event.key, lease_seconds=60)
     ledger.finish(claimed, Status.EXHAUSTED, outcome="exhausted", error="still down")
-    item = ledger.redrive(event.key.event_id, TARGET)
+    item = ledger.redrive(event.key)
     assert (item.status, item.attempts) == (Status.RECEIVED, 0)
     assert item.last_error == "still down"
 
@@ -198,9 +198,9 @@ def test_the_indexes_find_items_by_status_and_by_conversation(ledger):
     for topic in ("customer.start", "customer.end", "acw"):
         event, message = parsed(genesys_event(conversation_id=conversation, topic=topic), TARGET)
         ledger.put_received(event, message)
-        keys.append(event.key.event_id)
-    claimed = ledger.claim(keys[0], TARGET, lease_seconds=60)
+        keys.append(event.key)
+    claimed = ledger.claim(keys[0], lease_seconds=60)
     ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
-    assert {i.event_id for i in ledger.by_conversation(conversation)} == set(keys)
-    assert {i.event_id for i in ledger.by_status(Status.RECEIVED)} >= set(keys[1:])
-    assert keys[0] in {i.event_id for i in ledger.by_status(Status.REPLAYED)}
+    assert {i.key for i in ledger.by_conversation(conversation)} == set(keys)
+    assert {i.key for i in ledger.by_status(Status.RECEIVED)} >= set(keys[1:])
+    assert keys[0] in {i.key for i in ledger.by_status(Status.REPLAYED)}

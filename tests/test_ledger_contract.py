@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from helpers import genesys_event, parsed, received_message
+from helpers import RULE, genesys_event, parsed, received_message
 
 from dlq.aws import aws_client
 from dlq.clock import FakeClock, iso
+from dlq.events import EventKey
 from dlq.ledger import (
     FINAL_STATUSES,
     HISTORY_LIMIT,
@@ -39,12 +40,13 @@ from dlq.ledger import (
     create_table,
     marshal,
 )
+from dlq.ledger.model import route_of
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
 OTHER_TARGET = "arn:aws:lambda:us-east-1:111122223333:function:crm-sync"
 LEASE = 60.0
 
-Key = tuple[str, str]
+Key = EventKey
 
 
 # --- the two stores -------------------------------------------------------------------
@@ -56,7 +58,7 @@ class Backend:
 
     ledger: LedgerStore
     clock: FakeClock
-    stored: Callable[[str, str], dict[str, Any] | None]
+    stored: Callable[[EventKey], dict[str, Any] | None]
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -65,8 +67,8 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         memory = MemoryLedger(clock=clock)
 
-        def held(event_id: str, target_arn: str) -> dict[str, Any] | None:
-            return copy.deepcopy(memory._items.get((event_id, target_arn)))
+        def held(key: EventKey) -> dict[str, Any] | None:
+            return copy.deepcopy(memory._items.get((key.event_id, route_of(key))))
 
         return Backend(memory, clock, held)
 
@@ -75,9 +77,9 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     table = f"contract-{request.getfixturevalue('unique')}"
     create_table(client, table)
 
-    def stored(event_id: str, target_arn: str) -> dict[str, Any] | None:
+    def stored(key: EventKey) -> dict[str, Any] | None:
         response = client.get_item(
-            TableName=table, Key=marshal.key(event_id, target_arn), ConsistentRead=True
+            TableName=table, Key=marshal.key(key.event_id, route_of(key)), ConsistentRead=True
         )
         return marshal.plain(response["Item"]) if "Item" in response else None
 
@@ -95,7 +97,7 @@ def clock(backend: Backend) -> FakeClock:
 
 
 @pytest.fixture()
-def stored(backend: Backend) -> Callable[[str, str], dict[str, Any] | None]:
+def stored(backend: Backend) -> Callable[[EventKey], dict[str, Any] | None]:
     return backend.stored
 
 
@@ -122,11 +124,11 @@ def item_in(ledger: LedgerStore, status: Status) -> Key:
     if status is Status.REJECTED:
         message = received_message("{not json", TARGET)
         assert ledger.put_rejected(message, "body is not JSON") is True
-        return f"rejected:{message.message_id}", TARGET
-    key = receive(ledger), TARGET
+        return EventKey(f"rejected:{message.message_id}", TARGET)
+    key = key_of(receive(ledger))
     if status is Status.RECEIVED:
         return key
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
     if status is not Status.IN_PROGRESS:
         ledger.finish(
             claimed,
@@ -138,8 +140,13 @@ def item_in(ledger: LedgerStore, status: Status) -> Key:
     return key
 
 
+def key_of(event_id: str, target: str = TARGET) -> EventKey:
+    """The key of an item `receive` made: its messages name the helpers' rule."""
+    return EventKey(event_id, target, RULE)
+
+
 def current(ledger: LedgerStore, key: Key) -> LedgerItem:
-    item = ledger.get(*key)
+    item = ledger.get(key)
     assert item is not None
     return item
 
@@ -155,7 +162,7 @@ def test_put_received_stores_a_new_key_as_received_and_returns_none(ledger, cloc
     event, message = parsed(genesys_event(), TARGET)
     assert ledger.put_received(event, message) is None
 
-    item = current(ledger, (event.key.event_id, TARGET))
+    item = current(ledger, event.key)
     now = clock.now()
     assert (item.status, item.attempts, item.duplicates) == (Status.RECEIVED, 0, 0)
     assert item.body == message.body
@@ -171,7 +178,7 @@ def test_put_received_stores_a_new_key_as_received_and_returns_none(ledger, cloc
     assert item.dlq.retry_attempts == 185
     assert item.history == ({"at": iso(now), "outcome": "received"},)
     assert (item.lease_until, item.claim_token, item.last_error) == (None, None, None)
-    assert stored(event.key.event_id, TARGET)["expires_at"] == int(now) + 90 * 86400
+    assert stored(event.key)["expires_at"] == int(now) + 90 * 86400
 
 
 def test_put_received_of_a_known_key_returns_the_existing_item_and_leaves_it_unchanged(
@@ -181,20 +188,20 @@ def test_put_received_of_a_known_key_returns_the_existing_item_and_leaves_it_unc
     first, message = parsed(body, TARGET)
     again, copy_of_it = parsed(body, TARGET)
     assert ledger.put_received(first, message) is None
-    before = current(ledger, (body["id"], TARGET))
+    before = current(ledger, key_of(body["id"]))
 
     clock.advance(5)
     existing = ledger.put_received(again, copy_of_it)
 
     assert existing == before
     assert existing.sqs_message_id == message.message_id != copy_of_it.message_id
-    assert current(ledger, (body["id"], TARGET)) == before
+    assert current(ledger, key_of(body["id"])) == before
 
 
 def test_put_rejected_is_keyed_by_the_sqs_message_id_and_is_idempotent(ledger, clock):
     message = received_message("{not json", TARGET, message_id="m-bad")
     assert ledger.put_rejected(message, "body is not JSON") is True
-    before = current(ledger, ("rejected:m-bad", TARGET))
+    before = current(ledger, EventKey("rejected:m-bad", TARGET))
 
     clock.advance(5)
     assert ledger.put_rejected(message, "another reason") is False
@@ -206,7 +213,7 @@ def test_put_rejected_keeps_the_reason_and_the_raw_body(ledger, clock, stored):
     message = received_message("{not json", TARGET, message_id="m-bad")
     ledger.put_rejected(message, "body is not JSON")
 
-    item = current(ledger, ("rejected:m-bad", TARGET))
+    item = current(ledger, EventKey("rejected:m-bad", TARGET))
     assert (item.status, item.attempts) == (Status.REJECTED, 0)
     assert item.reject_reason == "body is not JSON"
     assert item.body == "{not json"
@@ -214,7 +221,7 @@ def test_put_rejected_keeps_the_reason_and_the_raw_body(ledger, clock, stored):
     assert item.history == (
         {"at": iso(clock.now()), "outcome": "rejected", "error": "body is not JSON"},
     )
-    raw = stored("rejected:m-bad", TARGET)
+    raw = stored(EventKey("rejected:m-bad", TARGET))
     assert raw["body_bytes"] == len(b"{not json")
     assert raw["body_sha256"] == hashlib.sha256(b"{not json").hexdigest()
     assert "body_truncated" not in raw
@@ -226,20 +233,22 @@ def test_put_rejected_truncates_an_oversize_body_and_keeps_its_size_and_digest(l
     message = received_message(body, TARGET, message_id="m-huge")
     assert ledger.put_rejected(message, "body is too large") is True
 
-    assert current(ledger, ("rejected:m-huge", TARGET)).body == "x" * (REJECTED_BODY_LIMIT - 1)
-    raw = stored("rejected:m-huge", TARGET)
+    assert current(ledger, EventKey("rejected:m-huge", TARGET)).body == "x" * (
+        REJECTED_BODY_LIMIT - 1
+    )
+    raw = stored(EventKey("rejected:m-huge", TARGET))
     assert raw["body_truncated"] is True
     assert raw["body_bytes"] == len(body.encode())
     assert raw["body_sha256"] == hashlib.sha256(body.encode()).hexdigest()
 
 
 def test_count_duplicate_increments_the_counter_and_changes_nothing_else(ledger, clock):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     before = current(ledger, key)
 
     clock.advance(5)
-    assert ledger.count_duplicate(*key).duplicates == 1
-    counted = ledger.count_duplicate(*key)
+    assert ledger.count_duplicate(key).duplicates == 1
+    counted = ledger.count_duplicate(key)
 
     assert counted.duplicates == 2
     assert counted == current(ledger, key)
@@ -247,26 +256,49 @@ def test_count_duplicate_increments_the_counter_and_changes_nothing_else(ledger,
     assert counted.history == before.history
 
 
-def test_count_duplicate_of_an_absent_key_fails_and_leaves_an_item_no_read_can_parse(ledger):
-    # Both stores do this today: DynamoDB's `ADD` creates the item with just the key and
-    # the counter, which `LedgerItem` cannot read (it has no status). The twin must break
-    # the same way, not hide it.
-    with pytest.raises(KeyError):
-        ledger.count_duplicate("never-received", TARGET)
-    with pytest.raises(KeyError):
-        ledger.get("never-received", TARGET)
-    with pytest.raises(KeyError):
-        list(ledger.scan())
+def test_the_same_event_failing_at_one_target_under_two_rules_is_two_items(ledger):
+    body = genesys_event()
+    other_rule = RULE.replace("/crm/r", "/crm/audit")
+    first, message = parsed(body, TARGET)
+    second, again = parsed(body, TARGET, rule_arn=other_rule)
+
+    assert ledger.put_received(first, message) is None
+    assert ledger.put_received(second, again) is None
+
+    items = ledger.items_for_event(body["id"])
+    assert sorted(item.rule_arn or "" for item in items) == sorted([RULE, other_rule])
+    assert {item.key for item in items} == {first.key, second.key}
+
+
+def test_the_same_event_twice_under_one_rule_and_target_is_one_item(ledger):
+    body = genesys_event()
+    first, message = parsed(body, TARGET)
+    again, duplicate = parsed(body, TARGET)
+
+    assert ledger.put_received(first, message) is None
+    assert ledger.put_received(again, duplicate) == current(ledger, first.key)
+    assert len(ledger.items_for_event(body["id"])) == 1
+
+
+def test_count_duplicate_of_an_absent_key_is_refused_and_creates_nothing(ledger):
+    # A bare `ADD` would create an item holding only the key and the counter, which no
+    # read can parse (it has no status) and which breaks every scan after it.
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.count_duplicate(EventKey("never-received", TARGET))
+
+    assert refused.value.current is None
+    assert ledger.get(EventKey("never-received", TARGET)) is None
+    assert list(ledger.scan()) == []
 
 
 # --- claim ------------------------------------------------------------------------------
 
 
 def test_claim_of_a_received_item_counts_an_attempt_and_sets_lease_and_token(ledger, clock):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     clock.advance(3)
 
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     assert (claimed.status, claimed.attempts) == (Status.IN_PROGRESS, 1)
     assert claimed.lease_until == clock.now() + LEASE
@@ -276,21 +308,21 @@ def test_claim_of_a_received_item_counts_an_attempt_and_sets_lease_and_token(led
 
 
 def test_claim_stamps_updated_at_with_the_clock_time_cut_to_the_millisecond(ledger, clock):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     clock.advance(0.0009)  # 0.9 ms: `iso` truncates it away; it is not rounded up
 
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     assert claimed.updated_at == iso(clock.now()) == current(ledger, key).received_at
 
 
 def test_claim_is_refused_while_a_live_lease_holds_the_item(ledger, clock):
-    key = receive(ledger), TARGET
-    holder = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    holder = ledger.claim(key, lease_seconds=LEASE)
 
     clock.advance(LEASE)  # the lease ends *after* lease_until, not at it
     with pytest.raises(ClaimRefused) as refused:
-        ledger.claim(*key, lease_seconds=LEASE)
+        ledger.claim(key, lease_seconds=LEASE)
 
     assert refused.value.current == holder == current(ledger, key)
 
@@ -301,7 +333,7 @@ def test_claim_is_refused_for_a_retry_not_yet_due(ledger, clock):
 
     clock.advance(29.999)
     with pytest.raises(ClaimRefused) as refused:
-        ledger.claim(*key, lease_seconds=LEASE)
+        ledger.claim(key, lease_seconds=LEASE)
 
     assert refused.value.current == before == current(ledger, key)
 
@@ -313,17 +345,17 @@ def test_claim_is_refused_for_a_final_status(ledger, clock, status):
 
     clock.advance(10_000)
     with pytest.raises(ClaimRefused) as refused:
-        ledger.claim(*key, lease_seconds=LEASE)
+        ledger.claim(key, lease_seconds=LEASE)
 
     assert refused.value.current == before == current(ledger, key)
 
 
 def test_claim_is_refused_for_an_absent_item_and_creates_nothing(ledger):
     with pytest.raises(ClaimRefused) as refused:
-        ledger.claim("never-received", TARGET, lease_seconds=LEASE)
+        ledger.claim(EventKey("never-received", TARGET), lease_seconds=LEASE)
 
     assert refused.value.current is None
-    assert ledger.get("never-received", TARGET) is None
+    assert ledger.get(EventKey("never-received", TARGET)) is None
 
 
 def test_claim_is_allowed_once_next_attempt_at_is_reached(ledger, clock):
@@ -332,17 +364,17 @@ def test_claim_is_allowed_once_next_attempt_at_is_reached(ledger, clock):
 
     clock.advance(30)
     assert clock.now() == due
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     assert (claimed.status, claimed.attempts) == (Status.IN_PROGRESS, 2)
 
 
 def test_claim_is_allowed_once_the_lease_has_lapsed(ledger, clock):
-    key = receive(ledger), TARGET
-    first = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    first = ledger.claim(key, lease_seconds=LEASE)
 
     clock.advance(LEASE + 0.001)
-    second = ledger.claim(*key, lease_seconds=LEASE)
+    second = ledger.claim(key, lease_seconds=LEASE)
 
     assert second.attempts == 2
     assert second.claim_token != first.claim_token
@@ -350,7 +382,7 @@ def test_claim_is_allowed_once_the_lease_has_lapsed(ledger, clock):
 
 
 def test_concurrent_claims_have_exactly_one_winner(ledger):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     barrier = threading.Barrier(8)
     winners: list[LedgerItem] = []
     refusals: list[Status | None] = []
@@ -358,7 +390,7 @@ def test_concurrent_claims_have_exactly_one_winner(ledger):
     def contend() -> None:
         barrier.wait()
         try:
-            winners.append(ledger.claim(*key, lease_seconds=LEASE))
+            winners.append(ledger.claim(key, lease_seconds=LEASE))
         except ClaimRefused as exc:
             refusals.append(exc.current.status if exc.current else None)
 
@@ -377,8 +409,8 @@ def test_concurrent_claims_have_exactly_one_winner(ledger):
 
 
 def test_finish_with_the_claim_token_ends_the_attempt_and_records_it(ledger, clock):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
     clock.advance(2)
 
     done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed", task_id="task-1")
@@ -394,8 +426,8 @@ def test_finish_with_the_claim_token_ends_the_attempt_and_records_it(ledger, clo
 
 
 def test_finish_records_where_the_event_went_and_the_receipt(ledger, clock):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     done = ledger.finish(
         claimed, Status.REPLAYED, outcome="replayed", delivered_to="arn:x", receipt="msg-1"
@@ -411,8 +443,8 @@ def test_finish_records_where_the_event_went_and_the_receipt(ledger, clock):
 
 
 def test_finish_sets_last_error_and_next_attempt_at(ledger, clock):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
     due = clock.now() + 45.5
 
     later = ledger.finish(
@@ -429,9 +461,9 @@ def test_finish_sets_last_error_and_next_attempt_at(ledger, clock):
 
 
 def test_finish_without_next_attempt_at_removes_it(ledger):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     assert current(ledger, key).next_attempt_at is not None
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     done = ledger.finish(claimed, Status.FAILED, outcome="failed", error="400")
 
@@ -442,7 +474,7 @@ def test_finish_without_next_attempt_at_removes_it(ledger):
 def test_finish_without_an_error_keeps_the_last_error(ledger, clock):
     key = item_in(ledger, Status.RETRY_SCHEDULED)
     clock.advance(30)
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
 
@@ -451,8 +483,8 @@ def test_finish_without_an_error_keeps_the_last_error(ledger, clock):
 
 
 def test_finish_cuts_a_long_error_to_1000_characters_and_500_in_the_history(ledger):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     done = ledger.finish(claimed, Status.FAILED, outcome="failed", error="e" * 5000)
 
@@ -461,10 +493,10 @@ def test_finish_cuts_a_long_error_to_1000_characters_and_500_in_the_history(ledg
 
 
 def test_finish_bounds_the_history_to_the_newest_history_limit_entries(ledger):
-    key = receive(ledger), TARGET
+    key = key_of(receive(ledger))
     rounds = HISTORY_LIMIT + 5
     for n in range(rounds):
-        claimed = ledger.claim(*key, lease_seconds=LEASE)
+        claimed = ledger.claim(key, lease_seconds=LEASE)
         ledger.finish(
             claimed,
             Status.RETRY_SCHEDULED,
@@ -480,10 +512,10 @@ def test_finish_bounds_the_history_to_the_newest_history_limit_entries(ledger):
 
 
 def test_finish_after_someone_else_reclaimed_the_item_raises_stale_claim(ledger, clock):
-    key = receive(ledger), TARGET
-    lost = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    lost = ledger.claim(key, lease_seconds=LEASE)
     clock.advance(LEASE + 1)
-    taken_over = ledger.claim(*key, lease_seconds=LEASE)
+    taken_over = ledger.claim(key, lease_seconds=LEASE)
 
     with pytest.raises(StaleClaim):
         ledger.finish(lost, Status.REPLAYED, outcome="replayed")
@@ -492,8 +524,8 @@ def test_finish_after_someone_else_reclaimed_the_item_raises_stale_claim(ledger,
 
 
 def test_finish_twice_with_one_claim_raises_stale_claim(ledger):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
     done = ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
 
     with pytest.raises(StaleClaim):
@@ -504,8 +536,8 @@ def test_finish_twice_with_one_claim_raises_stale_claim(ledger):
 
 @pytest.mark.parametrize("status", [Status.IN_PROGRESS, Status.RECEIVED, Status.REJECTED])
 def test_finish_refuses_a_waiting_or_rejected_status_with_value_error(ledger, status):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
 
     with pytest.raises(ValueError, match=status.value):
         ledger.finish(claimed, status, outcome="nonsense")
@@ -517,8 +549,8 @@ def test_finish_refuses_a_waiting_or_rejected_status_with_value_error(ledger, st
 
 
 def test_postpone_returns_the_attempt_and_makes_the_item_due_at_until(ledger, clock):
-    key = receive(ledger), TARGET
-    claimed = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
     until = clock.now() + 120
 
     assert ledger.postpone(claimed, until=until) is None
@@ -531,16 +563,16 @@ def test_postpone_returns_the_attempt_and_makes_the_item_due_at_until(ledger, cl
     assert waiting.history == claimed.history
     clock.advance(119.999)
     with pytest.raises(ClaimRefused):
-        ledger.claim(*key, lease_seconds=LEASE)
+        ledger.claim(key, lease_seconds=LEASE)
     clock.advance(0.001)
-    assert ledger.claim(*key, lease_seconds=LEASE).attempts == 1
+    assert ledger.claim(key, lease_seconds=LEASE).attempts == 1
 
 
 def test_postpone_after_the_claim_was_lost_raises_stale_claim(ledger, clock):
-    key = receive(ledger), TARGET
-    lost = ledger.claim(*key, lease_seconds=LEASE)
+    key = key_of(receive(ledger))
+    lost = ledger.claim(key, lease_seconds=LEASE)
     clock.advance(LEASE + 1)
-    taken_over = ledger.claim(*key, lease_seconds=LEASE)
+    taken_over = ledger.claim(key, lease_seconds=LEASE)
 
     with pytest.raises(StaleClaim):
         ledger.postpone(lost, until=clock.now() + 120)
@@ -559,7 +591,7 @@ def test_redrive_puts_a_failed_or_exhausted_item_back_to_received_with_a_note(
     before = current(ledger, key)
     clock.advance(3600)
 
-    item = ledger.redrive(*key, note="redriven by ops")
+    item = ledger.redrive(key, note="redriven by ops")
 
     assert (item.status, item.attempts) == (Status.RECEIVED, 0)
     assert item.redriven_at == iso(clock.now())
@@ -571,8 +603,8 @@ def test_redrive_puts_a_failed_or_exhausted_item_back_to_received_with_a_note(
     )
     assert item.last_error == before.last_error == "503 from the target"
     assert item == current(ledger, key)
-    assert stored(*key)["redrives"] == 1
-    assert ledger.claim(*key, lease_seconds=LEASE).attempts == 1
+    assert stored(key)["redrives"] == 1
+    assert ledger.claim(key, lease_seconds=LEASE).attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -590,37 +622,37 @@ def test_redrive_is_refused_for_any_other_status(ledger, status):
     before = current(ledger, key)
 
     with pytest.raises(ClaimRefused) as refused:
-        ledger.redrive(*key)
+        ledger.redrive(key)
 
     assert refused.value.current == before == current(ledger, key)
 
 
 def test_redrive_of_an_absent_item_is_refused_with_no_current_item(ledger):
     with pytest.raises(ClaimRefused) as refused:
-        ledger.redrive("never-received", TARGET)
+        ledger.redrive(EventKey("never-received", TARGET))
 
     assert refused.value.current is None
-    assert ledger.get("never-received", TARGET) is None
+    assert ledger.get(EventKey("never-received", TARGET)) is None
 
 
 def test_redrive_is_refused_when_the_item_changed_since_it_was_read(ledger, clock, monkeypatch):
     key = item_in(ledger, Status.FAILED)
     read = ledger.get
 
-    def read_then_let_another_operator_act(event_id: str, target_arn: str) -> LedgerItem | None:
+    def read_then_let_another_operator_act(key: EventKey) -> LedgerItem | None:
         """Between our read and our write, someone redrives the item and it fails again:
         the status is `failed` as we read it, but the item is not the one we read."""
-        seen = read(event_id, target_arn)
+        seen = read(key)
         monkeypatch.setattr(ledger, "get", read)
         clock.advance(1)
-        ledger.redrive(event_id, target_arn, note="the other operator")
-        claimed = ledger.claim(event_id, target_arn, lease_seconds=LEASE)
+        ledger.redrive(key, note="the other operator")
+        claimed = ledger.claim(key, lease_seconds=LEASE)
         ledger.finish(claimed, Status.FAILED, outcome="failed", error="still 400")
         return seen
 
     monkeypatch.setattr(ledger, "get", read_then_let_another_operator_act)
     with pytest.raises(ClaimRefused) as refused:
-        ledger.redrive(*key)
+        ledger.redrive(key)
 
     after = current(ledger, key)
     assert refused.value.current == after
@@ -633,7 +665,7 @@ def test_redrive_is_refused_when_the_item_changed_since_it_was_read(ledger, cloc
 
 def test_get_of_an_absent_key_is_none(ledger):
     receive(ledger)
-    assert ledger.get("never-received", TARGET) is None
+    assert ledger.get(EventKey("never-received", TARGET)) is None
 
 
 def test_items_for_event_lists_every_target_of_one_event_in_target_order(ledger):
@@ -653,7 +685,7 @@ def test_by_status_lists_one_status_oldest_update_first(ledger, clock):
     for event_id in ("evt-c", "evt-a", "evt-b"):
         receive(ledger, event_id=event_id)
         clock.advance(1)
-    ledger.claim("evt-a", TARGET, lease_seconds=LEASE)
+    ledger.claim(key_of("evt-a"), lease_seconds=LEASE)
 
     assert event_ids(ledger.by_status(Status.RECEIVED)) == ["evt-c", "evt-b"]
     assert event_ids(ledger.by_status(Status.IN_PROGRESS)) == ["evt-a"]
@@ -679,7 +711,7 @@ def test_by_status_bounds_on_updated_at(ledger, clock, bounds, expected):
         moments.append(iso(clock.now()))
         clock.advance(1)
     receive(ledger, event_id="other-status")
-    ledger.claim("other-status", TARGET, lease_seconds=LEASE)
+    ledger.claim(key_of("other-status"), lease_seconds=LEASE)
 
     wanted = {name: moments[n] for name, n in bounds.items()}
 
@@ -692,7 +724,7 @@ def test_by_conversation_lists_one_conversation_oldest_update_first(ledger, cloc
         receive(ledger, event_id=event_id, conversation_id=conversation)
         clock.advance(1)
     receive(ledger, event_id="evt-other")  # another conversation
-    claimed = ledger.claim("evt-c", TARGET, lease_seconds=LEASE)
+    claimed = ledger.claim(key_of("evt-c"), lease_seconds=LEASE)
     ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
 
     assert event_ids(ledger.by_conversation(conversation)) == ["evt-a", "evt-b", "evt-c"]
@@ -712,7 +744,7 @@ def test_index_reads_break_updated_at_ties_in_key_order(ledger):
         for target in (OTHER_TARGET, TARGET)
     ]
 
-    def keys(items: Any) -> list[Key]:
+    def keys(items: Any) -> list[tuple[str, str]]:
         return [(item.event_id, item.target_arn) for item in items]
 
     assert keys(ledger.by_status(Status.RECEIVED)) == in_key_order

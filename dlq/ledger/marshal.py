@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def key(event_id: str, target_arn: str) -> dict[str, Any]:
-    """The primary key of an item."""
-    return {"event_id": {"S": event_id}, "target_arn": {"S": target_arn}}
+def key(event_id: str, route: str) -> dict[str, Any]:
+    """The primary key of an item (`route` is `model.route_of` its EventKey)."""
+    return {"event_id": {"S": event_id}, "route": {"S": route}}
 
 
 def values(**named: Any) -> dict[str, Any]:

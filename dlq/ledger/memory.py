@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.events import DlqMessage, ParsedEvent
+from dlq.events import DlqMessage, EventKey, ParsedEvent
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
     Attempt,
@@ -26,6 +26,7 @@ from dlq.ledger.model import (
     check_finish_status,
     received_item,
     rejected_item,
+    route_of,
     with_history,
 )
 
@@ -51,25 +52,28 @@ class MemoryLedger:
         item = received_item(parsed, message, now=self._clock.now(), ttl_days=self.ttl_days)
         if self._put_new(item):
             return None
-        return self.get(parsed.key.event_id, parsed.key.target_arn)
+        return self.get(parsed.key)
 
     def put_rejected(self, message: DlqMessage, reason: str) -> bool:
         return self._put_new(
             rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
         )
 
-    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
-        with self._lock:
-            # DynamoDB's `ADD` creates a missing item with only the key and the counter.
-            item = self._items.setdefault(
-                (event_id, target_arn), {"event_id": event_id, "target_arn": target_arn}
-            )
+    def count_duplicate(self, key: EventKey) -> LedgerItem:
+        def count(item: Item) -> None:
             item["duplicates"] = int(item.get("duplicates", 0)) + 1
-            return LedgerItem.from_item(copy.deepcopy(item))
+
+        return self._update(
+            key.event_id,
+            route_of(key),
+            condition=lambda item: True,
+            change=count,
+            refused=lambda _: ClaimRefused(None),
+        )
 
     # --- the worker's transitions -------------------------------------------------
 
-    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem:
+    def claim(self, key: EventKey, *, lease_seconds: float) -> LedgerItem:
         now = self._clock.now()
         epoch = round(now, 3)  # what the conditions compare; `updated_at` is `iso(now)`
 
@@ -91,8 +95,8 @@ class MemoryLedger:
             )
 
         return self._update(
-            event_id,
-            target_arn,
+            key.event_id,
+            route_of(key),
             condition=claimable,
             change=claim,
             refused=lambda current: ClaimRefused(current),
@@ -132,7 +136,7 @@ class MemoryLedger:
 
         return self._update(
             claimed.event_id,
-            claimed.target_arn,
+            claimed.route,
             condition=_holds(claimed),
             change=finish,
             refused=lambda _: StaleClaim.of(claimed),
@@ -153,14 +157,14 @@ class MemoryLedger:
 
         self._update(
             claimed.event_id,
-            claimed.target_arn,
+            claimed.route,
             condition=_holds(claimed),
             change=postpone,
             refused=lambda _: StaleClaim.of(claimed),
         )
 
-    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
-        current = self.get(event_id, target_arn)
+    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem:
+        current = self.get(key)
         if current is None or current.status not in REDRIVABLE_STATUSES:
             raise ClaimRefused(current)
         now = self._clock.now()
@@ -183,8 +187,8 @@ class MemoryLedger:
             )
 
         return self._update(
-            event_id,
-            target_arn,
+            key.event_id,
+            route_of(key),
             condition=unchanged,
             change=redrive,
             refused=lambda found: ClaimRefused(found),
@@ -192,15 +196,15 @@ class MemoryLedger:
 
     # --- reading ------------------------------------------------------------------
 
-    def get(self, event_id: str, target_arn: str) -> LedgerItem | None:
+    def get(self, key: EventKey) -> LedgerItem | None:
         with self._lock:
-            item = self._items.get((event_id, target_arn))
+            item = self._items.get((key.event_id, route_of(key)))
             return LedgerItem.from_item(copy.deepcopy(item)) if item else None
 
     def items_for_event(self, event_id: str) -> list[LedgerItem]:
         return [
             LedgerItem.from_item(item)
-            for item in self._select(lambda item: item["event_id"] == event_id, "target_arn")
+            for item in self._select(lambda item: item["event_id"] == event_id, "route")
         ]
 
     def by_status(
@@ -234,15 +238,13 @@ class MemoryLedger:
         ]
 
     def scan(self) -> Iterator[LedgerItem]:
-        # Every item, as DynamoDB's Scan: a key-only item (`count_duplicate` of a missing
-        # key) fails to parse here exactly as it does there.
         for item in self._select(lambda item: True, "event_id"):
             yield LedgerItem.from_item(item)
 
     # --- internals ----------------------------------------------------------------
 
     def _put_new(self, item: Item) -> bool:
-        key = (item["event_id"], item["target_arn"])
+        key = (item["event_id"], item["route"])
         with self._lock:
             if key in self._items:
                 return False
@@ -252,7 +254,7 @@ class MemoryLedger:
     def _update(
         self,
         event_id: str,
-        target_arn: str,
+        route: str,
         *,
         condition: Callable[[Item], bool],
         change: Callable[[Item], None],
@@ -260,7 +262,7 @@ class MemoryLedger:
     ) -> LedgerItem:
         """One conditional update under the lock; `refused(current)` raised if the check fails."""
         with self._lock:
-            item = self._items.get((event_id, target_arn))
+            item = self._items.get((event_id, route))
             if item is None or not condition(item):
                 current = LedgerItem.from_item(copy.deepcopy(item)) if item else None
             else:
@@ -274,7 +276,7 @@ class MemoryLedger:
             chosen = [copy.deepcopy(i) for i in self._items.values() if wanted(i)]
         return sorted(
             chosen,
-            key=lambda item: (str(item.get(order, "")), item["event_id"], item["target_arn"]),
+            key=lambda item: (str(item.get(order, "")), item["event_id"], item["route"]),
         )
 
 

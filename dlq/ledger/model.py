@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from dlq.clock import iso
-from dlq.events import DlqError, DlqMessage, ParsedEvent
+from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 
 HISTORY_LIMIT = 20
 #: A rejected body is kept whole up to this size; beyond it, a prefix and its digest.
@@ -63,6 +63,15 @@ class Attempt:
         return entry
 
 
+def route_of(key: EventKey) -> str:
+    """The ledger's sort key: the (target, rule) pair that missed the event.
+
+    The target first, so a Query on one event lists its items by target; a digest stands
+    in when the two ARNs together are too long for a key.
+    """
+    return key_part(f"{key.target_arn} {key.rule_arn}" if key.rule_arn else key.target_arn)
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerItem:
     """A ledger item as the worker and the operator tools see it."""
@@ -91,6 +100,16 @@ class LedgerItem:
     #: When the item was last put back to `received` by a redrive: its age counts from here.
     redriven_at: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()
+    route: str = ""
+
+    @property
+    def rule_arn(self) -> str | None:
+        return self.dlq.rule_arn
+
+    @property
+    def key(self) -> EventKey:
+        """The item's idempotency key (its ledger key is `route_of(key)`)."""
+        return EventKey(self.event_id, self.target_arn, self.dlq.rule_arn or "")
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> LedgerItem:
@@ -129,6 +148,7 @@ class LedgerItem:
             claim_token=item.get("claim_token"),
             redriven_at=item.get("redriven_at"),
             history=tuple(item.get("history", ())),
+            route=item.get("route", ""),
         )
 
 
@@ -163,6 +183,7 @@ def received_item(
     at = iso(now)
     item: dict[str, Any] = {
         "event_id": event.id,
+        "route": route_of(parsed.key),
         "target_arn": parsed.key.target_arn,
         "status": Status.RECEIVED.value,
         "attempts": 0,
@@ -189,9 +210,11 @@ def rejected_item(message: DlqMessage, reason: str, *, now: float, ttl_days: int
     at = iso(now)
     body = message.body
     encoded = body.encode("utf-8", errors="surrogatepass")
+    target = key_part(message.error.target_arn or "-")
     item: dict[str, Any] = {
         "event_id": key_part(f"rejected:{message.message_id or uuid.uuid4()}"),
-        "target_arn": key_part(message.error.target_arn or "-"),
+        "route": target,
+        "target_arn": target,
         "status": Status.REJECTED.value,
         "attempts": 0,
         "received_at": at,

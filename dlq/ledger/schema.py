@@ -32,11 +32,11 @@ def table_definition(table: str) -> dict[str, Any]:
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
             {"AttributeName": name, "AttributeType": "S"}
-            for name in ("event_id", "target_arn", "status", "updated_at", "conversation_id")
+            for name in ("event_id", "route", "status", "updated_at", "conversation_id")
         ],
         "KeySchema": [
             {"AttributeName": "event_id", "KeyType": "HASH"},
-            {"AttributeName": "target_arn", "KeyType": "RANGE"},
+            {"AttributeName": "route", "KeyType": "RANGE"},
         ],
         "GlobalSecondaryIndexes": [
             index(BY_STATUS_INDEX, "status"),

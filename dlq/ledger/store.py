@@ -1,4 +1,4 @@
-"""The ledger on DynamoDB: one item per (event id, target), every transition conditional.
+"""The ledger on DynamoDB: one item per (event id, rule, target), every transition conditional.
 
     received --claim--> in_progress --ok--> replayed
                             |  +--retryable--> retry_scheduled --claim--> in_progress
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.events import DlqMessage, ParsedEvent
+from dlq.events import DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
@@ -32,6 +32,7 @@ from dlq.ledger.model import (
     check_finish_status,
     received_item,
     rejected_item,
+    route_of,
     with_history,
 )
 from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
@@ -47,9 +48,9 @@ class LedgerStore(Protocol):
 
     def put_rejected(self, message: DlqMessage, reason: str) -> bool: ...
 
-    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem: ...
+    def count_duplicate(self, key: EventKey) -> LedgerItem: ...
 
-    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem: ...
+    def claim(self, key: EventKey, *, lease_seconds: float) -> LedgerItem: ...
 
     def finish(
         self,
@@ -66,9 +67,9 @@ class LedgerStore(Protocol):
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
 
-    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem: ...
+    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem: ...
 
-    def get(self, event_id: str, target_arn: str) -> LedgerItem | None: ...
+    def get(self, key: EventKey) -> LedgerItem | None: ...
 
     def items_for_event(self, event_id: str) -> list[LedgerItem]: ...
 
@@ -108,7 +109,7 @@ class Ledger:
         item = received_item(parsed, message, now=self._clock.now(), ttl_days=self.ttl_days)
         if self._put_new(item):
             return None
-        return self.get(parsed.key.event_id, parsed.key.target_arn)
+        return self.get(parsed.key)
 
     def put_rejected(self, message: DlqMessage, reason: str) -> bool:
         """Keep a message that cannot be replayed, with its reason and raw body.
@@ -120,20 +121,25 @@ class Ledger:
             rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
         )
 
-    def count_duplicate(self, event_id: str, target_arn: str) -> LedgerItem:
-        """Count one more copy of an event the ledger already has (shown by `status`)."""
-        response = self._client.update_item(
-            TableName=self.table,
-            Key=marshal.key(event_id, target_arn),
-            UpdateExpression="ADD duplicates :one",
-            ExpressionAttributeValues=marshal.values(one=1),
-            ReturnValues="ALL_NEW",
+    def count_duplicate(self, key: EventKey) -> LedgerItem:
+        """Count one more copy of an event the ledger already has (shown by `status`).
+
+        Conditional on the item existing, so a count never creates a key-only item;
+        `ClaimRefused(None)` when there is none.
+        """
+        attributes = self._update(
+            key.event_id,
+            route_of(key),
+            update="ADD duplicates :one",
+            condition="attribute_exists(event_id)",
+            values={"one": 1},
+            refused=lambda: ClaimRefused(None),
         )
-        return LedgerItem.from_item(marshal.plain(response["Attributes"]))
+        return LedgerItem.from_item(attributes)
 
     # --- the worker's transitions -------------------------------------------------
 
-    def claim(self, event_id: str, target_arn: str, *, lease_seconds: float) -> LedgerItem:
+    def claim(self, key: EventKey, *, lease_seconds: float) -> LedgerItem:
         """Take the item for one attempt: `received`, due `retry_scheduled`, or a lapsed lease.
 
         Counts the attempt (so a crash still uses one) and returns the item with a fresh
@@ -141,8 +147,8 @@ class Ledger:
         """
         now = self._clock.now()
         attributes = self._update(
-            event_id,
-            target_arn,
+            key.event_id,
+            route_of(key),
             update=(
                 "SET #s = :in_progress, attempts = if_not_exists(attempts, :zero) + :one, "
                 "lease_until = :lease, claim_token = :token, updated_at = :now"
@@ -163,7 +169,7 @@ class Ledger:
                 "now": iso(now),
                 "epoch": round(now, 3),
             },
-            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+            refused=lambda: ClaimRefused(self.get(key)),
         )
         return LedgerItem.from_item(attributes)
 
@@ -211,7 +217,7 @@ class Ledger:
             removes.append("next_attempt_at")
         attributes = self._update(
             claimed.event_id,
-            claimed.target_arn,
+            claimed.route,
             update=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
             condition="claim_token = :token",
             values=values,
@@ -223,7 +229,7 @@ class Ledger:
         """Hand a claimed item back unattempted (a wait, not a failure): its attempt is returned."""
         self._update(
             claimed.event_id,
-            claimed.target_arn,
+            claimed.route,
             update=(
                 "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
                 "updated_at = :now REMOVE lease_until, claim_token"
@@ -239,15 +245,15 @@ class Ledger:
             refused=lambda: StaleClaim.of(claimed),
         )
 
-    def redrive(self, event_id: str, target_arn: str, *, note: str = "redrive") -> LedgerItem:
+    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem:
         """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget."""
-        current = self.get(event_id, target_arn)
+        current = self.get(key)
         if current is None or current.status not in REDRIVABLE_STATUSES:
             raise ClaimRefused(current)
         now = self._clock.now()
         attributes = self._update(
-            event_id,
-            target_arn,
+            key.event_id,
+            route_of(key),
             update=(
                 "SET #s = :received, attempts = :zero, updated_at = :now, "
                 "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
@@ -264,21 +270,21 @@ class Ledger:
                 "old": current.status.value,
                 "old_updated": current.updated_at,
             },
-            refused=lambda: ClaimRefused(self.get(event_id, target_arn)),
+            refused=lambda: ClaimRefused(self.get(key)),
         )
         return LedgerItem.from_item(attributes)
 
     # --- reading ------------------------------------------------------------------
 
-    def get(self, event_id: str, target_arn: str) -> LedgerItem | None:
+    def get(self, key: EventKey) -> LedgerItem | None:
         response = self._client.get_item(
-            TableName=self.table, Key=marshal.key(event_id, target_arn), ConsistentRead=True
+            TableName=self.table, Key=marshal.key(key.event_id, route_of(key)), ConsistentRead=True
         )
         item = response.get("Item")
         return LedgerItem.from_item(marshal.plain(item)) if item else None
 
     def items_for_event(self, event_id: str) -> list[LedgerItem]:
-        """Every target's item for one event id (also finds `rejected:<message id>`)."""
+        """Every (rule, target) item of one event id (also finds `rejected:<message id>`)."""
         return [
             LedgerItem.from_item(item)
             for item in self._query(
@@ -351,7 +357,7 @@ class Ledger:
     def _update(
         self,
         event_id: str,
-        target_arn: str,
+        route: str,
         *,
         update: str,
         condition: str,
@@ -363,7 +369,7 @@ class Ledger:
         try:
             response = self._client.update_item(
                 TableName=self.table,
-                Key=marshal.key(event_id, target_arn),
+                Key=marshal.key(event_id, route),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=marshal.values(**values),

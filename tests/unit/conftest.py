@@ -242,7 +242,7 @@ def settle(
     next_attempt_at: float | None = None,
 ) -> LedgerItem:
     """Claim an item and end the attempt with `status`, as a worker would."""
-    claimed = ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+    claimed = ledger.claim(key, lease_seconds=LEASE_SECONDS)
     return ledger.finish(
         claimed, status, outcome=status.value, error=error, next_attempt_at=next_attempt_at
     )

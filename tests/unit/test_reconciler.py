@@ -73,7 +73,7 @@ def test_a_retry_not_yet_overdue_by_the_grace_is_left_to_its_countdown(
 
 def test_an_item_whose_lease_lapsed_is_requeued(make_reconciler, receive, ledger, clock, enqueuer):
     key = receive()
-    ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+    ledger.claim(key, lease_seconds=LEASE_SECONDS)
     clock.advance(LEASE_SECONDS + 1)
 
     report = make_reconciler(queue_depth=5).run()
@@ -86,7 +86,7 @@ def test_an_item_under_a_live_lease_is_left_to_its_worker(
     make_reconciler, receive, ledger, clock, enqueuer
 ):
     key = receive()
-    ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+    ledger.claim(key, lease_seconds=LEASE_SECONDS)
     clock.advance(LEASE_SECONDS - 1)
 
     assert make_reconciler().run() == Counter()

@@ -41,7 +41,7 @@ def test_a_received_item_is_redelivered_once_and_marked_replayed(
     outcome = make_replayer().replay(key, task_id="task-1")
 
     assert outcome is ReplayOutcome.REPLAYED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert target.delivered == [Sent(TARGET_ARN, key.event_id, item.body, CONVERSATION_ID)]
     assert item.status is Status.REPLAYED
     assert item.attempts == 1
@@ -57,7 +57,7 @@ def test_the_history_records_where_the_event_went_and_the_targets_receipt(
 
     make_replayer().replay(key)
 
-    entry = ledger.get(key.event_id, key.target_arn).history[-1]
+    entry = ledger.get(key).history[-1]
     assert entry["delivered_to"] == TARGET_ARN
     assert entry["receipt"] == f"receipt-{key.event_id}"
 
@@ -71,16 +71,16 @@ def test_a_duplicate_task_for_a_replayed_item_is_suppressed_without_a_second_sen
 
     assert replayer.replay(key) is ReplayOutcome.SUPPRESSED
     assert len(target.calls) == 1
-    assert ledger.get(key.event_id, key.target_arn).attempts == 1
+    assert ledger.get(key).attempts == 1
 
 
 def test_a_task_that_read_the_item_before_another_worker_replayed_it_is_suppressed_at_the_claim(
     make_replayer, receive, ledger, target, monkeypatch
 ):
     key = receive()
-    read_before = ledger.get(key.event_id, key.target_arn)
+    read_before = ledger.get(key)
     settle(ledger, key, Status.REPLAYED)
-    monkeypatch.setattr(ledger, "get", lambda event_id, target_arn: read_before)
+    monkeypatch.setattr(ledger, "get", lambda key: read_before)
 
     assert make_replayer().replay(key) is ReplayOutcome.SUPPRESSED
     assert target.calls == []
@@ -117,7 +117,7 @@ def test_a_busy_conversation_raises_wait_without_claiming(
 
     assert raised.value.retry_after is not None
     assert 0.5 <= raised.value.retry_after <= 2.0
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.RECEIVED, 0)
     assert target.calls == []
 
@@ -138,13 +138,13 @@ def test_an_item_whose_retry_is_not_due_is_skipped_without_a_send(
 
     assert make_replayer().replay(key) is ReplayOutcome.SKIPPED
     assert target.calls == []
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.RETRY_SCHEDULED, 1)
 
 
 def test_an_item_claimed_by_a_live_worker_is_skipped(make_replayer, receive, ledger, target):
     key = receive()
-    ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+    ledger.claim(key, lease_seconds=LEASE_SECONDS)
 
     assert make_replayer().replay(key) is ReplayOutcome.SKIPPED
     assert target.calls == []
@@ -158,12 +158,12 @@ def test_a_claim_taken_over_after_the_lease_lapsed_is_left_to_its_new_owner(
 
     def another_worker_takes_over() -> None:
         clock.advance(LEASE_SECONDS + 1)
-        taken.append(ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS))
+        taken.append(ledger.claim(key, lease_seconds=LEASE_SECONDS))
 
     target.on_send = another_worker_takes_over
 
     assert make_replayer().replay(key) is ReplayOutcome.SKIPPED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.IN_PROGRESS
     assert item.claim_token == taken[0].claim_token
     assert item.attempts == 2
@@ -179,14 +179,14 @@ def test_an_item_claimed_more_often_than_max_attempts_is_exhausted_and_parked_wi
 ):
     key = receive()
     for _ in range(3):  # three workers died mid-attempt; each lease lapsed
-        ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+        ledger.claim(key, lease_seconds=LEASE_SECONDS)
         clock.advance(LEASE_SECONDS + 1)
 
     outcome = make_replayer(policy=RetryPolicy(max_attempts=3)).replay(key)
 
     assert outcome is ReplayOutcome.EXHAUSTED
     assert target.calls == []
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.EXHAUSTED, 4)
     assert item.last_error == "no attempts left"
     [(parked, reason)] = parking.parked
@@ -203,7 +203,7 @@ def test_an_event_older_than_the_max_age_is_exhausted_without_a_send(
 
     assert outcome is ReplayOutcome.EXHAUSTED
     assert target.calls == []
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.EXHAUSTED
     assert "older than REPLAY_MAX_EVENT_AGE_SECONDS" in item.last_error
     assert [p.event_id for p, _ in parking.parked] == [key.event_id]
@@ -230,7 +230,7 @@ def test_the_last_attempt_failing_exhausts_the_item_instead_of_retrying(
     clock.advance(10)
 
     assert replayer.replay(key) is ReplayOutcome.EXHAUSTED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.EXHAUSTED, 2)
     assert "second 503" in item.last_error
     assert outcomes(item) == ["received", "retry_scheduled", "exhausted"]
@@ -246,7 +246,7 @@ def test_a_parking_queue_that_refuses_the_item_still_leaves_it_exhausted(
     outcome = make_replayer(policy=RetryPolicy(max_age_seconds=1)).replay(key)
 
     assert outcome is ReplayOutcome.EXHAUSTED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.EXHAUSTED
     assert "parking failed (RuntimeError: AccessDenied on sqs:SendMessage)" in item.last_error
     assert "parking failed" in item.history[-1]["error"]
@@ -259,7 +259,7 @@ def test_a_redriven_items_age_counts_from_the_redrive(
     policy = RetryPolicy(max_age_seconds=3600)
     assert make_replayer(policy=policy).replay(key) is ReplayOutcome.EXHAUSTED
 
-    ledger.redrive(key.event_id, key.target_arn)
+    ledger.redrive(key)
     clock.advance(3600 - 1)
 
     assert make_replayer(policy=policy).replay(key) is ReplayOutcome.REPLAYED
@@ -272,7 +272,7 @@ def test_a_redriven_item_runs_out_of_age_again_a_full_budget_after_the_redrive(
     key = receive(age=7200)
     policy = RetryPolicy(max_age_seconds=3600)
     make_replayer(policy=policy).replay(key)
-    ledger.redrive(key.event_id, key.target_arn)
+    ledger.redrive(key)
     clock.advance(3600 + 1)
 
     assert make_replayer(policy=policy).replay(key) is ReplayOutcome.EXHAUSTED
@@ -287,7 +287,7 @@ def test_exhaustion_without_a_parking_queue_is_only_recorded(
     outcome = make_replayer(policy=RetryPolicy(max_age_seconds=1), parking=None).replay(key)
 
     assert outcome is ReplayOutcome.EXHAUSTED
-    assert ledger.get(key.event_id, key.target_arn).status is Status.EXHAUSTED
+    assert ledger.get(key).status is Status.EXHAUSTED
     assert parking.parked == []
 
 
@@ -308,7 +308,7 @@ def test_a_retryable_target_error_is_a_failed_attempt_with_the_targets_hint(
     assert raised.value.retry_after == 7.0
     assert "slow down" in str(raised.value)
     # Nothing is written until the caller schedules the retry.
-    assert ledger.get(key.event_id, key.target_arn).status is Status.IN_PROGRESS
+    assert ledger.get(key).status is Status.IN_PROGRESS
 
 
 def test_scheduling_a_failed_attempt_records_the_retry_due_before_its_countdown_ends(
@@ -321,7 +321,7 @@ def test_scheduling_a_failed_attempt_records_the_retry_due_before_its_countdown_
 
     raised.value.schedule(30.0)
 
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.RETRY_SCHEDULED
     assert item.next_attempt_at == round(clock.now() + 30.0 - CLOCK_SLACK_SECONDS, 3)
     assert item.last_error == "503 from the target"
@@ -345,7 +345,7 @@ def test_a_scheduled_retry_is_due_no_later_than_the_brokers_bound(
 
     raised.value.schedule(10 * MAX_COUNTDOWN_SECONDS)
 
-    due = ledger.get(key.event_id, key.target_arn).next_attempt_at
+    due = ledger.get(key).next_attempt_at
     assert due == round(clock.now() + MAX_COUNTDOWN_SECONDS - CLOCK_SLACK_SECONDS, 3)
 
 
@@ -359,7 +359,7 @@ def test_a_retry_scheduled_sooner_than_the_slack_is_due_at_once(
 
     raised.value.schedule(0.5)
 
-    assert ledger.get(key.event_id, key.target_arn).next_attempt_at == round(clock.now(), 3)
+    assert ledger.get(key).next_attempt_at == round(clock.now(), 3)
 
 
 def test_a_scheduled_retry_is_redelivered_once_due(make_replayer, receive, ledger, target, clock):
@@ -372,7 +372,7 @@ def test_a_scheduled_retry_is_redelivered_once_due(make_replayer, receive, ledge
     clock.advance(30.0)
 
     assert replayer.replay(key) is ReplayOutcome.REPLAYED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.REPLAYED, 2)
     assert outcomes(item) == ["received", "retry_scheduled", "replayed"]
 
@@ -396,7 +396,7 @@ def test_a_give_up_target_error_fails_the_item_with_its_reason(
     target.fail_with(missing())
 
     assert make_replayer().replay(key) is ReplayOutcome.FAILED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.FAILED
     assert item.last_error == "the queue is gone"
     assert target.delivered == []
@@ -412,7 +412,7 @@ def test_an_unexpected_error_releases_the_claim_for_an_immediate_retry(
     with pytest.raises(RuntimeError, match="a bug"):
         make_replayer().replay(key)
 
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.RETRY_SCHEDULED
     assert item.next_attempt_at == round(clock.now(), 3)
     assert item.claim_token is None
@@ -430,7 +430,7 @@ def test_a_deleted_conversation_fails_the_item_without_a_send(
     key = receive()
 
     assert make_replayer().replay(key) is ReplayOutcome.FAILED
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert "no longer exists in Genesys (404)" in item.last_error
     assert "REPLAY_REDELIVER_MISSING_CONVERSATION" in item.last_error
     assert target.calls == []
@@ -519,7 +519,7 @@ def test_a_rate_limiter_wait_postpones_the_item_without_spending_an_attempt(
         make_replayer().replay(key)
 
     assert raised.value.retry_after == 4.5
-    item = ledger.get(key.event_id, key.target_arn)
+    item = ledger.get(key)
     assert item.status is Status.RETRY_SCHEDULED
     assert item.attempts == 0
     assert item.next_attempt_at == round(clock.now() + 4.5, 3)
@@ -541,7 +541,7 @@ def test_a_postponed_item_is_replayed_when_its_wait_is_over(
     assert replayer.replay(key) is ReplayOutcome.SKIPPED  # not due yet
     clock.advance(4.5)
     assert replayer.replay(key) is ReplayOutcome.REPLAYED
-    assert ledger.get(key.event_id, key.target_arn).attempts == 1
+    assert ledger.get(key).attempts == 1
 
 
 # --- news for tracking ------------------------------------------------------------------
@@ -587,4 +587,4 @@ def test_news_that_cannot_be_told_does_not_undo_the_replay(make_replayer, receiv
     news.broken = True
 
     assert make_replayer().replay(key) is ReplayOutcome.REPLAYED
-    assert ledger.get(key.event_id, key.target_arn).status is Status.REPLAYED
+    assert ledger.get(key).status is Status.REPLAYED

@@ -111,7 +111,7 @@ def _received(ledger, clock, key):
 
 
 def _in_progress(ledger, clock, key):
-    ledger.claim(key.event_id, key.target_arn, lease_seconds=LEASE_SECONDS)
+    ledger.claim(key, lease_seconds=LEASE_SECONDS)
 
 
 def _retry_due_soon(ledger, clock, key):
