@@ -116,6 +116,9 @@ class InputTransformer:
     def __post_init__(self) -> None:
         object.__setattr__(self, "paths_map", MappingProxyType(dict(self.paths_map)))
 
+    def __hash__(self) -> int:
+        return hash((frozenset(self.paths_map.items()), self.template))
+
 
 @dataclass(frozen=True, slots=True)
 class TargetInput:
@@ -191,6 +194,9 @@ def render(target_input: TargetInput, body: str, *, rule_arn: str) -> Rendered:
     `body` is the DLQ message body; `rule_arn` the rule whose target missed it (the DLQ
     message's `RULE_ARN` attribute). Raises `InputTransformationFailed` when the
     configuration cannot be applied; the message names the rule and the fix.
+
+    `<aws.events.event.ingestion-time>` is the event's own `time` field: the time
+    EventBridge received the event is not in the DLQ message, so a replay cannot know it.
     """
     if not target_input.configured:
         return Rendered(body, transformed=False)
