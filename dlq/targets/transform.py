@@ -55,8 +55,8 @@ Rules, with what the guide says and what this module decided where it says nothi
     field)"; both as compact JSON, like `InputPath`;
   - `aws.events.event.ingestion-time`: "the time at which the event was received by
     EventBridge", an ISO 8601 timestamp. A replay cannot know EventBridge's ingestion time,
-    so it uses the event's own `time` field (set by the source or, when the source set none,
-    by EventBridge when it received the event; for Genesys events they agree to the second).
+    so it uses the event's own `time` field (set by the source, or by EventBridge to the
+    time of the PutEvents call when the source set none). Missing `time`: a missing path.
 - A body that is not an EventBridge event (not JSON, not an object, or without `id`,
   `source`, `detail-type` and `detail`) is sent unchanged whatever the configuration, since
   EventBridge could only have sent an event; so is any body when nothing is configured.
