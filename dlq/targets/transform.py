@@ -55,8 +55,8 @@ Rules, with what the guide says and what this module decided where it says nothi
     field)"; both as compact JSON, like `InputPath`;
   - `aws.events.event.ingestion-time`: "the time at which the event was received by
     EventBridge", an ISO 8601 timestamp. A replay cannot know EventBridge's ingestion time,
-    so it uses the event's own `time` field (set by the source or, when the source set none,
-    by EventBridge when it received the event; for Genesys events they agree to the second).
+    so it uses the event's own `time` field (set by the source, or by EventBridge to the
+    time of the PutEvents call when the source set none). Missing `time`: a missing path.
 - A body that is not an EventBridge event (not JSON, not an object, or without `id`,
   `source`, `detail-type` and `detail`) is sent unchanged whatever the configuration, since
   EventBridge could only have sent an event; so is any body when nothing is configured.
@@ -115,6 +115,9 @@ class InputTransformer:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "paths_map", MappingProxyType(dict(self.paths_map)))
+
+    def __hash__(self) -> int:
+        return hash((frozenset(self.paths_map.items()), self.template))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,9 @@ def render(target_input: TargetInput, body: str, *, rule_arn: str) -> Rendered:
     `body` is the DLQ message body; `rule_arn` the rule whose target missed it (the DLQ
     message's `RULE_ARN` attribute). Raises `InputTransformationFailed` when the
     configuration cannot be applied; the message names the rule and the fix.
+
+    `<aws.events.event.ingestion-time>` is the event's own `time` field: the time
+    EventBridge received the event is not in the DLQ message, so a replay cannot know it.
     """
     if not target_input.configured:
         return Rendered(body, transformed=False)
