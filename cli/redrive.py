@@ -35,6 +35,12 @@ from tasks.producer import CeleryEnqueuer
 @click.option("--dry-run", is_flag=True, help="List what would be redriven; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rate", type=float, default=0.0, help="At most this many items per second.")
+@click.option(
+    "--target-override",
+    metavar="ARN",
+    help="Redeliver the chosen items to this target instead (the escape hatch for a rule "
+    "that is gone or changed: no rule check, no input transformation; recorded per item).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
 def redrive(
@@ -49,6 +55,7 @@ def redrive(
     dry_run: bool,
     yes: bool,
     rate: float,
+    target_override: str | None,
     as_json: bool,
 ) -> None:
     """Put failed or exhausted items back to `received` and enqueue them again."""
@@ -75,6 +82,8 @@ def redrive(
             out.table(f"{len(chosen)} items would be redriven", ["event", "target", "status",
                       "last error"], rows)  # fmt: skip
         return
+    if target_override:
+        _check_override(target_override)
     if not yes:
         out.table("to redrive", ["event", "target", "status", "last error"], rows)
         click.confirm(f"Redrive {len(chosen)} items?", abort=True)
@@ -86,12 +95,30 @@ def redrive(
             progress.advance(bar)
             pace.wait()
 
-        result = redrive_items(ledger, CeleryEnqueuer(app), chosen, each=each)
+        note = "redrive by operator" + (f" to {target_override}" if target_override else "")
+        result = redrive_items(
+            ledger,
+            CeleryEnqueuer(app),
+            chosen,
+            note=note,
+            target_override=target_override,
+            each=each,
+        )
     done, skipped = result.redriven, result.skipped
     if as_json:
         out.json({"redriven": done, "skipped": skipped})
     else:
         out.line(f"redriven: {done}, skipped (changed meanwhile): {skipped}")
+
+
+def _check_override(arn: str) -> None:
+    """Refuse here, not on the workers, an ARN no worker could send to."""
+    from dlq.targets import UnsupportedTarget, kind_of
+
+    try:
+        kind_of(arn)
+    except UnsupportedTarget as error:
+        raise click.BadParameter(str(error), param_hint="--target-override") from None
 
 
 class _Pace:

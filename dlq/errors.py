@@ -27,6 +27,10 @@ class RetryLater(DlqReplayError):
         self.retry_after = retry_after
 
 
+class BudgetWait(RetryLater):
+    """A shared budget (a rate limit) asked us to wait: nothing was sent, no attempt spent."""
+
+
 class GiveUp(DlqReplayError):
     """A permanent failure for this item: record it, do not retry."""
 

@@ -70,13 +70,18 @@ def redrive(
     items: list[LedgerItem],
     *,
     note: str = "redrive by operator",
+    target_override: str | None = None,
     each: Callable[[LedgerItem], None] = lambda _: None,
 ) -> RedriveResult:
-    """Redrive `items`; `each` is called after every item (progress, pacing)."""
+    """Redrive `items`; `each` is called after every item (progress, pacing).
+
+    `target_override` routes every one of them to that ARN instead of their target (the
+    escape hatch for a rule that is gone or changed; the history says so).
+    """
     result = RedriveResult()
     for item in items:
         try:
-            ledger.redrive(item.key, note=note)
+            ledger.redrive(item.key, note=note, target_override=target_override)
         except ClaimRefused:
             result.skipped += 1  # changed since it was listed: leave it
         else:

@@ -16,11 +16,18 @@ from enum import StrEnum
 from typing import Protocol
 
 from dlq.clock import SYSTEM_CLOCK, Clock, moment
-from dlq.errors import ConfigurationError, GiveUp, RetryLater
+from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
-from dlq.genesys.errors import RateLimitWait
-from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
+from dlq.ledger import (
+    FINAL_STATUSES,
+    ClaimRefused,
+    LedgerItem,
+    LedgerStore,
+    Receipt,
+    StaleClaim,
+    Status,
+)
 from dlq.locks import ConversationLocks
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
@@ -59,7 +66,14 @@ class TargetSender(Protocol):
     """Sends an event to the target that missed it (`dlq.targets.Redeliverer`)."""
 
     def redeliver(
-        self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
+        self,
+        *,
+        target_arn: str,
+        event_id: str,
+        body: str,
+        conversation_id: str | None = None,
+        rule_arn: str = "",
+        override: str | None = None,
     ) -> Delivery: ...
 
 
@@ -167,8 +181,10 @@ class Replayer:
                 event_id=claimed.event_id,
                 body=claimed.body,
                 conversation_id=claimed.conversation_id,
+                rule_arn=claimed.rule_arn or "",
+                override=claimed.target_override,
             )
-        except RateLimitWait as wait:
+        except BudgetWait as wait:
             until = self._clock.now() + (wait.retry_after or 1.0)
             self._ledger.postpone(claimed, until=until)
             raise Wait(str(wait), retry_after=wait.retry_after) from None
@@ -227,8 +243,7 @@ class Replayer:
             outcome=outcome.value,
             error=error,
             task_id=task_id,
-            delivered_to=receipt.delivered_to if receipt else None,
-            receipt=receipt.detail if receipt else None,
+            sent=_receipt(receipt) if receipt else None,
         )
         self._tell(claimed)
         return outcome
@@ -287,6 +302,16 @@ class Replayer:
             log.warning(
                 "could not schedule tracking", extra={"conversation_id": claimed.conversation_id}
             )
+
+
+def _receipt(delivery: Delivery) -> Receipt:
+    return Receipt(
+        delivered_to=delivery.delivered_to,
+        answer=delivery.detail,
+        route=delivery.route,
+        transformed=delivery.transformed,
+        digest=delivery.digest,
+    )
 
 
 def _correlation(exc: BaseException) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
@@ -93,8 +93,19 @@ class Settings(BaseSettings):
     replay_max_event_age_seconds: PositiveInt = 7 * 24 * 3600
     replay_verify_conversation: bool = True
     replay_redeliver_missing_conversation: bool = False
-    replay_event_bus_source: str = Field(default="dlq-replay.genesys", min_length=1)
+    #: Event-bus targets cannot be redelivered faithfully (PutEvents refuses the partner
+    #: source, so the original rule would not match the re-put event); they are refused
+    #: unless this names the source to put them under, matched by a rule of their own.
+    replay_event_bus_source: str = ""
     replay_target_overrides: dict[str, str] = Field(default_factory=dict)
+    #: Redeliver to TARGET_ARN as the message says, without checking it against the rule
+    #: (and without the rule target's input transformation and parameters).
+    replay_trust_target_arn: bool = False
+    #: How long the fleet trusts a rule's target list (ListTargetsByRule), in seconds.
+    replay_rule_cache_seconds: PositiveFloat = 60.0
+    #: How a Lambda target is invoked: `Event` (asynchronously, as EventBridge does) or
+    #: `RequestResponse` (wait, and let the function's error decide the retry).
+    replay_lambda_invocation_type: Literal["Event", "RequestResponse"] = "Event"
     replay_http_targets: dict[str, HttpUrl] = Field(default_factory=dict)
     replay_tracking_debounce_seconds: Annotated[float, Field(ge=0)] = 5.0
     replay_reconcile_grace_seconds: PositiveFloat = 120.0
@@ -123,6 +134,7 @@ class Settings(BaseSettings):
     @field_validator("replay_event_bus_source")
     @classmethod
     def _not_aws_source(cls, value: str) -> str:
+        value = value.strip()
         if value.startswith("aws."):
             raise ValueError("PutEvents refuses sources that begin with 'aws.'")
         return value

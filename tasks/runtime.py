@@ -100,7 +100,7 @@ def build_runtime(config: Settings) -> Runtime:
     policy = RetryPolicy.from_settings(config)
     replayer = Replayer(
         ledger=ledger,
-        redeliverer=Redeliverer(config),
+        redeliverer=Redeliverer(config, cache=cache),
         locks=ConversationLocks(cache, ttl_seconds=config.replay_lease_seconds),
         directory=directory,
         news=news,

@@ -35,6 +35,7 @@ from dlq.ledger import (
     LedgerItem,
     LedgerStore,
     MemoryLedger,
+    Receipt,
     StaleClaim,
     Status,
     create_table,
@@ -430,7 +431,10 @@ def test_finish_records_where_the_event_went_and_the_receipt(ledger, clock):
     claimed = ledger.claim(key, lease_seconds=LEASE)
 
     done = ledger.finish(
-        claimed, Status.REPLAYED, outcome="replayed", delivered_to="arn:x", receipt="msg-1"
+        claimed,
+        Status.REPLAYED,
+        outcome="replayed",
+        sent=Receipt("arn:x", "msg-1", route="rule", transformed=True, digest="sha256:ab"),
     )
 
     assert done.history[-1] == {
@@ -438,6 +442,9 @@ def test_finish_records_where_the_event_went_and_the_receipt(ledger, clock):
         "outcome": "replayed",
         "delivered_to": "arn:x",
         "receipt": "msg-1",
+        "route": "rule",
+        "transformed": True,
+        "payload_digest": "sha256:ab",
     }
     assert done == current(ledger, key)
 

@@ -21,7 +21,7 @@ errors survive pickling (Celery ships exceptions between processes).
 
 from __future__ import annotations
 
-from dlq.errors import ConfigurationError, DlqReplayError, GiveUp, RetryLater
+from dlq.errors import BudgetWait, ConfigurationError, DlqReplayError, GiveUp, RetryLater
 
 
 class GenesysError(DlqReplayError):
@@ -57,7 +57,7 @@ class GenesysRetryable(GenesysError, RetryLater):
         self.retry_after = retry_after
 
 
-class RateLimitWait(GenesysRetryable):
+class RateLimitWait(GenesysRetryable, BudgetWait):
     """The shared rate limiter asked us to wait: nothing was sent, no retry budget is spent."""
 
 

@@ -1,4 +1,4 @@
-"""The ledger: one item per (event id, target), the truth about every event.
+"""The ledger: one item per (event id, rule, target), the truth about every event.
 
 `Ledger` is the DynamoDB table; `MemoryLedger` its in-memory twin for unit tests; both
 implement `LedgerStore`, which is what the use cases depend on.
@@ -14,6 +14,7 @@ from dlq.ledger.model import (
     Attempt,
     ClaimRefused,
     LedgerItem,
+    Receipt,
     StaleClaim,
     Status,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "LedgerItem",
     "LedgerStore",
     "MemoryLedger",
+    "Receipt",
     "StaleClaim",
     "Status",
     "create_table",

@@ -21,6 +21,7 @@ from dlq.ledger.model import (
     Attempt,
     ClaimRefused,
     LedgerItem,
+    Receipt,
     StaleClaim,
     Status,
     check_finish_status,
@@ -111,8 +112,7 @@ class MemoryLedger:
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
-        delivered_to: str | None = None,
-        receipt: str | None = None,
+        sent: Receipt | None = None,
     ) -> LedgerItem:
         check_finish_status(status)
         at = iso(self._clock.now())
@@ -121,8 +121,7 @@ class MemoryLedger:
             outcome=outcome,
             error=error,
             task_id=task_id,
-            delivered_to=delivered_to,
-            receipt=receipt,
+            sent=sent,
         )
 
         def finish(item: Item) -> None:
@@ -163,7 +162,9 @@ class MemoryLedger:
             refused=lambda _: StaleClaim.of(claimed),
         )
 
-    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem:
+    def redrive(
+        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+    ) -> LedgerItem:
         current = self.get(key)
         if current is None or current.status not in REDRIVABLE_STATUSES:
             raise ClaimRefused(current)
@@ -185,6 +186,10 @@ class MemoryLedger:
                 history=with_history(listed, Attempt(at=iso(now), outcome=note)),
                 redrives=int(item.get("redrives", 0)) + 1,
             )
+            if target_override:
+                item["target_override"] = target_override
+            else:
+                item.pop("target_override", None)
 
         return self._update(
             key.event_id,

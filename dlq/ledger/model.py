@@ -46,9 +46,8 @@ class Attempt:
     outcome: str
     error: str | None = None
     task_id: str | None = None
-    #: Where the event went (after REPLAY_TARGET_OVERRIDES) and what the target answered.
-    delivered_to: str | None = None
-    receipt: str | None = None
+    #: What was sent where, for a delivery: see `Receipt`.
+    sent: Receipt | None = None
 
     def to_item(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
@@ -56,10 +55,37 @@ class Attempt:
             entry["error"] = self.error[:500]
         if self.task_id:
             entry["task_id"] = self.task_id
-        if self.delivered_to:
-            entry["delivered_to"] = self.delivered_to
-        if self.receipt:
-            entry["receipt"] = self.receipt[:500]
+        if self.sent is not None:
+            entry.update(self.sent.to_item())
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery, as the history records it.
+
+    `delivered_to` is where the event went (after an override), `answer` what the target
+    said (a message id, an execution ARN...), `route` how the destination was chosen
+    (`rule`, `override`, `trusted`), `transformed` whether the rule target's input
+    transformation changed the payload, `digest` the payload's SHA-256.
+    """
+
+    delivered_to: str
+    answer: str | None = None
+    route: str | None = None
+    transformed: bool | None = None
+    digest: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"delivered_to": self.delivered_to}
+        if self.answer:
+            entry["receipt"] = self.answer[:500]
+        if self.route:
+            entry["route"] = self.route
+        if self.transformed is not None:
+            entry["transformed"] = self.transformed
+        if self.digest:
+            entry["payload_digest"] = self.digest
         return entry
 
 
@@ -99,6 +125,8 @@ class LedgerItem:
     claim_token: str | None = None
     #: When the item was last put back to `received` by a redrive: its age counts from here.
     redriven_at: str | None = None
+    #: Where an operator's redrive routed this item (`redrive --target-override`).
+    target_override: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()
     route: str = ""
 
@@ -147,6 +175,7 @@ class LedgerItem:
             next_attempt_at=opt_float("next_attempt_at"),
             claim_token=item.get("claim_token"),
             redriven_at=item.get("redriven_at"),
+            target_override=item.get("target_override"),
             history=tuple(item.get("history", ())),
             route=item.get("route", ""),
         )

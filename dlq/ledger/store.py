@@ -27,6 +27,7 @@ from dlq.ledger.model import (
     Attempt,
     ClaimRefused,
     LedgerItem,
+    Receipt,
     StaleClaim,
     Status,
     check_finish_status,
@@ -61,13 +62,14 @@ class LedgerStore(Protocol):
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
-        delivered_to: str | None = None,
-        receipt: str | None = None,
+        sent: Receipt | None = None,
     ) -> LedgerItem: ...
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
 
-    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem: ...
+    def redrive(
+        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+    ) -> LedgerItem: ...
 
     def get(self, key: EventKey) -> LedgerItem | None: ...
 
@@ -182,8 +184,7 @@ class Ledger:
         error: str | None = None,
         next_attempt_at: float | None = None,
         task_id: str | None = None,
-        delivered_to: str | None = None,
-        receipt: str | None = None,
+        sent: Receipt | None = None,
     ) -> LedgerItem:
         """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
 
@@ -196,8 +197,7 @@ class Ledger:
             outcome=outcome,
             error=error,
             task_id=task_id,
-            delivered_to=delivered_to,
-            receipt=receipt,
+            sent=sent,
         )
         sets = ["#s = :status", "updated_at = :now", "history = :history"]
         values: dict[str, Any] = {
@@ -245,19 +245,26 @@ class Ledger:
             refused=lambda: StaleClaim.of(claimed),
         )
 
-    def redrive(self, key: EventKey, *, note: str = "redrive") -> LedgerItem:
-        """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget."""
+    def redrive(
+        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+    ) -> LedgerItem:
+        """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget.
+
+        `target_override` routes this item elsewhere from now on (the escape hatch, per
+        item); without it, any earlier override is dropped.
+        """
         current = self.get(key)
         if current is None or current.status not in REDRIVABLE_STATUSES:
             raise ClaimRefused(current)
         now = self._clock.now()
+        override = ", target_override = :override" if target_override else " REMOVE target_override"
         attributes = self._update(
             key.event_id,
             route_of(key),
             update=(
                 "SET #s = :received, attempts = :zero, updated_at = :now, "
                 "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
-                "if_not_exists(redrives, :zero) + :one"
+                "if_not_exists(redrives, :zero) + :one" + override
             ),
             condition="#s = :old AND updated_at = :old_updated",
             values={
@@ -269,6 +276,7 @@ class Ledger:
                 "history": with_history(current, Attempt(at=iso(now), outcome=note)),
                 "old": current.status.value,
                 "old_updated": current.updated_at,
+                **({"override": target_override} if target_override else {}),
             },
             refused=lambda: ClaimRefused(self.get(key)),
         )

@@ -6,18 +6,23 @@ from typing import Any
 
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import TargetFailed
-from dlq.targets.kind import TargetKind, with_client
+from dlq.targets.kind import TargetKind
 
 #: How much of a failed function's error payload goes into the error message.
 FUNCTION_ERROR_EXCERPT = 500
 
 
-def invoke_lambda(client: Any, replay: Replay) -> str:
-    """Invoke the function synchronously; a `FunctionError` is the target failing again."""
+def invoke_lambda(client: Any, replay: Replay, *, invocation_type: str = "Event") -> str:
+    """Invoke the function as EventBridge does: asynchronously (`Event`), by default.
+
+    EventBridge invokes Lambda targets asynchronously, so the function's own retries and
+    destinations apply as they would have. `RequestResponse` (REPLAY_LAMBDA_INVOCATION_TYPE)
+    waits for the function instead, and a `FunctionError` is then the target failing again.
+    """
     response = client.invoke(
         FunctionName=replay.delivered_to,
-        InvocationType="RequestResponse",
-        Payload=replay.payload,
+        InvocationType=invocation_type,
+        Payload=replay.data,
     )
     # Read the stream either way, so the connection goes back to the pool.
     payload = response["Payload"].read()
@@ -29,7 +34,10 @@ def invoke_lambda(client: Any, replay: Replay) -> str:
             target_arn=replay.delivered_to,
             code="FunctionError",
         )
-    return f"StatusCode {response['StatusCode']}, version {response.get('ExecutedVersion', '?')}"
+    request_id = response.get("ResponseMetadata", {}).get("RequestId", "?")
+    version = response.get("ExecutedVersion")
+    ran = f", version {version}" if version else ""
+    return f"StatusCode {response['StatusCode']} ({invocation_type}{ran}), request {request_id}"
 
 
 KIND = TargetKind(
@@ -37,5 +45,9 @@ KIND = TargetKind(
     label="Lambda functions",
     arn_service="lambda",
     resource_prefix="function:",
-    send=with_client("lambda", invoke_lambda),
+    send=lambda context, replay: invoke_lambda(
+        context.client("lambda", replay.delivered_to),
+        replay,
+        invocation_type=context.settings.replay_lambda_invocation_type,
+    ),
 )

@@ -1,4 +1,11 @@
-"""EventBridge event bus targets: the event put again under REPLAY_EVENT_BUS_SOURCE."""
+"""EventBridge event bus targets: refused, unless the operator opts in to a new source.
+
+A faithful redelivery to a bus is impossible: `PutEvents` refuses sources that begin
+with `aws.` (the Genesys partner source is `aws.partner/...`), so the event can only be
+put under another source, which the rule that failed does not match, and it gets a new
+id. Marking such an item `replayed` would be a lie; it ends `failed` with this reason
+unless REPLAY_EVENT_BUS_SOURCE names the source to use, with a rule that matches it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from dlq.targets.delivery import Replay
-from dlq.targets.errors import TargetRejected, classify
-from dlq.targets.kind import TargetKind
+from dlq.targets.errors import TargetRejected, UnsupportedTarget, classify
+from dlq.targets.kind import SendContext, TargetKind
 
 
 def put_bus_event(client: Any, replay: Replay, *, source: str) -> str:
@@ -36,7 +43,23 @@ def put_bus_event(client: Any, replay: Replay, *, source: str) -> str:
         raise classify(
             replay.delivered_to, str(result.get("ErrorCode")), str(result.get("ErrorMessage"))
         )
-    return str(result["EventId"])
+    return f"{result['EventId']} (re-sourced as {source})"
+
+
+def send(context: SendContext, replay: Replay) -> str:
+    """Put the event again under REPLAY_EVENT_BUS_SOURCE, or refuse without it."""
+    source = context.settings.replay_event_bus_source
+    if not source:
+        raise UnsupportedTarget(
+            f"{replay.delivered_to} is an event bus: the event cannot be put there again as it "
+            "was (PutEvents refuses the partner source 'aws.partner/...', so the rule that "
+            "failed would not match it, and the event would get a new id). To redeliver anyway "
+            "under a source of your own, set REPLAY_EVENT_BUS_SOURCE on the workers and add a "
+            "rule on that bus matching it, then redrive",
+            target_arn=replay.delivered_to,
+            code="EventBusNotReplayable",
+        )
+    return put_bus_event(context.client("events", replay.delivered_to), replay, source=source)
 
 
 def _bus_event(replay: Replay) -> dict[str, Any]:
@@ -72,9 +95,5 @@ KIND = TargetKind(
     label="EventBridge event buses",
     arn_service="events",
     resource_prefix="event-bus/",
-    send=lambda context, replay: put_bus_event(
-        context.client("events", replay.delivered_to),
-        replay,
-        source=context.settings.replay_event_bus_source,
-    ),
+    send=send,
 )

@@ -10,12 +10,10 @@ from dlq.targets.kind import TargetKind, with_client
 
 
 def put_firehose(client: Any, replay: Replay) -> str:
-    """Put the body as one record, newline-terminated so the delivered objects stay JSON lines."""
+    """Put the payload as one record, as EventBridge does: no delimiter added."""
     arn = Arn.parse(replay.delivered_to)
     assert arn is not None  # routing accepted it as a delivery stream ARN
-    response = client.put_record(
-        DeliveryStreamName=arn.name, Record={"Data": replay.payload + b"\n"}
-    )
+    response = client.put_record(DeliveryStreamName=arn.name, Record={"Data": replay.data})
     return str(response["RecordId"])
 
 

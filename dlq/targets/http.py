@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -32,26 +33,62 @@ def new_session(pool_size: int = 32) -> requests.Session:
     return session
 
 
-def post_event(
-    session: requests.Session, url: str, replay: Replay, *, timeout: tuple[float, float]
-) -> str:
-    """POST the body to `url`; 2xx is delivered, anything else raises a `TargetError`.
+def replay_headers(replay: Replay) -> dict[str, str]:
+    """Headers every HTTP redelivery carries.
 
-    `timeout` is (connect, read) seconds: a slow endpoint costs a retry, never a stuck
-    worker, and requests never resends a POST on its own.
-
-    `Idempotency-Key` is the same on every attempt of this (event, missed target), so an
+    `Idempotency-Key` is the same on every attempt of this (event, rule, target), so an
     endpoint that answered after our timeout can drop the repeat.
     """
-    headers = {
-        "Content-Type": "application/json",
+    return {
+        "Content-Type": "application/json; charset=utf-8",
         "Idempotency-Key": replay.dedup_id,
         "X-DLQ-Replay-Event-Id": replay.event_id,
     }
+
+
+def post_event(
+    session: requests.Session, url: str, replay: Replay, *, timeout: tuple[float, float]
+) -> str:
+    """POST the payload to `url`; 2xx is delivered, anything else raises a `TargetError`."""
+    return call(
+        session,
+        "POST",
+        url,
+        replay,
+        headers=replay_headers(replay),
+        timeout=timeout,
+        fix="fix REPLAY_HTTP_TARGETS",
+    )
+
+
+def call(
+    session: requests.Session,
+    method: str,
+    url: str,
+    replay: Replay,
+    *,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float],
+    params: Mapping[str, str] | None = None,
+    fix: str,
+) -> str:
+    """One HTTP request carrying the payload; 2xx is delivered, else a `TargetError`.
+
+    `timeout` is (connect, read) seconds: a slow endpoint costs a retry, never a stuck
+    worker, and requests never resends a request on its own. Messages name the URL
+    without its query or credentials, and never the headers (they may hold secrets).
+    """
     where = _redacted(url)
+    data = None if method in ("GET", "HEAD") else replay.data
     try:
-        response = session.post(
-            url, data=replay.payload, headers=headers, timeout=timeout, allow_redirects=False
+        response = session.request(
+            method,
+            url,
+            data=data,
+            params=params,
+            headers=dict(headers),
+            timeout=timeout,
+            allow_redirects=False,
         )
     # requests' own messages quote the full URL (credentials and query included), so
     # only the exception's kind is kept, and the cause is not chained into tracebacks.
@@ -70,17 +107,19 @@ def post_event(
         ) from None
     except requests.RequestException as error:
         raise TargetRejected(
-            f"cannot POST to {where} ({type(error).__name__}); fix REPLAY_HTTP_TARGETS",
+            f"cannot {method} to {where} ({type(error).__name__}); {fix}",
             target_arn=replay.delivered_to,
             code=type(error).__name__,
         ) from None
     with response:
         if 200 <= response.status_code < 300:
             return f"HTTP {response.status_code} from {where}"
-        raise _status_error(response, where, replay.delivered_to)
+        raise _status_error(response, where, replay.delivered_to, fix)
 
 
-def _status_error(response: requests.Response, where: str, target_arn: str) -> TargetError:
+def _status_error(
+    response: requests.Response, where: str, target_arn: str, fix: str
+) -> TargetError:
     status = response.status_code
     code = f"HTTP{status}"
     said = f"{where} answered HTTP {status}: {response.text[:200]!r}"
@@ -106,14 +145,14 @@ def _status_error(response: requests.Response, where: str, target_arn: str) -> T
         )
     if status in (404, 410):
         return TargetMissing(
-            f"{said}; no such endpoint: fix REPLAY_HTTP_TARGETS, then redrive",
+            f"{said}; no such endpoint: {fix}, then redrive",
             target_arn=target_arn,
             code=code,
         )
     if 300 <= status < 400:
         return TargetRejected(
-            f"{said}; redirects are not followed with an event: map the final URL in "
-            "REPLAY_HTTP_TARGETS, then redrive",
+            f"{said}; redirects are not followed with an event: {fix} (to the final URL), "
+            "then redrive",
             target_arn=target_arn,
             code=code,
         )

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from dlq.settings import Settings
 from dlq.targets.delivery import Replay
 from dlq.targets.queue_urls import QueueUrls
+
+if TYPE_CHECKING:
+    from dlq.targets.apidestination import Connections
 
 
 class SendContext(Protocol):
@@ -35,6 +38,15 @@ class SendContext(Protocol):
 
     def remember(self, key: str, compute: Callable[[], str]) -> str:
         """`compute()`, kept for this process for a few minutes (a target's settings)."""
+        ...
+
+    @property
+    def connections(self) -> Connections:
+        """API destinations and their connections' credentials, cached."""
+        ...
+
+    def rate_gate(self, key: str, *, per_second: int) -> float:
+        """Take a slot of a fleet-wide `per_second` rate (0.0), or learn the wait."""
         ...
 
 

@@ -9,9 +9,9 @@ from dlq.targets.kind import TargetKind, with_client
 
 
 def put_kinesis(client: Any, replay: Replay) -> str:
-    """Put the body as one record, keyed by conversation so a conversation stays in order."""
+    """Put the payload as one record, keyed as the rule target says (default: the event id)."""
     response = client.put_record(
-        StreamARN=replay.delivered_to, Data=replay.payload, PartitionKey=replay.group_id
+        StreamARN=replay.delivered_to, Data=replay.data, PartitionKey=replay.partition_key
     )
     return f"{response['ShardId']}/{response['SequenceNumber']}"
 

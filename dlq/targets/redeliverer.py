@@ -1,17 +1,30 @@
-"""The Redeliverer: routes an event to the target that missed it and sends it there once."""
+"""The Redeliverer: routes an event to the target that missed it and sends it there once.
+
+Routing (`plan`) checks the message's TARGET_ARN against its rule's own targets, unless
+the operator routed it explicitly (REPLAY_TARGET_OVERRIDES, or an item's redrive
+override: the escape hatch, logged) or chose to trust the attribute
+(REPLAY_TRUST_TARGET_ARN). The payload is then what EventBridge would have sent: the
+rule target's input transformation of the original event.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import redis
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dlq.aws import target_client
+from dlq.aws import aws_client, target_client
+from dlq.errors import ConfigurationError
+from dlq.genesys.limiter import RateLimiter
 from dlq.settings import Settings
+from dlq.targets.apidestination import Connections
 from dlq.targets.arn import Arn
 from dlq.targets.delivery import Delivery, Replay
 from dlq.targets.errors import UnsupportedTarget, from_botocore_error, from_client_error
@@ -19,11 +32,25 @@ from dlq.targets.http import new_session
 from dlq.targets.kind import TargetKind
 from dlq.targets.queue_urls import QueueUrls
 from dlq.targets.registry import kind_of
+from dlq.targets.rules import RuleBook, RuleTarget
+from dlq.targets.transform import Rendered, render
+
+log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str, str], Any]
 
 #: How long a target's looked-up settings (a state machine's type) are trusted.
 REMEMBER_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where an event goes and why: `route` is `rule`, `override` or `trusted`."""
+
+    destination: str
+    kind: TargetKind
+    target: RuleTarget | None
+    route: str
 
 
 class Redeliverer:
@@ -32,13 +59,16 @@ class Redeliverer:
     `client_factory(service, region)` builds a boto3 client (default: one try per send,
     `dlq.aws.target_client`, for that region); clients are built on first use and kept,
     one per (service, region), since a target's region comes from its ARN. It is also the
-    `SendContext` each kind's `send` is given.
+    `SendContext` each kind's `send` is given. `cache` is the fleet's Redis: the rules'
+    target lists and the API destinations' rate limits live there; without it, only
+    explicit or trusted routing works.
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
+        cache: redis.Redis | None = None,
         client_factory: ClientFactory | None = None,
         http: requests.Session | None = None,
     ) -> None:
@@ -49,6 +79,38 @@ class Redeliverer:
         self._lock = threading.Lock()
         self._queue_urls = QueueUrls()
         self._remembered: dict[str, tuple[float, str]] = {}
+        self._cache = cache
+        self._rules = (
+            RuleBook(self._reader("events"), cache, ttl_seconds=settings.replay_rule_cache_seconds)
+            if cache is not None
+            else None
+        )
+        self._connections = Connections(
+            lambda service, region: self._reader(service)(region),
+            self._http,
+            timeout=settings.send_timeouts,
+        )
+        self._gates: dict[str, RateLimiter] = {}
+
+    @property
+    def rules(self) -> RuleBook | None:
+        return self._rules
+
+    @property
+    def connections(self) -> Connections:
+        return self._connections
+
+    def rate_gate(self, key: str, *, per_second: int) -> float:
+        """A slot of `per_second` calls shared by the fleet (0.0), or seconds to wait."""
+        if self._cache is None:
+            return 0.0
+        with self._lock:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = RateLimiter(
+                    self._cache, key, per_minute=per_second * 60, reserve=0.0, burst=per_second
+                )
+        return gate.acquire()
 
     @property
     def settings(self) -> Settings:
@@ -62,45 +124,90 @@ class Redeliverer:
     def queue_urls(self) -> QueueUrls:
         return self._queue_urls
 
-    def route(self, target_arn: str) -> tuple[str, TargetKind]:
-        """Where an event for `target_arn` goes, and the kind of that place.
+    def plan(self, target_arn: str, *, rule_arn: str = "", override: str | None = None) -> Plan:
+        """Where an event for `target_arn` (of rule `rule_arn`) goes, and why.
 
-        REPLAY_TARGET_OVERRIDES applies first (one hop, no chains); then an ARN listed in
-        REPLAY_HTTP_TARGETS is an HTTP endpoint; else the ARN's own service decides.
-        Raises `UnsupportedTarget` for anything else.
+        An explicit route wins (`override`, then REPLAY_TARGET_OVERRIDES: one hop, no
+        chains); then, with REPLAY_TRUST_TARGET_ARN, the ARN as the message says; else
+        the rule's own target of that ARN, read with ListTargetsByRule (an ARN listed in
+        REPLAY_HTTP_TARGETS is then sent to its URL). Raises `UnsupportedTarget`,
+        `RuleTargetError` or `ConfigurationError` with what to do.
         """
-        destination = self._settings.replay_target_overrides.get(target_arn, target_arn)
-        try:
-            return destination, kind_of(
-                destination, http_targets=self._settings.replay_http_targets.keys()
+        settings = self._settings
+        http_targets = settings.replay_http_targets.keys()
+        explicit = override or settings.replay_target_overrides.get(target_arn)
+        if explicit:
+            log.warning(
+                "routing explicitly (the escape hatch), without the rule's check or input "
+                "transformation",
+                extra={"target_arn": target_arn, "delivered_to": explicit, "rule_arn": rule_arn},
             )
-        except UnsupportedTarget as error:
-            if destination == target_arn:
-                raise
-            raise UnsupportedTarget(
-                f"REPLAY_TARGET_OVERRIDES routes {target_arn!r} elsewhere, but {error}",
-                target_arn=destination,
-                code=error.code,
-            ) from None
+            try:
+                return Plan(
+                    explicit, kind_of(explicit, http_targets=http_targets), None, "override"
+                )
+            except UnsupportedTarget as error:
+                raise UnsupportedTarget(
+                    f"the override routes {target_arn!r} elsewhere, but {error}",
+                    target_arn=explicit,
+                    code=error.code,
+                ) from None
+        kind = kind_of(target_arn, http_targets=http_targets)
+        if settings.replay_trust_target_arn:
+            return Plan(target_arn, kind, None, "trusted")
+        if self._rules is None:
+            raise ConfigurationError(
+                "checking a target against its rule needs the fleet's Redis (REDIS_URL); "
+                "or set REPLAY_TRUST_TARGET_ARN=true"
+            )
+        return Plan(target_arn, kind, self._rules.target(rule_arn, target_arn), "rule")
 
     def redeliver(
-        self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
+        self,
+        *,
+        target_arn: str,
+        event_id: str,
+        body: str,
+        conversation_id: str | None = None,
+        rule_arn: str = "",
+        override: str | None = None,
     ) -> Delivery:
-        """Send `body` (the DLQ message body, unchanged) to the target that missed it.
+        """Send what EventBridge would have sent for `body` (the DLQ message body) to the
+        target that missed it: one try.
 
         Raises a `TargetError`: `RetryLater` subclasses when another attempt may pass,
-        `GiveUp` subclasses when none will; `ConfigurationError` without AWS credentials.
+        `GiveUp` subclasses when none will; `ConfigurationError` when an operator must
+        act (credentials, a permission).
         """
-        delivered_to, kind = self.route(target_arn)
-        replay = Replay(target_arn, delivered_to, event_id, body, conversation_id)
+        plan = self.plan(target_arn, rule_arn=rule_arn, override=override)
+        if plan.target is not None:
+            rendered = render(plan.target.input, body, rule_arn=rule_arn)
+        else:
+            rendered = Rendered(body, transformed=False)
+        replay = Replay(
+            target_arn,
+            plan.destination,
+            event_id,
+            body,
+            conversation_id,
+            rule_arn=rule_arn,
+            payload=rendered.payload if rendered.transformed else None,
+            target=plan.target,
+        )
         try:
-            detail = kind.send(self, replay)
+            detail = plan.kind.send(self, replay)
         except ClientError as error:
-            raise from_client_error(delivered_to, error) from error
+            raise from_client_error(plan.destination, error) from error
         except BotoCoreError as error:
-            raise from_botocore_error(delivered_to, error) from error
+            raise from_botocore_error(plan.destination, error) from error
         return Delivery(
-            target_arn=target_arn, delivered_to=delivered_to, kind=kind.name, detail=detail
+            target_arn=target_arn,
+            delivered_to=plan.destination,
+            kind=plan.kind.name,
+            detail=detail,
+            transformed=rendered.transformed,
+            digest=rendered.digest,
+            route=plan.route,
         )
 
     def client(self, service: str, target_arn: str) -> Any:
@@ -125,6 +232,20 @@ class Redeliverer:
         with self._lock:
             self._remembered[key] = (now, value)
         return value
+
+    def _reader(self, service: str) -> Callable[[str], Any]:
+        """Clients for reads of our own (rules, destinations, secrets): standard retries."""
+
+        def build(region: str) -> Any:
+            key = (f"read:{service}", region)
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    settings = self._settings.model_copy(update={"aws_region": region})
+                    client = self._clients[key] = aws_client(service, settings)
+            return client
+
+        return build
 
     def _default_client(self, service: str, region: str) -> Any:
         settings = self._settings

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from dlq.targets import awslambda, eventbus, firehose, http, kinesis, sns, sqs, stepfunctions
+from dlq.targets import (
+    apidestination,
+    awslambda,
+    eventbus,
+    firehose,
+    http,
+    kinesis,
+    sns,
+    sqs,
+    stepfunctions,
+)
 from dlq.targets.arn import Arn
 from dlq.targets.errors import UnsupportedTarget
 from dlq.targets.kind import TargetKind
@@ -23,11 +33,15 @@ KINDS: dict[str, TargetKind] = {
         kinesis.KIND,
         firehose.KIND,
         eventbus.KIND,
+        apidestination.KIND,
         http.KIND,
     )
 }
 
-_BY_ARN_SERVICE = {kind.arn_service: kind for kind in KINDS.values() if kind.arn_service}
+_BY_ARN_SERVICE: dict[str, list[TargetKind]] = {}
+for _kind in KINDS.values():
+    if _kind.arn_service:
+        _BY_ARN_SERVICE.setdefault(_kind.arn_service, []).append(_kind)
 
 SUPPORTED = ", ".join(kind.label for kind in KINDS.values())
 
@@ -62,14 +76,13 @@ def kind_of(target_arn: str, *, http_targets: Collection[str] = ()) -> TargetKin
     arn = Arn.parse(target_arn)
     if arn is None:
         raise unsupported(target_arn, "it is not an ARN")
-    if arn.service == "events" and arn.resource.startswith("api-destination/"):
-        raise unsupported(target_arn, "an API destination is redelivered as an HTTP endpoint")
-    kind = _BY_ARN_SERVICE.get(arn.service)
-    if kind is None:
+    kinds = _BY_ARN_SERVICE.get(arn.service)
+    if kinds is None:
         raise unsupported(target_arn, f"{arn.service!r} targets are not supported")
-    if not arn.resource.startswith(kind.resource_prefix) or not arn.region or not arn.account:
-        raise unsupported(target_arn, f"it is not the ARN of a {arn.service} target")
-    return kind
+    for kind in kinds:
+        if arn.resource.startswith(kind.resource_prefix) and arn.region and arn.account:
+            return kind
+    raise unsupported(target_arn, f"it is not the ARN of a {arn.service} target")
 
 
 def target_kind(target_arn: str, *, http_targets: Collection[str] = ()) -> str:

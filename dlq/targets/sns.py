@@ -13,7 +13,7 @@ def publish_sns(client: Any, replay: Replay) -> str:
     extra: dict[str, str] = {}
     if replay.delivered_to.endswith(".fifo"):
         extra = {"MessageGroupId": replay.group_id, "MessageDeduplicationId": replay.dedup_id}
-    response = client.publish(TopicArn=replay.delivered_to, Message=replay.body, **extra)
+    response = client.publish(TopicArn=replay.delivered_to, Message=replay.content, **extra)
     return str(response["MessageId"])
 
 

@@ -12,11 +12,11 @@ from dlq.targets.kind import SendContext, TargetKind
 
 
 def send_sqs(client: Any, queue_url: str, replay: Replay) -> str:
-    """Send the body as the message; a FIFO queue also gets group and deduplication ids."""
+    """Send the payload as the message; a FIFO queue also gets group and deduplication ids."""
     extra: dict[str, str] = {}
     if queue_url.endswith(".fifo"):
         extra = {"MessageGroupId": replay.group_id, "MessageDeduplicationId": replay.dedup_id}
-    response = client.send_message(QueueUrl=queue_url, MessageBody=replay.body, **extra)
+    response = client.send_message(QueueUrl=queue_url, MessageBody=replay.content, **extra)
     return str(response["MessageId"])
 
 

@@ -48,7 +48,7 @@ def start_execution(client: Any, replay: Replay, *, express: bool) -> str:
         name = f"{name[:71]}-{uuid.uuid4().hex[:8]}"
     try:
         response = client.start_execution(
-            stateMachineArn=replay.delivered_to, name=name, input=replay.body
+            stateMachineArn=replay.delivered_to, name=name, input=replay.content
         )
     except ClientError as error:
         if express or error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":

@@ -181,7 +181,14 @@ class FakeTarget:
         self._script.extend(answers)
 
     def redeliver(
-        self, *, target_arn: str, event_id: str, body: str, conversation_id: str | None = None
+        self,
+        *,
+        target_arn: str,
+        event_id: str,
+        body: str,
+        conversation_id: str | None = None,
+        rule_arn: str = "",
+        override: str | None = None,
     ) -> Delivery:
         sent = Sent(target_arn, event_id, body, conversation_id)
         self.calls.append(sent)

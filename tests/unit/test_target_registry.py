@@ -14,6 +14,7 @@ ARNS = {
     "kinesis": "arn:aws:kinesis:us-east-1:123456789012:stream/crm",
     "firehose": "arn:aws:firehose:us-east-1:123456789012:deliverystream/crm",
     "events": "arn:aws:events:us-east-1:123456789012:event-bus/crm",
+    "api-destination": "arn:aws:events:us-east-1:123456789012:api-destination/crm/abc",
 }
 
 
@@ -37,7 +38,7 @@ def test_an_arn_listed_as_an_http_target_is_an_http_endpoint() -> None:
         "not-an-arn",
         "arn:aws:dynamodb:us-east-1:123456789012:table/ledger",
         "arn:aws:lambda:us-east-1:123456789012:layer:shared",
-        "arn:aws:events:us-east-1:123456789012:api-destination/crm/abc",
+        "arn:aws:events:us-east-1:123456789012:rule/crm",
     ],
 )
 def test_anything_else_is_unsupported_with_the_way_out(arn: str) -> None:
