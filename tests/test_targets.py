@@ -59,7 +59,8 @@ def odd_body(event_id: str) -> str:
 
 @pytest.fixture()
 def settings(moto_server: MotoServer, make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(aws_region=REGION)
+    # These tests are about each kind's send; routing by the rule is tests/test_routing.py's.
+    return make_settings(aws_region=REGION, replay_trust_target_arn=True)
 
 
 @pytest.fixture()
@@ -309,7 +310,9 @@ def test_an_execution_name_is_the_event_id_made_valid(event_id, expected):
 # --- Kinesis and Firehose ----------------------------------------------------------------
 
 
-def test_a_kinesis_stream_receives_the_body_as_one_record(settings, redeliverer, unique):
+def test_a_kinesis_stream_receives_the_body_as_one_record_keyed_by_the_event_id(
+    settings, redeliverer, unique
+):
     kinesis = client("kinesis", settings)
     name = f"crm-{unique}"
     kinesis.create_stream(StreamName=name, ShardCount=1)
@@ -325,10 +328,11 @@ def test_a_kinesis_stream_receives_the_body_as_one_record(settings, redeliverer,
     )["ShardIterator"]
     [record] = kinesis.get_records(ShardIterator=iterator)["Records"]
     assert record["Data"] == odd_body("e-1").encode()
-    assert record["PartitionKey"] == "c-1"
+    # EventBridge's default partition key is the event id (PutTargets, KinesisParameters).
+    assert record["PartitionKey"] == "e-1"
 
 
-def test_a_firehose_stream_writes_the_body_as_a_json_line(settings, redeliverer, unique):
+def test_a_firehose_stream_gets_the_body_as_eventbridge_sends_it(settings, redeliverer, unique):
     s3 = client("s3", settings)
     bucket = f"lake-{unique}"
     s3.create_bucket(Bucket=bucket)
@@ -346,13 +350,31 @@ def test_a_firehose_stream_writes_the_body_as_a_json_line(settings, redeliverer,
 
     [item] = s3.list_objects_v2(Bucket=bucket)["Contents"]
     data = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-    assert data == odd_body("e-1").encode() + b"\n"
+    assert data == odd_body("e-1").encode()  # no delimiter added, as EventBridge
 
 
 # --- EventBridge bus ---------------------------------------------------------------------
 
 
-def test_an_event_bus_gets_the_event_under_the_replay_source(settings, redeliverer, unique):
+@pytest.fixture()
+def opted_in(settings: Settings) -> Redeliverer:
+    """A Redeliverer whose operator opted in to re-sourcing events put on a bus."""
+    return Redeliverer(settings.model_copy(update={"replay_event_bus_source": "dlq-replay.test"}))
+
+
+def test_an_event_bus_target_is_refused_without_the_opt_in(settings, redeliverer, unique):
+    bus_arn = client("events", settings).create_event_bus(Name=f"replay-{unique}")["EventBusArn"]
+
+    with pytest.raises(UnsupportedTarget, match="REPLAY_EVENT_BUS_SOURCE") as refused:
+        redeliverer.redeliver(target_arn=bus_arn, event_id="e-1", body=odd_body("e-1"))
+
+    assert refused.value.code == "EventBusNotReplayable"
+    assert isinstance(refused.value, GiveUp)
+
+
+def test_an_event_bus_gets_the_event_under_the_replay_source(settings, opted_in, unique):
+    redeliverer = opted_in
+    settings = redeliverer.settings
     url, queue_arn = new_queue(settings, f"bus-sub-{unique}")
     events = client("events", settings)
     bus_arn = events.create_event_bus(Name=f"replay-{unique}")["EventBusArn"]
@@ -371,14 +393,14 @@ def test_an_event_bus_gets_the_event_under_the_replay_source(settings, redeliver
     assert event["source"] == settings.replay_event_bus_source
     assert event["detail-type"] == original["detail-type"]
     assert event["detail"] == original["detail"]
-    assert event["id"] == delivery.detail
+    assert delivery.detail == f"{event['id']} (re-sourced as dlq-replay.test)"
 
 
-def test_a_body_that_is_not_an_event_is_rejected_by_a_bus(settings, redeliverer, unique):
+def test_a_body_that_is_not_an_event_is_rejected_by_a_bus(settings, opted_in, unique):
     bus_arn = client("events", settings).create_event_bus(Name=f"replay-{unique}")["EventBusArn"]
 
     with pytest.raises(TargetRejected, match="detail-type"):
-        redeliverer.redeliver(target_arn=bus_arn, event_id="e-1", body="[1, 2]")
+        opted_in.redeliver(target_arn=bus_arn, event_id="e-1", body="[1, 2]")
 
 
 # --- Lambda ------------------------------------------------------------------------------
@@ -412,14 +434,28 @@ def new_function(settings: Settings, name: str) -> str:
     )
 
 
-def test_a_function_is_invoked_with_the_body(settings, redeliverer, lambda_without_docker, unique):
+def test_a_function_is_invoked_asynchronously_as_eventbridge_does(
+    settings, redeliverer, lambda_without_docker, unique
+):
     arn = new_function(settings, f"crm-{unique}")
 
     delivery = redeliverer.redeliver(target_arn=f"{arn}:live", event_id="e-1", body="{}")
 
     assert delivery.kind == "lambda"
     assert delivery.delivered_to == f"{arn}:live"
-    assert delivery.detail is not None and delivery.detail.startswith("StatusCode 200")
+    assert delivery.detail is not None and delivery.detail.startswith("StatusCode 202 (Event")
+
+
+def test_a_function_can_be_invoked_synchronously_by_setting(
+    settings, lambda_without_docker, unique
+):
+    arn = new_function(settings, f"crm-{unique}")
+    synchronous = settings.model_copy(update={"replay_lambda_invocation_type": "RequestResponse"})
+
+    delivery = Redeliverer(synchronous).redeliver(target_arn=arn, event_id="e-1", body="{}")
+
+    assert delivery.detail is not None
+    assert delivery.detail.startswith("StatusCode 200 (RequestResponse")
 
 
 # --- errors answered by AWS, from a scripted endpoint ------------------------------------
@@ -483,8 +519,9 @@ def test_a_function_error_is_retryable_and_quotes_the_function(settings, scripte
     scripted.headers = {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "7"}
     scripted.body = b'{"errorMessage": "CRM said no", "errorType": "Error"}'
 
+    synchronous = settings.model_copy(update={"replay_lambda_invocation_type": "RequestResponse"})
     with pytest.raises(TargetFailed, match="CRM said no") as caught:
-        redeliverer_against(scripted.url, settings).redeliver(
+        redeliverer_against(scripted.url, synchronous).redeliver(
             target_arn=FUNCTION, event_id="e-1", body=odd_body("e-1")
         )
 
@@ -502,7 +539,13 @@ def test_a_function_slower_than_the_read_timeout_is_invoked_once_per_attempt(
     # resend the Invoke on the read timeout, reaching the function up to three times.
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", scripted.url)
     scripted.delay = 0.8
-    redeliverer = Redeliverer(make_settings(replay_send_read_timeout=0.2))
+    redeliverer = Redeliverer(
+        make_settings(
+            replay_send_read_timeout=0.2,
+            replay_trust_target_arn=True,
+            replay_lambda_invocation_type="RequestResponse",
+        )
+    )
 
     with pytest.raises(TargetUnavailable) as caught:
         redeliverer.redeliver(target_arn=FUNCTION, event_id="e-1", body="{}")
@@ -613,7 +656,7 @@ def test_a_target_error_survives_pickling():
     [
         f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/crm",
         f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/crm",
-        f"arn:aws:events:{REGION}:{ACCOUNT}:api-destination/crm/0b0c",
+        f"arn:aws:events:{REGION}:{ACCOUNT}:connection/crm/0b0c",
         f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:crm",
         "not-an-arn",
         "",
@@ -634,7 +677,7 @@ def test_an_override_to_an_unsupported_target_says_it_came_from_the_override(mak
     missed = f"arn:aws:sqs:{REGION}:{ACCOUNT}:old"
     settings = make_settings(replay_target_overrides={missed: "arn:aws:ecs:x:1:cluster/y"})
 
-    with pytest.raises(UnsupportedTarget, match="REPLAY_TARGET_OVERRIDES routes"):
+    with pytest.raises(UnsupportedTarget, match="the override routes"):
         Redeliverer(settings).redeliver(target_arn=missed, event_id="e-1", body="{}")
 
 
@@ -671,7 +714,9 @@ def http_redeliverer(
     make_settings: Callable[..., Settings], url: str, **overrides: object
 ) -> Redeliverer:
     settings = make_settings(
-        replay_http_targets={API_DESTINATION: f"{url}/hooks/genesys?k=s"}, **overrides
+        replay_http_targets={API_DESTINATION: f"{url}/hooks/genesys?k=s"},
+        replay_trust_target_arn=True,
+        **overrides,
     )
     return Redeliverer(settings)
 
@@ -685,7 +730,7 @@ def test_an_http_endpoint_gets_the_body_with_idempotency_headers(make_settings, 
 
     [(path, headers, payload)] = scripted.requests
     assert (path, payload) == ("/hooks/genesys?k=s", odd_body("e-1").encode())
-    assert headers["Content-Type"] == "application/json"
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
     assert headers["X-DLQ-Replay-Event-Id"] == "e-1"
     assert len(headers["Idempotency-Key"]) == 64
     assert (delivery.kind, delivery.detail) == (
