@@ -8,7 +8,9 @@ matches the ledger the code creates.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import functools
 import importlib
 import re
 import subprocess
@@ -78,9 +80,15 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
-def load_template() -> dict[str, Any]:
+@functools.cache
+def _parsed_template() -> dict[str, Any]:
     text = (REPO / "template.yaml").read_text()
     return yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 (safe loader subclass)
+
+
+def load_template() -> dict[str, Any]:
+    """The template, parsed once per session (a copy each time: tests may not share edits)."""
+    return copy.deepcopy(_parsed_template())
 
 
 def load_compose() -> dict[str, Any]:
@@ -502,3 +510,386 @@ def test_sam_builds_the_function_with_the_makefile_target_it_names() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "\nbuild-IngestFunction:" in makefile
     assert '--target "$(ARTIFACTS_DIR)" .' in makefile
+
+
+# --- template.yaml: a small evaluator of the intrinsics these tests need ---------------
+
+#: The pseudo parameters, as in a stack in us-east-1 of the commercial partition.
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "dlq-replay",
+}
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:genesys-eventbridge-dlq"
+#: A rule on the Genesys partner event bus: the bus name has slashes of its own.
+PARTNER_RULE_ARN = (
+    "arn:aws:events:us-east-1:123456789012:rule/aws.partner/genesys.com/cloud/"
+    "0f2b6a3e-2c4d-4d2a-9b1e-7c3f5a9e8d10/crm-sync/conversation-end-to-crm"
+)
+DEFAULT_BUS_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/conversation-end"
+
+
+def parameter_values(template: dict[str, Any], **overrides: str) -> dict[str, Any]:
+    """Each parameter's value: its default unless overridden; list parameters as lists."""
+    values: dict[str, Any] = {}
+    for name, parameter in template["Parameters"].items():
+        raw = overrides.get(name, parameter.get("Default"))
+        if parameter["Type"] == "CommaDelimitedList" and raw is not None:
+            raw = str(raw).split(",")
+        values[name] = raw
+    return values
+
+
+def resolve(template: dict[str, Any], value: Any, params: dict[str, Any]) -> Any:
+    """Evaluate Ref, Condition and the Fn:: functions the template's conditions, queue URL
+    and ARNs use, the way CloudFormation would for these parameter values."""
+
+    def go(v: Any) -> Any:
+        return resolve(template, v, params)
+
+    if isinstance(value, list):
+        return [go(v) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((key, arg),) = value.items()
+    if key == "Ref":
+        return PSEUDO[arg] if arg in PSEUDO else params[arg]
+    if key == "Condition":
+        return go(template["Conditions"][arg])
+    if key == "Fn::Equals":
+        left, right = go(arg)
+        return left == right
+    if key == "Fn::Not":
+        return not go(arg[0])
+    if key == "Fn::And":
+        return all(go(v) for v in arg)
+    if key == "Fn::Or":
+        return any(go(v) for v in arg)
+    if key == "Fn::Join":
+        separator, items = arg
+        return separator.join(go(items))
+    if key == "Fn::Split":
+        separator, source = arg
+        return go(source).split(separator)
+    if key == "Fn::Select":
+        index, items = arg
+        return go(items)[int(index)]
+    if key == "Fn::Sub":
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+        names = {k: go(v) for k, v in variables.items()}
+        return re.sub(
+            r"\$\{([^}!]+)\}",
+            lambda m: str(names[m[1]] if m[1] in names else go({"Ref": m[1]})),
+            text,
+        )
+    return value
+
+
+def condition_holds(name: str, **overrides: str) -> bool:
+    template = load_template()
+    return bool(resolve(template, {"Condition": name}, parameter_values(template, **overrides)))
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN wildcards: `*` any run of characters (slashes included), `?` one."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, arn) is not None
+
+
+# --- template.yaml: alarms -----------------------------------------------------------
+
+_QUEUE_NAME = {"Fn::Select": [5, {"Fn::Split": [":", {"Ref": "DeadLetterQueueArn"}]}]}
+_FUNCTION = {"Ref": "IngestFunction"}
+#: alarm -> (namespace, metric, dimensions, statistic, threshold)
+ALARMS: dict[str, tuple[str, str, dict[str, Any], str, Any]] = {
+    "DeadLetterQueueAgeAlarm": (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        {"QueueName": _QUEUE_NAME},
+        "Maximum",
+        {"Ref": "DeadLetterQueueAgeThreshold"},
+    ),
+    "DeadLetterQueueDepthAlarm": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": _QUEUE_NAME},
+        "Maximum",
+        {"Ref": "DeadLetterQueueDepthThreshold"},
+    ),
+    "EventsExhaustedAlarm": ("DlqReplay", "EventsExhausted", {}, "Sum", 0),
+    "EventsRejectedAlarm": ("DlqReplay", "EventsRejected", {}, "Sum", 0),
+    "IngestErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": _FUNCTION}, "Sum", 0),
+    "IngestThrottlesAlarm": ("AWS/Lambda", "Throttles", {"FunctionName": _FUNCTION}, "Sum", 0),
+}
+
+
+def _alarms() -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in load_template()["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def test_the_template_has_exactly_the_alarms_tested_here() -> None:
+    assert set(_alarms()) == set(ALARMS)
+
+
+@pytest.mark.parametrize("alarm", sorted(ALARMS))
+def test_alarm_watches_its_metric_above_its_threshold(alarm: str) -> None:
+    namespace, metric, dimensions, statistic, threshold = ALARMS[alarm]
+    props = _alarms()[alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
+    assert {d["Name"]: d["Value"] for d in props.get("Dimensions", [])} == dimensions
+    assert props["Statistic"] == statistic
+    assert props["Threshold"] == threshold
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_dead_letter_queue_alarms_watch_the_queue_the_function_drains() -> None:
+    template = load_template()
+    params = parameter_values(template, DeadLetterQueueArn=DLQ_ARN)
+    for alarm in ("DeadLetterQueueAgeAlarm", "DeadLetterQueueDepthAlarm"):
+        (dimension,) = template["Resources"][alarm]["Properties"]["Dimensions"]
+        assert resolve(template, dimension["Value"], params) == "genesys-eventbridge-dlq"
+
+
+def test_dead_letter_queue_thresholds_are_parameters_with_an_hour_of_age_by_default() -> None:
+    parameters = load_template()["Parameters"]
+    assert parameters["DeadLetterQueueAgeThreshold"]["Type"] == "Number"
+    assert parameters["DeadLetterQueueAgeThreshold"]["Default"] == 3600
+    assert parameters["DeadLetterQueueDepthThreshold"]["Type"] == "Number"
+    assert parameters["DeadLetterQueueDepthThreshold"]["Default"] >= 1
+
+
+def test_service_metric_alarms_sum_five_minutes_of_the_dimensionless_counter() -> None:
+    for alarm in ("EventsExhaustedAlarm", "EventsRejectedAlarm"):
+        props = _alarms()[alarm]["Properties"]
+        assert "Dimensions" not in props, alarm
+        assert (props["Period"], props["EvaluationPeriods"]) == (300, 1), alarm
+
+
+def test_alarms_treat_missing_data_as_nothing_happened() -> None:
+    for name, alarm in _alarms().items():
+        assert alarm["Properties"]["TreatMissingData"] == "notBreaching", name
+
+
+def test_alarm_actions_notify_the_topic_only_when_it_is_set() -> None:
+    assert load_template()["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    assert not condition_holds("HasAlarmTopic")
+    assert condition_holds(
+        "HasAlarmTopic", AlarmTopicArn="arn:aws:sns:us-east-1:123456789012:dlq-replay-alarms"
+    )
+    notify = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for name, alarm in _alarms().items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == notify, name
+        assert props["OKActions"] == notify, name
+
+
+def test_every_alarm_says_what_it_means_and_what_to_do() -> None:
+    template = load_template()
+    params = parameter_values(template, DeadLetterQueueArn=DLQ_ARN)
+    for name, alarm in _alarms().items():
+        text = resolve(template, alarm["Properties"]["AlarmDescription"], params)
+        assert "${" not in text, f"{name}: unresolved substitution"
+        assert len(text) <= 1024, f"{name}: CloudWatch keeps at most 1024 characters"
+        # At least two sentences: what it means, then what to do.
+        assert text.endswith(".") and ". " in text, name
+
+
+def test_every_alarm_is_explained_in_the_operations_guide() -> None:
+    operations = (REPO / "docs" / "operations.md").read_text()
+    for name in _alarms():
+        assert f"`{name}`" in operations, f"{name} is not in docs/operations.md"
+
+
+# --- template.yaml: the dead-letter queue's policy ---------------------------------------
+
+
+def _queue_policy() -> dict[str, Any]:
+    return load_template()["Resources"]["DeadLetterQueuePolicy"]
+
+
+def test_queue_policy_exists_only_when_rule_arns_are_given() -> None:
+    assert _queue_policy()["Condition"] == "HasDeadLetterQueueRuleArns"
+    assert load_template()["Parameters"]["DeadLetterQueueRuleArns"]["Default"] == ""
+    assert not condition_holds("HasDeadLetterQueueRuleArns")
+    assert condition_holds("HasDeadLetterQueueRuleArns", DeadLetterQueueRuleArns=PARTNER_RULE_ARN)
+    assert condition_holds(
+        "HasDeadLetterQueueRuleArns",
+        DeadLetterQueueRuleArns=f"{DEFAULT_BUS_RULE_ARN},{PARTNER_RULE_ARN}",
+    )
+
+
+def test_queue_policy_lets_only_eventbridge_send_and_only_for_the_listed_rules() -> None:
+    (statement,) = _queue_policy()["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == {"Ref": "DeadLetterQueueArn"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Ref": "DeadLetterQueueRuleArns"}}
+    }
+
+
+def test_queue_policy_is_attached_to_the_queue_named_by_its_arn() -> None:
+    template = load_template()
+    params = parameter_values(
+        template,
+        DeadLetterQueueArn="arn:aws:sqs:eu-west-1:210987654321:genesys-eventbridge-dlq",
+        DeadLetterQueueRuleArns=PARTNER_RULE_ARN,
+    )
+    queues = resolve(template, _queue_policy()["Properties"]["Queues"], params)
+    assert queues == ["https://sqs.eu-west-1.amazonaws.com/210987654321/genesys-eventbridge-dlq"]
+
+
+def test_queue_policy_stays_on_the_queue_when_the_stack_lets_go_of_it() -> None:
+    # Removing it would leave EventBridge unable to dead-letter: events lost, not parked.
+    assert _queue_policy()["DeletionPolicy"] == "Retain"
+    assert _queue_policy()["UpdateReplacePolicy"] == "Retain"
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        (DEFAULT_BUS_RULE_ARN, True),
+        (PARTNER_RULE_ARN, True),
+        ("arn:aws-us-gov:events:us-gov-west-1:123456789012:rule/bus/rule", True),
+        (f" {DEFAULT_BUS_RULE_ARN}", False),
+        (DLQ_ARN, False),
+        ("arn:aws:events:us-east-1:123456789012:event-bus/default", False),
+    ],
+)
+def test_rule_arns_parameter_takes_rules_of_any_bus_and_nothing_else(
+    value: str, accepted: bool
+) -> None:
+    # CloudFormation applies a list parameter's pattern to each item.
+    pattern = load_template()["Parameters"]["DeadLetterQueueRuleArns"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted
+
+
+# --- template.yaml: IAM for rule-aware routing -----------------------------------------
+
+ROUTING_GRANTS = {
+    "RuleTargets": (
+        "events:ListTargetsByRule",
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",
+    ),
+    "ApiDestinations": (
+        "events:DescribeApiDestination",
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:api-destination/*",
+    ),
+    "Connections": (
+        "events:DescribeConnection",
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:connection/*",
+    ),
+    "ConnectionSecrets": (
+        "secretsmanager:GetSecretValue",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+        ":secret:events!connection/*",
+    ),
+}
+WORKER_ACTIONS = {
+    # the ledger and its indexes
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:DescribeTable",
+    # the dead-letter queue (and the parking queue's send)
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+    # the dead-letter queue's key, when it has one
+    "kms:Decrypt",
+    # rule-aware routing
+    *(action for action, _ in ROUTING_GRANTS.values()),
+}
+
+
+def _worker_statements() -> list[dict[str, Any]]:
+    policy = load_template()["Resources"]["WorkerPolicy"]["Properties"]["PolicyDocument"]
+    return _statements(policy)
+
+
+def _ingest_statements() -> list[dict[str, Any]]:
+    role = load_template()["Resources"]["IngestFunctionRole"]["Properties"]
+    return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
+
+
+def test_worker_policy_grants_exactly_the_workers_actions() -> None:
+    actions = [a for s in _worker_statements() for a in _as_list(s["Action"])]
+    assert set(actions) == WORKER_ACTIONS
+    assert not [a for a in actions if "*" in a]
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [_worker_statements, _ingest_statements],
+    ids=["workers", "ingest"],
+)
+def test_rule_aware_routing_is_granted_on_rules_destinations_connections_and_secrets(
+    statements: Any,
+) -> None:
+    grants = {s.get("Sid"): s for s in statements()}
+    for sid, (action, resource) in ROUTING_GRANTS.items():
+        assert grants[sid]["Effect"] == "Allow", sid
+        assert grants[sid]["Action"] == action, sid
+        assert grants[sid]["Resource"] == {"Fn::Sub": resource}, sid
+
+
+@pytest.mark.parametrize(
+    ("sid", "arn"),
+    [
+        ("RuleTargets", DEFAULT_BUS_RULE_ARN),
+        ("RuleTargets", PARTNER_RULE_ARN),
+        ("RuleTargets", "arn:aws:events:us-east-1:123456789012:rule/crm-bus/to-crm"),
+        (
+            "ApiDestinations",
+            "arn:aws:events:us-east-1:123456789012:api-destination/crm/6f1c2d3e-4a5b-4c6d",
+        ),
+        ("Connections", "arn:aws:events:us-east-1:123456789012:connection/crm/9a8b7c6d-5e4f"),
+        (
+            "ConnectionSecrets",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+            "events!connection/crm/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d-AbCdEf",
+        ),
+    ],
+)
+def test_routing_grants_cover_what_eventbridge_names(sid: str, arn: str) -> None:
+    template = load_template()
+    grant = {s.get("Sid"): s for s in _worker_statements()}[sid]
+    pattern = resolve(template, grant["Resource"], parameter_values(template))
+    assert iam_matches(pattern, arn)
+
+
+def test_connection_secret_grant_reaches_no_other_secret() -> None:
+    template = load_template()
+    grant = {s.get("Sid"): s for s in _worker_statements()}["ConnectionSecrets"]
+    pattern = resolve(template, grant["Resource"], parameter_values(template))
+    for other in (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/client-secret-AbCdEf",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:events!other/x-AbCdEf",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:events!connection/crm/x-AbCdEf",
+    ):
+        assert not iam_matches(pattern, other), other
+
+
+def test_worker_policy_decrypts_only_with_the_dead_letter_queue_key_when_it_is_set() -> None:
+    policy = load_template()["Resources"]["WorkerPolicy"]["Properties"]["PolicyDocument"]
+    conditionals = [s["Fn::If"] for s in policy["Statement"] if "Fn::If" in s]
+    (conditional,) = [c for c in conditionals if c[1]["Sid"] == "DeadLetterQueueKey"]
+    condition, statement, otherwise = conditional
+    assert condition == "HasDeadLetterQueueKey"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == {"Ref": "DeadLetterQueueKmsKeyArn"}
+    assert not condition_holds("HasDeadLetterQueueKey")
