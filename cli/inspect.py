@@ -11,15 +11,24 @@ import redis
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
 from dlq.genesys import GenesysClient, build_genesys_client
+from dlq.ledger import LedgerItem
+from dlq.settings import Settings
 from dlq.tracking import last_tracked
 
 
 @click.command()
 @click.argument("event_id")
 @click.option("--genesys", "live", is_flag=True, help="Also read the live attributes (1 call).")
+@click.option(
+    "--payload",
+    "payload",
+    is_flag=True,
+    help="Also build what a redelivery sends now (the rule target's input transformation), "
+    "beside the original body.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
-def inspect(event_id: str, live: bool, as_json: bool) -> None:
+def inspect(event_id: str, live: bool, payload: bool, as_json: bool) -> None:
     """Everything about one event: DLQ error, original body, attempts, Genesys attributes."""
     config = settings()
     ledger = ledger_of(config)
@@ -42,6 +51,11 @@ def inspect(event_id: str, live: bool, as_json: bool) -> None:
             "body": _pretty(item.body),
             "tracking": tracked,
         }
+        delivered = [h for h in item.history if h.get("delivered_to")]
+        if delivered:
+            entry["sent"] = {k: delivered[-1].get(k) for k in _SENT_FIELDS}
+        if payload and item.status.value != "rejected":
+            entry["payload_now"] = _payload_now(config, cache, item)
         if client is not None and item.conversation_id:
             entry["genesys_attributes"] = _live_attributes(
                 client, item.conversation_id, config.genesys_attribute_prefix
@@ -91,6 +105,18 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
     attributes = entry.get("genesys_attributes")
     if isinstance(attributes, dict):
         out.table("live Genesys attributes", ["attribute", "value"], sorted(attributes.items()))
+    sent = entry.get("sent")
+    if isinstance(sent, dict):
+        out.table("what was sent", ["field", "value"], [(k, sent.get(k)) for k in _SENT_FIELDS])
+    now = entry.get("payload_now")
+    if isinstance(now, dict):
+        recorded = sent.get("payload_digest") if isinstance(sent, dict) else None
+        same = "" if recorded is None else (
+            " (the same as recorded)" if recorded == now.get("digest") else
+            " (differs from what was recorded: the rule's target changed since)"
+        )  # fmt: skip
+        out.line(f"payload a redelivery sends now, via {now.get('route')}{same}:")
+        out.line(str(now.get("payload") or now.get("error")))
     out.line("original body:")
     out.line(str(entry["body"]))
 
@@ -103,6 +129,27 @@ def _live_attributes(client: GenesysClient, conversation_id: str, prefix: str) -
         for name, value in participant.attributes.items()
         if name.startswith(prefix)
     }
+
+
+_SENT_FIELDS = ("at", "delivered_to", "route", "transformed", "payload_digest", "receipt")
+
+
+def _payload_now(config: Settings, cache: redis.Redis, item: LedgerItem) -> dict[str, object]:
+    """What a redelivery of `item` would send now: the route and the rendered payload."""
+    from dlq.errors import DlqReplayError
+    from dlq.targets import Redeliverer
+    from dlq.targets.transform import render
+
+    try:
+        plan = Redeliverer(config, cache=cache).plan(
+            item.target_arn, rule_arn=item.rule_arn or "", override=item.target_override
+        )
+        if plan.target is None:
+            return {"route": plan.route, "payload": _pretty(item.body), "digest": None}
+        rendered = render(plan.target.input, item.body, rule_arn=item.rule_arn or "")
+    except DlqReplayError as error:
+        return {"route": "none", "error": f"not redeliverable now: {error}"}
+    return {"route": plan.route, "payload": _pretty(rendered.payload), "digest": rendered.digest}
 
 
 def _pretty(body: str) -> str:

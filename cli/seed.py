@@ -15,6 +15,7 @@ from cli.output import Output
 @click.option("--duplicates", type=int, default=0, help="Copies of events (EventBridge's dups).")
 @click.option("--malformed", type=int, default=0, help="Messages that cannot be parsed.")
 @click.option("--target-arn", "targets", multiple=True, help="Target ARN(s) for the messages.")
+@click.option("--rule-arn", help="The RULE_ARN the messages name (its targets must match).")
 @click.option("--queue-url", help="Queue to fill (default: DLQ_QUEUE_URL).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed (repeatable runs).")
 @friendly_errors
@@ -25,11 +26,12 @@ def seed(
     duplicates: int,
     malformed: int,
     targets: tuple[str, ...],
+    rule_arn: str | None,
     queue_url: str | None,
     rng_seed: int | None,
 ) -> None:
     """Put N synthetic DLQ messages into a queue, for trials and load tests."""
-    from devstack.synthetic import generate, send_batches
+    from devstack.synthetic import DEFAULT_RULE, DEFAULT_TARGETS, generate, send_batches
     from dlq.aws import aws_client
 
     config = settings()
@@ -44,7 +46,8 @@ def seed(
         malformed=malformed,
         org_id=config.genesys_org_id or "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13",
         seed=rng_seed,
-        **({"target_arns": targets} if targets else {}),
+        target_arns=targets or DEFAULT_TARGETS,
+        rule_arn=rule_arn or DEFAULT_RULE,
     )
     sent = send_batches(aws_client("sqs", config), queue_url, workload.messages)
     Output().line(

@@ -69,6 +69,12 @@ class Workload:
     malformed: int
 
 
+#: The targets the synthetic messages name unless told otherwise.
+DEFAULT_TARGETS = ("arn:aws:sqs:us-east-1:111122223333:crm-events",)
+#: The rule the synthetic messages name unless told otherwise (devstack.rules creates it).
+DEFAULT_RULE = "arn:aws:events:us-east-1:123456789012:rule/genesys/conversation-to-crm"
+
+
 def generate(
     *,
     conversations: int,
@@ -76,11 +82,14 @@ def generate(
     presence_events: int = 0,
     duplicates: int = 0,
     malformed: int = 0,
-    target_arns: Iterable[str] = ("arn:aws:sqs:us-east-1:111122223333:crm-events",),
+    target_arns: Iterable[str] = DEFAULT_TARGETS,
     org_id: str = DEFAULT_ORG,
     seed: int | None = None,
+    rule_arn: str = DEFAULT_RULE,
 ) -> Workload:
-    """A shuffled DLQ workload; targets are assigned round-robin by conversation."""
+    """A shuffled DLQ workload; targets are assigned round-robin by conversation, all of
+    them under `rule_arn` (create that rule with those targets for routing to accept them).
+    """
     rng = random.Random(seed)
     targets = list(target_arns)
     conversation_ids = [_uuid(rng) for _ in range(conversations)]
@@ -92,15 +101,17 @@ def generate(
         for k in range(events_per_conversation):
             topic = CONVERSATION_TOPICS[k % len(CONVERSATION_TOPICS)]
             event = conversation_event(rng, org_id, conversation_id, participant, topic)
-            messages.append(_message(rng, event, targets[n % len(targets)], conversation_id))
+            messages.append(
+                _message(rng, event, targets[n % len(targets)], conversation_id, rule_arn)
+            )
     for _ in range(presence_events):
-        messages.append(_message(rng, presence_event(rng, org_id), targets[0], None))
+        messages.append(_message(rng, presence_event(rng, org_id), targets[0], None, rule_arn))
     originals = list(messages)
     for _ in range(min(duplicates, len(originals))):
         messages.append(rng.choice(originals))
     for k in range(malformed):
         body = MALFORMED_BODIES[k % len(MALFORMED_BODIES)]
-        messages.append(SyntheticMessage(body, _attributes(rng, targets[0]), None, None))
+        messages.append(SyntheticMessage(body, _attributes(rng, targets[0], rule_arn), None, None))
     rng.shuffle(messages)
     return Workload(
         messages=messages,
@@ -189,20 +200,24 @@ def _envelope(
 
 
 def _message(
-    rng: random.Random, event: dict[str, Any], target_arn: str, conversation_id: str | None
+    rng: random.Random,
+    event: dict[str, Any],
+    target_arn: str,
+    conversation_id: str | None,
+    rule_arn: str,
 ) -> SyntheticMessage:
     return SyntheticMessage(
         body=json.dumps(event, separators=(",", ":")),
-        attributes=_attributes(rng, target_arn),
+        attributes=_attributes(rng, target_arn, rule_arn),
         event_id=event["id"],
         conversation_id=conversation_id,
     )
 
 
-def _attributes(rng: random.Random, target_arn: str) -> dict[str, str]:
+def _attributes(rng: random.Random, target_arn: str, rule_arn: str) -> dict[str, str]:
     code, message, condition, attempts = rng.choice(ERRORS)
     return {
-        "RULE_ARN": "arn:aws:events:us-east-1:111122223333:rule/genesys/conversation-to-crm",
+        "RULE_ARN": rule_arn,
         "TARGET_ARN": target_arn,
         "ERROR_CODE": code,
         "ERROR_MESSAGE": message,

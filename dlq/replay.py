@@ -170,10 +170,11 @@ class Replayer:
             "task_id": task_id,
         }
         if claimed.attempts > self._policy.max_attempts:
-            return self._exhaust(claimed, claimed.last_error or "no attempts left", task_id)
+            reason = claimed.last_error or "no attempts left"
+            return self._exhaust(claimed, reason, "AttemptsExhausted", task_id)
         if self._policy.too_old(_age_start(claimed), moment(self._clock.now())):
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
-            return self._exhaust(claimed, reason, task_id)
+            return self._exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
             self._verify(claimed)
             delivery = self._redeliverer.redeliver(
@@ -193,11 +194,12 @@ class Replayer:
                 f"replay failed for good: {exc}",
                 extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
             )
-            return self._finish(claimed, Status.FAILED, ReplayOutcome.FAILED, str(exc), task_id)
+            failed = ReplayOutcome.FAILED
+            return self._finish(claimed, Status.FAILED, failed, str(exc), task_id, code=_code(exc))
         except (RetryLater, ConfigurationError) as exc:
-            error = str(exc)
+            error, code = str(exc), _code(exc)
             if not self._policy.attempts_left(claimed.attempts):
-                return self._exhaust(claimed, error, task_id)
+                return self._exhaust(claimed, error, code, task_id)
             log.info(
                 f"replay attempt failed, will retry: {error}",
                 extra={**context, "outcome": "retry", "correlation_id": _correlation(exc)},
@@ -206,7 +208,7 @@ class Replayer:
             raise AttemptFailed(
                 error,
                 retry_after=retry_after,
-                schedule=lambda delay: self._schedule(claimed, error, delay, task_id),
+                schedule=lambda delay: self._schedule(claimed, error, code, delay, task_id),
             ) from exc
         log.info("replayed", extra={**context, "outcome": "replayed"})
         return self._finish(
@@ -235,6 +237,7 @@ class Replayer:
         error: str | None,
         task_id: str | None,
         *,
+        code: str | None = None,
         receipt: Delivery | None = None,
     ) -> ReplayOutcome:
         self._ledger.finish(
@@ -242,13 +245,16 @@ class Replayer:
             status,
             outcome=outcome.value,
             error=error,
+            error_code=code,
             task_id=task_id,
             sent=_receipt(receipt) if receipt else None,
         )
         self._tell(claimed)
         return outcome
 
-    def _exhaust(self, claimed: LedgerItem, reason: str, task_id: str | None) -> ReplayOutcome:
+    def _exhaust(
+        self, claimed: LedgerItem, reason: str, code: str, task_id: str | None
+    ) -> ReplayOutcome:
         if self._parking is not None:
             try:
                 self._parking.park(claimed, reason)
@@ -264,15 +270,19 @@ class Replayer:
             f"replay exhausted: {reason}",
             extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
         )
-        return self._finish(claimed, Status.EXHAUSTED, ReplayOutcome.EXHAUSTED, reason, task_id)
+        exhausted = ReplayOutcome.EXHAUSTED
+        return self._finish(claimed, Status.EXHAUSTED, exhausted, reason, task_id, code=code)
 
-    def _schedule(self, claimed: LedgerItem, error: str, delay: float, task_id: str | None) -> None:
+    def _schedule(
+        self, claimed: LedgerItem, error: str, code: str, delay: float, task_id: str | None
+    ) -> None:
         due = self._clock.now() + max(0.0, cap_countdown(delay) - CLOCK_SLACK_SECONDS)
         self._ledger.finish(
             claimed,
             Status.RETRY_SCHEDULED,
             outcome="retry_scheduled",
             error=error,
+            error_code=code,
             next_attempt_at=round(due, 3),
             task_id=task_id,
         )
@@ -287,6 +297,7 @@ class Replayer:
                 Status.RETRY_SCHEDULED,
                 outcome="error",
                 error="unexpected error in the worker; see its log",
+                error_code="WorkerError",
                 next_attempt_at=round(self._clock.now(), 3),
             )
         except Exception:
@@ -312,6 +323,14 @@ def _receipt(delivery: Delivery) -> Receipt:
         transformed=delivery.transformed,
         digest=delivery.digest,
     )
+
+
+def _code(exc: BaseException) -> str:
+    """A short, fixed error code for what failed (never a message: agents can read the
+    participant attributes it ends up in)."""
+    code = getattr(exc, "code", None)
+    text = code if isinstance(code, str) and code else type(exc).__name__
+    return "".join(c for c in text if c.isalnum() or c in "._-")[:64] or "Error"
 
 
 def _correlation(exc: BaseException) -> str | None:

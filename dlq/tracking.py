@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 PENDING_PREFIX = "dlq:track:pending:"
 TRACKED_PREFIX = "dlq:track:done:"
 TRACKED_TTL_SECONDS = 7 * 24 * 3600
-LAST_ERROR_CHARS = 200
 #: A run waits while the conversation has events about to be attempted, so that they
 #: share one PATCH; never longer than this after the first outcome.
 MAX_DEFER_SECONDS = 120.0
@@ -96,7 +95,9 @@ def summary_attributes(items: Sequence[LedgerItem], prefix: str) -> dict[str, st
         f"{prefix}Failed": str(counts[Status.FAILED]),
         f"{prefix}Exhausted": str(counts[Status.EXHAUSTED]),
         f"{prefix}LastEventId": latest.event_id,
-        f"{prefix}LastError": (errors[-1].last_error or "")[:LAST_ERROR_CHARS] if errors else "",
+        # A code, never the text: a target's error message may quote ARNs, URLs or data,
+        # and agents can read participant attributes.
+        f"{prefix}LastErrorCode": (errors[-1].last_error_code or "") if errors else "",
     }
 
 
@@ -177,12 +178,21 @@ class Tracker:
         return last_tracked(self._cache, conversation_id)
 
     def _participant(self, conversation_id: str, items: Sequence[LedgerItem]) -> str | None:
-        for item in sorted(items, key=lambda i: i.received_at):
-            if item.participant_id:
-                return item.participant_id
+        """The event's participant when Genesys lists it in the conversation, else the
+        customer: a participantId is only a claim of the DLQ message, and a forged one must
+        not let anyone write onto another conversation's participant."""
         known = self._directory.lookup(conversation_id, priority=Priority.LOW)
         if not known.exists:
             raise GiveUp(f"conversation {conversation_id} no longer exists in Genesys")
+        for item in sorted(items, key=lambda i: i.received_at):
+            if not item.participant_id:
+                continue
+            if known.has_participant(item.participant_id):
+                return item.participant_id
+            log.warning(
+                "an event's participantId is not a participant of its conversation; ignored",
+                extra={"event_id": item.event_id, "conversation_id": conversation_id},
+            )
         return known.participant_id
 
     def _remember(

@@ -41,7 +41,11 @@ BASE_ENV = {
 
 @dataclass
 class Stack:
-    """One test's slice of the stack: its table, DLQ, target queue and settings."""
+    """One test's slice of the stack: its table, DLQ, target queue, rule and settings.
+
+    As a user has them before the tool arrives: a rule on an event bus whose target is the
+    queue, and whose targets `put_dlq` extends with any other ARN a test dead-letters for.
+    """
 
     unique: str
     sim: Any
@@ -56,6 +60,25 @@ class Stack:
         self.dlq_url = self.queue(f"dlq-{self.unique}")
         self.target_url = self.queue(f"target-{self.unique}")
         self.target_arn = self.arn_of(self.target_url)
+        self.events = aws_client("events", self.settings)
+        self.bus = f"genesys-{self.unique}"
+        self.events.create_event_bus(Name=self.bus)
+        self.rule_name = f"conversations-to-crm-{self.unique}"
+        self.rule_arn = str(
+            self.events.put_rule(
+                Name=self.rule_name,
+                EventBusName=self.bus,
+                EventPattern=json.dumps({"source": [{"prefix": "aws.partner/genesys.com"}]}),
+            )["RuleArn"]
+        )
+        self._targets: set[str] = set()
+        self.add_target(self.target_arn)
+
+    def add_target(self, arn: str, **parameters: Any) -> None:
+        """Make `arn` a target of the stack's rule (with `Input`... parameters, if any)."""
+        target = {"Id": f"t{len(self._targets)}", "Arn": arn, **parameters}
+        self.events.put_targets(Rule=self.rule_name, EventBusName=self.bus, Targets=[target])
+        self._targets.add(arn)
 
     def queue(self, name: str) -> str:
         return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
@@ -65,10 +88,14 @@ class Stack:
         return str(attributes["Attributes"]["QueueArn"])
 
     def put_dlq(self, event: dict[str, Any], target_arn: str | None = None) -> None:
+        """Dead-letter `event` for `target_arn` (a target of the stack's rule, made so)."""
+        target = target_arn or self.target_arn
+        if target not in self._targets:
+            self.add_target(target)
         self.sqs.send_message(
             QueueUrl=self.dlq_url,
             MessageBody=json.dumps(event),
-            MessageAttributes=dlq_attributes(target_arn or self.target_arn),
+            MessageAttributes=dlq_attributes(target, rule_arn=self.rule_arn),
         )
 
     def ingest(self) -> dict[str, int]:

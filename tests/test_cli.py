@@ -199,7 +199,7 @@ def populated(ledger, dynamodb) -> dict[str, Entry]:
     for item in items.values():
         receive(ledger, item)
     # EventBridge's duplicate, under another message id: the ingest counts it.
-    ledger.count_duplicate(items["r"].event["id"], items["r"].target_arn)
+    ledger.count_duplicate(EventKey(items["r"].event["id"], items["r"].target_arn, RULE))
     attempt(ledger, items["a"], Status.RETRY_SCHEDULED, error="503 from target")
     attempt(ledger, items["a"], Status.FAILED, error="conversation deleted in Genesys")
     attempt(ledger, items["b"], Status.EXHAUSTED, error="503 from target")
@@ -401,7 +401,7 @@ def test_inspect_json_shows_the_dlq_error_the_original_body_every_attempt_and_tr
 
     assert result.exit_code == 0, result.output
     (shown,) = json.loads(result.stdout)
-    stored = ledger.get(item.event_id, item.target_arn)
+    stored = ledger.get(EventKey(item.event_id, item.target_arn, RULE))
     assert stored is not None
     assert shown["status"] == "failed"
     assert shown["attempts"] == 2

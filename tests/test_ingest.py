@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from broker import queued_tasks
-from helpers import ORG, dlq_attributes, genesys_event, lambda_record, new_ledger, new_queue
+from helpers import ORG, RULE, dlq_attributes, genesys_event, lambda_record, new_ledger, new_queue
 
 from dlq.aws import aws_client
 from dlq.ledger import Status
@@ -86,7 +86,8 @@ def test_the_poller_drains_a_mixed_dlq_into_the_ledger_and_the_broker(
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
     tasks = queued_tasks(redis_client)
-    assert sorted(tuple(args) for _, args in tasks) == sorted(accepted)
+    # The task carries the whole key: event, target and the rule the message named.
+    assert sorted(tuple(args) for _, args in tasks) == sorted((*key, RULE) for key in accepted)
     assert {name for name, _ in tasks} == {REPLAY_TASK}
 
 

@@ -179,7 +179,7 @@ def test_a_changed_backoff_base_changes_the_next_countdown_in_the_same_process(s
 
 
 def retry_scheduled(stack, event_id):
-    item = stack.ledger.get(event_id, API_DESTINATION)
+    item = stack.ledger.get(EventKey(event_id, API_DESTINATION, stack.rule_arn))
     return item if item is not None and item.status is Status.RETRY_SCHEDULED else None
 
 
@@ -240,7 +240,7 @@ def test_the_same_event_enqueued_five_times_at_once_is_redelivered_once(stack):
     stack.put_dlq(event)
     stack.ingest()
     enqueuer = CeleryEnqueuer(app)
-    key = EventKey(event["id"], stack.target_arn)
+    key = EventKey(event["id"], stack.target_arn, stack.rule_arn)
     threads = [threading.Thread(target=enqueuer.enqueue_replay, args=(key,)) for _ in range(5)]
     for thread in threads:
         thread.start()

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from broker import queued_tasks
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import ORG, dlq_attributes, genesys_event, lambda_record, new_ledger
+from helpers import ORG, RULE, dlq_attributes, genesys_event, lambda_record, new_ledger
 from stack import BASE_ENV, Stack, configured
 
 from devstack.process import free_port
@@ -184,7 +184,7 @@ def test_a_secret_in_an_http_target_url_stays_out_of_the_ledger_and_logs(
         stack.put_dlq(event, target_arn=API_DESTINATION)
         stack.ingest()
         with pytest.raises(AttemptFailed) as failed:
-            runtime().replayer.replay(EventKey(event["id"], API_DESTINATION))
+            runtime().replayer.replay(EventKey(event["id"], API_DESTINATION, stack.rule_arn))
         failed.value.schedule(1.0)  # what the Celery retry does: record it in the ledger
         ledger = raw_ledger(stack)
     assert "could not connect" in ledger
@@ -231,7 +231,7 @@ def test_an_event_from_the_configured_org_is_accepted(org_door, redis_client):
     assert handler({"Records": [record]}, None, front_door=org_door) == {"batchItemFailures": []}
     [item] = list(org_door.ledger.scan())
     assert item.status is Status.RECEIVED
-    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION])]
+    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION, RULE])]
 
 
 # --- oversize bodies -----------------------------------------------------------------------------

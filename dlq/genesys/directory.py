@@ -27,6 +27,12 @@ class KnownConversation:
     exists: bool
     participant_id: str | None
     error: str | None = None
+    #: Every participant of the conversation: an event's participantId is trusted only
+    #: when it is one of these.
+    participant_ids: tuple[str, ...] = ()
+
+    def has_participant(self, participant_id: str) -> bool:
+        return participant_id in self.participant_ids
 
 
 class ConversationDirectory:
@@ -50,6 +56,7 @@ class ConversationDirectory:
         if raw is None:
             return None
         data = json.loads(raw)
+        data["participant_ids"] = tuple(data.get("participant_ids") or ())
         return KnownConversation(conversation_id=conversation_id, **data)
 
     def lookup(
@@ -68,7 +75,12 @@ class ConversationDirectory:
             known = KnownConversation(conversation_id, False, None, error=str(exc)[:300])
             self._store(known, self._missing_ttl)
             return known
-        known = KnownConversation(conversation_id, True, conversation.customer_participant_id())
+        known = KnownConversation(
+            conversation_id,
+            True,
+            conversation.customer_participant_id(),
+            participant_ids=tuple(p.id for p in conversation.participants),
+        )
         self._store(known, self._ttl)
         return known
 
@@ -77,5 +89,6 @@ class ConversationDirectory:
             "exists": known.exists,
             "participant_id": known.participant_id,
             "error": known.error,
+            "participant_ids": list(known.participant_ids),
         }
         self._cache.set(CACHE_PREFIX + known.conversation_id, json.dumps(data), ex=ttl)

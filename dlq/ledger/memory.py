@@ -113,6 +113,7 @@ class MemoryLedger:
         next_attempt_at: float | None = None,
         task_id: str | None = None,
         sent: Receipt | None = None,
+        error_code: str | None = None,
     ) -> LedgerItem:
         check_finish_status(status)
         at = iso(self._clock.now())
@@ -130,6 +131,8 @@ class MemoryLedger:
                 item.pop(name, None)
             if error is not None:
                 item["last_error"] = error[:1000]
+            if error_code is not None:
+                item["last_error_code"] = error_code[:64]
             if next_attempt_at is not None:
                 item["next_attempt_at"] = next_attempt_at
 

@@ -117,6 +117,9 @@ class LedgerItem:
     correlation_id: str | None = None
     dlq: DlqError = field(default_factory=DlqError)
     last_error: str | None = None
+    #: A short code of the last failure (`NotARuleTarget`, `HTTP503`...): what tracking
+    #: writes onto the conversation, never the text.
+    last_error_code: str | None = None
     reject_reason: str | None = None
     duplicates: int = 0
     sqs_message_id: str | None = None
@@ -168,6 +171,7 @@ class LedgerItem:
                 retry_attempts=_opt_int(item.get("retry_attempts")),
             ),
             last_error=item.get("last_error"),
+            last_error_code=item.get("last_error_code"),
             reject_reason=item.get("reject_reason"),
             duplicates=int(item.get("duplicates", 0)),
             sqs_message_id=item.get("sqs_message_id"),

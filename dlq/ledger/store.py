@@ -63,6 +63,7 @@ class LedgerStore(Protocol):
         next_attempt_at: float | None = None,
         task_id: str | None = None,
         sent: Receipt | None = None,
+        error_code: str | None = None,
     ) -> LedgerItem: ...
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
@@ -185,6 +186,7 @@ class Ledger:
         next_attempt_at: float | None = None,
         task_id: str | None = None,
         sent: Receipt | None = None,
+        error_code: str | None = None,
     ) -> LedgerItem:
         """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
 
@@ -210,6 +212,9 @@ class Ledger:
         if error is not None:
             sets.append("last_error = :error")
             values["error"] = error[:1000]
+        if error_code is not None:
+            sets.append("last_error_code = :code")
+            values["code"] = error_code[:64]
         if next_attempt_at is not None:
             sets.append("next_attempt_at = :next")
             values["next"] = next_attempt_at

@@ -192,7 +192,7 @@ class Receive(Protocol):
         self,
         *,
         conversation_id: str | None = CONVERSATION_ID,
-        participant: bool = True,
+        participant: bool | str = True,
         age: float = 0.0,
         target_arn: str = TARGET_ARN,
     ) -> EventKey: ...
@@ -210,7 +210,7 @@ def receive(ledger: MemoryLedger, clock: FakeClock) -> Receive:
     def put(
         *,
         conversation_id: str | None = CONVERSATION_ID,
-        participant: bool = True,
+        participant: bool | str = True,
         age: float = 0.0,
         target_arn: str = TARGET_ARN,
     ) -> EventKey:
@@ -223,6 +223,8 @@ def receive(ledger: MemoryLedger, clock: FakeClock) -> Receive:
             detail["eventBody"]["conversationId"] = conversation_id
             if not participant:
                 del detail["eventBody"]["participantId"]
+            elif isinstance(participant, str):
+                detail["eventBody"]["participantId"] = participant
         event["id"] = str(uuid.uuid4())
         event["time"] = event_time(clock.now() - age)
         message = received_message(json.dumps(event), target_arn)
@@ -239,12 +241,18 @@ def settle(
     status: Status,
     *,
     error: str | None = None,
+    error_code: str | None = None,
     next_attempt_at: float | None = None,
 ) -> LedgerItem:
     """Claim an item and end the attempt with `status`, as a worker would."""
     claimed = ledger.claim(key, lease_seconds=LEASE_SECONDS)
     return ledger.finish(
-        claimed, status, outcome=status.value, error=error, next_attempt_at=next_attempt_at
+        claimed,
+        status,
+        outcome=status.value,
+        error=error,
+        error_code=error_code,
+        next_attempt_at=next_attempt_at,
     )
 
 

@@ -39,12 +39,20 @@ def test_one_patch_writes_the_conversations_summary_onto_its_participant(
 ):
     first, second = receive(), receive()
     finished(ledger, clock, first)
-    finished(ledger, clock, second, Status.FAILED, error="the queue is gone")
+    finished(
+        ledger,
+        clock,
+        second,
+        Status.FAILED,
+        error="arn:aws:sqs:us-east-1:111122223333:crm-sync is gone (a target's own text)",
+        error_code="AWS.SimpleQueueService.NonExistentQueue",
+    )
 
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
 
-    [patch] = transport.requests
-    assert patch.method == "PATCH"
+    # The lookup that proves the event's participant is one of the conversation's, then:
+    [lookup, patch] = transport.requests
+    assert (lookup.method, patch.method) == ("GET", "PATCH")
     assert patch.url == (
         f"{settings.genesys_api_url}/api/v2/conversations/{CONVERSATION_ID}"
         f"/participants/{CUSTOMER_ID}/attributes"
@@ -57,9 +65,24 @@ def test_one_patch_writes_the_conversations_summary_onto_its_participant(
         "dlqReplayFailed": "1",
         "dlqReplayExhausted": "0",
         "dlqReplayLastEventId": second.event_id,
-        "dlqReplayLastError": "the queue is gone",
+        # The code, never the text: agents can read participant attributes.
+        "dlqReplayLastErrorCode": "AWS.SimpleQueueService.NonExistentQueue",
         "dlqReplayUpdatedAt": moment(clock.now()).isoformat(timespec="seconds"),
     }
+
+
+def test_a_participant_id_that_is_not_in_the_conversation_is_ignored_for_the_customer(
+    tracker, receive, ledger, clock, transport, caplog
+):
+    forged = "00000000-0000-4000-8000-000000000000"
+    finished(ledger, clock, receive(participant=forged))
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+    patch = next(r for r in transport.requests if r.method == "PATCH")
+    assert f"/participants/{CUSTOMER_ID}/attributes" in patch.url
+    assert forged not in patch.url
+    assert "not a participant of its conversation" in caplog.text
 
 
 def test_tracking_calls_genesys_at_low_priority(tracker, receive, ledger, clock, limiter):

@@ -1,0 +1,94 @@
+"""The demo's EventBridge rules, created in moto as a user has them before dlq-replay.
+
+One rule on a `genesys` bus with four targets: the CRM queue (the event as it is), a
+webhook-shaped queue behind an `InputTransformer`, an API destination whose API-key
+connection points at a local HTTP sink, and an HTTP target that always fails.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dlq.aws import aws_client
+from dlq.settings import Settings
+
+BUS = "genesys"
+RULE = "conversation-to-crm"
+
+#: What the webhook-shaped targets receive instead of the event.
+WEBHOOK_TEMPLATE = (
+    '{"rule": <aws.events.rule-name>, "conversation": <conversation>, '
+    '"topic": <topic>, "at": <time>}'
+)
+WEBHOOK_PATHS = {
+    "conversation": "$.detail.eventBody.conversationId",
+    "topic": "$.detail.topicName",
+    "time": "$.time",
+}
+
+
+@dataclass(frozen=True)
+class DemoRules:
+    """The rule's ARN and its targets' ARNs."""
+
+    rule_arn: str
+    api_destination_arn: str
+
+
+def create_demo_rules(
+    settings: Settings,
+    *,
+    crm_queue_arn: str,
+    webhook_queue_arn: str,
+    failing_target_arn: str,
+    sink_url: str,
+    api_key: str,
+) -> DemoRules:
+    """Create the bus, the rule, the connection, the API destination and the targets."""
+    events = aws_client("events", settings)
+    events.create_event_bus(Name=BUS)
+    rule_arn = str(
+        events.put_rule(
+            Name=RULE,
+            EventBusName=BUS,
+            EventPattern=json.dumps({"source": [{"prefix": "aws.partner/genesys.com"}]}),
+        )["RuleArn"]
+    )
+    connection_arn = events.create_connection(
+        Name="crm-api-key",
+        AuthorizationType="API_KEY",
+        AuthParameters={
+            "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": api_key}
+        },
+    )["ConnectionArn"]
+    destination_arn = str(
+        events.create_api_destination(
+            Name="crm-webhook",
+            ConnectionArn=connection_arn,
+            InvocationEndpoint=f"{sink_url.rstrip('/')}/*",
+            HttpMethod="POST",
+            InvocationRateLimitPerSecond=50,
+        )["ApiDestinationArn"]
+    )
+    transformer: dict[str, Any] = {
+        "InputPathsMap": WEBHOOK_PATHS,
+        "InputTemplate": WEBHOOK_TEMPLATE,
+    }
+    events.put_targets(
+        Rule=RULE,
+        EventBusName=BUS,
+        Targets=[
+            {"Id": "crm-queue", "Arn": crm_queue_arn},
+            {"Id": "webhook-queue", "Arn": webhook_queue_arn, "InputTransformer": transformer},
+            {
+                "Id": "crm-api",
+                "Arn": destination_arn,
+                "InputTransformer": transformer,
+                "HttpParameters": {"PathParameterValues": ["genesys"]},
+            },
+            {"Id": "always-failing", "Arn": failing_target_arn},
+        ],
+    )
+    return DemoRules(rule_arn=rule_arn, api_destination_arn=destination_arn)
