@@ -197,16 +197,21 @@ class RuleBook:
             cached = self._cached(rule_arn)
             if cached is not None:
                 return cached.targets
-            if not self._cache.set(FILL_PREFIX + rule_arn, "1", nx=True, ex=30):
+            claimed = self._cache.set(FILL_PREFIX + rule_arn, "1", nx=True, ex=30)
+            if not claimed:
                 cached = self._await_other_worker(rule_arn)
                 if cached is not None:
                     return cached.targets
             try:
+                cached = self._cached(rule_arn)  # filled between our miss and our claim
+                if cached is not None:
+                    return cached.targets
                 listed = self._list(rule_arn)
                 document = None if listed is None else [t.to_dict() for t in listed]
                 self._cache.set(CACHE_PREFIX + rule_arn, json.dumps(document), ex=self._ttl)
             finally:
-                self._cache.delete(FILL_PREFIX + rule_arn)
+                if claimed:  # never release another worker's claim
+                    self._cache.delete(FILL_PREFIX + rule_arn)
             return listed
 
     def _cached(self, rule_arn: str) -> _Cached | None:
