@@ -291,7 +291,7 @@ def test_oversize_bodies_are_rejected_with_their_size_and_kept_or_truncated(
         assert str(MAX_EVENT_BYTES) in (item.reject_reason or "")
         raw = dynamodb.get_item(
             TableName=ledger.table,
-            Key={"event_id": {"S": item.event_id}, "target_arn": {"S": item.target_arn}},
+            Key={"event_id": {"S": item.event_id}, "route": {"S": item.route}},
         )["Item"]
         assert raw["body_bytes"]["N"] == str(size)
         assert raw["body_sha256"]["S"] == hashlib.sha256(body.encode()).hexdigest()
