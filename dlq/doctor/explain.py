@@ -250,23 +250,24 @@ def _denied(error: AwsError) -> tuple[str, str]:
             "(template.yaml's WorkerPolicy lists what the workers need)",
         )
     action = found.group("action")
-    resource = found.group("resource") or "its resource"
-    cause = f"AWS denied {error.operation}: {who} may not {action} on {resource}"
+    resource = found.group("resource")
+    on = f" on {resource}" if resource else ""
+    cause = f"AWS denied {error.operation}: {who} may not {action}{on}"
     if "explicit deny" in error.message:
         return cause, (
             f"remove the explicit Deny of {action} (an SCP, a permissions boundary, a "
             "resource or an identity policy)"
         )
     return cause, (
-        f"allow {action} on {resource} in the IAM policy of {who} (template.yaml's "
-        "WorkerPolicy lists what the workers need)"
+        f"allow {action}{on} in the IAM policy of {who} (template.yaml's WorkerPolicy "
+        "lists what the workers need)"
     )
 
 
 def explain_redis(exc: RedisError, url: str) -> Explanation:
     """What a Redis failure means, naming REDIS_URL without its password."""
     shown = redact_url(url)
-    said = scrub(str(exc), url)
+    said = scrub(str(exc), url).rstrip(".")
     if isinstance(exc, AuthenticationError):
         return Explanation(
             f"Redis at {shown} refused the credentials in REDIS_URL ({said})",
