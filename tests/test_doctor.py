@@ -23,7 +23,7 @@ from cli.main import main
 from devstack.process import ChildServer, free_port
 from devstack.queues import create_local_dlq
 from dlq.aws import aws_client
-from dlq.doctor.checks import Check, RuleRef, _rule
+from dlq.doctor.checks import Check, RuleRef, check_rule
 from dlq.ledger import create_table, table_definition
 from dlq.settings import load_settings
 
@@ -382,7 +382,10 @@ class _DeniedEvents:
 
 
 def test_a_denied_list_targets_by_rule_fails_with_the_iam_fix():
-    check = _rule(_DeniedEvents(), RuleRef.parse(rule_arn("crm")), {TARGET})
+    rule = RuleRef.parse(rule_arn("crm"))
+    assert rule is not None
+
+    check = check_rule(_DeniedEvents(), rule, {TARGET})
 
     assert check == Check(
         "rule crm",

@@ -453,7 +453,7 @@ def check_rules(settings: Settings) -> list[Check]:
         if rule is None:
             checks.append(Check(f"rule {arn}", None, "not checked: not an EventBridge rule ARN"))
             continue
-        checks.append(_rule(events_in(rule.region), rule, targets))
+        checks.append(check_rule(events_in(rule.region), rule, targets))
     return checks
 
 
@@ -469,7 +469,8 @@ def _targets(events: Any, rule: RuleRef) -> Iterator[str]:
             return
 
 
-def _rule(events: Any, rule: RuleRef, targets: set[str]) -> Check:
+def check_rule(events: Any, rule: RuleRef, targets: set[str]) -> Check:
+    """events:ListTargetsByRule on one rule: allowed, the rule still there, `targets` its own."""
     name = f"rule {rule.name}" + ("" if rule.bus == "default" else f" (bus {rule.bus})")
     try:
         current = set(_targets(events, rule))
