@@ -28,13 +28,15 @@ from cli._common import friendly_errors
 from cli.output import Output
 from devstack.http_sink import HttpSink
 from devstack.process import free_port
+from devstack.queues import create_local_dlq
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import Workload, generate, send_batches
 from dlq.aws import aws_client
+from dlq.doctor import Severity
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
 from dlq.logs import configure_logging
-from dlq.provision import provision
+from dlq.provision import queue_name, setup
 from dlq.settings import Settings, load_settings
 from dlq.tracking import pending_runs
 from ingest.frontdoor import FrontDoor
@@ -129,12 +131,21 @@ def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
         GENESYS_RATE_LIMIT_PER_MINUTE="280",
     )
     config = load_settings(_env_file=None)
-    done = provision(config, queues=(TARGET_QUEUE, PARKING_QUEUE))
-    stack.apply_env(
-        DLQ_QUEUE_URL=done.dlq_url,
-        REPLAY_PARKING_QUEUE_URL=done.queue_urls[PARKING_QUEUE],
+    # The local queues are the dev stack's; the parking queue and the ledger are what
+    # `dlq-replay setup` creates on a real account, so the demo runs that too.
+    queues = create_local_dlq(
+        aws_client("sqs", config), config.dlq_queue_url, extra=(TARGET_QUEUE,)
     )
-    return load_settings(_env_file=None), done.queue_arns[TARGET_QUEUE]
+    dlq = queues[queue_name(config.dlq_queue_url)]
+    stack.apply_env(
+        DLQ_QUEUE_URL=dlq.url,
+        REPLAY_PARKING_QUEUE_URL=dlq.url.rsplit("/", 1)[0] + f"/{PARKING_QUEUE}",
+    )
+    config = load_settings(_env_file=None)
+    failed = [f for f in setup(config).findings if f.severity is Severity.FAIL]
+    if failed:
+        raise RuntimeError(f"the demo's own stack fails setup's review: {failed}")
+    return config, queues[TARGET_QUEUE].arn
 
 
 def _seed(stack: DevStack, config: Settings, events: int, target: str) -> Workload:

@@ -14,6 +14,7 @@ import click
 #: command name -> "module:function"
 COMMANDS = {
     "setup": "cli.setup:setup",
+    "doctor": "cli.doctor:doctor",
     "poll": "cli.poll:poll",
     "status": "cli.status:status",
     "inspect": "cli.inspect:inspect",

@@ -36,6 +36,7 @@ from devstack.sim_admin import SimAdmin
 from devstack.sim_state import (
     GET_CONVERSATION,
     PATCH_ATTRIBUTES,
+    PERMISSIONS,
     TOKEN,
     Fault,
     SimConfig,
@@ -200,6 +201,17 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if count > allowed:
             raise self._too_many(reset, window)
+        permission = PERMISSIONS.get(label)
+        if permission in state.config.denied_permissions:
+            raise _Reply(
+                403,
+                _error(
+                    403,
+                    "Unable to perform the requested action. You are missing the following "
+                    f"permission(s): [{permission}]",
+                ),
+                **window,
+            )
         conversation_id = ids[0]
         fault = state.next_fault(conversation_id)
         if fault is not None:
@@ -396,6 +408,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reject-all", action="store_true", help="answer every API call 503")
     p.add_argument("--retry-after-http-date", action="store_true")
     p.add_argument("--conversation", action="append", default=[], help="seed this id (repeat)")
+    p.add_argument(
+        "--deny-permission",
+        action="append",
+        default=[],
+        help="a permission the OAuth client lacks, e.g. conversation:communication:view (repeat)",
+    )
     return p
 
 
@@ -416,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         reject_all=args.reject_all,
         retry_after_http_date=args.retry_after_http_date,
+        denied_permissions=args.deny_permission,
     )
     sim.state.seed([generate_conversation(i) for i in args.conversation])
 

@@ -22,6 +22,10 @@ TOKEN = "POST /oauth/token"
 GET_CONVERSATION = "GET /api/v2/conversations/{id}"
 PATCH_ATTRIBUTES = "PATCH /api/v2/conversations/{id}/participants/{pid}/attributes"
 
+#: The permission each route needs (Genesys Cloud API reference); a route missing here
+#: is answered whatever the client's roles.
+PERMISSIONS = {GET_CONVERSATION: "conversation:communication:view"}
+
 _PARTICIPANT_NS = uuid.UUID("0c7f2d1e-5b4a-4e3c-9a8b-7d6e5f4a3b2c")
 
 
@@ -40,6 +44,8 @@ class SimConfig:
     seed: int | None = None
     reject_all: bool = False
     retry_after_http_date: bool = False
+    #: Permissions the OAuth client's roles lack: their routes answer 403.
+    denied_permissions: list[str] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply known fields from a JSON object; unknown names are an error, not ignored."""

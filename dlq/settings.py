@@ -125,11 +125,26 @@ class Settings(BaseSettings):
     @field_validator("genesys_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        value = value.strip()
-        if value in GENESYS_REGIONS or "." in value:
-            return value
+        """The SDK's name (`us_east_1`), written `us-east-1` too, or a region domain.
+
+        A domain may come pasted as a URL or a host (`https://api.mypurecloud.ie/`,
+        `login.mypurecloud.ie`): the known ones are reduced to the domain itself.
+        """
+        value = value.strip().lower()
+        name = value.replace("-", "_")
+        if name in GENESYS_REGIONS:
+            return name
+        host = value.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+        for prefix in ("api.", "login.", "apps."):
+            if host.startswith(prefix) and host.removeprefix(prefix) in GENESYS_REGIONS.values():
+                return host.removeprefix(prefix)
+        if "." in host:
+            return host
         known = ", ".join(sorted(GENESYS_REGIONS))
-        raise ValueError(f"not a Genesys region domain nor one of: {known}")
+        raise ValueError(
+            f"{value!r} is neither a Genesys region domain (mypurecloud.com, usw2.pure.cloud"
+            f"...) nor a region name: {known} (dashes or underscores)"
+        )
 
     @field_validator("replay_event_bus_source")
     @classmethod

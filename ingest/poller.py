@@ -4,6 +4,10 @@ Each receiver long-polls the DLQ (20 s, batches of 10, every attribute), hands e
 message to the ingest core, then batch-deletes exactly the messages whose ledger item
 is written and whose task is enqueued. A message whose hand-off failed stays in the
 queue and comes back after a short, growing visibility delay.
+
+A transient failure (throttling, 5xx, a lost connection) is retried with a growing
+pause; a permanent one (no credentials, access denied, no such queue or table) stops
+every receiver, and `run` raises it: retrying cannot help until an operator acts.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.doctor.explain import explain_aws
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from ingest.frontdoor import FrontDoor
@@ -27,6 +32,17 @@ BATCH_SIZE = 10
 #: A kept message becomes visible again after this many seconds per receive (capped).
 RETRY_VISIBILITY_STEP = 15
 RETRY_VISIBILITY_MAX = 900
+#: Every receive asks for this visibility timeout, whatever the queue's own: time to
+#: hand a batch off (a ledger write of three tries of 13 s at most, plus the broker).
+RECEIVE_VISIBILITY_SECONDS = 120
+#: Pauses after a failed receive: doubling from the first to the last.
+RECEIVE_BACKOFF_FIRST = 1.0
+RECEIVE_BACKOFF_MAX = 60.0
+
+
+def is_permanent(exc: BaseException | None) -> bool:
+    """Whether an AWS failure will repeat until an operator acts (credentials, IAM, names)."""
+    return isinstance(exc, ClientError | BotoCoreError) and explain_aws(exc).permanent
 
 
 @dataclass
@@ -60,6 +76,8 @@ class Poller:
         self._wait_seconds = wait_seconds
         self.stop_event = threading.Event()
         self.stats = PollStats()
+        #: The permanent failure that stopped the poller, raised again by `run`.
+        self.failure: BaseException | None = None
         self._pool = ThreadPoolExecutor(max_workers=BATCH_SIZE * receivers)
 
     def stop(self) -> None:
@@ -67,7 +85,10 @@ class Poller:
         self.stop_event.set()
 
     def run(self, *, until_empty: bool = False) -> PollStats:
-        """Poll until `stop()`; with `until_empty`, also stop when a receive comes back empty."""
+        """Poll until `stop()`; with `until_empty`, also stop when a receive comes back empty.
+
+        Raises the AWS error that stopped it, when a permanent one did.
+        """
         threads = [
             threading.Thread(
                 target=self._loop, args=(until_empty,), name=f"receiver-{n}", daemon=True
@@ -78,16 +99,30 @@ class Poller:
             thread.start()
         for thread in threads:
             thread.join()
+        if self.failure is not None:
+            raise self.failure
         return self.stats
 
+    def _fail(self, exc: BaseException) -> None:
+        """Stop every receiver because of a permanent failure (the first one is kept)."""
+        if self.failure is None:
+            self.failure = exc
+        self.stop_event.set()
+
     def _loop(self, until_empty: bool) -> None:
+        pause = RECEIVE_BACKOFF_FIRST
         while not self.stop_event.is_set():
             try:
                 handled = self.poll_once()
             except (ClientError, BotoCoreError) as exc:
-                log.error(f"receiving from the DLQ failed: {exc}; retrying in 5 s")
-                self.stop_event.wait(5)
+                if is_permanent(exc):
+                    self._fail(exc)
+                    return
+                log.error(f"receiving from the DLQ failed: {exc}; retrying in {pause:.0f} s")
+                self.stop_event.wait(pause)
+                pause = min(pause * 2, RECEIVE_BACKOFF_MAX)
                 continue
+            pause = RECEIVE_BACKOFF_FIRST
             if handled == 0 and until_empty:
                 return
 
@@ -97,6 +132,7 @@ class Poller:
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=BATCH_SIZE,
             WaitTimeSeconds=self._wait_seconds,
+            VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
             MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
         )
@@ -114,7 +150,12 @@ class Poller:
         try:
             result = self._door.handle(message)
         except HandOffError as exc:
-            log.error(str(exc), extra={"sqs_message_id": message.message_id})
+            if is_permanent(exc.__cause__):
+                # The ledger table is missing or refused: every message would fail alike.
+                assert exc.__cause__ is not None
+                self._fail(exc.__cause__)
+            else:
+                log.error(str(exc), extra={"sqs_message_id": message.message_id})
             return False
         except Exception:
             log.exception(

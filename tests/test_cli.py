@@ -236,15 +236,17 @@ def replays_queued(redis_client) -> list[tuple[str, str]]:
 # --- setup and seed -------------------------------------------------------------------
 
 
-def test_setup_creates_the_dlq_and_the_ledger_table(env, settings, sqs, unique):
-    result = run(env, "setup", "--queue", f"crm-{unique}", "--json")
+def test_setup_local_creates_the_dlq_on_the_emulator_and_the_ledger_table(
+    env, settings, sqs, unique
+):
+    result = run(env, "setup", "--local", "--queue", f"crm-{unique}", "--json")
 
     assert result.exit_code == 0, result.output
     done = json.loads(result.stdout)
     assert done["table_created"] is True
     assert done["dlq_url"].endswith(f"/dlq-{unique}")
-    assert set(done["queues"]) == {f"dlq-{unique}", f"crm-{unique}"}
-    for url in done["queues"].values():
+    assert set(done["local_queues"]) == {f"dlq-{unique}", f"crm-{unique}"}
+    for url in done["local_queues"].values():
         assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     table = aws_client("dynamodb", settings).describe_table(TableName=f"ledger-{unique}")["Table"]
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
@@ -254,7 +256,7 @@ def test_setup_creates_the_dlq_and_the_ledger_table(env, settings, sqs, unique):
 
 
 def test_setup_run_twice_says_the_table_was_already_there(env, unique):
-    first = run(env, "setup", "--json")
+    first = run(env, "setup", "--local", "--json")
     second = run(env, "setup")
     again = run(env, "setup", "--json")
 
@@ -283,7 +285,7 @@ def test_seed_puts_events_duplicates_and_malformed_messages_in_the_queue(env, sq
 def test_poll_until_empty_drains_the_dlq_into_the_ledger_and_the_broker(
     env, ledger, sqs, redis_client
 ):
-    assert run(env, "setup").exit_code == 0
+    assert run(env, "setup", "--local").exit_code == 0
     seeded = run(env, "seed", "--count", "20", "--duplicates", "2", "--malformed", "1",
                  "--seed", "3")  # fmt: skip
     assert seeded.exit_code == 0, seeded.output

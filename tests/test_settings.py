@@ -35,6 +35,55 @@ def test_the_region_gives_the_api_and_login_hosts(make_settings, region, api, lo
     assert (settings.genesys_api_url, settings.genesys_login_url) == (api, login)
 
 
+@pytest.mark.parametrize("region", ["us-east-1", "us_east_1", "US-EAST-1", " us_east_1 "])
+def test_a_region_name_is_accepted_with_dashes_or_underscores(make_settings, region):
+    settings = make_settings(genesys_region=region)
+    assert settings.genesys_region == "us_east_1"
+    assert settings.genesys_api_url == "https://api.mypurecloud.com"
+
+
+@pytest.mark.parametrize(
+    ("region", "domain"),
+    [
+        ("eu-west-2", "euw2.pure.cloud"),
+        ("ap_southeast_2", "mypurecloud.com.au"),
+        ("us-east-2", "use2.us-gov-pure.cloud"),
+    ],
+)
+def test_every_spelling_of_a_region_name_gives_its_domain(make_settings, region, domain):
+    assert make_settings(genesys_region=region).genesys_domain == domain
+
+
+@pytest.mark.parametrize("region", ["mypurecloud.de", "MyPureCloud.de", "euc2.pure.cloud"])
+def test_a_region_domain_is_accepted_as_it_is(make_settings, region):
+    settings = make_settings(genesys_region=region)
+    assert settings.genesys_api_url == f"https://api.{region.lower()}"
+    assert settings.genesys_login_url == f"https://login.{region.lower()}"
+
+
+@pytest.mark.parametrize(
+    "pasted", ["https://api.mypurecloud.ie/", "login.mypurecloud.ie", "apps.mypurecloud.ie"]
+)
+def test_a_pasted_host_or_url_of_a_known_region_becomes_its_domain(make_settings, pasted):
+    assert make_settings(genesys_region=pasted).genesys_domain == "mypurecloud.ie"
+
+
+def test_a_region_domain_not_yet_in_the_table_is_accepted(make_settings):
+    settings = make_settings(genesys_region="new1.pure.cloud")
+    assert settings.genesys_api_url == "https://api.new1.pure.cloud"
+
+
+def test_an_unknown_region_name_says_which_names_and_domains_are_accepted(monkeypatch):
+    monkeypatch.setenv("GENESYS_REGION", "us-east-9")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert message.startswith("GENESYS_REGION is invalid")
+    assert "us_east_1" in message
+    assert "mypurecloud.com" in message
+    assert "\n" not in message
+
+
 def test_explicit_base_urls_override_the_region(make_settings):
     settings = make_settings(
         genesys_api_base_url="http://127.0.0.1:9000/",
