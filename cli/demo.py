@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,6 +30,7 @@ from cli.output import Output
 from devstack.http_sink import HttpSink
 from devstack.process import free_port
 from devstack.queues import create_local_dlq
+from devstack.rules import create_demo_rules
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import Workload, generate, send_batches
@@ -44,6 +46,7 @@ from ingest.poller import Poller
 
 FAILING_TARGET = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/always-503"
 TARGET_QUEUE = "crm-events"
+WEBHOOK_QUEUE = "crm-webhook-shaped"
 PARKING_QUEUE = "dlq-replay-parking"
 
 
@@ -61,6 +64,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     out = Output(as_json=as_json)
     workdir = Path(tempfile.mkdtemp(prefix="dlq-replay-demo-"))
     failing = HttpSink(status=503)
+    api = HttpSink(status=200)
     stack = DevStack(
         workdir,
         SimOptions(latency_ms=20, error_rate=0.02, rate_limit=300, rate_window=60, seed=7),
@@ -69,15 +73,16 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         failing.start()
+        api.start()
         out.line(f"starting redis-server, moto and the Genesys simulator in {workdir}", style="dim")
         stack.start()
-        config, target_arn = _configure(stack, failing)
+        config, targets = _configure(stack, failing, api)
         # The poller runs in this process: its log goes beside the children's.
         configure_logging(
             secrets=[config.genesys_client_secret.get_secret_value()],
             stream=(workdir / "poller.log").open("a"),
         )
-        workload = _seed(stack, config, events, target_arn)
+        workload = _seed(stack, config, events, targets)
         out.line(
             f"seeded the DLQ: {workload.unique_events} events over "
             f"{len(workload.conversation_ids)} conversations, {workload.duplicates} duplicates, "
@@ -98,7 +103,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         ledger = Ledger(aws_client("dynamodb", config), config.ledger_table)
         expected = workload.unique_events + workload.malformed
         items = _follow(out, ledger, config, expected, timeout)
-        summary = _summary(items, stack, expected)
+        summary = _summary(items, stack, expected, api, config)
         _report(out, summary, config, stack, items, flower)
         if not no_wait:
             out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
@@ -112,6 +117,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
             poller.stop()
         stack.stop()
         failing.stop()
+        api.stop()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -119,8 +125,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
-    """Point this process (and the children started later) at the stack; the target ARN."""
+@dataclass(frozen=True)
+class DemoTargets:
+    """The rule the demo's DLQ messages name, and its targets."""
+
+    rule_arn: str
+    crm_queue: str
+    webhook_queue: str
+    api_destination: str
+
+
+def _configure(stack: DevStack, failing: HttpSink, api: HttpSink) -> tuple[Settings, DemoTargets]:
+    """Point this process (and the children started later) at the stack; make the rule
+    and its targets as a user has them before dlq-replay arrives."""
     stack.apply_env(
         REPLAY_TRACKING_DEBOUNCE_SECONDS="2",
         REPLAY_BACKOFF_BASE="1",
@@ -134,7 +151,7 @@ def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
     # The local queues are the dev stack's; the parking queue and the ledger are what
     # `dlq-replay setup` creates on a real account, so the demo runs that too.
     queues = create_local_dlq(
-        aws_client("sqs", config), config.dlq_queue_url, extra=(TARGET_QUEUE,)
+        aws_client("sqs", config), config.dlq_queue_url, extra=(TARGET_QUEUE, WEBHOOK_QUEUE)
     )
     dlq = queues[queue_name(config.dlq_queue_url)]
     stack.apply_env(
@@ -145,15 +162,33 @@ def _configure(stack: DevStack, failing: HttpSink) -> tuple[Settings, str]:
     failed = [f for f in setup(config).findings if f.severity is Severity.FAIL]
     if failed:
         raise RuntimeError(f"the demo's own stack fails setup's review: {failed}")
-    return config, queues[TARGET_QUEUE].arn
+    rules = create_demo_rules(
+        config,
+        crm_queue_arn=queues[TARGET_QUEUE].arn,
+        webhook_queue_arn=queues[WEBHOOK_QUEUE].arn,
+        failing_target_arn=FAILING_TARGET,
+        sink_url=api.url,
+        api_key=secrets.token_urlsafe(12),
+    )
+    targets = DemoTargets(
+        rule_arn=rules.rule_arn,
+        crm_queue=queues[TARGET_QUEUE].arn,
+        webhook_queue=queues[WEBHOOK_QUEUE].arn,
+        api_destination=rules.api_destination_arn,
+    )
+    return config, targets
 
 
-def _seed(stack: DevStack, config: Settings, events: int, target: str) -> Workload:
+def _seed(stack: DevStack, config: Settings, events: int, demo: DemoTargets) -> Workload:
     conversations = max(4, events // 4)
-    # One conversation in twenty belongs to the target that always fails, and at least
-    # one does however few there are (never one of the first three: they carry other faults).
-    targets = [target] * min(19, conversations - 1) + [FAILING_TARGET]
+    # Most conversations go to the CRM queue; some to the webhook-shaped queue and the API
+    # destination, which get the rule target's transformed input; one in twenty to the
+    # target that always fails, and at least one does however few there are (never one of
+    # the first three: they carry other faults).
+    mix = [demo.crm_queue] * 13 + [demo.webhook_queue] * 3 + [demo.api_destination] * 3
+    targets = [*mix[: max(3, min(19, conversations - 1))], FAILING_TARGET]
     workload = generate(
+        rule_arn=demo.rule_arn,
         conversations=conversations,
         presence_events=max(2, events // 50),
         duplicates=max(2, events // 30),
@@ -221,7 +256,9 @@ def _counts_line(counts: Counter[str]) -> str:
     return " ".join(f"{name} {counts[name]}" for name in order if counts[name])
 
 
-def _summary(items: list[LedgerItem], stack: DevStack, expected: int) -> dict[str, Any]:
+def _summary(
+    items: list[LedgerItem], stack: DevStack, expected: int, api: HttpSink, config: Settings
+) -> dict[str, Any]:
     counts = Counter(i.status.value for i in items)
     stats = stack.admin.stats()
     lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
@@ -238,6 +275,12 @@ def _summary(items: list[LedgerItem], stack: DevStack, expected: int) -> dict[st
         "genesys_patches": patches,
         "genesys_calls_per_event": round(calls / events, 3) if events else 0.0,
         "genesys_429s": stats.status(429),
+        "transformed_deliveries": sum(
+            1
+            for i in items
+            if any(h.get("transformed") for h in i.history if h.get("outcome") == "replayed")
+        ),
+        "api_destination_calls": sum(api.event_ids.values()),
         "events": events,
         "consistent": len(items) == expected and final == expected,
     }
@@ -264,6 +307,8 @@ def _report(
         "genesys_patches": "Genesys attribute PATCHes",
         "genesys_calls_per_event": "Genesys calls per event",
         "genesys_429s": "Genesys 429s seen",
+        "transformed_deliveries": "delivered as the rule's InputTransformer shapes them",
+        "api_destination_calls": "calls to the API destination (API-key connection)",
     }
     out.table("demo summary", ["", "count"], [(labels[k], summary[k]) for k in labels])
     example = next((i for i in items if i.status.value in ("failed", "exhausted")), None)
