@@ -29,7 +29,7 @@ from devstack.moto_server import MotoServer
 from devstack.process import free_port
 from dlq.aws import aws_client
 from dlq.events import DlqMessage, parse_dlq_message
-from dlq.ledger import Ledger, create_table
+from dlq.ledger import Ledger, Status, create_table
 from dlq.settings import load_settings
 
 DLQ_CLI = str(Path(sys.executable).with_name("dlq-replay"))
@@ -222,6 +222,22 @@ def test_an_unreachable_redis_exits_1_naming_redis_url_without_its_password(tmp_
     line = one_line(process)
     assert line.startswith(f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0 (REDIS_URL): ")
     assert line.endswith("start Redis or fix REDIS_URL (host, port, rediss:// for TLS)")
+    assert "hunter2-secret" not in process.stderr + process.stdout
+
+
+def test_redrive_with_the_broker_down_exits_1_naming_redis_url(tmp_path, an_event):
+    env, event_id = an_event
+    ledger = Ledger(aws_client("dynamodb", load_settings(_env_file=None)), env["LEDGER_TABLE"])
+    (item,) = ledger.items_for_event(event_id)
+    claimed = ledger.claim(event_id, item.target_arn, lease_seconds=60)
+    ledger.finish(claimed, Status.FAILED, outcome="failed", error="403 from target")
+    port = free_port()
+    env = {**env, "REDIS_URL": f"redis://:hunter2-secret@127.0.0.1:{port}/0"}
+
+    process = dlq_replay(tmp_path, env, "redrive", "--yes")
+
+    assert process.returncode == 1
+    assert one_line(process).startswith(f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0")
     assert "hunter2-secret" not in process.stderr + process.stdout
 
 
