@@ -142,15 +142,15 @@ def cpu_split(
 def format_split(split: Mapping[str, Any], *, indent: str = "    ") -> str:
     """A `cpu_split` as a small table."""
     rows: Iterable[tuple[str, Mapping[str, float]]] = split["processes"].items()
-    header = f"{'process':<12} {'CPU s':>8} {'share':>6} {'cores busy':>10} {'ms/event':>9}"
+    header = f"{'process':<15} {'CPU s':>8} {'share':>6} {'cores busy':>10} {'ms/event':>9}"
     lines = [f"{indent}{header}"]
     for name, row in rows:
         lines.append(
-            f"{indent}{name:<12} {row['cpu_seconds']:>8.2f} {row['share']:>6.0%} "
+            f"{indent}{name:<15} {row['cpu_seconds']:>8.2f} {row['share']:>6.0%} "
             f"{row['cores_busy']:>10.2f} {row['ms_per_event']:>9.2f}"
         )
     lines.append(
-        f"{indent}{'all':<12} {split['total_cpu_seconds']:>8.2f} {'':>6} "
+        f"{indent}{'all':<15} {split['total_cpu_seconds']:>8.2f} {'':>6} "
         f"{split['total_cpu_seconds'] / split['wall_seconds']:>10.2f}   "
         f"({split['machine_busy']:.0%} of {split['cores']} cores over "
         f"{split['wall_seconds']:.1f} s, {split['events']} events)"
