@@ -84,7 +84,7 @@ STANDARD = WorkloadSpec()
 QUICK = WorkloadSpec(conversations=5, presence_events=1)
 
 
-# --- the machine and Redis ------------------------------------------------------
+# --- the machine and Redis ---------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:
