@@ -44,8 +44,10 @@ unit: $(STAMP)
 demo: $(STAMP) redis-server
 	$(BIN)/dlq-replay demo
 
+# DynamoDB on dynalite when node and npm are present (npm installs it into .bench-node/),
+# else on moto, as every run prints; `make bench DYNAMODB=moto` forces moto.
 bench: $(STAMP) redis-server
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --dynamodb $(or $(DYNAMODB),auto)
 
 # `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
 build-IngestFunction:

@@ -3,11 +3,14 @@
 .venv/bin/python -m bench                    # limiter, ingest, drain, budget (~10 min)
 .venv/bin/python -m bench --quick            # the same, tiny workloads
 .venv/bin/python -m bench --only drain budget
+.venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)
+.venv/bin/python -m bench drain --pools threads:16,prefork   # one benchmark, its own options
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -16,16 +19,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import backends
 from bench.common import RESULTS_DIR, machine
 
 SUITE = ("limiter", "ingest", "drain", "budget")
+#: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
+BENCHMARKS = (*SUITE, "cost", "baseline")
 
 
-def run_one(name: str, *, quick: bool, results: Path) -> tuple[int, float]:
+def run_one(name: str, *, quick: bool, results: Path, dynamodb: str) -> tuple[int, float]:
     """Run `python -m bench.<name>`; answers its exit status and wall time."""
     argv = [sys.executable, "-m", f"bench.{name}", "--output", str(results / f"{name}.json")]
     if name == "drain":
         argv += ["--chart", str(results / "drain.png")]
+    if name != "limiter":  # the limiter's stack has no DynamoDB
+        argv += ["--dynamodb", dynamodb]
     if quick:
         argv.append("--quick")
     started = time.perf_counter()
@@ -41,6 +49,12 @@ def summary(results: Path) -> list[tuple[str, str]]:
         path = results / f"{name}.json"
         return dict(json.loads(path.read_text())) if path.exists() else None
 
+    for name in ("drain", "budget", "ingest"):
+        if (figures := load(name)) and (backend := figures.get("dynamodb_backend")):
+            where = backend["name"] + (f" {backend['version']}" if backend.get("version") else "")
+            if backend.get("fallback"):
+                where += f" (FALLBACK: dynalite unavailable: {backend['reason']})"
+            rows.append((f"DynamoDB backend ({name})", where))
     if limiter := load("limiter"):
         rows.append(
             (
@@ -55,50 +69,18 @@ def summary(results: Path) -> list[tuple[str, str]]:
     if drain := load("drain"):
         for point in drain["sweep"]:
             verify = "on" if point["verify_conversation"] else "off"
+            worker = point["cpu_split"]["processes"]["worker"]
             rows.append(
                 (
-                    f"drain c={point['concurrency']} verify {verify}",
+                    f"drain {point['pool']}:{point['concurrency']} verify {verify}",
                     f"{point['events_per_second']:.1f} ev/s spawn->final, "
-                    f"{point['events_per_second_after_first_delivery']:.1f} after first delivery",
+                    f"{point['events_per_second_after_first_delivery']:.1f} after first "
+                    f"delivery; worker {point['worker_cpu_ms_per_event']} CPU ms/event, "
+                    f"{worker['cores_busy']:.2f} cores busy",
                 )
             )
-        pipeline, base, ratios = drain["pipeline"], drain["baseline"], drain["ratios"]
-        rows += [
-            (
-                f"pipeline c={pipeline['concurrency']} (poller + worker)",
-                f"{pipeline['events_per_second']:.1f} ev/s",
-            ),
-            ("baseline (sequential tutorial)", f"{base['events_per_second']:.1f} ev/s"),
-            ("throughput pipeline / baseline", f"x{ratios['throughput_pipeline_over_baseline']}"),
-            (
-                "Genesys calls per event project / baseline",
-                f"{ratios['genesys_calls_per_event_project']} / "
-                f"{ratios['genesys_calls_per_event_baseline']}",
-            ),
-        ]
-        cost = drain["cost"]
-        rows += [
-            (
-                "DynamoDB requests per event (ingest + worker)",
-                f"{cost['ingest']['dynamodb_per_event']} + {cost['worker']['dynamodb_per_event']}",
-            ),
-            (
-                "Redis commands per event (ingest + worker)",
-                f"{cost['ingest']['redis_commands_per_event']} + "
-                f"{cost['worker']['redis_commands_per_event']}",
-            ),
-        ]
-        headline = next(
-            (p for p in drain["sweep"] if p["concurrency"] == 16 and p["verify_conversation"]),
-            drain["sweep"][0],
-        )
-        rows.append(
-            (
-                f"worker CPU per event, peak RSS (c={headline['concurrency']})",
-                f"{headline['worker_cpu_ms_per_event_after_first_delivery']} ms, "
-                f"{headline['worker_peak_rss_mb']:.0f} MiB",
-            )
-        )
+        if "pipeline" in drain:
+            rows += _drain_extras(drain)
     if budget := load("budget"):
         rows += [
             (
@@ -119,17 +101,78 @@ def summary(results: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def _drain_extras(drain: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rows of a full drain run: pipeline, baseline, ratios, cost per event."""
+    pipeline, base, ratios, cost = (
+        drain["pipeline"],
+        drain["baseline"],
+        drain["ratios"],
+        drain["cost"],
+    )
+    rows = [
+        (
+            f"pipeline c={pipeline['concurrency']} (poller + worker)",
+            f"{pipeline['events_per_second']:.1f} ev/s",
+        ),
+        ("baseline (sequential tutorial)", f"{base['events_per_second']:.1f} ev/s"),
+        ("throughput pipeline / baseline", f"x{ratios['throughput_pipeline_over_baseline']}"),
+        (
+            "Genesys calls per event project / baseline",
+            f"{ratios['genesys_calls_per_event_project']} / "
+            f"{ratios['genesys_calls_per_event_baseline']}",
+        ),
+        (
+            "DynamoDB requests per event (ingest + worker)",
+            f"{cost['ingest']['dynamodb_per_event']} + {cost['worker']['dynamodb_per_event']}",
+        ),
+        (
+            "Redis commands per event (ingest + worker)",
+            f"{cost['ingest']['redis_commands_per_event']} + "
+            f"{cost['worker']['redis_commands_per_event']}",
+        ),
+        (
+            f"worker CPU per event ({cost['pool']}:{cost['concurrency']}, until settled)",
+            f"{cost['worker']['cpu_ms_per_event']} ms",
+        ),
+        ("worker ceiling (cores x 1000 / CPU ms)", cost["ceiling"]["line"]),
+    ]
+    headline = next(
+        (
+            p
+            for p in drain["sweep"]
+            if p["pool"] == "threads" and p["concurrency"] == 16 and p["verify_conversation"]
+        ),
+        drain["sweep"][0],
+    )
+    rows.append(
+        (
+            f"worker CPU per event, peak RSS ({headline['pool']}:{headline['concurrency']})",
+            f"{headline['worker_cpu_ms_per_event_after_first_delivery']} ms after first "
+            f"delivery, {headline['worker_peak_rss_mb']:.0f} MiB",
+        )
+    )
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in BENCHMARKS:
+        module = importlib.import_module(f"bench.{argv[0]}")
+        status: int = module.main(argv[1:])
+        return status
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny workloads")
     parser.add_argument("--only", nargs="+", choices=SUITE, default=list(SUITE))
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    backends.add_option(parser)
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     for name in args.only:
         print(f"== bench.{name}", flush=True)
-        status, seconds = run_one(name, quick=args.quick, results=args.results)
+        status, seconds = run_one(
+            name, quick=args.quick, results=args.results, dynamodb=args.dynamodb
+        )
         print(f"== bench.{name}: exit {status} after {seconds:.0f} s", flush=True)
         if status != 0:
             failed.append(name)

@@ -23,18 +23,19 @@ from typing import Any
 
 import requests
 
+from bench import backends
 from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
     BenchStack,
-    CpuMeter,
     WorkloadSpec,
     bench_stack,
     machine,
     per,
     write_results,
 )
+from bench.cpu import CpuMeter, cpu_split
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from devstack.stack import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
@@ -156,17 +157,24 @@ def run_baseline(stack: BenchStack, spec: WorkloadSpec) -> dict[str, Any]:
         "genesys_429": genesys.status(429),
         "genesys_calls_per_event": per(calls, processed),
         "cpu_seconds": cpu,
+        "cpu_split": cpu_split(cpu, wall=seconds, events=processed),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="21 events")
+    backends.add_option(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     spec = QUICK if args.quick else STANDARD
-    with bench_stack("baseline", latency_ms=20.0) as stack:
-        figures = {"benchmark": "baseline", "machine": machine(), **run_baseline(stack, spec)}
+    with bench_stack("baseline", latency_ms=20.0, dynamodb=args.dynamodb) as stack:
+        figures = {
+            "benchmark": "baseline",
+            "machine": machine(),
+            "dynamodb_backend": stack.backend.describe(),
+            **run_baseline(stack, spec),
+        }
     write_results(args.output, figures)
     print(
         f"baseline: {figures['processed']} events in {figures['seconds']:.1f} s = "

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import backends
 from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
-    CpuMeter,
     WorkloadSpec,
     bench_stack,
     count_in_log,
@@ -41,6 +41,7 @@ from bench.common import (
     wait_all_final,
     write_results,
 )
+from bench.cpu import CpuMeter, cpu_split, format_split
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 
 RESULTS = RESULTS_DIR / "budget.json"
@@ -50,8 +51,13 @@ PENDING_TRACKING = "dlq:track:pending:*"
 def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
     sim_per_minute = args.sim_limit * 60 / args.sim_window
     with bench_stack(
-        "budget", latency_ms=20.0, rate_limit=args.sim_limit, rate_window=args.sim_window
+        "budget",
+        latency_ms=20.0,
+        rate_limit=args.sim_limit,
+        rate_window=args.sim_window,
+        dynamodb=args.dynamodb,
     ) as stack:
+        backend = stack.backend.describe()
         table = stack.fresh_round("budget")
         stack.fill_dlq(spec.generate())
         ingested, _ = stack.poll_dlq(table)
@@ -119,6 +125,7 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
     return {
         "benchmark": "budget",
         "machine": machine(),
+        "dynamodb_backend": backend,
         "workload": spec.describe(),
         "simulator_limit": f"{args.sim_limit} per {args.sim_window:g} s",
         "simulator_limit_per_minute": sim_per_minute,
@@ -149,9 +156,10 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         "busiest_minute_calls": busiest,
         "worker_waits": waits,
         "observer_ledger_scans": drained.scans,
-        "observer_moto_cpu_seconds": round(per_scan * drained.scans, 2),
+        "observer_dynamodb_cpu_seconds": round(per_scan * drained.scans, 2),
         "replay_retries_by_reason": retries,
         "cpu_seconds": cpu,
+        "cpu_split": cpu_split(cpu, wall=settled, events=spec.events),
         "baseline_calls_needed": baseline_calls,
         "baseline_ceiling_seconds": round(baseline_calls / sim_per_minute * 60, 1),
         "calls_timeline": [
@@ -195,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--debounce", type=float, default=5.0, help="tracking debounce, s")
     parser.add_argument("--timeout", type=float, default=400.0)
     parser.add_argument("--quick", action="store_true", help="5 conversations, 10 per 2 s")
+    backends.add_option(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     spec = dataclasses.replace(STANDARD, conversations=args.conversations)
@@ -216,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{figures['replay_ceiling_seconds']:.1f} s); tracking settled "
         f"{figures['tracking_settled_seconds']:.1f} s (ceiling {figures['ceiling_seconds']:.1f} s"
         f", x{figures['settled_over_ceiling']})\n"
+        f"  CPU, worker spawn -> tracking settled (DynamoDB on "
+        f"{figures['dynamodb_backend']['name']}):\n{format_split(figures['cpu_split'])}\n"
         f"  written to {args.output}"
     )
     return 0

@@ -1,10 +1,11 @@
 """What the end-to-end benchmarks share: the stack, the workload, the meters, the results.
 
 Every benchmark runs against the real local stand-ins (`devstack.DevStack`: redis-server,
-moto's server, the Genesys simulator) plus `bench.sink`, an HTTP endpoint standing in for
-the redelivery target (an EventBridge API destination mapped by REPLAY_HTTP_TARGETS), so
-that moto's SQS is not what a drain measures. One stack per benchmark process: the
-Celery producer in this process reads its broker URL once.
+moto's server, the Genesys simulator), DynamoDB on dynalite where node is present
+(`bench.backends`; else on moto, said in the output), plus `bench.sink`, an HTTP
+endpoint standing in for the redelivery target (an EventBridge API destination mapped by
+REPLAY_HTTP_TARGETS), so that moto's SQS is not what a drain measures. One stack per
+benchmark process: the Celery producer in this process reads its broker URL once.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from typing import Any
 import redis
 import requests
 
+from bench.backends import ENDPOINT_VARIABLE, DynamoDbBackend, create_ledger, dynamodb_backend
+from bench.cpu import cpu_seconds
 from devstack.process import ChildServer, free_port
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import SyntheticMessage, Workload, generate, send_batches
 from dlq.aws import aws_client
-from dlq.ledger import FINAL_STATUSES, create_table
+from dlq.ledger import FINAL_STATUSES
 from dlq.settings import Settings, load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -40,7 +43,6 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 API_DESTINATION_ARN = "arn:aws:events:us-east-1:111122223333:api-destination/crm/bench"
 #: Genesys "unconstrained": far above anything two cores can ask for.
 UNLIMITED_PER_MINUTE = 6_000_000
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:genesys-eventbridge-dlq"
 
 
@@ -82,7 +84,7 @@ STANDARD = WorkloadSpec()
 QUICK = WorkloadSpec(conversations=5, presence_events=1)
 
 
-# --- the machine and the processes ------------------------------------------------------
+# --- the machine and Redis ---------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:
@@ -108,46 +110,6 @@ def machine() -> dict[str, Any]:
         # Other work on the machine skews every figure: say how busy it was.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (/proc/<pid>/stat utime + stime)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM), in MiB."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-class CpuMeter:
-    """CPU seconds of named processes between `start()` and `stop()`."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = dict(pids)
-        self._before: dict[str, float] = {}
-
-    def start(self) -> CpuMeter:
-        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        return self
-
-    def stop(self) -> dict[str, float]:
-        return {
-            name: round(cpu_seconds(pid) - self._before.get(name, 0.0), 3)
-            for name, pid in self.pids.items()
-        }
 
 
 def redis_calls(client: redis.Redis) -> dict[str, int]:
@@ -203,6 +165,7 @@ class BenchStack:
 
     dev: DevStack
     sink: Sink
+    backend: DynamoDbBackend
     settings: Settings
     sqs: Any
     dynamodb: Any
@@ -220,8 +183,15 @@ class BenchStack:
             "sink": _pid(self.sink),
             "bench": os.getpid(),
         }
+        if self.backend.server is not None:
+            pids["dynalite"] = _pid(self.backend.server)
         pids.update(more)
         return pids
+
+    @property
+    def dynamodb_pid(self) -> int:
+        """The process serving DynamoDB (dynalite, or moto)."""
+        return _pid(self.backend.server or self.dev.moto)
 
     def worker_env(self, table: str, **overrides: str) -> dict[str, str]:
         """The environment of a worker of this stack, redelivering to the sink."""
@@ -230,13 +200,15 @@ class BenchStack:
             "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION_ARN: self.sink.url}),
             "GENESYS_RATE_LIMIT_PER_MINUTE": str(UNLIMITED_PER_MINUTE),
         }
+        if self.backend.url:
+            env[ENDPOINT_VARIABLE] = self.backend.url
         env.update(overrides)
         return self.dev.env(**env)
 
     def fresh_round(self, label: str) -> str:
         """Empty Redis, a reset simulator and sink, and a new ledger table; its name.
 
-        The previous round's table is deleted, so moto does not carry it along.
+        The previous round's table is deleted, so the DynamoDB server does not carry it along.
         """
         for old in self.tables:
             self.dynamodb.delete_table(TableName=old)
@@ -246,7 +218,7 @@ class BenchStack:
         self.sink.reset()
         self.rounds += 1
         table = f"ledger-{self.rounds}-{label}"
-        create_table(self.dynamodb, table)
+        create_ledger(self.dynamodb, table, self.backend)
         self.tables.append(table)
         return table
 
@@ -365,20 +337,36 @@ def _pid(server: ChildServer) -> int:
 
 @contextmanager
 def bench_stack(
-    name: str, *, latency_ms: float = 20.0, rate_limit: int = 1_000_000, rate_window: float = 60.0
+    name: str,
+    *,
+    latency_ms: float = 20.0,
+    rate_limit: int = 1_000_000,
+    rate_window: float = 60.0,
+    dynamodb: str = "auto",
 ) -> Iterator[BenchStack]:
-    """Start the stand-ins and the sink, point this process at them, stop them all after."""
+    """Start the stand-ins and the sink, point this process at them, stop them all after.
+
+    `dynamodb` picks the DynamoDB server (`bench.backends`); which one it is, is printed.
+    """
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
         workdir = Path(work)
         options = SimOptions(latency_ms=latency_ms, rate_limit=rate_limit, rate_window=rate_window)
-        with DevStack(workdir, sim_options=options) as dev, Sink(workdir) as sink:
-            dev.apply_env()
+        with (
+            DevStack(workdir, sim_options=options) as dev,
+            Sink(workdir) as sink,
+            dynamodb_backend(dynamodb, workdir) as backend,
+        ):
+            print(backend.message, flush=True)
+            # A variable left in this process's environment would send moto's runs elsewhere.
+            os.environ.pop(ENDPOINT_VARIABLE, None)
+            dev.apply_env(**({ENDPOINT_VARIABLE: backend.url} if backend.url else {}))
             settings = load_settings(_env_file=None)
             sqs = aws_client("sqs", settings)
             sqs.create_queue(QueueName=dev.dlq_name, Attributes={"VisibilityTimeout": "120"})
             yield BenchStack(
                 dev=dev,
                 sink=sink,
+                backend=backend,
                 settings=settings,
                 sqs=sqs,
                 dynamodb=aws_client("dynamodb", settings),
@@ -518,9 +506,9 @@ def count_in_log(path: Path, needle: str) -> int:
 
 
 def scan_cost(stack: BenchStack, table: str, *, repeat: int = 3) -> float:
-    """moto CPU seconds one observer scan of `table` costs (to subtract the watching)."""
-    moto = _pid(stack.dev.moto)
-    before = cpu_seconds(moto)
+    """DynamoDB server CPU seconds one observer scan of `table` costs (the watching's cost)."""
+    server = stack.dynamodb_pid
+    before = cpu_seconds(server)
     for _ in range(repeat):
         stack.statuses(table)
-    return round((cpu_seconds(moto) - before) / repeat, 4)
+    return round((cpu_seconds(server) - before) / repeat, 4)

@@ -1,23 +1,27 @@
-"""How fast a full DLQ drains with Genesys unconstrained, as worker concurrency grows.
+"""How fast a full DLQ drains with Genesys unconstrained, by worker pool and concurrency.
 
-Against the real local stack (redis-server, moto's server, the Genesys simulator at 20 ms
+Against the real local stack (redis-server, moto's server for SQS, DynamoDB on dynalite
+where node is present, else on moto: see bench.backends; the Genesys simulator at 20 ms
 latency and no effective rate limit) and an HTTP sink as the target (an API destination
 in REPLAY_HTTP_TARGETS). For each point: ingest the workload through the Lambda front
 door (the ledger and the broker are then full; moto's SQS stays out of the sweep), start
-`celery -A tasks worker` (thread pool) and time from the worker's spawn to every ledger
-item final. Concurrency is swept with conversation verification on and off. In the same
-run: the whole pipeline (worker running, the Poller started on a full DLQ, timed to
-all-final), the tutorial-style sequential baseline (bench.baseline) and the per-event
-cost with an in-process worker (bench.cost).
+`celery -A tasks worker` (thread pool at each --concurrency, or each pool of --pools)
+and time from the worker's spawn to every ledger item final, with the CPU of every
+process of the run. Swept with conversation verification on and off. In the same run,
+unless --sweep-only: the whole pipeline (worker running, the Poller started on a full
+DLQ, timed to all-final), the tutorial-style sequential baseline (bench.baseline) and
+the per-event cost (bench.cost).
 Prints the figures, writes bench/results/drain.json and bench/results/drain.png.
 
-    .venv/bin/python -m bench.drain            # 1,010 events, concurrency 1, 4, 16, 64
+    .venv/bin/python -m bench.drain            # 1,010 events, threads 1, 4, 16, 64
+    .venv/bin/python -m bench.drain --sweep-only --verify on --pools threads:16,prefork
     .venv/bin/python -m bench.drain --quick    # 21 events, one point, verification on
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -25,22 +29,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, cost
+from bench import backends, baseline, cost
 from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
     BenchStack,
-    CpuMeter,
     Drained,
     WorkloadSpec,
     bench_stack,
     calls_between,
     count_in_log,
-    cpu_seconds,
     log_timeline,
     machine,
-    peak_rss_mb,
     per,
     redis_calls,
     scan_cost,
@@ -48,6 +49,8 @@ from bench.common import (
     wait_all_final,
     write_results,
 )
+from bench.cpu import CpuMeter, cpu_split, format_split, peak_rss_mb, tree_cpu_seconds
+from bench.worker import Pool, pools_option, start_worker, wait_ready
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 
 RESULTS = RESULTS_DIR / "drain.json"
@@ -59,12 +62,12 @@ def drain_point(
     stack: BenchStack,
     spec: WorkloadSpec,
     *,
-    concurrency: int,
+    pool: Pool,
     verify: bool,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Ingest a full DLQ, then time one worker from spawn to every item final."""
-    label = f"c{concurrency}-{'verify' if verify else 'noverify'}"
+    label = f"{pool.kind}{pool.concurrency}-{'verify' if verify else 'noverify'}"
     table = stack.fresh_round(label)
     ingested, ingest_seconds = stack.ingest_direct(table, spec.generate())
     assert ingested["accepted"] == spec.events, ingested
@@ -73,14 +76,14 @@ def drain_point(
     commands_before = redis_calls(stack.redis)
     wall_start = time.time()
     started = time.perf_counter()
-    worker = stack.dev.start_worker(concurrency=concurrency, env=env, name=f"worker-{label}")
+    worker = start_worker(stack.dev, pool, env, name=f"worker-{stack.rounds:02d}-{label}")
     meter = CpuMeter(stack.pids(worker=worker.pid)).start()
     first: dict[str, float] = {}
 
     def note_first_delivery() -> None:
         if not first and stack.sink.counts()["posts"]:
             first["t"] = time.perf_counter() - started
-            first["worker_cpu"] = cpu_seconds(worker.pid)
+            first["worker_cpu"] = tree_cpu_seconds(worker.pid)
 
     try:
         drained = wait_all_final(
@@ -92,27 +95,27 @@ def drain_point(
             tick=note_first_delivery,
         )
         cpu = meter.stop()
-        worker_cpu_total = cpu_seconds(worker.pid)
+        worker_cpu_total = tree_cpu_seconds(worker.pid)
         per_scan = scan_cost(stack, table)
-        rss = peak_rss_mb(worker.pid)
+        rss = peak_rss_mb(worker.pid, include_children=True)
         commands = calls_between(commands_before, redis_calls(stack.redis))
         genesys = stack.dev.admin.stats()
         sink = stack.sink.counts()
     finally:
-        stop_child(worker)
-    log = stack.dev.workdir / f"worker-{label}.log"
-    waits = count_in_log(log, "'waiting'")
-    timeline = log_timeline(log, wall_start=wall_start, expected=spec.events)
+        stop_child(worker.process)
+    waits = count_in_log(worker.log, "'waiting'")
+    timeline = log_timeline(worker.log, wall_start=wall_start, expected=spec.events)
 
     replayed = drained.final.get("replayed", 0)
     first_delivery = round(sink["first"] - wall_start, 3) if sink["first"] else drained.seconds
     steady = max(drained.seconds - first_delivery, 1e-6)
     steady_cpu = worker_cpu_total - first.get("worker_cpu", 0.0)
-    total_cpu = sum(cpu.values())
     return {
         "label": label,
-        "concurrency": concurrency,
+        "pool": pool.kind,
+        "concurrency": pool.concurrency,
         "verify_conversation": verify,
+        "dynamodb_backend": stack.backend.name,
         "events": spec.events,
         "setup_ingest_seconds": round(ingest_seconds, 2),
         "drain_seconds": drained.seconds,
@@ -123,6 +126,7 @@ def drain_point(
         "replayed": replayed,
         "sink_posts": sink["posts"],
         "sink_distinct_events": sink["distinct"],
+        "worker_log": worker.log.name,
         "worker_waits": waits,
         "genesys_lookups": genesys.count(GET_CONVERSATION),
         "genesys_patches_by_all_final": genesys.count(PATCH_ATTRIBUTES),
@@ -132,13 +136,17 @@ def drain_point(
         "redis_commands_per_event": per(sum(commands.values()), spec.events, 1),
         "redis_top_commands": dict(list(commands.items())[:8]),
         "worker_cpu_seconds": round(worker_cpu_total, 3),
+        "worker_cpu_ms_per_event": per(worker_cpu_total * 1000, spec.events, 2),
         "worker_cpu_ms_per_event_after_first_delivery": per(steady_cpu * 1000, spec.events, 2),
         "worker_peak_rss_mb": rss,
+        # CPU and time after the first delivery: the worker's start-up counts in neither.
+        "ceiling": cost.ceiling(
+            per(steady_cpu * 1000, spec.events, 2), events=spec.events, seconds=steady
+        ),
         "cpu_seconds": cpu,
-        "cpu_share": {name: round(value / (total_cpu or 1.0), 3) for name, value in cpu.items()},
-        "cpu_utilisation_of_machine": round(total_cpu / (drained.seconds * _cores()), 3),
+        "cpu_split": cpu_split(cpu, wall=drained.seconds, events=spec.events),
         "observer_ledger_scans": drained.scans,
-        "observer_moto_cpu_seconds": round(per_scan * drained.scans, 2),
+        "observer_dynamodb_cpu_seconds": round(per_scan * drained.scans, 2),
         "timeline": timeline,
     }
 
@@ -151,9 +159,10 @@ def pipeline_point(
     workload = spec.generate()
     fill_seconds = stack.fill_dlq(workload)
     env = stack.worker_env(table, REPLAY_VERIFY_CONVERSATION="true")
-    worker = stack.dev.start_worker(concurrency=concurrency, env=env, name="worker-pipeline")
+    pool = Pool("threads", concurrency)
+    worker = start_worker(stack.dev, pool, env, name=f"worker-{stack.rounds:02d}-pipeline")
     try:
-        _wait_ready(stack.dev.workdir / "worker-pipeline.log")
+        wait_ready(worker)
         commands_before = redis_calls(stack.redis)
         meter = CpuMeter(stack.pids(worker=worker.pid)).start()
         wall_start = time.time()
@@ -171,14 +180,15 @@ def pipeline_point(
         )
         poller.join()
         cpu = meter.stop()
-        rss = peak_rss_mb(worker.pid)
+        rss = peak_rss_mb(worker.pid, include_children=True)
         commands = calls_between(commands_before, redis_calls(stack.redis))
         genesys = stack.dev.admin.stats()
         sink = stack.sink.counts()
     finally:
-        stop_child(worker)
+        stop_child(worker.process)
     return {
         "label": f"pipeline-c{concurrency}",
+        "pool": pool.kind,
         "concurrency": concurrency,
         "verify_conversation": True,
         "events": spec.events,
@@ -194,26 +204,9 @@ def pipeline_point(
         "redis_commands_per_event": per(sum(commands.values()), spec.events, 1),
         "worker_peak_rss_mb": rss,
         "cpu_seconds": cpu,
-        "timeline": log_timeline(
-            stack.dev.workdir / "worker-pipeline.log", wall_start=wall_start, expected=spec.events
-        ),
+        "cpu_split": cpu_split(cpu, wall=drained.seconds, events=spec.events),
+        "timeline": log_timeline(worker.log, wall_start=wall_start, expected=spec.events),
     }
-
-
-def _wait_ready(log: Path, timeout: float = 60.0) -> None:
-    """Until the worker's log says it is consuming (celery logs 'ready.')."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and "ready." in log.read_text(errors="replace"):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"worker not ready after {timeout:.0f} s; see {log}")
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def chart(points: list[dict[str, Any]], path: Path) -> None:
@@ -245,17 +238,36 @@ def chart(points: list[dict[str, Any]], path: Path) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     spec = QUICK if args.quick else STANDARD
+    pools: list[Pool] = args.pools or [Pool("threads", c) for c in args.concurrency]
     sweep: list[dict[str, Any]] = []
-    with bench_stack("drain", latency_ms=LATENCY_MS) as stack:
+    with bench_stack("drain", latency_ms=LATENCY_MS, dynamodb=args.dynamodb) as stack:
         for verify in args.verify:
-            for concurrency in args.concurrency:
-                point = drain_point(stack, spec, concurrency=concurrency, verify=verify)
+            for pool in pools:
+                point = drain_point(stack, spec, pool=pool, verify=verify)
                 _print_point(point)
                 sweep.append(point)
+        _print_comparison(sweep, stack.backend.name)
+        figures: dict[str, Any] = {
+            "benchmark": "drain",
+            "machine": machine(),
+            "dynamodb_backend": stack.backend.describe(),
+            "workload": spec.describe(),
+            "simulator_latency_ms": LATENCY_MS,
+            "timing": (
+                "sweep: worker spawn -> every ledger item final, with the ledger and broker "
+                "already filled by the Lambda front door; pipeline: poller start on a full "
+                "DLQ with the worker already running -> every ledger item final"
+            ),
+            "sweep": sweep,
+        }
+        if args.sweep_only:
+            chart(sweep[:1], args.chart)
+            return figures
         pipeline = pipeline_point(stack, spec, concurrency=args.pipeline_concurrency)
         print(
             f"  pipeline c={pipeline['concurrency']}: {pipeline['events_per_second']:.1f} "
-            f"events/s DLQ full -> all final ({pipeline['drain_seconds']:.1f} s)"
+            f"events/s DLQ full -> all final ({pipeline['drain_seconds']:.1f} s)\n"
+            f"{format_split(pipeline['cpu_split'])}"
         )
         base = baseline.run_baseline(stack, spec)
         print(
@@ -263,33 +275,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{base['genesys_calls_per_event']:.2f} Genesys calls/event"
         )
         costs = cost.measure(
-            stack, spec, concurrency=args.pipeline_concurrency, debounce=args.debounce
+            stack,
+            spec,
+            pool=Pool("threads", args.pipeline_concurrency),
+            debounce=args.debounce,
         )
-        print(
-            f"  cost/event: {costs['worker']['dynamodb_per_event']:.2f} DynamoDB + "
-            f"{costs['ingest']['dynamodb_per_event']:.2f} at ingest, "
-            f"{costs['worker']['redis_commands_per_event']:.1f} Redis commands"
-        )
+        cost.print_cost(costs)
     # Measured, not ideal: lookups plus the PATCHes made by the time every item was final
     # (tracking may add a few after; bench.budget counts until it settles).
     project_calls = per(
         pipeline["genesys_lookups"] + pipeline["genesys_patches_by_all_final"], spec.events, 3
     )
-    figures = {
-        "benchmark": "drain",
-        "machine": machine(),
-        "workload": spec.describe(),
-        "simulator_latency_ms": LATENCY_MS,
-        "timing": (
-            "sweep: worker spawn -> every ledger item final, with the ledger and broker "
-            "already filled by the poller; pipeline: poller start on a full DLQ with the "
-            "worker already running -> every ledger item final"
-        ),
-        "sweep": sweep,
-        "pipeline": pipeline,
-        "baseline": base,
-        "cost": costs,
-        "ratios": {
+    figures.update(
+        pipeline=pipeline,
+        baseline=base,
+        cost=costs,
+        ratios={
             "throughput_pipeline_over_baseline": round(
                 pipeline["events_per_second"] / base["events_per_second"], 2
             ),
@@ -301,12 +302,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if project_calls
             else None,
         },
-    }
+    )
     headline = next(
         (
             p
             for p in sweep
-            if p["concurrency"] == args.pipeline_concurrency and p["verify_conversation"]
+            if p["pool"] == "threads"
+            and p["concurrency"] == args.pipeline_concurrency
+            and p["verify_conversation"]
         ),
         sweep[0],
     )
@@ -315,15 +318,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_point(point: dict[str, Any]) -> None:
-    cpu = point["cpu_seconds"]
     print(
-        f"  c={point['concurrency']:>2} verify={'on ' if point['verify_conversation'] else 'off'}"
+        f"  {point['pool']}:{point['concurrency']:<3} "
+        f"verify={'on ' if point['verify_conversation'] else 'off'}"
         f" {point['events_per_second']:7.1f} ev/s spawn->final ({point['drain_seconds']:.1f} s;"
         f" {point['events_per_second_after_first_delivery']:.1f} ev/s after first delivery)"
-        f"  cpu s: worker {cpu['worker']:.1f} moto {cpu['moto']:.1f} redis {cpu['redis']:.1f}"
-        f" sim {cpu['genesys_sim']:.1f}  rss {point['worker_peak_rss_mb']:.0f} MiB",
+        f"  worker {point['worker_cpu_ms_per_event']:.1f} CPU ms/event,"
+        f" rss {point['worker_peak_rss_mb']:.0f} MiB, {point['worker_waits']} waits\n"
+        f"{format_split(point['cpu_split'])}",
         flush=True,
     )
+
+
+def _print_comparison(sweep: list[dict[str, Any]], backend: str) -> None:
+    """One line per point: throughput, the worker's CPU per event, who was busy."""
+    print(f"  comparison (DynamoDB on {backend}):")
+    print(
+        f"    {'pool':<12} {'verify':<6} {'events/s':>8} {'after 1st':>9} "
+        f"{'worker ms/ev':>12} {'worker cores':>12} {'DynamoDB cores':>14} "
+        f"{'ceiling ev/s':>12} {'of ceiling':>10}"
+    )
+    for point in sweep:
+        processes = point["cpu_split"]["processes"]
+        server = processes.get("dynalite") or processes["moto"]
+        print(
+            f"    {point['pool'] + ':' + str(point['concurrency']):<12} "
+            f"{'on' if point['verify_conversation'] else 'off':<6} "
+            f"{point['events_per_second']:>8.1f} "
+            f"{point['events_per_second_after_first_delivery']:>9.1f} "
+            f"{point['worker_cpu_ms_per_event']:>12.2f} "
+            f"{processes['worker']['cores_busy']:>12.2f} {server['cores_busy']:>14.2f} "
+            f"{point['ceiling']['events_per_second']:>12.1f} "
+            f"{point['ceiling']['achieved_of_ceiling']:>10.0%}",
+            flush=True,
+        )
 
 
 def _on_off(value: str) -> bool:
@@ -334,7 +362,16 @@ def _on_off(value: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.drain", description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], help="thread pool sizes"
+    )
+    parser.add_argument(
+        "--pools",
+        type=pools_option,
+        default=None,
+        help="worker pools to compare instead of --concurrency, e.g. threads:16,prefork:2 "
+        f"(prefork alone: one process per core, here {os.cpu_count()})",
+    )
     parser.add_argument("--pipeline-concurrency", type=int, default=16)
     parser.add_argument(
         "--verify", type=_on_off, nargs="+", default=[True, False], help="on and/or off"
@@ -343,8 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--debounce", type=float, default=5.0, help="tracking debounce of the cost run, s"
     )
     parser.add_argument(
+        "--sweep-only", action="store_true", help="no pipeline, baseline or cost run"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="21 events, concurrency 4, verification on"
     )
+    backends.add_option(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--chart", type=Path, default=CHART)
     args = parser.parse_args(argv)
@@ -354,13 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"drain: {(QUICK if args.quick else STANDARD).events} events per point", flush=True)
     figures = run(args)
     write_results(args.output, figures)
-    ratios = figures["ratios"]
-    print(
-        f"  pipeline/baseline throughput x{ratios['throughput_pipeline_over_baseline']}, "
-        f"Genesys calls/event {ratios['genesys_calls_per_event_project']} vs "
-        f"{ratios['genesys_calls_per_event_baseline']}\n"
-        f"  written to {args.output} and {args.chart}"
-    )
+    if ratios := figures.get("ratios"):
+        print(
+            f"  pipeline/baseline throughput x{ratios['throughput_pipeline_over_baseline']}, "
+            f"Genesys calls/event {ratios['genesys_calls_per_event_project']} vs "
+            f"{ratios['genesys_calls_per_event_baseline']}"
+        )
+    print(f"  written to {args.output} and {args.chart}")
     return 0
 
 

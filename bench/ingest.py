@@ -1,6 +1,7 @@
 """How fast the front doors move DLQ messages into the ledger and the broker.
 
-Against the real local stack: the poller (in this process, `wait_seconds=0`) drains a full
+Against the real local stack (DynamoDB on dynalite where node is present, else on moto;
+SQS on moto): the poller (in this process, `wait_seconds=0`) drains a full
 DLQ on moto's SQS, with 1 and 4 receivers; the Lambda handler is called in this process
 with synthetic SQS-trigger records in batches of 10 (as the event source mapping would
 deliver them: no SQS calls, the Lambda service receives and deletes). No worker runs, so
@@ -19,12 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import backends
 from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
     BenchStack,
-    CpuMeter,
     WorkloadSpec,
     bench_stack,
     calls_between,
@@ -34,6 +35,7 @@ from bench.common import (
     redis_calls,
     write_results,
 )
+from bench.cpu import CpuMeter, cpu_split, format_split
 from dlq.settings import load_settings
 from tasks.names import REPLAY_QUEUE
 
@@ -63,6 +65,7 @@ def poller_run(stack: BenchStack, spec: WorkloadSpec, *, receivers: int) -> dict
         "redis_commands_per_message": per(sum(commands.values()), spec.events, 2),
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {name: per(v * 1000, spec.events, 2) for name, v in cpu.items()},
+        "cpu_split": cpu_split(cpu, wall=seconds, events=spec.events),
     }
 
 
@@ -96,6 +99,7 @@ def lambda_run(stack: BenchStack, spec: WorkloadSpec) -> dict[str, Any]:
         "redis_commands_per_message": per(sum(commands.values()), len(records), 2),
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {name: per(v * 1000, len(records), 2) for name, v in cpu.items()},
+        "cpu_split": cpu_split(cpu, wall=seconds, events=len(records)),
     }
 
 
@@ -103,28 +107,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--receivers", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--quick", action="store_true", help="a few dozen messages")
+    backends.add_option(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     spec = QUICK if args.quick else STANDARD
     runs: list[dict[str, Any]] = []
-    with bench_stack("ingest") as stack:
+    with bench_stack("ingest", dynamodb=args.dynamodb) as stack:
         for receivers in args.receivers:
             runs.append(poller_run(stack, spec, receivers=receivers))
         runs.append(lambda_run(stack, spec))
+        backend = stack.backend.describe()
     figures = {
         "benchmark": "ingest",
         "machine": machine(),
+        "dynamodb_backend": backend,
         "workload": spec.describe(),
         "runs": runs,
     }
     write_results(args.output, figures)
-    print(f"ingest: {spec.events} messages per run")
+    print(f"ingest: {spec.events} messages per run, DynamoDB on {backend['name']}")
     for run in runs:
-        ms = run["cpu_ms_per_message"]
         print(
             f"  {run['front_door']:<32} {run['messages_per_second']:7.1f} msg/s "
-            f"({run['seconds']:.1f} s)  cpu ms/msg: moto {ms['moto']:.1f}, "
-            f"this process {ms['bench']:.1f}, redis {ms['redis']:.2f}"
+            f"({run['seconds']:.1f} s)\n{format_split(run['cpu_split'])}"
         )
     print(f"  written to {args.output}")
     return 0

@@ -2,7 +2,10 @@
 
 They only have to run and add up (every event final, each redelivered once, counts that
 match the workload); how fast is for `make bench` to say, never for a test. The three
-benchmark processes run side by side, each with its own stack.
+benchmark processes run side by side, each with its own stack, with DynamoDB on moto
+(`--dynamodb moto`): CI needs no node, and the fallback itself is tested in
+test_bench_smoke_dynamodb.py. The drain compares a thread and a prefork worker, and
+repeats its first point.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("bench")
-    extra = {"drain": ["--chart", str(out / "drain.png")]}
+    pools = "threads:4,prefork:2,threads:4"
+    extra = {"drain": ["--chart", str(out / "drain.png"), "--pools", pools]}
     procs = {}
     for name in ("drain", "budget", "ingest"):
-        argv = [sys.executable, "-m", f"bench.{name}", "--quick"]
+        argv = [sys.executable, "-m", f"bench.{name}", "--quick", "--dynamodb", "moto"]
         argv += ["--output", str(out / f"{name}.json"), *extra.get(name, [])]
         procs[name] = subprocess.Popen(
             argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -58,6 +62,44 @@ def test_drain_replays_every_event_exactly_once(results: dict[str, dict]) -> Non
     assert "events/s" in drain["stdout"]
 
 
+def test_every_benchmark_says_which_server_dynamodb_was_on(results: dict[str, dict]) -> None:
+    for name in ("drain", "budget", "ingest"):
+        assert "DynamoDB backend: moto (asked for with --dynamodb moto)" in results[name]["stdout"]
+        assert results[name]["dynamodb_backend"]["name"] == "moto"
+        assert results[name]["dynamodb_backend"]["fallback"] is False
+
+
+def test_drain_compares_a_thread_and_a_prefork_worker(results: dict[str, dict]) -> None:
+    sweep = results["drain"]["sweep"]
+    pools = [(p["pool"], p["concurrency"]) for p in sweep]
+    assert pools == [("threads", 4), ("prefork", 2), ("threads", 4)]
+    for point in sweep:
+        assert point["replayed"] == QUICK_EVENTS
+        assert point["worker_cpu_ms_per_event"] > 0
+        assert point["ceiling"]["events_per_second"] > 0
+    assert "comparison (DynamoDB on moto)" in results["drain"]["stdout"]
+
+
+def test_a_repeated_drain_point_reads_a_worker_log_of_its_own(results: dict[str, dict]) -> None:
+    first, _, again = results["drain"]["sweep"]
+    assert first["label"] == again["label"]
+    assert first["worker_log"] != again["worker_log"]
+    # Its timeline ends with this point's events, not with both points' added up.
+    assert again["timeline"][-1]["replayed"] == QUICK_EVENTS
+
+
+def test_each_run_splits_its_cpu_among_the_processes(results: dict[str, dict]) -> None:
+    drain = results["drain"]
+    for split in [p["cpu_split"] for p in drain["sweep"]] + [drain["cost"]["cpu_split"]]:
+        processes = split["processes"]
+        assert {"worker", "moto", "redis", "genesys_sim"} <= set(processes)
+        assert processes["worker"]["cpu_seconds"] > 0
+        assert split["events"] == QUICK_EVENTS
+    assert "cores busy" in drain["stdout"]
+    assert "cpu_split" in results["budget"]
+    assert all("cpu_split" in run for run in results["ingest"]["runs"])
+
+
 def test_drain_looks_each_conversation_up_once_when_verifying(results: dict[str, dict]) -> None:
     for point in results["drain"]["sweep"]:
         expected = 5 if point["verify_conversation"] else 0
@@ -82,6 +124,24 @@ def test_cost_counts_one_ledger_write_per_event_at_ingest(results: dict[str, dic
     assert cost["ingest"]["aws_by_operation"]["dynamodb.PutItem"] == QUICK_EVENTS
     assert cost["worker"]["dynamodb_requests"] >= 2 * QUICK_EVENTS  # claim + finish at least
     assert cost["worker"]["redis_commands"] > 0
+
+
+def test_cost_counts_the_worker_process_requests_at_the_server(results: dict[str, dict]) -> None:
+    worker = results["drain"]["cost"]["worker"]
+    # Claim and finish of every event, counted by the proxy in front of the DynamoDB server.
+    assert worker["aws_by_operation"]["dynamodb.UpdateItem"] >= 2 * QUICK_EVENTS
+    assert worker["dynamodb_per_event"] >= 2
+    assert worker["redis_commands_per_event"] > 0
+    assert worker["cpu_ms_per_event"] > 0
+
+
+def test_cost_sets_the_run_against_the_worker_cpu_ceiling(results: dict[str, dict]) -> None:
+    cost = results["drain"]["cost"]
+    ceiling = cost["ceiling"]
+    expected = ceiling["cores"] * 1000 / cost["worker"]["cpu_ms_per_event"]
+    assert abs(ceiling["events_per_second"] - expected) < 0.1
+    assert ceiling["achieved_of_ceiling"] > 0
+    assert "ceiling" in results["drain"]["stdout"]
 
 
 def test_budget_stays_within_the_limit_and_tracks_every_conversation(
