@@ -32,6 +32,7 @@ import requests
 from bench.backends import ENDPOINT_VARIABLE, DynamoDbBackend, create_ledger, dynamodb_backend
 from bench.cpu import cpu_seconds
 from devstack.process import ChildServer, free_port
+from devstack.rules import create_rule
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import SyntheticMessage, Workload, generate, send_batches
 from dlq.aws import aws_client
@@ -363,6 +364,9 @@ def bench_stack(
             settings = load_settings(_env_file=None)
             sqs = aws_client("sqs", settings)
             sqs.create_queue(QueueName=dev.dlq_name, Attributes={"VisibilityTimeout": "120"})
+            # The rule the synthetic messages name, with the sink's ARN as its target, so
+            # the workers route as in production (one ListTargetsByRule per rule, cached).
+            create_rule(settings, [{"Id": "sink", "Arn": API_DESTINATION_ARN}])
             yield BenchStack(
                 dev=dev,
                 sink=sink,

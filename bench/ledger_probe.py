@@ -31,7 +31,7 @@ from bench.backends import NODE_PREFIX, DynamoDbBackend, dynamodb_backend
 from bench.common import RESULTS_DIR, write_results
 from devstack.moto_server import MotoServer
 from devstack.synthetic import generate
-from dlq.events import DlqMessage, parse_dlq_message
+from dlq.events import DlqMessage, EventKey, parse_dlq_message
 from dlq.ledger import (
     BY_CONVERSATION_INDEX,
     ClaimRefused,
@@ -42,6 +42,7 @@ from dlq.ledger import (
     create_table,
     marshal,
 )
+from dlq.ledger.model import route_of
 
 RESULTS = RESULTS_DIR / "ledger-probe.json"
 TABLE = "ledger-probe"
@@ -67,17 +68,16 @@ def probe(client: Any) -> dict[str, Any]:
     ledger = Ledger(client, TABLE)
     message, conversation = _dlq_message()
     parsed = parse_dlq_message(message)
-    event = parsed.key.event_id
     found["put_received_new"] = ledger.put_received(parsed, message) is None
     found["put_received_again_refused"] = ledger.put_received(parsed, message) is not None
-    claimed = ledger.claim(event, TARGET, lease_seconds=60)
+    claimed = ledger.claim(parsed.key, lease_seconds=60)
     found["claim"] = claimed.status.value
     try:
-        ledger.claim(event, TARGET, lease_seconds=60)
+        ledger.claim(parsed.key, lease_seconds=60)
         found["second_claim_refused"] = False
     except ClaimRefused as refused:
         found["second_claim_refused"] = refused.current is not None
-    stale = LedgerItem.from_item({**_plain(client, event), "claim_token": "not-the-token"})
+    stale = LedgerItem.from_item({**_plain(client, parsed.key), "claim_token": "not-the-token"})
     try:
         ledger.finish(stale, Status.REPLAYED, outcome="replayed")
         found["stale_finish_refused"] = False
@@ -85,7 +85,9 @@ def probe(client: Any) -> dict[str, Any]:
         found["stale_finish_refused"] = True
     found["finish"] = ledger.finish(claimed, Status.REPLAYED, outcome="replayed").status.value
     found[f"{BY_CONVERSATION_INDEX}_items"] = len(ledger.by_conversation(conversation))
-    found["return_values_on_condition_check_failure"] = _return_values_on_failure(client, event)
+    found["return_values_on_condition_check_failure"] = _return_values_on_failure(
+        client, parsed.key
+    )
     return found
 
 
@@ -110,17 +112,19 @@ def _dlq_message() -> tuple[DlqMessage, str]:
     return message, synthetic.conversation_id
 
 
-def _plain(client: Any, event: str) -> dict[str, Any]:
-    item = client.get_item(TableName=TABLE, Key=marshal.key(event, TARGET), ConsistentRead=True)
+def _plain(client: Any, key: EventKey) -> dict[str, Any]:
+    item = client.get_item(
+        TableName=TABLE, Key=marshal.key(key.event_id, route_of(key)), ConsistentRead=True
+    )
     return marshal.plain(item["Item"])
 
 
-def _return_values_on_failure(client: Any, event: str) -> str:
+def _return_values_on_failure(client: Any, key: EventKey) -> str:
     """'returned' (the item comes with the refusal), 'ignored', or the error code."""
     try:
         client.update_item(
             TableName=TABLE,
-            Key=marshal.key(event, TARGET),
+            Key=marshal.key(key.event_id, route_of(key)),
             UpdateExpression="SET #s = :new",
             ConditionExpression="#s = :other",
             ExpressionAttributeNames={"#s": "status"},

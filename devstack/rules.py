@@ -7,6 +7,7 @@ connection points at a local HTTP sink, and an HTTP target that always fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,28 @@ WEBHOOK_PATHS = {
     "topic": "$.detail.topicName",
     "time": "$.time",
 }
+
+
+def create_rule(
+    settings: Settings, targets: list[dict[str, Any]], *, bus: str = BUS, name: str = RULE
+) -> str:
+    """A rule on `bus` (created if missing) with these `Targets`; its ARN.
+
+    The synthetic workloads name `devstack.synthetic.DEFAULT_RULE`, which is this rule on
+    the default bus name and moto's default account.
+    """
+    events = aws_client("events", settings)
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+        events.create_event_bus(Name=bus)
+    rule_arn = str(
+        events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps({"source": [{"prefix": "aws.partner/genesys.com"}]}),
+        )["RuleArn"]
+    )
+    events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    return rule_arn
 
 
 @dataclass(frozen=True)
