@@ -146,6 +146,64 @@ class DlqMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    """A custom-bus subscriber's dead-letter record: a JSON document naming the events
+    that failed, not the events themselves.
+
+    EventBridge User Guide, "Retry policies and dead-letter queues" (eb-custom-bus-retry):
+    `busArn`, `subscriberArn`, `targetArn`, `errorCode`, `errorMessage`,
+    `exhaustedRetryCondition`, `retryAttempts`, `failedMessages[]` with `eventId`.
+    """
+
+    keys: tuple[EventKey, ...]
+    error: DlqError
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"named by a custom-bus subscriber dead-letter record ({self.error.error_code}), "
+            "which does not carry the event: it cannot be redelivered from here; replay it "
+            f"from the bus's archive to {self.error.target_arn} (subscriber "
+            f"{self.error.rule_arn})"
+        )
+
+
+def subscriber_record(body: str) -> SubscriberRecord | None:
+    """The subscriber record in `body`, or None when the body is not one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or "id" in document:
+        return None
+    failed = document.get("failedMessages")
+    target = document.get("targetArn")
+    subscriber = document.get("subscriberArn")
+    if not isinstance(failed, list) or not isinstance(target, str) or not target:
+        return None
+    subscriber = subscriber if isinstance(subscriber, str) else ""
+    ids = [m.get("eventId") for m in failed if isinstance(m, dict)]
+    keys = tuple(
+        EventKey(str(i)[:256], target[:MAX_ARN_BYTES], subscriber[:MAX_ARN_BYTES])
+        for i in ids
+        if isinstance(i, str) and i
+    )
+    error = DlqError(
+        rule_arn=subscriber or None,
+        target_arn=target,
+        error_code=_str_or_none(document.get("errorCode")),
+        error_message=_str_or_none(document.get("errorMessage")),
+        exhausted_retry_condition=_str_or_none(document.get("exhaustedRetryCondition")),
+        retry_attempts=_int_or_none(document.get("retryAttempts")),
+    )
+    return SubscriberRecord(keys=keys, error=error) if keys else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class EventBridgeEvent(BaseModel):
     """The envelope of an EventBridge event, as the DLQ body carries it."""
 

@@ -7,6 +7,7 @@ reaches the ingest is never lost. Bad input is kept as a `rejected` item.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from typing import Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.errors import HandOffError
-from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message
+from dlq.events import (
+    DlqMessage,
+    EventKey,
+    InvalidMessage,
+    SubscriberRecord,
+    parse_dlq_message,
+    subscriber_record,
+)
 from dlq.ledger import LedgerStore, Status
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,9 @@ def admit(
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
     """
+    record = subscriber_record(message.body)
+    if record is not None:
+        return _subscriber_record(message, record, ledger)
     try:
         parsed = parse_dlq_message(message, org_id=org_id)
     except InvalidMessage as exc:
@@ -108,6 +119,25 @@ def admit(
         },
     )
     return IngestResult(message.message_id, outcome, key=parsed.key)
+
+
+def _subscriber_record(
+    message: DlqMessage, record: SubscriberRecord, ledger: LedgerStore
+) -> IngestResult:
+    """One `rejected` item per event a custom-bus subscriber record names, findable by
+    the event's id; the record leaves the queue (it can never be redelivered from here)."""
+    for key in record.keys:
+        _write(
+            functools.partial(
+                ledger.put_rejected, message, record.reason, key=key, error=record.error
+            ),
+            message,
+        )
+    log.warning(
+        "a custom-bus subscriber record: its events are kept as rejected",
+        extra={"sqs_message_id": message.message_id, "events": len(record.keys)},
+    )
+    return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=record.reason)
 
 
 def _error_code(exc: BaseException | None) -> str | None:

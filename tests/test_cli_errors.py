@@ -229,7 +229,7 @@ def test_redrive_with_the_broker_down_exits_1_naming_redis_url(tmp_path, an_even
     env, event_id = an_event
     ledger = Ledger(aws_client("dynamodb", load_settings(_env_file=None)), env["LEDGER_TABLE"])
     (item,) = ledger.items_for_event(event_id)
-    claimed = ledger.claim(event_id, item.target_arn, lease_seconds=60)
+    claimed = ledger.claim(item.key, lease_seconds=60)
     ledger.finish(claimed, Status.FAILED, outcome="failed", error="403 from target")
     port = free_port()
     env = {**env, "REDIS_URL": f"redis://:hunter2-secret@127.0.0.1:{port}/0"}

@@ -30,7 +30,17 @@ from tasks import names
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-CLI_SUBCOMMANDS = {"demo", "setup", "doctor", "poll", "status", "inspect", "redrive", "seed", "genesys-sim"}
+CLI_SUBCOMMANDS = {
+    "demo",
+    "setup",
+    "doctor",
+    "poll",
+    "status",
+    "inspect",
+    "redrive",
+    "seed",
+    "genesys-sim",
+}
 CELERY_SUBCOMMANDS = {"worker", "beat", "flower"}
 PRODUCTION_SERVICES = {"redis", "worker", "tracker", "beat", "poller", "flower"}
 LOCAL_SERVICES = {"moto", "genesys-sim", "setup"}

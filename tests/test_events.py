@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import FIXTURES
 
-from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message
+from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message, subscriber_record
 from dlq.settings import MAX_EVENT_BYTES
 
 ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
@@ -140,6 +140,53 @@ def test_a_custom_bus_subscriber_record_is_named_as_such():
     body = (FIXTURES / "custom-bus-subscriber-dlq-record.json").read_text()
     with pytest.raises(InvalidMessage, match="custom-bus subscriber"):
         parse_dlq_message(message_with(body))
+
+
+#: The record of the EventBridge user guide's "Retry policies and dead-letter queues"
+#: page (eb-custom-bus-retry): two events that failed together in one batch.
+GUIDE_SUBSCRIBER_RECORD = {
+    "version": "1.0",
+    "busArn": "arn:aws:events:us-east-1:111122223333:event-busv2/orders/EXAMPLE1234567890abcdef",
+    "subscriberArn": (
+        "arn:aws:events:us-east-1:111122223333:subscriber/large-orders/EXAMPLEabcdef1234567890"
+    ),
+    "targetArn": "arn:aws:sqs:us-east-1:111122223333:large-orders",
+    "errorCode": "ACCESS_DENIED",
+    "errorMessage": "The delivery role is not authorized to perform sqs:SendMessage on the target.",
+    "exhaustedRetryCondition": "MaximumEventAgeInSeconds",
+    "retryAttempts": 4,
+    "failedMessages": [
+        {"eventId": "a1b2c3d4-0001", "eventGroupId": "order-1001", "deduplicationId": None},
+        {"eventId": "e5f6a7b8-0002", "eventGroupId": "order-1002", "deduplicationId": None},
+    ],
+}
+
+
+def test_a_subscriber_record_names_one_key_per_failed_event_with_its_error():
+    record = subscriber_record(json.dumps(GUIDE_SUBSCRIBER_RECORD))
+
+    assert record is not None
+    assert [k.event_id for k in record.keys] == ["a1b2c3d4-0001", "e5f6a7b8-0002"]
+    assert {k.target_arn for k in record.keys} == {GUIDE_SUBSCRIBER_RECORD["targetArn"]}
+    assert {k.rule_arn for k in record.keys} == {GUIDE_SUBSCRIBER_RECORD["subscriberArn"]}
+    assert record.error.error_code == "ACCESS_DENIED"
+    assert record.error.exhausted_retry_condition == "MaximumEventAgeInSeconds"
+    assert record.error.retry_attempts == 4
+    assert "archive" in record.reason
+
+
+def test_the_fixture_subscriber_record_is_recognised():
+    body = (FIXTURES / "custom-bus-subscriber-dlq-record.json").read_text()
+    record = subscriber_record(body)
+    assert record is not None and len(record.keys) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["not json", "[]", '{"id": "x", "failedMessages": []}', '{"failedMessages": [{}]}'],
+)
+def test_anything_else_is_not_a_subscriber_record(body):
+    assert subscriber_record(body) is None
 
 
 def test_an_event_of_another_org_is_refused_when_the_org_is_set():

@@ -199,3 +199,41 @@ def test_the_poller_stops_cleanly_on_sigterm_after_the_batch_in_hand(settings, u
     _, stderr = poller.communicate(timeout=30)
     assert poller.returncode == 0
     assert "poller stopped: {'accepted': 1}" in stderr
+
+
+def test_a_subscriber_record_leaves_one_rejected_item_per_named_event_and_no_task(
+    settings, front_door, redis_client, unique
+):
+    # The EventBridge user guide documents this record (eb-custom-bus-retry): it names
+    # the events that failed, but does not carry them, so nothing can be redelivered;
+    # each event is kept findable by its own id, with the record's error and the way out.
+    sqs = aws_client("sqs", settings)
+    queue_url = new_queue(settings, f"dlq-{unique}")
+    failed = [str(uuid.uuid4()), str(uuid.uuid4())]
+    record = {
+        "version": "1.0",
+        "busArn": "arn:aws:events:us-east-1:111122223333:event-busv2/orders/EXAMPLE",
+        "subscriberArn": "arn:aws:events:us-east-1:111122223333:subscriber/crm/EXAMPLE",
+        "targetArn": TARGET,
+        "errorCode": "ACCESS_DENIED",
+        "errorMessage": "The delivery role is not authorized.",
+        "exhaustedRetryCondition": "MaximumEventAgeInSeconds",
+        "retryAttempts": 4,
+        "failedMessages": [{"eventId": event_id} for event_id in failed],
+    }
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+
+    stats = Poller(sqs=sqs, queue_url=queue_url, front_door=front_door, wait_seconds=0).run(
+        until_empty=True
+    )
+
+    assert stats.counts == {"rejected": 1}
+    for event_id in failed:
+        [item] = front_door.ledger.items_for_event(event_id)
+        assert item.status is Status.REJECTED
+        assert item.target_arn == TARGET
+        assert item.dlq.error_code == "ACCESS_DENIED"
+        assert item.rule_arn == record["subscriberArn"]
+        assert "archive" in (item.reject_reason or "")
+        assert item.body == json.dumps(record)
+    assert queued_tasks(redis_client) == []

@@ -25,7 +25,7 @@ from helpers import RULE, genesys_event, parsed, received_message
 
 from dlq.aws import aws_client
 from dlq.clock import FakeClock, iso
-from dlq.events import EventKey
+from dlq.events import DlqError, EventKey
 from dlq.ledger import (
     FINAL_STATUSES,
     HISTORY_LIMIT,
@@ -255,6 +255,25 @@ def test_count_duplicate_increments_the_counter_and_changes_nothing_else(ledger,
     assert counted == current(ledger, key)
     assert counted.updated_at == before.updated_at
     assert counted.history == before.history
+
+
+def test_put_rejected_with_a_key_keeps_the_event_findable_by_its_own_id(ledger, clock):
+    message = received_message('{"failedMessages": []}', TARGET, message_id="m-record")
+    key = EventKey("evt-named", OTHER_TARGET, "arn:aws:events:us-east-1:1:subscriber/x")
+    error = DlqError(rule_arn=key.rule_arn, target_arn=OTHER_TARGET, error_code="ACCESS_DENIED")
+
+    assert ledger.put_rejected(message, "not carried", key=key, error=error) is True
+    assert ledger.put_rejected(message, "not carried", key=key, error=error) is False
+
+    item = current(ledger, key)
+    assert (item.status, item.target_arn, item.rule_arn) == (
+        Status.REJECTED,
+        OTHER_TARGET,
+        key.rule_arn,
+    )
+    assert item.dlq.error_code == "ACCESS_DENIED"
+    assert item.reject_reason == "not carried"
+    assert ledger.items_for_event("evt-named") == [item]
 
 
 def test_the_same_event_failing_at_one_target_under_two_rules_is_two_items(ledger):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.events import DlqMessage, EventKey, ParsedEvent
+from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
     Attempt,
@@ -55,9 +55,18 @@ class MemoryLedger:
             return None
         return self.get(parsed.key)
 
-    def put_rejected(self, message: DlqMessage, reason: str) -> bool:
+    def put_rejected(
+        self,
+        message: DlqMessage,
+        reason: str,
+        *,
+        key: EventKey | None = None,
+        error: DlqError | None = None,
+    ) -> bool:
         return self._put_new(
-            rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
+            rejected_item(
+                message, reason, now=self._clock.now(), ttl_days=self.ttl_days, key=key, error=error
+            )
         )
 
     def count_duplicate(self, key: EventKey) -> LedgerItem:

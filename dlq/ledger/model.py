@@ -238,8 +238,17 @@ def received_item(
     return _without_none(item)
 
 
-def rejected_item(message: DlqMessage, reason: str, *, now: float, ttl_days: int) -> dict[str, Any]:
-    """A message that cannot be replayed, keyed by its SQS message id, with the raw body."""
+def rejected_item(
+    message: DlqMessage,
+    reason: str,
+    *,
+    now: float,
+    ttl_days: int,
+    key: EventKey | None = None,
+    error: DlqError | None = None,
+) -> dict[str, Any]:
+    """A message that cannot be replayed, with the raw body: keyed by its SQS message id,
+    or by `key` when the message names the event (a custom-bus subscriber record)."""
     at = iso(now)
     body = message.body
     encoded = body.encode("utf-8", errors="surrogatepass")
@@ -258,8 +267,14 @@ def rejected_item(message: DlqMessage, reason: str, *, now: float, ttl_days: int
         "body_sha256": hashlib.sha256(encoded).hexdigest(),
         "body_bytes": len(encoded),
         "history": [Attempt(at=at, outcome="rejected", error=reason).to_item()],
-        **_dlq_fields(message.error),
+        **_dlq_fields(error or message.error),
     }
+    if key is not None:
+        item.update(
+            event_id=key_part(key.event_id),
+            route=route_of(key),
+            target_arn=key_part(key.target_arn),
+        )
     if len(encoded) > REJECTED_BODY_LIMIT:
         item["body"] = encoded[:REJECTED_BODY_LIMIT].decode("utf-8", errors="ignore")
         item["body_truncated"] = True

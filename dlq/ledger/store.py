@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.events import DlqMessage, EventKey, ParsedEvent
+from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
@@ -47,7 +47,14 @@ class LedgerStore(Protocol):
 
     def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None: ...
 
-    def put_rejected(self, message: DlqMessage, reason: str) -> bool: ...
+    def put_rejected(
+        self,
+        message: DlqMessage,
+        reason: str,
+        *,
+        key: EventKey | None = None,
+        error: DlqError | None = None,
+    ) -> bool: ...
 
     def count_duplicate(self, key: EventKey) -> LedgerItem: ...
 
@@ -114,14 +121,23 @@ class Ledger:
             return None
         return self.get(parsed.key)
 
-    def put_rejected(self, message: DlqMessage, reason: str) -> bool:
+    def put_rejected(
+        self,
+        message: DlqMessage,
+        reason: str,
+        *,
+        key: EventKey | None = None,
+        error: DlqError | None = None,
+    ) -> bool:
         """Keep a message that cannot be replayed, with its reason and raw body.
 
         Keyed by the SQS message id (a bad message may have no event id), so the same
         message received twice is one item. True when it was new.
         """
         return self._put_new(
-            rejected_item(message, reason, now=self._clock.now(), ttl_days=self.ttl_days)
+            rejected_item(
+                message, reason, now=self._clock.now(), ttl_days=self.ttl_days, key=key, error=error
+            )
         )
 
     def count_duplicate(self, key: EventKey) -> LedgerItem:
