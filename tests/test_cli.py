@@ -28,7 +28,8 @@ from dlq.aws import aws_client
 from dlq.events import DlqMessage, EventKey, parse_dlq_message
 from dlq.genesys import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
-from dlq.ledger import Ledger, LedgerItem, Status, create_table
+from dlq.ledger import Ledger, LedgerItem, Status, create_table, marshal
+from dlq.ledger.model import route_of
 from dlq.settings import load_settings
 from dlq.tracking import Tracker
 from tasks.names import REPLAY_TASK
@@ -158,7 +159,7 @@ def backdate(dynamodb, table: str, entry: Entry, field: str, when: str) -> None:
     """Set a time the ledger writes itself (as if the item were that old)."""
     dynamodb.update_item(
         TableName=table,
-        Key={"event_id": {"S": entry.event_id}, "target_arn": {"S": entry.target_arn}},
+        Key=marshal.key(entry.event_id, route_of(EventKey(entry.event_id, entry.target_arn, RULE))),
         UpdateExpression="SET #f = :when",
         ExpressionAttributeNames={"#f": field},
         ExpressionAttributeValues={":when": {"S": when}},
