@@ -661,3 +661,29 @@ def test_demo_ends_with_a_summary_consistent_with_the_ledger(tmp_path):
     assert summary["exhausted"] >= 1  # the target that always fails
     assert summary["duplicates_suppressed"] >= 1
     assert summary["genesys_calls_per_event"] < 2
+
+
+def test_inspect_payload_says_why_an_item_whose_rule_is_gone_would_not_be_redelivered(
+    tracked, redis_url
+):
+    cli_env, item, _ = tracked
+
+    result = run(
+        {**cli_env, "REDIS_URL": redis_url}, "inspect", item.event_id, "--payload", "--json"
+    )
+
+    assert result.exit_code == 0, result.output
+    (shown,) = json.loads(result.stdout)
+    assert shown["payload_now"]["route"] == "none"
+    assert "no longer exists" in shown["payload_now"]["error"]
+
+
+def test_inspect_payload_shows_what_a_trusted_redelivery_would_send(tracked, redis_url):
+    cli_env, item, _ = tracked
+    env = {**cli_env, "REDIS_URL": redis_url, "REPLAY_TRUST_TARGET_ARN": "true"}
+
+    result = run(env, "inspect", item.event_id, "--payload", "--json")
+
+    (shown,) = json.loads(result.stdout)
+    assert shown["payload_now"]["route"] == "trusted"
+    assert json.loads(shown["payload_now"]["payload"]) == item.event
