@@ -26,6 +26,7 @@ from dlq.events import (
     subscriber_record,
 )
 from dlq.ledger import LedgerStore, Status
+from dlq.locks import lock_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,7 +35,7 @@ T = TypeVar("T")
 class Enqueuer(Protocol):
     """Hands a replay to the workers (the Celery producer implements it)."""
 
-    def enqueue_replay(self, key: EventKey) -> None: ...
+    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 class IngestOutcome(StrEnum):
@@ -98,7 +99,7 @@ def admit(
         _write(lambda: ledger.count_duplicate(parsed.key), message)
     else:
         try:
-            enqueuer.enqueue_replay(parsed.key)
+            enqueuer.enqueue_replay(parsed.key, lock=lock_name(parsed.key, parsed.conversation_id))
         except Exception as exc:
             raise HandOffError(
                 f"broker refused the replay of {parsed.key.event_id}: {exc}; "

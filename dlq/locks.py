@@ -13,7 +13,18 @@ from contextlib import contextmanager
 import redis
 from redis.exceptions import LockError
 
+from dlq.events import EventKey
+
 log = logging.getLogger(__name__)
+
+
+def lock_name(key: EventKey, conversation_id: str | None) -> str:
+    """The lock an item's attempts take: its conversation's, else one of its own.
+
+    The producer computes it from what it knows, so that it travels with the task and
+    the worker's first ledger request is the claim.
+    """
+    return conversation_id or f"event:{key.event_id}|{key.target_arn}"
 
 
 class ConversationLocks:

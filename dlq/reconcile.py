@@ -22,13 +22,14 @@ import redis
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.events import EventKey
 from dlq.ledger import LedgerItem, LedgerStore, Status
+from dlq.locks import lock_name
 from dlq.tracking import Tracker, TrackingNews
 
 log = logging.getLogger(__name__)
 
 
 class ReplayEnqueuer(Protocol):
-    def enqueue_replay(self, key: EventKey) -> None: ...
+    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 class Reconciler:
@@ -90,7 +91,7 @@ class Reconciler:
         return report
 
     def _requeue(self, item: LedgerItem, kind: str, report: Counter[str]) -> None:
-        self._enqueuer.enqueue_replay(item.key)
+        self._enqueuer.enqueue_replay(item.key, lock=lock_name(item.key, item.conversation_id))
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:

@@ -15,10 +15,11 @@ from typing import Protocol
 
 from dlq.events import EventKey
 from dlq.ledger import REDRIVABLE_STATUSES, ClaimRefused, LedgerItem, LedgerStore, Status
+from dlq.locks import lock_name
 
 
 class ReplayEnqueuer(Protocol):
-    def enqueue_replay(self, key: EventKey) -> None: ...
+    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def redrive(
             result.skipped += 1  # changed since it was listed: leave it
         else:
             key = item.key
-            enqueuer.enqueue_replay(key)
+            enqueuer.enqueue_replay(key, lock=lock_name(key, item.conversation_id))
             result.keys.append(key)
             result.redriven += 1
         each(item)

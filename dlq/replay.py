@@ -28,7 +28,7 @@ from dlq.ledger import (
     StaleClaim,
     Status,
 )
-from dlq.locks import ConversationLocks
+from dlq.locks import ConversationLocks, lock_name
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
 
@@ -120,24 +120,35 @@ class Replayer:
         self._parking = parking
         self._clock = clock
 
-    def replay(self, key: EventKey, *, task_id: str | None = None) -> ReplayOutcome:
-        """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later."""
-        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
-        item = self._ledger.get(key)
-        if item is None:
-            log.error("no ledger item for this replay; nothing to do", extra=context)
-            return ReplayOutcome.SKIPPED
-        if item.status in FINAL_STATUSES:
-            return self._already_final(item, context)
+    def replay(
+        self, key: EventKey, *, lock: str | None = None, task_id: str | None = None
+    ) -> ReplayOutcome:
+        """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later.
 
-        lock_name = item.conversation_id or f"event:{key.event_id}|{key.target_arn}"
-        with self._locks.hold(lock_name) as held:
+        `lock` is the item's `lock_name`, which the task carries so that the claim is the
+        first ledger request; without it (a task queued before it travelled) the item is
+        read first to learn its conversation.
+        """
+        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        if lock is None:
+            item = self._ledger.get(key)
+            if item is None:
+                log.error("no ledger item for this replay; nothing to do", extra=context)
+                return ReplayOutcome.SKIPPED
+            if item.status in FINAL_STATUSES:
+                return self._already_final(item, context)
+            lock = lock_name(key, item.conversation_id)
+
+        with self._locks.hold(lock) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
             try:
                 claimed = self._ledger.claim(key, lease_seconds=self._options.lease_seconds)
             except ClaimRefused as refused:
-                if refused.current is not None and refused.current.status in FINAL_STATUSES:
+                if refused.current is None:
+                    log.error("no ledger item for this replay; nothing to do", extra=context)
+                    return ReplayOutcome.SKIPPED
+                if refused.current.status in FINAL_STATUSES:
                     return self._already_final(refused.current, context)
                 log.info("claimed elsewhere or not yet due; leaving it", extra=context)
                 return ReplayOutcome.SKIPPED

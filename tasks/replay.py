@@ -19,14 +19,20 @@ RETRYABLE = (AttemptFailed, ClientError, BotoCoreError, RedisError)
 
 
 @app.task(bind=True, base=BoundedTask, name=REPLAY_TASK, autoretry_for=RETRYABLE)
-def replay(self: BoundedTask, event_id: str, target_arn: str, rule_arn: str = "") -> str:
+def replay(
+    self: BoundedTask,
+    event_id: str,
+    target_arn: str,
+    rule_arn: str = "",
+    lock: str | None = None,
+) -> str:
     """Redeliver one event to one target of one rule, or record why not.
 
-    `rule_arn` defaults to empty so that tasks queued before it existed still run.
+    `rule_arn` and `lock` have defaults so that tasks queued before they travelled still run.
     """
     key = EventKey(event_id, target_arn, rule_arn)
     try:
-        outcome = runtime().replayer.replay(key, task_id=self.request.id)
+        outcome = runtime().replayer.replay(key, lock=lock, task_id=self.request.id)
     except Wait as wait:
         return self.wait(wait.retry_after)
     return outcome.value

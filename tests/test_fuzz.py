@@ -213,7 +213,7 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
     `bodies` maps each SQS message id to the body sent under it.
     """
     items = list(ledger.scan())
-    accepted: set[tuple[str, str, str]] = set()
+    accepted: set[tuple[str, str, str, str]] = set()
     rejected: list[IngestResult] = []
     for result in door.results:
         if result.outcome is IngestOutcome.REJECTED:
@@ -228,7 +228,8 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
             if result.message_id:
                 assert item.body == bodies[result.message_id]
             key = result.key
-            accepted.add((key.event_id, key.target_arn, key.rule_arn))
+            lock = item.conversation_id or f"event:{key.event_id}|{key.target_arn}"
+            accepted.add((key.event_id, key.target_arn, key.rule_arn, lock))
         else:
             assert item.duplicates >= 1
     kept = [i for i in items if i.status is Status.REJECTED]

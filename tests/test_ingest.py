@@ -86,8 +86,12 @@ def test_the_poller_drains_a_mixed_dlq_into_the_ledger_and_the_broker(
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
     tasks = queued_tasks(redis_client)
-    # The task carries the whole key: event, target and the rule the message named.
-    assert sorted(tuple(args) for _, args in tasks) == sorted((*key, RULE) for key in accepted)
+    # The task carries the whole key (event, target, the rule the message named) and the
+    # lock its attempt takes (the conversation), so the worker's first ledger call is the claim.
+    by_event = {e["id"]: e["detail"]["eventBody"]["conversationId"] for e in events}
+    assert sorted(tuple(args) for _, args in tasks) == sorted(
+        (*key, RULE, by_event[key[0]]) for key in accepted
+    )
     assert {name for name, _ in tasks} == {REPLAY_TASK}
 
 
@@ -97,8 +101,8 @@ class StopsBrokerAfter:
     def __init__(self, inner, redis_server, n):
         self.inner, self.redis_server, self.left = inner, redis_server, n
 
-    def enqueue_replay(self, key):
-        self.inner.enqueue_replay(key)
+    def enqueue_replay(self, key, *, lock=None):
+        self.inner.enqueue_replay(key, lock=lock)
         self.left -= 1
         if self.left == 0:
             self.redis_server.stop()

@@ -32,7 +32,7 @@ OWN_PREFIXES = ("AWS_", "REDIS_", "GENESYS_", "REPLAY_", "LEDGER_", "DLQ_", "POL
 
 
 class NoEnqueue:
-    def enqueue_replay(self, key: Any) -> None:
+    def enqueue_replay(self, key: Any, *, lock: str | None = None) -> None:
         raise AssertionError("nothing should reach the broker")
 
 

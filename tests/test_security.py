@@ -231,7 +231,8 @@ def test_an_event_from_the_configured_org_is_accepted(org_door, redis_client):
     assert handler({"Records": [record]}, None, front_door=org_door) == {"batchItemFailures": []}
     [item] = list(org_door.ledger.scan())
     assert item.status is Status.RECEIVED
-    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION, RULE])]
+    lock = event["detail"]["eventBody"]["conversationId"]
+    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION, RULE, lock])]
 
 
 # --- oversize bodies -----------------------------------------------------------------------------

@@ -231,7 +231,7 @@ class RecordingNews:
 class RecordingEnqueuer:
     keys: list[EventKey] = field(default_factory=list)
 
-    def enqueue_replay(self, key: EventKey) -> None:
+    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None:
         self.keys.append(key)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dlq.errors import ConfigurationError
+from dlq.events import EventKey
 from dlq.genesys.errors import GenesysRateLimited, GenesysServerError
 from dlq.ledger import Status
 from dlq.replay import CLOCK_SLACK_SECONDS, AttemptFailed, ReplayOptions, ReplayOutcome, Wait
@@ -72,6 +73,43 @@ def test_a_duplicate_task_for_a_replayed_item_is_suppressed_without_a_second_sen
     assert replayer.replay(key) is ReplayOutcome.SUPPRESSED
     assert len(target.calls) == 1
     assert ledger.get(key).attempts == 1
+
+
+def test_a_task_carrying_its_lock_claims_without_reading_the_item_first(
+    make_replayer, receive, ledger, target, monkeypatch
+):
+    key = receive()
+    reads: list[object] = []
+    real_get = ledger.get
+
+    def counted_get(k):
+        reads.append(k)
+        return real_get(k)
+
+    monkeypatch.setattr(ledger, "get", counted_get)
+
+    outcome = make_replayer().replay(key, lock=CONVERSATION_ID)
+
+    assert outcome is ReplayOutcome.REPLAYED
+    assert reads == []  # the claim was the first ledger request
+    assert len(target.delivered) == 1
+
+
+def test_a_task_carrying_its_lock_for_a_replayed_item_is_suppressed_by_the_refused_claim(
+    make_replayer, receive, ledger, target
+):
+    key = receive()
+    make_replayer().replay(key, lock=CONVERSATION_ID)
+
+    assert make_replayer().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.SUPPRESSED
+    assert len(target.calls) == 1
+
+
+def test_a_task_carrying_a_lock_for_an_absent_item_is_skipped(make_replayer, target):
+    missing = EventKey("never-received", TARGET_ARN)
+
+    assert make_replayer().replay(missing, lock="event:x") is ReplayOutcome.SKIPPED
+    assert target.calls == []
 
 
 def test_a_task_that_read_the_item_before_another_worker_replayed_it_is_suppressed_at_the_claim(
