@@ -34,8 +34,13 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
-worker_send_task_events = True
-task_send_sent_event = True
+# Task events cost a Redis PUBLISH per task state for no reader when Flower is not
+# running. Flower turns them on by itself while it runs (its `enable_events` option,
+# default true, sends `enable_events` to the workers periodically: flower/events.py);
+# `celery -A tasks control enable_events` does the same by hand. "Sent" events stay off:
+# Flower shows a task from the moment a worker receives it.
+worker_send_task_events = False
+task_send_sent_event = False
 worker_hijack_root_logger = False
 
 task_default_queue = REPLAY_QUEUE
