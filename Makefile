@@ -32,8 +32,10 @@ typecheck: $(STAMP)
 	  --allow-any-generics --no-warn-return-any --no-warn-unused-ignores \
 	  --disable-error-code=union-attr tests
 
+# Two test processes, a file each at a time: every process starts its own redis-server,
+# moto and simulator (tests/conftest.py picks free ports), so files never share state.
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
 

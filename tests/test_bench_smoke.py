@@ -121,7 +121,11 @@ def test_baseline_makes_three_genesys_calls_per_conversation_event(
 
 def test_cost_counts_one_ledger_write_per_event_at_ingest(results: dict[str, dict]) -> None:
     cost = results["drain"]["cost"]
-    assert cost["ingest"]["aws_by_operation"]["dynamodb.PutItem"] == QUICK_EVENTS
+    # One per message; SQS (moto's too, receivers racing) may hand a message out twice,
+    # and the second PutItem is the refused conditional write that finds it there.
+    assert (
+        QUICK_EVENTS <= cost["ingest"]["aws_by_operation"]["dynamodb.PutItem"] <= 2 * QUICK_EVENTS
+    )
     assert cost["worker"]["dynamodb_requests"] >= 2 * QUICK_EVENTS  # claim + finish at least
     assert cost["worker"]["redis_commands"] > 0
 
