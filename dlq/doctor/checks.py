@@ -24,7 +24,7 @@ from dlq.genesys.auth import fetch_token
 from dlq.genesys.transport import Request, RequestsTransport, Response, Transport
 from dlq.ledger.schema import TTL_ATTRIBUTE, table_definition
 from dlq.settings import Settings
-from dlq.targets.arn import Arn
+from dlq.targets.rules import RuleRef
 
 CONVERSATION_PERMISSION = "conversation:communication:view"
 ANALYTICS_PERMISSION = "analytics:conversationDetail:view"
@@ -381,26 +381,6 @@ def _analytics_permission(name: str, answer: Response | str) -> Check:
 
 
 # --- EventBridge rules named by the DLQ's messages ------------------------------------
-
-
-@dataclass(frozen=True)
-class RuleRef:
-    """A rule named by a RULE_ARN: region, event bus and name."""
-
-    arn: str
-    region: str
-    bus: str
-    name: str
-
-    @classmethod
-    def parse(cls, arn: str) -> RuleRef | None:
-        """`arn:aws:events:region:account:rule/[bus/]name`; the bus defaults to `default`."""
-        parts = Arn.parse(arn)
-        if parts is None or parts.service != "events" or not parts.resource.startswith("rule/"):
-            return None
-        path = parts.resource.removeprefix("rule/")
-        bus, _, name = path.rpartition("/")
-        return cls(arn, parts.region, bus or "default", name) if name else None
 
 
 def peek_rules(sqs: Any, queue_url: str) -> dict[str, set[str]]:
