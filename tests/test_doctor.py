@@ -23,9 +23,10 @@ from cli.main import main
 from devstack.process import ChildServer, free_port
 from devstack.queues import create_local_dlq
 from dlq.aws import aws_client
-from dlq.doctor.checks import Check, RuleRef, check_rule
+from dlq.doctor.checks import Check, check_rule
 from dlq.ledger import create_table, table_definition
 from dlq.settings import load_settings
+from dlq.targets.rules import RuleRef
 
 CONVERSATION_VIEW = "conversation:communication:view"
 TARGET = "arn:aws:sqs:us-east-1:123456789012:crm-events"
