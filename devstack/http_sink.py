@@ -16,6 +16,8 @@ class HttpSink:
         self.status = status
         self.bodies: list[bytes] = []
         self.event_ids: Counter[str] = Counter()
+        #: Event ids to refuse (with 503) this many more times, whatever `status` says.
+        self.refusals: Counter[str] = Counter()
         self._lock = threading.Lock()
         sink = self
 
@@ -25,7 +27,7 @@ class HttpSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                status = sink.status
+                status = sink._status_for(body)
                 if status < 300:
                     sink._record(body)
                 self.send_response(status)
@@ -40,6 +42,27 @@ class HttpSink:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def refuse(self, event_id: str, *, times: int = 1) -> None:
+        """Answer 503 to the next `times` deliveries of `event_id`."""
+        with self._lock:
+            self.refusals[event_id] += times
+
+    def arrivals(self) -> list[str]:
+        """The event ids accepted, in the order they arrived."""
+        with self._lock:
+            return [str(json.loads(body).get("id")) for body in self.bodies]
+
+    def _status_for(self, body: bytes) -> int:
+        try:
+            event_id = str(json.loads(body)["id"])
+        except (ValueError, KeyError, TypeError):
+            return self.status
+        with self._lock:
+            if self.refusals[event_id] > 0:
+                self.refusals[event_id] -= 1
+                return 503
+        return self.status
 
     def _record(self, body: bytes) -> None:
         with self._lock:

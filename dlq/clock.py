@@ -56,3 +56,14 @@ def iso(epoch: float) -> str:
 def moment(epoch: float) -> datetime:
     """A moment as an aware UTC datetime."""
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """An ISO 8601 moment as an aware datetime (naive ones are UTC); None when unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.broker import ReplayEnqueuer
 from dlq.errors import HandOffError
 from dlq.events import (
     DlqMessage,
@@ -30,12 +31,6 @@ from dlq.locks import lock_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Enqueuer(Protocol):
-    """Hands a replay to the workers (the Celery producer implements it)."""
-
-    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 class IngestOutcome(StrEnum):
@@ -56,7 +51,7 @@ class IngestResult:
 
 
 def admit(
-    message: DlqMessage, *, ledger: LedgerStore, enqueuer: Enqueuer, org_id: str | None = None
+    message: DlqMessage, *, ledger: LedgerStore, enqueuer: ReplayEnqueuer, org_id: str | None = None
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
 

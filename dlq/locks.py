@@ -27,6 +27,11 @@ def lock_name(key: EventKey, conversation_id: str | None) -> str:
     return conversation_id or f"event:{key.event_id}|{key.target_arn}"
 
 
+def conversation_of(lock: str) -> str | None:
+    """The conversation a `lock_name` locks, or None for an event's own lock."""
+    return None if lock.startswith("event:") else lock
+
+
 class ConversationLocks:
     """Non-blocking redis-py locks with a TTL above the task's hard time limit."""
 

@@ -15,21 +15,16 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Protocol
 
 import redis
 
+from dlq.broker import ReplayEnqueuer
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.events import EventKey
 from dlq.ledger import LedgerItem, LedgerStore, Status
 from dlq.locks import lock_name
 from dlq.tracking import Tracker, TrackingNews
 
 log = logging.getLogger(__name__)
-
-
-class ReplayEnqueuer(Protocol):
-    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 class Reconciler:

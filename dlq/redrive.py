@@ -11,15 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
+from dlq.broker import ReplayEnqueuer
 from dlq.events import EventKey
 from dlq.ledger import REDRIVABLE_STATUSES, ClaimRefused, LedgerItem, LedgerStore, Status
 from dlq.locks import lock_name
-
-
-class ReplayEnqueuer(Protocol):
-    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

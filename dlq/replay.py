@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from dlq.clock import SYSTEM_CLOCK, Clock, moment
+from dlq.broker import ReplayEnqueuer
+from dlq.clock import SYSTEM_CLOCK, Clock, moment, parse_iso
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
@@ -28,7 +29,8 @@ from dlq.ledger import (
     StaleClaim,
     Status,
 )
-from dlq.locks import ConversationLocks, lock_name
+from dlq.locks import ConversationLocks, conversation_of, lock_name
+from dlq.ordering import Hold, PassResults, is_due, line_up, settled, waiting_since
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
 
@@ -92,6 +94,11 @@ class ReplayOptions:
     verify_conversation: bool = True
     redeliver_missing_conversation: bool = False
     lease_seconds: float = 150.0
+    #: `REPLAY_ORDER=conversation`: a conversation's events reach a target in time order.
+    in_order: bool = True
+    order_hold_seconds: float = 300.0
+    #: A retry due within this long counts as about to happen (tracking waits for it).
+    imminent_seconds: float = 30.0
 
 
 class Replayer:
@@ -108,8 +115,13 @@ class Replayer:
         policy: RetryPolicy,
         options: ReplayOptions,
         parking: Parking | None = None,
+        requeue: ReplayEnqueuer | None = None,
+        results: PassResults | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`requeue` and `results` serve ordered passes: without `requeue` replay is
+        unordered whatever the options say; without `results` the tasks of items that a
+        pass settled find out through the ledger instead of Redis."""
         self._ledger = ledger
         self._redeliverer = redeliverer
         self._locks = locks
@@ -118,6 +130,8 @@ class Replayer:
         self._policy = policy
         self._options = options
         self._parking = parking
+        self._requeue = requeue
+        self._results = results
         self._clock = clock
 
     def replay(
@@ -139,32 +153,162 @@ class Replayer:
                 return self._already_final(item, context)
             lock = lock_name(key, item.conversation_id)
 
+        conversation_id = conversation_of(lock) if self._ordered else None
+        if conversation_id is not None and self._results is not None:
+            settled_by_pass = self._results.outcome(conversation_id, key)
+            if settled_by_pass is not None:
+                log.info("settled by its conversation's ordered pass", extra=context)
+                return ReplayOutcome(settled_by_pass)
         with self._locks.hold(lock) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
-            try:
-                claimed = self._ledger.claim(key, lease_seconds=self._options.lease_seconds)
-            except ClaimRefused as refused:
-                if refused.current is None:
-                    log.error("no ledger item for this replay; nothing to do", extra=context)
-                    return ReplayOutcome.SKIPPED
-                if refused.current.status in FINAL_STATUSES:
-                    return self._already_final(refused.current, context)
-                log.info("claimed elsewhere or not yet due; leaving it", extra=context)
+            if conversation_id is not None:
+                return self._in_order(key, conversation_id, task_id)
+            return self._single(key, task_id)
+
+    @property
+    def _ordered(self) -> bool:
+        return self._options.in_order and self._requeue is not None
+
+    def _single(self, key: EventKey, task_id: str | None) -> ReplayOutcome:
+        """One attempt of one item, whatever its conversation's other items are doing."""
+        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        try:
+            claimed = self._ledger.claim(key, lease_seconds=self._options.lease_seconds)
+        except ClaimRefused as refused:
+            if refused.current is None:
+                log.error("no ledger item for this replay; nothing to do", extra=context)
                 return ReplayOutcome.SKIPPED
-            try:
-                return self._attempt(claimed, task_id)
-            except StaleClaim:
-                # Our lease lapsed and another worker took the item over: it is theirs.
-                log.warning(
-                    "lost the claim mid-attempt; leaving it to its new owner", extra=context
+            if refused.current.status in FINAL_STATUSES:
+                return self._already_final(refused.current, context)
+            log.info("claimed elsewhere or not yet due; leaving it", extra=context)
+            return ReplayOutcome.SKIPPED
+        try:
+            outcome = self._attempt(claimed, task_id)
+        except StaleClaim:
+            # Our lease lapsed and another worker took the item over: it is theirs.
+            log.warning("lost the claim mid-attempt; leaving it to its new owner", extra=context)
+            return ReplayOutcome.SKIPPED
+        except (Wait, AttemptFailed):
+            raise
+        except Exception:
+            self._release(claimed)
+            raise
+        if claimed.conversation_id:
+            self._tell(claimed.conversation_id)
+        return outcome
+
+    def _in_order(self, key: EventKey, conversation_id: str, task_id: str | None) -> ReplayOutcome:
+        """The conversation's due items for `key`'s target, oldest event first, in one pass.
+
+        Runs under the conversation's lock. Stops at an item that must wait (a retry not
+        yet due): the newer items wait behind it, up to `order_hold_seconds` after it
+        began to wait; then they go, and their history says order was given up. Answers
+        `key`'s own outcome, or raises `Wait` when an older item holds it back.
+        """
+        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        items = self._ledger.by_conversation(conversation_id)
+        line = line_up(items, key)
+        if not any(item.key == key for item in line):
+            # The index has not caught up with a fresh item yet: replay it alone.
+            log.info("not in its conversation's index yet; replayed unordered", extra=context)
+            return self._single(key, task_id)
+        now = self._clock.now()
+        view = {item.key: item for item in items if item.status is not Status.REJECTED}
+        settled_here: dict[EventKey, ReplayOutcome] = {}
+        own: ReplayOutcome | None = None
+        hold: Hold | None = None
+        given_up: Hold | None = None
+        try:
+            for item in line:
+                mine = item.key == key
+                claimed = None
+                if item.status not in FINAL_STATUSES and is_due(item, now):
+                    try:
+                        claimed = self._ledger.claim(
+                            item.key, lease_seconds=self._options.lease_seconds
+                        )
+                    except ClaimRefused as refused:
+                        if refused.current is None:
+                            continue
+                        item = view[item.key] = refused.current
+                if claimed is None:
+                    if item.status in FINAL_STATUSES:
+                        own = self._already_final(item, context) if mine else own
+                        continue
+                    waiting = Hold.of(item, hold_seconds=self._options.order_hold_seconds)
+                    if mine:
+                        # Not due: the retry that scheduled it owns it.
+                        own = ReplayOutcome.SKIPPED
+                    if waiting.expires <= now:
+                        given_up = waiting
+                        continue
+                    hold = waiting
+                    break
+                note = None
+                if given_up is not None:
+                    note = (
+                        f"replayed out of order: the older event {given_up.item.event_id} "
+                        "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
+                    )
+                try:
+                    outcome = self._attempt(claimed, task_id if mine else None, note=note)
+                except StaleClaim:
+                    log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
+                    own = ReplayOutcome.SKIPPED if mine else own
+                    continue
+                except (Wait, AttemptFailed) as exc:
+                    if mine:
+                        raise
+                    waiting = self._hand_back(claimed, exc, conversation_id, now)
+                    view[claimed.key] = replace(
+                        claimed, status=Status.RETRY_SCHEDULED, next_attempt_at=waiting.due
+                    )
+                    if waiting.expires <= now:
+                        given_up = waiting
+                        continue
+                    hold = waiting
+                    break
+                except Exception:
+                    self._release(claimed)
+                    raise
+                view[claimed.key] = replace(claimed, status=_FINAL[outcome])
+                if mine:
+                    own = outcome
+                else:
+                    settled_here[claimed.key] = outcome
+        finally:
+            if self._results is not None and settled_here:
+                self._results.record(
+                    conversation_id, {k: outcome.value for k, outcome in settled_here.items()}
                 )
-                return ReplayOutcome.SKIPPED
-            except (Wait, AttemptFailed):
-                raise
-            except Exception:
-                self._release(claimed)
-                raise
+        imminent = self._options.imminent_seconds
+        if settled(view.values(), imminent_within=imminent, now=self._clock.now()):
+            # One tracking run when the conversation comes to rest, not one per outcome.
+            self._tell(conversation_id)
+        if own is not None:
+            return own
+        assert hold is not None, "a pass that never reached its own item stopped at a hold"
+        raise Wait(
+            f"an older event of conversation {conversation_id} for this target "
+            f"({hold.item.event_id}) waits for its retry; this one goes after it",
+            retry_after=hold.wait(self._clock.now()) + random.uniform(0.5, 2.0),
+        )
+
+    def _hand_back(
+        self, claimed: LedgerItem, exc: Wait | AttemptFailed, conversation_id: str, now: float
+    ) -> Hold:
+        """Leave another item of the pass to a task of its own, at its retry's time."""
+        if isinstance(exc, AttemptFailed):
+            delay = self._policy.countdown(
+                max(0, claimed.attempts - 1), retry_after=exc.retry_after
+            )
+            exc.schedule(delay)
+        else:
+            delay = exc.retry_after or 1.0  # the attempt already postponed the item
+        assert self._requeue is not None
+        self._requeue.enqueue_replay(claimed.key, lock=conversation_id, countdown=delay)
+        return Hold(claimed, now + delay, waiting_since(claimed) + self._options.order_hold_seconds)
 
     def _already_final(self, item: LedgerItem, context: dict[str, str | None]) -> ReplayOutcome:
         if item.status is Status.REPLAYED:
@@ -172,7 +316,9 @@ class Replayer:
             return ReplayOutcome.SUPPRESSED
         return ReplayOutcome.SKIPPED
 
-    def _attempt(self, claimed: LedgerItem, task_id: str | None) -> ReplayOutcome:
+    def _attempt(
+        self, claimed: LedgerItem, task_id: str | None, *, note: str | None = None
+    ) -> ReplayOutcome:
         context = {
             "event_id": claimed.event_id,
             "target_arn": claimed.target_arn,
@@ -206,7 +352,9 @@ class Replayer:
                 extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
             )
             failed = ReplayOutcome.FAILED
-            return self._finish(claimed, Status.FAILED, failed, str(exc), task_id, code=_code(exc))
+            return self._finish(
+                claimed, Status.FAILED, failed, str(exc), task_id, code=_code(exc), note=note
+            )
         except (RetryLater, ConfigurationError) as exc:
             error, code = str(exc), _code(exc)
             if not self._policy.attempts_left(claimed.attempts):
@@ -223,7 +371,13 @@ class Replayer:
             ) from exc
         log.info("replayed", extra={**context, "outcome": "replayed"})
         return self._finish(
-            claimed, Status.REPLAYED, ReplayOutcome.REPLAYED, None, task_id, receipt=delivery
+            claimed,
+            Status.REPLAYED,
+            ReplayOutcome.REPLAYED,
+            None,
+            task_id,
+            receipt=delivery,
+            note=note,
         )
 
     def _verify(self, claimed: LedgerItem) -> None:
@@ -250,6 +404,7 @@ class Replayer:
         *,
         code: str | None = None,
         receipt: Delivery | None = None,
+        note: str | None = None,
     ) -> ReplayOutcome:
         self._ledger.finish(
             claimed,
@@ -259,8 +414,8 @@ class Replayer:
             error_code=code,
             task_id=task_id,
             sent=_receipt(receipt) if receipt else None,
+            note=note,
         )
-        self._tell(claimed)
         return outcome
 
     def _exhaust(
@@ -297,7 +452,12 @@ class Replayer:
             next_attempt_at=round(due, 3),
             task_id=task_id,
         )
-        self._tell(claimed)
+        if claimed.conversation_id and (
+            not self._ordered or delay >= self._options.imminent_seconds
+        ):
+            # Unordered, every outcome is news; in order, a conversation is told once it
+            # comes to rest, and a retry far off is a rest worth showing.
+            self._tell(claimed.conversation_id)
 
     def _release(self, claimed: LedgerItem) -> None:
         # An unexpected error mid-attempt: make the item claimable at once for the
@@ -314,16 +474,12 @@ class Replayer:
         except Exception:
             log.exception("could not release a claim; its lease will lapse instead")
 
-    def _tell(self, claimed: LedgerItem) -> None:
-        if claimed.conversation_id is None:
-            return
+    def _tell(self, conversation_id: str) -> None:
         try:
-            self._news.mark(claimed.conversation_id)
+            self._news.mark(conversation_id)
         except Exception:
             # Tracking is bookkeeping: the reconciler catches up with what is lost here.
-            log.warning(
-                "could not schedule tracking", extra={"conversation_id": claimed.conversation_id}
-            )
+            log.warning("could not schedule tracking", extra={"conversation_id": conversation_id})
 
 
 def _receipt(delivery: Delivery) -> Receipt:
@@ -351,15 +507,12 @@ def _correlation(exc: BaseException) -> str | None:
 
 def _age_start(item: LedgerItem) -> datetime | None:
     """Where the age budget starts: the event's own time, or its latest redrive."""
-    starts = [t for t in (_parse_time(item.event_time), _parse_time(item.redriven_at)) if t]
+    starts = [t for t in (parse_iso(item.event_time), parse_iso(item.redriven_at)) if t]
     return max(starts, default=None)
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+_FINAL = {
+    ReplayOutcome.REPLAYED: Status.REPLAYED,
+    ReplayOutcome.FAILED: Status.FAILED,
+    ReplayOutcome.EXHAUSTED: Status.EXHAUSTED,
+}

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     replay_send_read_timeout: PositiveFloat = 30.0
     #: What an attempt may spend besides Genesys and the send (ledger and Redis calls).
     replay_lease_margin_seconds: PositiveFloat = 30.0
+    #: `conversation`: a conversation's events reach each target in event-time order
+    #: (one pass per conversation under its lock); `none`: each event on its own.
+    replay_order: Literal["conversation", "none"] = "conversation"
+    #: How long an event waiting for its retry holds back the newer events of its
+    #: conversation and target; after it, they go, and their history says so.
+    replay_order_hold_seconds: PositiveFloat = 300.0
 
     # Ingest
     poller_receivers: PositiveInt = 1

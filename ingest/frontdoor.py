@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlq.aws import aws_client
+from dlq.broker import ReplayEnqueuer
 from dlq.events import DlqMessage
-from dlq.ingest import Enqueuer, IngestResult, admit
+from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
 from dlq.settings import Settings
 
@@ -16,7 +17,7 @@ class FrontDoor:
     """Hands DLQ messages to the ingest core."""
 
     ledger: LedgerStore
-    enqueuer: Enqueuer
+    enqueuer: ReplayEnqueuer
     org_id: str | None = None
 
     @classmethod

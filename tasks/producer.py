@@ -10,15 +10,17 @@ from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK
 
 
 class CeleryEnqueuer:
-    """Implements `dlq.ingest.Enqueuer` (and the reconciler's re-enqueue): the key travels,
-    and the lock the attempt takes (so the worker's first ledger request is the claim)."""
+    """Implements `dlq.broker.ReplayEnqueuer`: the key travels, and the lock the attempt
+    takes (so the worker's first ledger request is the claim)."""
 
     def __init__(self, app: Celery) -> None:
         self._app = app
 
-    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None:
+    def enqueue_replay(
+        self, key: EventKey, *, lock: str | None = None, countdown: float = 0.0
+    ) -> None:
         args = (key.event_id, key.target_arn, key.rule_arn, lock)
-        self._app.send_task(REPLAY_TASK, args=args, retry=True)
+        self._app.send_task(REPLAY_TASK, args=args, retry=True, countdown=countdown or None)
 
 
 class TrackingScheduler:

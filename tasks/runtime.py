@@ -14,6 +14,7 @@ from dlq.aws import aws_client
 from dlq.genesys import ConversationDirectory, build_genesys_client
 from dlq.ledger import Ledger
 from dlq.locks import ConversationLocks
+from dlq.ordering import PassResults
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
 from dlq.replay import Replayer, ReplayOptions
@@ -109,8 +110,12 @@ def build_runtime(config: Settings) -> Runtime:
             verify_conversation=config.replay_verify_conversation,
             redeliver_missing_conversation=config.replay_redeliver_missing_conversation,
             lease_seconds=config.replay_lease_seconds,
+            in_order=config.replay_order == "conversation",
+            order_hold_seconds=config.replay_order_hold_seconds,
         ),
         parking=parking,
+        requeue=CeleryEnqueuer(app),
+        results=PassResults(cache),
     )
     tracker = Tracker(
         ledger=ledger,

@@ -101,8 +101,8 @@ class StopsBrokerAfter:
     def __init__(self, inner, redis_server, n):
         self.inner, self.redis_server, self.left = inner, redis_server, n
 
-    def enqueue_replay(self, key, *, lock=None):
-        self.inner.enqueue_replay(key, lock=lock)
+    def enqueue_replay(self, key, *, lock=None, countdown=0.0):
+        self.inner.enqueue_replay(key, lock=lock, countdown=countdown)
         self.left -= 1
         if self.left == 0:
             self.redis_server.stop()

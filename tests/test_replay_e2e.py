@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -331,3 +332,70 @@ def test_lambda_and_step_functions_targets_receive_the_event(stack):
     assert execution["name"] == to_machine["id"]
     described = sfn.describe_execution(executionArn=execution["executionArn"])
     assert json.loads(described["input"]) == to_machine
+
+
+# --- REPLAY_ORDER -----------------------------------------------------------------------
+
+
+def timed_conversations(stack, conversations: int, per_conversation: int):
+    """Events of `conversations` conversations, a second apart within each; answers the
+    events and, by conversation, their ids in event-time order."""
+    topics = ["customer.start", "acd.start", "agent.end", "customer.end"]
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    ids = [str(uuid.uuid4()) for _ in range(conversations)]
+    stack.sim.admin.seed(*ids)
+    events, in_order = [], {}
+    for conversation in ids:
+        in_order[conversation] = []
+        for n in range(per_conversation):
+            event = genesys_event(conversation_id=conversation, topic=topics[n % len(topics)])
+            event["time"] = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            del event["detail"]["eventBody"]["participantId"]
+            events.append(event)
+            in_order[conversation].append(event["id"])
+    return events, in_order
+
+
+def order_env(sink, order: str) -> dict[str, str]:
+    return {
+        "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
+        "REPLAY_ORDER": order,
+        "REPLAY_BACKOFF_BASE": "2",
+        "REPLAY_BACKOFF_JITTER": "false",
+    }
+
+
+def test_a_shuffled_backlog_reaches_the_target_in_event_order_even_around_a_retry(stack):
+    events, in_order = timed_conversations(stack, 6, 4)
+    held = next(iter(in_order.values()))[1]  # the second event of one conversation
+    random.Random(11).shuffle(events)
+    with HttpSink() as sink, configured(order_env(sink, "conversation")):
+        sink.refuse(held, times=2)
+        for event in events:
+            stack.put_dlq(event, target_arn=API_DESTINATION)
+        stack.ingest()
+        items = stack.wait_final(24, timeout=90)
+        arrivals = sink.arrivals()
+
+    assert {i.status for i in items} == {Status.REPLAYED}
+    assert Counter(arrivals) == Counter(e["id"] for e in events)
+    for conversation, expected in in_order.items():
+        assert [a for a in arrivals if a in expected] == expected, conversation
+    retried = next(i for i in items if i.event_id == held)
+    assert retried.attempts == 3
+    assert not any(entry.get("note") for i in items for entry in i.history)
+
+
+def test_with_order_none_a_retried_event_does_not_hold_back_the_newer_ones(stack):
+    events, in_order = timed_conversations(stack, 1, 3)
+    [expected] = in_order.values()
+    with HttpSink() as sink, configured(order_env(sink, "none")):
+        sink.refuse(expected[0])
+        for event in events:
+            stack.put_dlq(event, target_arn=API_DESTINATION)
+        stack.ingest()
+        stack.wait_final(3, timeout=60)
+        arrivals = sink.arrivals()
+
+    assert arrivals[-1] == expected[0]
+    assert sorted(arrivals[:2]) == sorted(expected[1:])

@@ -123,6 +123,7 @@ class MemoryLedger:
         task_id: str | None = None,
         sent: Receipt | None = None,
         error_code: str | None = None,
+        note: str | None = None,
     ) -> LedgerItem:
         check_finish_status(status)
         at = iso(self._clock.now())
@@ -132,6 +133,7 @@ class MemoryLedger:
             error=error,
             task_id=task_id,
             sent=sent,
+            note=note,
         )
 
         def finish(item: Item) -> None:

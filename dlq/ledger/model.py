@@ -48,6 +48,8 @@ class Attempt:
     task_id: str | None = None
     #: What was sent where, for a delivery: see `Receipt`.
     sent: Receipt | None = None
+    #: Anything else the attempt must explain (an ordering given up, say).
+    note: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
@@ -57,6 +59,8 @@ class Attempt:
             entry["task_id"] = self.task_id
         if self.sent is not None:
             entry.update(self.sent.to_item())
+        if self.note:
+            entry["note"] = self.note[:500]
         return entry
 
 

@@ -71,6 +71,7 @@ class LedgerStore(Protocol):
         task_id: str | None = None,
         sent: Receipt | None = None,
         error_code: str | None = None,
+        note: str | None = None,
     ) -> LedgerItem: ...
 
     def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
@@ -152,7 +153,7 @@ class Ledger:
             update="ADD duplicates :one",
             condition="attribute_exists(event_id)",
             values={"one": 1},
-            refused=lambda: ClaimRefused(None),
+            refused=lambda _: ClaimRefused(None),
         )
         return LedgerItem.from_item(attributes)
 
@@ -188,7 +189,8 @@ class Ledger:
                 "now": iso(now),
                 "epoch": round(now, 3),
             },
-            refused=lambda: ClaimRefused(self.get(key)),
+            refused=lambda current: ClaimRefused(current if current else self.get(key)),
+            old_on_refusal=True,
         )
         return LedgerItem.from_item(attributes)
 
@@ -203,6 +205,7 @@ class Ledger:
         task_id: str | None = None,
         sent: Receipt | None = None,
         error_code: str | None = None,
+        note: str | None = None,
     ) -> LedgerItem:
         """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
 
@@ -216,6 +219,7 @@ class Ledger:
             error=error,
             task_id=task_id,
             sent=sent,
+            note=note,
         )
         sets = ["#s = :status", "updated_at = :now", "history = :history"]
         values: dict[str, Any] = {
@@ -242,7 +246,7 @@ class Ledger:
             update=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
             condition="claim_token = :token",
             values=values,
-            refused=lambda: StaleClaim.of(claimed),
+            refused=lambda _: StaleClaim.of(claimed),
         )
         return LedgerItem.from_item(attributes)
 
@@ -263,7 +267,7 @@ class Ledger:
                 "now": iso(self._clock.now()),
                 "token": claimed.claim_token,
             },
-            refused=lambda: StaleClaim.of(claimed),
+            refused=lambda _: StaleClaim.of(claimed),
         )
 
     def redrive(
@@ -299,7 +303,7 @@ class Ledger:
                 "old_updated": current.updated_at,
                 **({"override": target_override} if target_override else {}),
             },
-            refused=lambda: ClaimRefused(self.get(key)),
+            refused=lambda _: ClaimRefused(self.get(key)),
         )
         return LedgerItem.from_item(attributes)
 
@@ -391,10 +395,17 @@ class Ledger:
         update: str,
         condition: str,
         values: dict[str, Any],
-        refused: Callable[[], Exception],
+        refused: Callable[[LedgerItem | None], Exception],
+        old_on_refusal: bool = False,
     ) -> dict[str, Any]:
-        """One conditional UpdateItem; the new item, or `refused()` raised if the check fails."""
+        """One conditional UpdateItem; the new item, or `refused(current)` raised if the
+        check fails. With `old_on_refusal`, DynamoDB answers a refusal with the item as it
+        stands (`ReturnValuesOnConditionCheckFailure`), so the caller needs no second read;
+        an emulator that ignores the parameter answers without it, and `current` is None."""
         names = {"#s": "status"} if "#s" in update or "#s" in condition else None
+        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        if old_on_refusal:
+            extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             response = self._client.update_item(
                 TableName=self.table,
@@ -403,11 +414,12 @@ class Ledger:
                 ConditionExpression=condition,
                 ExpressionAttributeValues=marshal.values(**values),
                 ReturnValues="ALL_NEW",
-                **({"ExpressionAttributeNames": names} if names else {}),
+                **extra,
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
-                raise refused() from None
+                old = exc.response.get("Item")
+                raise refused(LedgerItem.from_item(marshal.plain(old)) if old else None) from None
             raise
         return marshal.plain(response["Attributes"])
 

@@ -230,9 +230,13 @@ class RecordingNews:
 @dataclass
 class RecordingEnqueuer:
     keys: list[EventKey] = field(default_factory=list)
+    countdowns: list[float] = field(default_factory=list)
 
-    def enqueue_replay(self, key: EventKey, *, lock: str | None = None) -> None:
+    def enqueue_replay(
+        self, key: EventKey, *, lock: str | None = None, countdown: float = 0.0
+    ) -> None:
         self.keys.append(key)
+        self.countdowns.append(countdown)
 
 
 @dataclass
