@@ -344,7 +344,8 @@ def timed_conversations(stack, conversations: int, per_conversation: int):
     start = datetime.now(UTC) - timedelta(minutes=5)
     ids = [str(uuid.uuid4()) for _ in range(conversations)]
     stack.sim.admin.seed(*ids)
-    events, in_order = [], {}
+    events: list[dict] = []
+    in_order: dict[str, list[str]] = {}
     for conversation in ids:
         in_order[conversation] = []
         for n in range(per_conversation):
