@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -86,7 +86,7 @@ class Parking(Protocol):
 class News(Protocol):
     """Tells the tracking side that a conversation has a new outcome."""
 
-    def mark(self, conversation_id: str) -> None: ...
+    def mark(self, conversation_id: str, *, snapshot: Sequence[LedgerItem] = ()) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +184,7 @@ class Replayer:
             log.info("claimed elsewhere or not yet due; leaving it", extra=context)
             return ReplayOutcome.SKIPPED
         try:
-            outcome = self._attempt(claimed, task_id)
+            finished = self._attempt(claimed, task_id)
         except StaleClaim:
             # Our lease lapsed and another worker took the item over: it is theirs.
             log.warning("lost the claim mid-attempt; leaving it to its new owner", extra=context)
@@ -196,7 +196,7 @@ class Replayer:
             raise
         if claimed.conversation_id:
             self._tell(claimed.conversation_id)
-        return outcome
+        return _OUTCOME[finished.status]
 
     def _in_order(self, key: EventKey, conversation_id: str, task_id: str | None) -> ReplayOutcome:
         """The conversation's due items for `key`'s target, oldest event first, in one pass.
@@ -252,7 +252,7 @@ class Replayer:
                         "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
                     )
                 try:
-                    outcome = self._attempt(claimed, task_id if mine else None, note=note)
+                    finished = self._attempt(claimed, task_id if mine else None, note=note)
                 except StaleClaim:
                     log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
                     own = ReplayOutcome.SKIPPED if mine else own
@@ -272,7 +272,8 @@ class Replayer:
                 except Exception:
                     self._release(claimed)
                     raise
-                view[claimed.key] = replace(claimed, status=_FINAL[outcome])
+                view[claimed.key] = finished
+                outcome = _OUTCOME[finished.status]
                 if mine:
                     own = outcome
                 else:
@@ -284,8 +285,9 @@ class Replayer:
                 )
         imminent = self._options.imminent_seconds
         if settled(view.values(), imminent_within=imminent, now=self._clock.now()):
-            # One tracking run when the conversation comes to rest, not one per outcome.
-            self._tell(conversation_id)
+            # One tracking run when the conversation comes to rest, not one per outcome;
+            # it summarises what this pass saw instead of querying the ledger again.
+            self._tell(conversation_id, snapshot=list(view.values()))
         if own is not None:
             return own
         assert hold is not None, "a pass that never reached its own item stopped at a hold"
@@ -318,7 +320,7 @@ class Replayer:
 
     def _attempt(
         self, claimed: LedgerItem, task_id: str | None, *, note: str | None = None
-    ) -> ReplayOutcome:
+    ) -> LedgerItem:
         context = {
             "event_id": claimed.event_id,
             "target_arn": claimed.target_arn,
@@ -405,8 +407,8 @@ class Replayer:
         code: str | None = None,
         receipt: Delivery | None = None,
         note: str | None = None,
-    ) -> ReplayOutcome:
-        self._ledger.finish(
+    ) -> LedgerItem:
+        return self._ledger.finish(
             claimed,
             status,
             outcome=outcome.value,
@@ -416,11 +418,10 @@ class Replayer:
             sent=_receipt(receipt) if receipt else None,
             note=note,
         )
-        return outcome
 
     def _exhaust(
         self, claimed: LedgerItem, reason: str, code: str, task_id: str | None
-    ) -> ReplayOutcome:
+    ) -> LedgerItem:
         if self._parking is not None:
             try:
                 self._parking.park(claimed, reason)
@@ -474,9 +475,9 @@ class Replayer:
         except Exception:
             log.exception("could not release a claim; its lease will lapse instead")
 
-    def _tell(self, conversation_id: str) -> None:
+    def _tell(self, conversation_id: str, *, snapshot: Sequence[LedgerItem] = ()) -> None:
         try:
-            self._news.mark(conversation_id)
+            self._news.mark(conversation_id, snapshot=snapshot)
         except Exception:
             # Tracking is bookkeeping: the reconciler catches up with what is lost here.
             log.warning("could not schedule tracking", extra={"conversation_id": conversation_id})
@@ -511,8 +512,8 @@ def _age_start(item: LedgerItem) -> datetime | None:
     return max(starts, default=None)
 
 
-_FINAL = {
-    ReplayOutcome.REPLAYED: Status.REPLAYED,
-    ReplayOutcome.FAILED: Status.FAILED,
-    ReplayOutcome.EXHAUSTED: Status.EXHAUSTED,
+_OUTCOME = {
+    Status.REPLAYED: ReplayOutcome.REPLAYED,
+    Status.FAILED: ReplayOutcome.FAILED,
+    Status.EXHAUSTED: ReplayOutcome.EXHAUSTED,
 }

@@ -12,7 +12,8 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 import redis
@@ -27,6 +28,9 @@ from dlq.ledger import LedgerItem, LedgerStore, Status
 log = logging.getLogger(__name__)
 
 PENDING_PREFIX = "dlq:track:pending:"
+#: The conversation's items as the pass that brought it to rest saw them: the run that
+#: follows summarises these instead of querying the ledger again.
+SNAPSHOT_PREFIX = "dlq:track:snapshot:"
 TRACKED_PREFIX = "dlq:track:done:"
 TRACKED_TTL_SECONDS = 7 * 24 * 3600
 #: A run waits while the conversation has events about to be attempted, so that they
@@ -46,6 +50,42 @@ class TrackingOutcome(StrEnum):
     SUPERSEDED = "superseded"
 
 
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """What a tracking run needs of one ledger item (a `LedgerItem` has all of it)."""
+
+    event_id: str
+    status: Status
+    updated_at: str
+    received_at: str
+    participant_id: str | None = None
+    last_error: str | None = None
+    last_error_code: str | None = None
+    next_attempt_at: float | None = None
+
+    @classmethod
+    def of(cls, item: ItemState | LedgerItem) -> ItemState:
+        return cls(
+            item.event_id,
+            Status(item.status),
+            item.updated_at,
+            item.received_at,
+            item.participant_id,
+            # Only whether there was an error counts (the attributes carry codes).
+            "error" if item.last_error else None,
+            item.last_error_code,
+            item.next_attempt_at,
+        )
+
+
+def dump_snapshot(items: Iterable[ItemState | LedgerItem]) -> str:
+    return json.dumps([asdict(ItemState.of(i)) for i in items if i.status != Status.REJECTED])
+
+
+def load_snapshot(raw: str | bytes) -> list[ItemState]:
+    return [ItemState(**{**entry, "status": Status(entry["status"])}) for entry in json.loads(raw)]
+
+
 class TrackingNews:
     """Debounces outcomes per conversation: the first one schedules the tracking run."""
 
@@ -62,11 +102,26 @@ class TrackingNews:
         self._debounce = debounce_seconds
         self._clock = clock
 
-    def mark(self, conversation_id: str) -> None:
-        """Note news for a conversation; schedules a run unless one is already pending."""
-        if self._redis.set(
+    def mark(
+        self, conversation_id: str, *, snapshot: Sequence[ItemState | LedgerItem] = ()
+    ) -> None:
+        """Note news for a conversation; schedules a run unless one is already pending.
+
+        `snapshot` is every item of the conversation as the caller just saw them all (an
+        ordered pass at rest): the run uses it instead of a ledger query. News without one
+        drops any earlier snapshot, which it may have made stale.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        if snapshot:
+            pipe.set(
+                SNAPSHOT_PREFIX + conversation_id, dump_snapshot(snapshot), ex=self.pending_ttl
+            )
+        else:
+            pipe.delete(SNAPSHOT_PREFIX + conversation_id)
+        pipe.set(
             PENDING_PREFIX + conversation_id, str(self._clock.now()), nx=True, ex=self.pending_ttl
-        ):
+        )
+        if pipe.execute()[-1]:
             self._schedule(conversation_id, self._debounce)
 
     @property
@@ -81,7 +136,7 @@ class TrackingNews:
         return bool(self._redis.exists(PENDING_PREFIX + conversation_id))
 
 
-def summary_attributes(items: Sequence[LedgerItem], prefix: str) -> dict[str, str]:
+def summary_attributes(items: Sequence[ItemState | LedgerItem], prefix: str) -> dict[str, str]:
     """The participant attributes for a conversation's replayed events (all strings)."""
     latest = max(items, key=lambda item: item.updated_at)
     counts = Counter(item.status for item in items)
@@ -126,12 +181,21 @@ class Tracker:
     def track(self, conversation_id: str) -> TrackingOutcome:
         """One tracking run; raises the client's errors when it must come back later."""
         # Cleared first: an outcome that lands during this run schedules another run.
-        pending = self._cache.getdel(PENDING_PREFIX + conversation_id)
+        pipe = self._cache.pipeline(transaction=False)
+        pipe.getdel(PENDING_PREFIX + conversation_id)
+        pipe.getdel(SNAPSHOT_PREFIX + conversation_id)
+        pending, snapshot = pipe.execute()
         now = self._clock.now()
         first_mark = float(pending) if pending else now
-        items = [
-            i for i in self._ledger.by_conversation(conversation_id) if i.status != Status.REJECTED
-        ]
+        items: Sequence[ItemState | LedgerItem] = (
+            load_snapshot(snapshot)
+            if snapshot
+            else [
+                i
+                for i in self._ledger.by_conversation(conversation_id)
+                if i.status != Status.REJECTED
+            ]
+        )
         if not items:
             return TrackingOutcome.NOTHING
         imminent = any(_imminent(i, now) for i in items)
@@ -177,7 +241,9 @@ class Tracker:
         """What the latest run wrote: digest, the ledger time it covered, any error."""
         return last_tracked(self._cache, conversation_id)
 
-    def _participant(self, conversation_id: str, items: Sequence[LedgerItem]) -> str | None:
+    def _participant(
+        self, conversation_id: str, items: Sequence[ItemState | LedgerItem]
+    ) -> str | None:
         """The event's participant when Genesys lists it in the conversation, else the
         customer: a participantId is only a claim of the DLQ message, and a forged one must
         not let anyone write onto another conversation's participant."""
@@ -215,7 +281,7 @@ def pending_runs(cache: redis.Redis) -> int:
     return sum(1 for _ in cache.scan_iter(f"{PENDING_PREFIX}*", count=1000))
 
 
-def _imminent(item: LedgerItem, now: float) -> bool:
+def _imminent(item: ItemState | LedgerItem, now: float) -> bool:
     """Whether an item is about to get an outcome (tracking waits for it)."""
     if item.status in (Status.RECEIVED, Status.IN_PROGRESS):
         return True

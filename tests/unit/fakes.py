@@ -13,7 +13,7 @@ import copy
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,7 +221,7 @@ class RecordingNews:
     marks: list[str] = field(default_factory=list)
     broken: bool = False
 
-    def mark(self, conversation_id: str) -> None:
+    def mark(self, conversation_id: str, *, snapshot: Sequence[LedgerItem] = ()) -> None:
         if self.broken:
             raise ConnectionError("redis is down")
         self.marks.append(conversation_id)

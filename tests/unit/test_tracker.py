@@ -384,3 +384,45 @@ def test_the_first_mark_records_when_the_news_arrived(tracking_news, cache, cloc
     tracking_news.mark(CONVERSATION_ID)
 
     assert float(cache.get(PENDING)) == first
+
+
+# --- a snapshot instead of a ledger query -------------------------------------------------
+
+
+def test_a_run_summarises_the_snapshot_its_news_carried_without_a_ledger_query(
+    tracker, tracking_news, receive, ledger, clock, transport, monkeypatch
+):
+    first, second = receive(), receive()
+    items = [
+        finished(ledger, clock, first),
+        finished(ledger, clock, second, Status.FAILED, error="gone", error_code="Gone"),
+    ]
+    tracking_news.mark(CONVERSATION_ID, snapshot=items)
+
+    def no_query(conversation_id):
+        raise AssertionError("the ledger was queried")
+
+    monkeypatch.setattr(ledger, "by_conversation", no_query)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+    [patch] = patches(transport.requests)
+    attributes = attributes_of(patch)
+    assert attributes["dlqReplayEvents"] == "2"
+    assert attributes["dlqReplayFailed"] == "1"
+    assert attributes["dlqReplayLastErrorCode"] == "Gone"
+    assert attributes["dlqReplayLastEventId"] == second.event_id
+
+
+def test_news_without_a_snapshot_drops_an_earlier_one_it_may_have_made_stale(
+    tracker, tracking_news, receive, ledger, clock, transport
+):
+    first, second = receive(), receive()
+    stale = [finished(ledger, clock, first)]
+    tracking_news.mark(CONVERSATION_ID, snapshot=stale)
+    finished(ledger, clock, second, Status.FAILED, error="gone", error_code="Gone")
+    tracking_news.mark(CONVERSATION_ID)  # e.g. a retry far off, or the reconciler
+
+    tracker.track(CONVERSATION_ID)
+
+    [patch] = patches(transport.requests)
+    assert attributes_of(patch)["dlqReplayEvents"] == "2"
