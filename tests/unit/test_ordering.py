@@ -244,7 +244,12 @@ def test_a_pass_verifies_its_conversation_once(ordered, receive, target, cache, 
     keys = conversation(receive, 4)
     reads = []
     real_get = cache.get
-    monkeypatch.setattr(cache, "get", lambda name: reads.append(name) or real_get(name))
+
+    def get(name):
+        reads.append(name)
+        return real_get(name)
+
+    monkeypatch.setattr(cache, "get", get)
 
     ordered().replay(keys[0], lock=CONVERSATION_ID)
 
