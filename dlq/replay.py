@@ -219,6 +219,7 @@ class Replayer:
         own: ReplayOutcome | None = None
         hold: Hold | None = None
         given_up: Hold | None = None
+        verified = False
         try:
             for item in line:
                 mine = item.key == key
@@ -252,7 +253,9 @@ class Replayer:
                         "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
                     )
                 try:
-                    finished = self._attempt(claimed, task_id if mine else None, note=note)
+                    finished = self._attempt(
+                        claimed, task_id if mine else None, note=note, verified=verified
+                    )
                 except StaleClaim:
                     log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
                     own = ReplayOutcome.SKIPPED if mine else own
@@ -274,6 +277,7 @@ class Replayer:
                     raise
                 view[claimed.key] = finished
                 outcome = _OUTCOME[finished.status]
+                verified = verified or outcome is ReplayOutcome.REPLAYED
                 if mine:
                     own = outcome
                 else:
@@ -319,8 +323,15 @@ class Replayer:
         return ReplayOutcome.SKIPPED
 
     def _attempt(
-        self, claimed: LedgerItem, task_id: str | None, *, note: str | None = None
+        self,
+        claimed: LedgerItem,
+        task_id: str | None,
+        *,
+        note: str | None = None,
+        verified: bool = False,
     ) -> LedgerItem:
+        """One send of a claimed item, and its outcome in the ledger. `verified`: the
+        conversation was verified earlier in this pass (once per pass is enough)."""
         context = {
             "event_id": claimed.event_id,
             "target_arn": claimed.target_arn,
@@ -335,7 +346,8 @@ class Replayer:
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self._exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
-            self._verify(claimed)
+            if not verified:
+                self._verify(claimed)
             delivery = self._redeliverer.redeliver(
                 target_arn=claimed.target_arn,
                 event_id=claimed.event_id,

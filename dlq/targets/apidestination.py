@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import requests
 
 from dlq.errors import BudgetWait, ConfigurationError
+from dlq.memo import Memo
 from dlq.targets.arn import Arn
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import TargetForbidden, TargetUnavailable
@@ -82,44 +82,33 @@ class Connections:
         self._client_for = client_for
         self._http = http
         self._timeout = timeout
-        self._lock = threading.Lock()
-        self._destinations: dict[str, tuple[float, Destination]] = {}
-        self._credentials: dict[str, Credentials] = {}
+        self._destinations: Memo[str, Destination] = Memo(REMEMBER_SECONDS)
+        self._credentials: Memo[str, Credentials] = Memo(
+            None, fresh=lambda kept: time.monotonic() < kept.expires_at
+        )
 
     def destination(self, arn: str) -> Destination:
-        with self._lock:
-            kept = self._destinations.get(arn)
-        if kept is not None and time.monotonic() - kept[0] < REMEMBER_SECONDS:
-            return kept[1]
+        return self._destinations.get(arn, lambda: self._describe(arn))
+
+    def credentials(self, connection_arn: str) -> Credentials:
+        return self._credentials.get(connection_arn, lambda: self._read(connection_arn))
+
+    def _describe(self, arn: str) -> Destination:
         parsed = Arn.parse(arn)
         assert parsed is not None  # routing accepted it
         name = parsed.resource.split("/")[1]
         described = self._client_for("events", parsed.region).describe_api_destination(Name=name)
-        destination = Destination(
+        return Destination(
             arn=arn,
             endpoint=str(described["InvocationEndpoint"]),
             method=str(described.get("HttpMethod", "POST")).upper(),
             connection_arn=str(described["ConnectionArn"]),
             rate_per_second=described.get("InvocationRateLimitPerSecond"),
         )
-        with self._lock:
-            self._destinations[arn] = (time.monotonic(), destination)
-        return destination
-
-    def credentials(self, connection_arn: str) -> Credentials:
-        with self._lock:
-            kept = self._credentials.get(connection_arn)
-        if kept is not None and time.monotonic() < kept.expires_at:
-            return kept
-        credentials = self._read(connection_arn)
-        with self._lock:
-            self._credentials[connection_arn] = credentials
-        return credentials
 
     def forget(self, connection_arn: str) -> None:
         """Drop a connection's credentials (the endpoint refused them): read them again."""
-        with self._lock:
-            self._credentials.pop(connection_arn, None)
+        self._credentials.forget(connection_arn)
 
     def _read(self, connection_arn: str) -> Credentials:
         parsed = Arn.parse(connection_arn)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dlq.aws import aws_client, target_client
 from dlq.errors import ConfigurationError
 from dlq.genesys.limiter import RateLimiter
+from dlq.memo import Memo
 from dlq.settings import Settings
 from dlq.targets.apidestination import Connections
 from dlq.targets.arn import Arn
@@ -78,7 +78,7 @@ class Redeliverer:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._queue_urls = QueueUrls()
-        self._remembered: dict[str, tuple[float, str]] = {}
+        self._remembered: Memo[str, str] = Memo(REMEMBER_SECONDS)
         self._cache = cache
         self._rules = (
             RuleBook(self._reader("events"), cache, ttl_seconds=settings.replay_rule_cache_seconds)
@@ -223,15 +223,7 @@ class Redeliverer:
 
     def remember(self, key: str, compute: Callable[[], str]) -> str:
         """`compute()`, kept for this process for `REMEMBER_SECONDS` (shared by threads)."""
-        now = time.monotonic()
-        with self._lock:
-            kept = self._remembered.get(key)
-        if kept is not None and now - kept[0] < REMEMBER_SECONDS:
-            return kept[1]
-        value = compute()
-        with self._lock:
-            self._remembered[key] = (now, value)
-        return value
+        return self._remembered.get(key, compute)
 
     def _reader(self, service: str) -> Callable[[str], Any]:
         """Clients for reads of our own (rules, destinations, secrets): standard retries."""

@@ -25,6 +25,7 @@ import redis
 from botocore.exceptions import ClientError
 
 from dlq.errors import ConfigurationError
+from dlq.memo import Memo
 from dlq.targets.arn import Arn
 from dlq.targets.errors import TargetFatal
 from dlq.targets.transform import TargetInput
@@ -37,6 +38,8 @@ FILL_PREFIX = "dlq:rule-fill:"
 LOOKUPS_KEY = "dlq:stats:rule-lookups"
 #: How long a worker waits for another worker's lookup of the same rule before its own.
 FILL_WAIT_SECONDS = 5.0
+#: How long a process keeps a rule's targets to itself (at most half the fleet's TTL).
+LOCAL_SECONDS = 5.0
 
 EventsClientFor = Callable[[str], Any]
 
@@ -155,6 +158,9 @@ class RuleBook:
         self._cache = cache
         self._ttl = max(1, round(ttl_seconds))
         self._local = threading.Lock()
+        # Each process keeps what it read for a few seconds more: the fleet's copy in
+        # Redis costs a read and a parse per event otherwise.
+        self._recent: Memo[str, list[RuleTarget] | None] = Memo(min(LOCAL_SECONDS, ttl_seconds / 2))
 
     def target(self, rule_arn: str, target_arn: str) -> RuleTarget:
         """The rule's own target whose ARN is `target_arn`, else a `RuleTargetError`."""
@@ -189,7 +195,10 @@ class RuleBook:
         )
 
     def targets(self, rule_arn: str) -> list[RuleTarget] | None:
-        """The rule's targets (None when the rule is gone), from the cache or EventBridge."""
+        """The rule's targets (None when the rule is gone), from the caches or EventBridge."""
+        return self._recent.get(rule_arn, lambda: self._shared(rule_arn))
+
+    def _shared(self, rule_arn: str) -> list[RuleTarget] | None:
         cached = self._cached(rule_arn)
         if cached is not None:
             return cached.targets

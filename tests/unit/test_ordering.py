@@ -238,3 +238,20 @@ def test_events_without_a_conversation_are_replayed_alone(ordered, receive, targ
     lock = f"event:{first.event_id}|{first.target_arn}"
     assert ordered().replay(first, lock=lock) is ReplayOutcome.REPLAYED
     assert sent_ids(target) == [first.event_id]
+
+
+def test_a_pass_verifies_its_conversation_once(ordered, receive, target, cache, monkeypatch):
+    keys = conversation(receive, 4)
+    reads = []
+    real_get = cache.get
+
+    def get(name):
+        reads.append(name)
+        return real_get(name)
+
+    monkeypatch.setattr(cache, "get", get)
+
+    ordered().replay(keys[0], lock=CONVERSATION_ID)
+
+    assert len(target.delivered) == 4
+    assert len([r for r in reads if "dlq:conv:" in str(r)]) == 1
