@@ -56,6 +56,7 @@ from bench.cpu import CpuMeter, cpu_split, format_split, tree_cpu_seconds
 from bench.proxy import CountingProxy
 from bench.worker import Pool, pools_option, start_worker, wait_ready
 from devstack.sim_admin import PATCH_ATTRIBUTES
+from tasks.names import TRACK_TASK
 
 RESULTS = RESULTS_DIR / "cost.json"
 PENDING_TRACKING = "dlq:track:pending:*"
@@ -212,6 +213,10 @@ def measure(
         startup_cpu_seconds=round(startup, 3),
         cpu_ms_per_event=cpu_ms,
         cpu_ms_per_event_with_startup=per(worker_cpu * 1000, spec.events, 2),
+        tasks=_tasks_run(worker.log),
+        tracking_runs_per_conversation=per(
+            _tasks_run(worker.log).get(TRACK_TASK, 0), spec.conversations, 2
+        ),
     )
     return {
         "pool": pool.kind,
@@ -284,6 +289,12 @@ def print_cost(figures: Mapping[str, Any]) -> None:
             f"{numbers['redis_commands_per_event']:.1f} Redis commands per event"
             + (f", {numbers['cpu_ms_per_event']:.2f} CPU ms" if side == "worker" else "")
         )
+    worker = figures["worker"]
+    if "tasks" in worker:
+        print(
+            f"  tasks run by the worker: {worker['tasks']}; tracking runs per conversation "
+            f"{worker['tracking_runs_per_conversation']:.2f}"
+        )
     print(f"  {figures['ceiling']['line']}")
     print(
         f"  CPU, worker spawn -> tracking settled ({figures['pool']}:{figures['concurrency']},"
@@ -320,3 +331,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _tasks_run(log: Path) -> dict[str, int]:
+    """Task executions by task name, from the worker's INFO lines ("Task <name>[<id>]
+    succeeded in ..."): a wait or a retry that re-sends a task counts again."""
+    runs: Counter[str] = Counter()
+    if log.exists():
+        with log.open(errors="replace") as lines:
+            for line in lines:
+                if "] succeeded in " in line and "Task " in line:
+                    runs[line.split("Task ", 1)[1].split("[", 1)[0]] += 1
+    return dict(runs)
