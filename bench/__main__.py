@@ -56,13 +56,15 @@ def summary(results: Path) -> list[tuple[str, str]]:
                 where += f" (FALLBACK: dynalite unavailable: {backend['reason']})"
             rows.append((f"DynamoDB backend ({name})", where))
     if limiter := load("limiter"):
-        rows.append(
-            (
-                "limiter: achieved / budget",
-                f"{limiter['achieved_per_minute']:.0f}/min of {limiter['budget_per_minute']}/min,"
-                f" {limiter['simulator_429']} x 429",
+        for name, run in limiter["scenarios"].items():
+            rows.append(
+                (
+                    f"limiter {name}: achieved / server limit",
+                    f"{run['achieved_per_minute']:.0f}/min of {run['server_limit_per_minute']:.0f}"
+                    f"/min ({run['achieved_of_server_limit']:.1%}), paced at "
+                    f"{run['paced_per_minute']:.0f}, {run['simulator_429']} x 429",
+                )
             )
-        )
     if ingest := load("ingest"):
         for run in ingest["runs"]:
             rows.append((f"ingest: {run['front_door']}", f"{run['messages_per_second']:.0f} msg/s"))

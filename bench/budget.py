@@ -65,6 +65,8 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         env = stack.worker_env(
             table,
             GENESYS_RATE_LIMIT_PER_MINUTE=str(args.budget),
+            # The simulator's allowance header counts per its shortened window.
+            GENESYS_RATE_LIMIT_WINDOW_SECONDS=str(args.sim_window),
             REPLAY_VERIFY_CONVERSATION="true",
             REPLAY_TRACKING_DEBOUNCE_SECONDS=str(args.debounce),
         )

@@ -1,12 +1,24 @@
-"""How close the shared rate limiter runs a fleet to its budget, and whether Genesys says 429.
+"""How much of the Genesys budget the shared rate limiter spends, and whether Genesys says 429.
 
 Starts a throwaway redis-server and the Genesys simulator (as a child process, so it
-does not share the GIL with the callers), then runs N processes x M threads doing
-conversation lookups through `GenesysClient` for a bounded time. Prints the achieved
-rate against the budget and the simulator's limit, and writes bench/results/limiter.json.
+does not share the GIL with the callers), then runs N processes x M threads through
+`GenesysClient` for a bounded time, once per scenario:
 
-    .venv/bin/python -m bench.limiter            # 4 x 8 callers for 30 s
-    .venv/bin/python -m bench.limiter --quick    # a few seconds, for a smoke test
+- `high`: conversation lookups (redelivery, HIGH priority) at a budget just under the
+  simulator's limit;
+- `low`: attribute PATCHes only (a tracking backlog, LOW priority): with no redelivery
+  asking, bookkeeping may use the whole budget, not 1 - GENESYS_RATE_LIMIT_RESERVE of it;
+- `follow`: lookups against a simulator that allows (and says, in
+  `inin-ratelimit-allowed`) far less than the configured budget: the fleet paces at the
+  server's allowance.
+
+The simulator keeps Genesys's per-window counts (300 calls a window, a budget of 290)
+with the window shortened from 60 s to 15 s, so every figure per minute is 4x Genesys's.
+Prints each scenario's rate against the budget and the server's limit, and writes
+bench/results/limiter.json.
+
+    .venv/bin/python -m bench.limiter            # 4 x 8 callers, 45 s a scenario
+    .venv/bin/python -m bench.limiter --quick    # a few seconds a scenario, for a smoke test
 """
 
 from __future__ import annotations
@@ -28,7 +40,8 @@ import redis
 
 from devstack.process import ChildServer, free_port
 from devstack.redis_server import RedisServer
-from devstack.sim_admin import GET_CONVERSATION, TOKEN, SimAdmin
+from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN, SimAdmin
+from devstack.sim_state import participant_id
 from dlq.genesys import build_genesys_client
 from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
 from dlq.settings import Settings
@@ -36,23 +49,36 @@ from dlq.settings import Settings
 CLIENT_ID = "bench-client"
 CLIENT_SECRET = "bench-secret-0a1b2c"
 RESULTS = Path(__file__).resolve().parent / "results" / "limiter.json"
+SCENARIOS = ("high", "low", "follow")
+#: Conversations the PATCHes go to (the simulator keeps every PATCH in memory).
+CONVERSATIONS = [str(uuid.UUID(int=i + 1)) for i in range(200)]
 
 
 def _caller_process(
-    fields: dict[str, Any], barrier: Any, threads: int, seconds: float, out: Any
+    fields: dict[str, Any], scenario: str, barrier: Any, threads: int, seconds: float, out: Any
 ) -> None:
-    """One worker process: `threads` callers looking up conversations as fast as allowed."""
+    """One worker process: `threads` callers as fast as the limiter allows."""
     settings = Settings(_env_file=None, **fields)
     client = build_genesys_client(settings, redis.Redis.from_url(settings.redis_url))
     counts = {"ok": 0, "waits": 0, "429": 0, "errors": 0}
     lock = threading.Lock()
 
-    def caller() -> None:
+    def call(n: int) -> None:
+        if scenario == "low":
+            conversation = CONVERSATIONS[n % len(CONVERSATIONS)]
+            customer = participant_id(conversation, "customer")
+            client.patch_participant_attributes(conversation, customer, {"n": n})
+        else:
+            client.get_conversation(str(uuid.uuid4()))
+
+    def caller(index: int) -> None:
         deadline = time.monotonic() + seconds
+        n = index
         while time.monotonic() < deadline:
+            n += threads
             pause = 0.0
             try:
-                client.get_conversation(str(uuid.uuid4()))
+                call(n)
                 outcome = "ok"
             except RateLimitWait as wait:
                 outcome, pause = "waits", wait.retry_after or 0.0
@@ -67,17 +93,79 @@ def _caller_process(
 
     barrier.wait()
     started = time.time()
-    workers = [threading.Thread(target=caller) for _ in range(threads)]
+    workers = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    out.put({**counts, "started": started, "ended": time.time()})
+    limiter = client._limiter
+    paced = limiter.effective_per_minute if limiter is not None else math.nan
+    out.put({**counts, "started": started, "ended": time.time(), "paced": paced})
+
+
+def _scenario(
+    args: argparse.Namespace, scenario: str, sim_url: str, redis_url: str
+) -> dict[str, Any]:
+    """One scenario on a reset simulator and an empty Redis."""
+    admin = SimAdmin(sim_url)
+    admin.reset()
+    redis.Redis.from_url(redis_url).flushall()
+    server_limit = args.follow_limit if scenario == "follow" else args.sim_limit
+    admin.configure(rate_limit=server_limit)
+    per_minute = math.floor(args.sim_limit * args.budget_fraction * 60 / args.sim_window)
+    fields = {
+        "genesys_api_base_url": sim_url,
+        "genesys_login_base_url": sim_url,
+        "genesys_client_id": CLIENT_ID,
+        "genesys_client_secret": CLIENT_SECRET,
+        "genesys_rate_limit_per_minute": per_minute,
+        "genesys_rate_limit_window_seconds": args.sim_window,
+        "redis_url": redis_url,
+    }
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(args.processes), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_caller_process,
+            args=(fields, scenario, barrier, args.threads, args.seconds, out),
+        )
+        for _ in range(args.processes)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=args.seconds + 120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    stats = admin.stats()
+    admin.close()
+
+    elapsed = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    ok = sum(r["ok"] for r in results)
+    achieved = ok / elapsed * 60
+    limit = server_limit * 60 / args.sim_window
+    paced = [r["paced"] for r in results]
+    return {
+        "priority": "LOW" if scenario == "low" else "HIGH",
+        "seconds": round(elapsed, 3),
+        "server_limit_per_minute": round(limit, 1),
+        "server_window_seconds": args.sim_window,
+        "budget_per_minute": per_minute,
+        "paced_per_minute": round(min(paced), 1),
+        "achieved_per_minute": round(achieved, 1),
+        "achieved_of_budget": round(achieved / per_minute, 3),
+        "achieved_of_server_limit": round(achieved / limit, 3),
+        "calls_ok": ok,
+        "limiter_waits": sum(r["waits"] for r in results),
+        "client_429": sum(r["429"] for r in results),
+        "other_errors": sum(r["errors"] for r in results),
+        "simulator_429": stats.status(429),
+        "simulator_calls": stats.count(GET_CONVERSATION) + stats.count(PATCH_ATTRIBUTES),
+        "token_requests": stats.count(TOKEN),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Start the stand-ins, run the fleet, and answer the figures."""
-    per_minute = math.floor(args.sim_limit * args.budget_fraction * 60 / args.sim_window)
+    """Start the stand-ins, run every scenario asked for, and answer the figures."""
     with tempfile.TemporaryDirectory(prefix="bench-limiter-") as work:
         sim_port = free_port()
         sim_argv = [
@@ -88,49 +176,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         redis_server = RedisServer(Path(work) / "redis")
         with redis_server, ChildServer(sim_argv, sim_port, log=Path(work) / "sim.log"):
             sim_url = f"http://127.0.0.1:{sim_port}"
-            fields = {
-                "genesys_api_base_url": sim_url,
-                "genesys_login_base_url": sim_url,
-                "genesys_client_id": CLIENT_ID,
-                "genesys_client_secret": CLIENT_SECRET,
-                "genesys_rate_limit_per_minute": per_minute,
-                "redis_url": redis_server.url,
+            scenarios = {
+                name: _scenario(args, name, sim_url, redis_server.url) for name in args.scenario
             }
-            ctx = multiprocessing.get_context("spawn")
-            barrier, out = ctx.Barrier(args.processes), ctx.Queue()
-            procs = [
-                ctx.Process(
-                    target=_caller_process,
-                    args=(fields, barrier, args.threads, args.seconds, out),
-                )
-                for _ in range(args.processes)
-            ]
-            for proc in procs:
-                proc.start()
-            results = [out.get(timeout=args.seconds + 120) for _ in procs]
-            for proc in procs:
-                proc.join(timeout=30)
-            stats = SimAdmin(sim_url).stats()
+    return {"processes": args.processes, "threads": args.threads, "scenarios": scenarios}
 
-    elapsed = max(r["ended"] for r in results) - min(r["started"] for r in results)
-    ok = sum(r["ok"] for r in results)
-    return {
-        "processes": args.processes,
-        "threads": args.threads,
-        "seconds": round(elapsed, 3),
-        "simulator_limit_per_minute": round(args.sim_limit * 60 / args.sim_window, 1),
-        "simulator_window_seconds": args.sim_window,
-        "budget_per_minute": per_minute,
-        "achieved_per_minute": round(ok / elapsed * 60, 1),
-        "achieved_of_budget": round(ok / (per_minute * elapsed / 60), 3),
-        "calls_ok": ok,
-        "limiter_waits": sum(r["waits"] for r in results),
-        "client_429": sum(r["429"] for r in results),
-        "other_errors": sum(r["errors"] for r in results),
-        "simulator_429": stats.status(429),
-        "simulator_lookups": stats.count(GET_CONVERSATION),
-        "token_requests": stats.count(TOKEN),
-    }
+
+def report(figures: dict[str, Any]) -> str:
+    """The figures as a few lines per scenario."""
+    lines = [f"limiter: {figures['processes']} processes x {figures['threads']} threads"]
+    for name, s in figures["scenarios"].items():
+        lines.append(
+            f"  {name} ({s['priority']}, {s['seconds']:.1f} s): server limit "
+            f"{s['server_limit_per_minute']:.0f}/min, budget {s['budget_per_minute']}/min, "
+            f"paced at {s['paced_per_minute']:.0f}/min\n"
+            f"    achieved {s['achieved_per_minute']:.0f}/min = "
+            f"{s['achieved_of_server_limit']:.1%} of the server's limit, "
+            f"{s['achieved_of_budget']:.1%} of the budget; {s['calls_ok']} calls, "
+            f"{s['limiter_waits']} limiter waits, {s['simulator_429']} x 429 (simulator), "
+            f"{s['token_requests']} token request(s)"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,32 +204,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.limiter", description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--sim-limit", type=int, default=100, help="simulator calls per window")
-    parser.add_argument("--sim-window", type=float, default=5.0, help="simulator window, s")
-    parser.add_argument("--budget-fraction", type=float, default=0.9, help="of the sim limit")
-    parser.add_argument("--quick", action="store_true", help="2 x 4 callers for 4 s")
+    parser.add_argument("--seconds", type=float, default=45.0, help="per scenario")
+    parser.add_argument("--sim-limit", type=int, default=300, help="simulator calls per window")
+    parser.add_argument("--sim-window", type=float, default=15.0, help="simulator window, s")
+    parser.add_argument(
+        "--follow-limit",
+        type=int,
+        default=120,
+        help="simulator calls per window in the follow scenario",
+    )
+    parser.add_argument("--budget-fraction", type=float, default=290 / 300, help="of the sim limit")
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS, help="repeat; default all"
+    )
+    parser.add_argument("--quick", action="store_true", help="2 x 4 callers for 4 s each")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.scenario = args.scenario or list(SCENARIOS)
     if args.quick:
         args.processes, args.threads, args.seconds = 2, 4, 4.0
-        args.sim_limit, args.sim_window = 60, 3.0
+        args.sim_limit, args.sim_window, args.follow_limit = 100, 2.0, 40
     figures = run(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=2) + "\n")
-    print(
-        f"limiter: {figures['processes']} processes x {figures['threads']} threads for "
-        f"{figures['seconds']:.1f} s\n"
-        f"  simulator limit {figures['simulator_limit_per_minute']:.0f}/min, "
-        f"budget {figures['budget_per_minute']}/min\n"
-        f"  achieved {figures['achieved_per_minute']:.0f}/min "
-        f"({figures['achieved_of_budget']:.0%} of budget), {figures['calls_ok']} calls, "
-        f"{figures['limiter_waits']} limiter waits\n"
-        f"  429s: {figures['simulator_429']} (simulator), token requests: "
-        f"{figures['token_requests']}\n"
-        f"  written to {args.output}"
+    print(f"{report(figures)}\n  written to {args.output}")
+    clean = all(
+        s["simulator_429"] == 0 and s["other_errors"] == 0 for s in figures["scenarios"].values()
     )
-    return 0 if figures["simulator_429"] == 0 and figures["other_errors"] == 0 else 1
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 It answers with the shapes, statuses and headers of the real API (as `dlq/genesys/`
 documents them, with their sources; tests/fixtures/genesys-*.json): client-credentials
 tokens with a lifetime, per-token rate limits with 429 + Retry-After, Genesys error
-bodies, `inin-*` headers everywhere, and
+bodies, `inin-*` headers everywhere (`inin-ratelimit-allowed` is the enforced limit per
+window, or `advertised_limit` when a test wants the two apart), and
 faults on demand (latency, random 5xx, scripted statuses per conversation, an outage
 switch, token revocation). `/__admin/...` (loopback only, no auth) seeds, scripts,
 counts and resets; `devstack.sim_admin.SimAdmin` is its typed client.
@@ -199,7 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             "inin-ratelimit-count": str(count),
             "inin-ratelimit-reset": str(reset),
         }
-        if count > allowed:
+        # Enforced against the real limit, whatever the header advertises.
+        if count > state.config.rate_limit:
             raise self._too_many(reset, window)
         permission = PERMISSIONS.get(label)
         if permission in state.config.denied_permissions:
@@ -401,6 +403,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime)
     p.add_argument("--rate-limit", type=int, default=defaults.rate_limit, help="calls per window")
     p.add_argument("--rate-window", type=float, default=defaults.rate_window, help="seconds")
+    p.add_argument(
+        "--advertised-limit",
+        type=int,
+        default=None,
+        help="inin-ratelimit-allowed to send, when it should differ from --rate-limit",
+    )
     p.add_argument("--auto-create", action="store_true", help="answer any UUID with a conversation")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of random 5xx")
@@ -428,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
+        advertised_limit=args.advertised_limit,
         auto_create=args.auto_create,
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,

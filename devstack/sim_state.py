@@ -38,6 +38,9 @@ class SimConfig:
     token_lifetime: float = 86399.0
     rate_limit: int = 300
     rate_window: float = 60.0
+    #: What `inin-ratelimit-allowed` says, when it should differ from the enforced
+    #: `rate_limit` (a server that advertises less than it enforces, or more).
+    advertised_limit: int | None = None
     auto_create: bool = False
     latency_ms: float = 0.0
     error_rate: float = 0.0
@@ -188,7 +191,7 @@ class SimState:
                 window = self.windows[token] = Window(start=now)
             window.count += 1
             reset = max(math.ceil(window.start + self.config.rate_window - now), 1)
-            return self.config.rate_limit, window.count, reset
+            return self.advertised(), window.count, reset
 
     def window_of(self, token: str | None) -> tuple[int, int, int]:
         """(allowed, count, reset) without counting, for responses that do not count."""
@@ -196,9 +199,14 @@ class SimState:
             window = self.windows.get(token) if token else None
             now = time.monotonic()
             if window is None or now >= window.start + self.config.rate_window:
-                return self.config.rate_limit, 0, math.ceil(self.config.rate_window)
+                return self.advertised(), 0, math.ceil(self.config.rate_window)
             reset = max(math.ceil(window.start + self.config.rate_window - now), 1)
-            return self.config.rate_limit, window.count, reset
+            return self.advertised(), window.count, reset
+
+    def advertised(self) -> int:
+        """The `inin-ratelimit-allowed` to send: the enforced limit unless told otherwise."""
+        advertised = self.config.advertised_limit
+        return self.config.rate_limit if advertised is None else advertised
 
     # faults -----------------------------------------------------------------------------
     def next_fault(self, conversation_id: str) -> Fault | None:

@@ -32,6 +32,8 @@ class SimOptions:
     error_rate: float = 0.0
     rate_limit: int = 300
     rate_window: float = 60.0
+    #: `inin-ratelimit-allowed` when it should differ from `rate_limit`.
+    advertised_limit: int | None = None
     auto_create: bool = True
     seed: int | None = 7
 
@@ -42,6 +44,8 @@ class SimOptions:
             "--rate-limit", str(self.rate_limit),
             "--rate-window", str(self.rate_window),
         ]  # fmt: skip
+        if self.advertised_limit is not None:
+            args += ["--advertised-limit", str(self.advertised_limit)]
         if self.auto_create:
             args.append("--auto-create")
         if self.seed is not None:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     genesys_connect_timeout: PositiveFloat = 3.05
     genesys_read_timeout: PositiveFloat = 10.0
     genesys_attribute_prefix: str = Field(default="dlqReplay", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    #: The period Genesys counts calls over (its `inin-ratelimit-allowed` is per window):
+    #: a minute. Only a simulator with a shortened window needs another value.
+    genesys_rate_limit_window_seconds: PositiveFloat = 60.0
 
     # AWS and the queues
     aws_region: str = Field(

@@ -17,12 +17,21 @@ def test_quick_limiter_benchmark_reports_its_figures(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(output.read_text())
-    assert figures["simulator_429"] == 0
-    assert figures["token_requests"] == 1
-    assert figures["calls_ok"] > 0
-    assert "achieved" in result.stdout
+    scenarios = json.loads(output.read_text())["scenarios"]
+    assert set(scenarios) == {"high", "low", "follow"}
+    for figures in scenarios.values():
+        assert figures["simulator_429"] == 0
+        assert figures["client_429"] == 0
+        assert figures["token_requests"] == 1
+        assert figures["calls_ok"] > 0
+    assert scenarios["low"]["priority"] == "LOW"
+    # Quick mode: 100 calls per 2 s, a budget of 2,900/min; the follow scenario's server
+    # allows 40 per 2 s, which less its margin of 3 paces the fleet at 1,110/min.
+    assert scenarios["high"]["paced_per_minute"] == scenarios["high"]["budget_per_minute"]
+    assert scenarios["follow"]["budget_per_minute"] == 2900
+    assert scenarios["follow"]["paced_per_minute"] == 1110.0
+    assert "achieved" in result.stdout and "follow" in result.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import SecretStr
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.process import free_port
@@ -38,7 +39,8 @@ from dlq.genesys.errors import (
     RateLimitWait,
 )
 from dlq.genesys.headers import parse_retry_after
-from dlq.genesys.limiter import Priority
+from dlq.genesys.limiter import Priority, RateLimiter
+from dlq.genesys.transport import MockTransport, Request, Response
 from dlq.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -86,6 +88,8 @@ def test_get_conversation_returns_the_model_with_extras_kept(client: GenesysClie
 
 
 def test_one_token_serves_many_calls(client: GenesysClient, sim_admin: SimAdmin) -> None:
+    # Five calls at once: above the 300/min the simulator allows, the limiter follows it.
+    sim_admin.configure(rate_limit=100_000)
     for _ in range(5):
         client.get_conversation(CONV_ID)
     stats = sim_admin.stats()
@@ -115,6 +119,45 @@ def test_last_rate_limit_exposes_the_inin_headers(client: GenesysClient) -> None
     assert info is not None
     assert (info.allowed, info.count, info.remaining) == (300, 1, 299)
     assert info.reset is not None and 0 < info.reset <= 60
+
+
+def test_the_client_paces_at_what_genesys_allows(
+    client: GenesysClient, sim_admin: SimAdmin
+) -> None:
+    sim_admin.configure(advertised_limit=60)  # it still enforces 300 a minute
+    assert client._limiter is not None
+    client.get_conversation(CONV_ID)
+    with pytest.raises(RateLimitWait):
+        for _ in range(5):
+            client.get_conversation(CONV_ID)
+    assert client._limiter.effective_per_minute == 57.0  # 60 less burst + 1
+    assert sim_admin.stats().status(429) == 0
+
+
+class _OneToken:
+    def get(self) -> SecretStr:
+        return SecretStr("unit-token")
+
+    def invalidate(self, token: SecretStr) -> None:
+        pass
+
+
+@pytest.mark.parametrize("allowed", ["lots", "-3", "", "nan", None])
+def test_a_missing_or_garbled_allowance_header_leaves_the_pace_alone(
+    settings: Settings, redis_client: redis.Redis, allowed: str | None
+) -> None:
+    headers = {} if allowed is None else {"inin-ratelimit-allowed": allowed}
+
+    def answer(request: Request) -> Response:
+        return Response.of(200, CONVERSATION, {**headers, "inin-ratelimit-count": "1"})
+
+    limiter = RateLimiter(redis_client, settings.genesys_client_id, per_minute=600_000)
+    client = GenesysClient(
+        settings, tokens=_OneToken(), limiter=limiter, transport=MockTransport(answer)
+    )
+    for _ in range(3):
+        client.get_conversation(CONV_ID)
+    assert limiter.effective_per_minute == 600_000.0
 
 
 # --- refused before any network I/O -------------------------------------------------------

@@ -190,6 +190,18 @@ def test_per_token_rate_limit_answers_429_like_genesys(
     assert sim_admin.stats().status(429) == 2
 
 
+def test_advertised_allowance_can_differ_from_the_enforced_limit(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(rate_limit=3, rate_window=30, advertised_limit=2)
+    path = f"/api/v2/conversations/{CONV_ID}"
+    responses = [api(genesys_sim, "GET", path, seeded) for _ in range(4)]
+    # It says 2 and refuses only the 4th: what it advertises and what it enforces are apart.
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert {r.headers["inin-ratelimit-allowed"] for r in responses} == {"2"}
+    assert [r.headers["inin-ratelimit-count"] for r in responses] == ["1", "2", "3", "4"]
+
+
 def test_scripted_faults_come_first_then_normal_behaviour(
     genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
 ) -> None:
@@ -274,10 +286,13 @@ def test_serves_64_concurrent_keep_alive_connections(
 def test_runs_as_a_module_with_cli_flags(tmp_path: Path) -> None:
     port = free_port()
     argv = [sys.executable, "-m", "devstack.genesys_sim", "--port", str(port), "--auto-create"]
+    argv += ["--advertised-limit", "120"]
     server = ChildServer(argv, port, log=tmp_path / "sim.log")
     with server:
         admin = SimAdmin(f"http://127.0.0.1:{port}")
-        assert admin.configure()["auto_create"] is True
+        config = admin.configure()
+        assert config["auto_create"] is True
+        assert config["advertised_limit"] == 120
         assert admin.stats().requests == 0
     assert server.process is not None
     assert server.process.returncode in (0, -15)

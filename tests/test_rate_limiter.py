@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import redis
+from helpers import eventually
 
 from devstack.sim_admin import GET_CONVERSATION, SimAdmin
 from dlq.genesys import build_genesys_client
+from dlq.genesys.client import GenesysClient
 from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
 from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.settings import Settings
@@ -137,6 +139,124 @@ def test_low_priority_is_refused_below_the_reserve_while_high_passes(
     assert budget.acquire(Priority.LOW) > 0
 
 
+def test_a_low_only_load_may_use_the_whole_window(redis_client: redis.Redis) -> None:
+    # 20 calls per 2 s window; with no HIGH caller about, the 25 % reserve does not apply:
+    # the burst of 20 lets LOW take all of them without waiting for the pacer.
+    budget = limiter(redis_client, per_minute=600, window=2.0, reserve=0.25, burst=20)
+    granted = sum(budget.acquire(Priority.LOW) == 0.0 for _ in range(25))
+    assert granted == 20
+
+
+def test_a_high_request_holds_low_to_the_reserve(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=600, window=2.0, reserve=0.25, burst=20)
+    assert budget.acquire(Priority.HIGH) == 0.0
+    granted = sum(budget.acquire(Priority.LOW) == 0.0 for _ in range(20))
+    # 15 of the window's 20 calls, the HIGH one included: 5 stay free for redeliveries.
+    assert granted == 14
+    assert budget.acquire(Priority.HIGH) == 0.0
+
+
+def test_high_preempts_a_low_backlog_from_its_first_request(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=600, window=2.0, reserve=0.25, burst=20)
+    assert all(budget.acquire(Priority.LOW) == 0.0 for _ in range(16))  # above the reserve
+    assert budget.acquire(Priority.HIGH) == 0.0
+    assert budget.acquire(Priority.LOW) > 0
+
+
+def test_low_gets_the_whole_rate_back_once_high_has_gone(redis_client: redis.Redis) -> None:
+    # 20 calls a minute, 15 of them for LOW while HIGH is about; the log would hold LOW
+    # back for a whole minute, the HIGH caller's mark only for `high_hold`.
+    budget = limiter(redis_client, per_minute=20, burst=20, high_hold=0.3)
+    assert budget.acquire(Priority.HIGH) == 0.0
+    assert sum(budget.acquire(Priority.LOW) == 0.0 for _ in range(14)) == 14
+    wait = budget.acquire(Priority.LOW)
+    assert 0 < wait <= 0.3
+    eventually(
+        lambda: budget.acquire(Priority.LOW) == 0.0,
+        timeout=10,
+        what="LOW is granted the 16th call of the window once HIGH's mark lapses",
+    )
+
+
+# --- following the server's allowance ----------------------------------------------------
+
+
+def test_a_lower_server_allowance_sets_the_pace(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=600, burst=1)
+    budget.note_server_allowance(12)
+    assert budget.acquire() == 0.0
+    # 12 a minute less a margin of burst + 1: 10 a minute, one call every 6 s, not 0.1 s.
+    assert budget.effective_per_minute == 10.0
+    assert 3.0 < budget.acquire() <= 6.0
+
+
+def test_the_margin_is_three_percent_of_a_real_sized_allowance(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=290)
+    budget.note_server_allowance(120)
+    budget.acquire()
+    assert budget.effective_per_minute == 116.0  # 120 less ceil(3.6)
+
+
+def test_a_higher_server_allowance_is_ignored(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=60, burst=1)
+    budget.note_server_allowance(6000)
+    assert budget.acquire() == 0.0
+    assert budget.effective_per_minute == 60.0
+    assert 0 < budget.acquire() <= 1.0
+
+
+def test_missing_or_meaningless_allowances_are_ignored(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=60)
+    for allowed in (None, 0, -5):
+        budget.note_server_allowance(allowed)
+        budget.acquire()
+        assert budget.effective_per_minute == 60.0
+
+
+def test_one_report_paces_the_whole_fleet_of_that_oauth_client(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    reporter = limiter(redis_client, per_minute=600)
+    reporter.note_server_allowance(12)
+    reporter.acquire()
+    other = limiter(redis.Redis.from_url(redis_url), per_minute=600)
+    other.acquire()
+    assert other.effective_per_minute == 9.0  # 12 less burst + 1
+    stranger = RateLimiter(redis_client, "client-b", per_minute=600)
+    stranger.acquire()
+    assert stranger.effective_per_minute == 600.0
+
+
+def test_the_configured_rate_returns_when_reports_stop(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=6000, allowance_ttl=0.3)
+    budget.note_server_allowance(12)
+    budget.acquire()
+    assert budget.effective_per_minute == 9.0
+
+    def back_to_configured() -> bool:
+        budget.acquire()
+        return budget.effective_per_minute == 6000.0
+
+    eventually(back_to_configured, timeout=10, what="the allowance lapses without reports")
+
+
+def test_a_change_of_pace_is_logged_once(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = limiter(redis_client, per_minute=600)
+    with caplog.at_level("INFO", logger="dlq.genesys.limiter"):
+        for _ in range(3):
+            budget.note_server_allowance(12)
+            budget.acquire()
+        budget.note_server_allowance(6000)
+        budget.acquire()
+        budget.acquire()
+    messages = [r.getMessage() for r in caplog.records if r.name == "dlq.genesys.limiter"]
+    assert len(messages) == 2
+    assert "pacing at 9.0 calls/min, below the configured 600" in messages[0]
+    assert "back to the configured 600" in messages[1]
+
+
 # --- back-off after a 429 ---------------------------------------------------------------
 
 
@@ -203,7 +323,12 @@ def test_a_fleet_of_processes_and_threads_stays_within_the_budget(
     """Simulator: 60 calls per 3 s window; limiter: 55 per 3 s; ~2.5 windows of hammering."""
     sim_admin.configure(rate_limit=60, rate_window=3, auto_create=True)
     per_minute, seconds, processes, threads = 1100, 7.5, 3, 4
-    fields = portable(genesys_settings, genesys_rate_limit_per_minute=per_minute)
+    # The simulator's allowance (60 per 3 s, less the margin) is above the budget: ignored.
+    fields = portable(
+        genesys_settings,
+        genesys_rate_limit_per_minute=per_minute,
+        genesys_rate_limit_window_seconds=3,
+    )
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(processes), ctx.Queue()
     workers = [
@@ -227,3 +352,72 @@ def test_a_fleet_of_processes_and_threads_stays_within_the_budget(
     # The fleet did press on the limit: it was refused, and got most of the budget.
     assert sum(r["waits"] for r in results) > 0
     assert ok >= 0.6 * budget
+
+
+def test_a_burst_follows_the_lower_allowance_of_the_server(
+    genesys_settings: Settings, redis_client: redis.Redis, sim_admin: SimAdmin
+) -> None:
+    """A server allowing 120 calls a minute, a client configured for 290, time run 25x fast.
+
+    Simulator: 120 calls per 2.4 s window; client: 7,250 calls a minute, which would spend
+    the window in a second. The allowance in the headers (120 less a margin of 4) paces
+    it at 116 per window instead: ~2 windows of 4 callers, no 429.
+    """
+    sim_admin.configure(rate_limit=120, rate_window=2.4, auto_create=True)
+    settings = Settings(
+        _env_file=None,
+        **portable(
+            genesys_settings,
+            genesys_rate_limit_per_minute=7250,
+            genesys_rate_limit_window_seconds=2.4,
+        ),
+    )
+    client = build_genesys_client(settings, redis_client)
+    # The fleet has heard the allowance once; the burst starts on a fresh token, whose
+    # window the simulator opens at its first call.
+    client.get_conversation(CONVERSATIONS[0])
+    sim_admin.revoke_tokens()
+    counts = {"ok": 0, "waits": 0, "429": 0}
+    most_counted = 0
+    lock = threading.Lock()
+
+    def caller(index: int) -> None:
+        nonlocal most_counted
+        i = index
+        while True:
+            with lock:
+                if counts["ok"] >= 250:
+                    return
+            i += 4
+            pause = 0.0
+            try:
+                client.get_conversation(CONVERSATIONS[i % len(CONVERSATIONS)])
+                outcome = "ok"
+            except RateLimitWait as wait:
+                outcome, pause = "waits", wait.retry_after or 0.0
+            except GenesysRateLimited as limited:
+                outcome, pause = "429", limited.retry_after or 0.0
+            seen = client.last_rate_limit
+            with lock:
+                counts[outcome] += 1
+                if seen is not None and seen.count is not None:
+                    most_counted = max(most_counted, seen.count)
+            time.sleep(pause)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counts["429"] == 0
+    assert sim_admin.stats().status(429) == 0
+    assert client_limiter(client).effective_per_minute == 2900.0  # 116 per 2.4 s
+    assert counts["waits"] > 0
+    # No window was spent, so the exhausted-window hold never had to step in.
+    assert most_counted < 120
+
+
+def client_limiter(client: GenesysClient) -> RateLimiter:
+    assert client._limiter is not None
+    return client._limiter

@@ -147,6 +147,9 @@ class GenesysClient:
         if info is None:
             return
         self.last_rate_limit = info
+        if self._limiter is not None:
+            # The whole fleet paces at what the server allows when that is below our rate.
+            self._limiter.note_server_allowance(info.allowed)
         # The server's count is the truth: when it says the window is spent, the whole
         # fleet waits for its reset instead of collecting 429s.
         if info.exhausted and info.reset and self._limiter is not None:
@@ -170,5 +173,6 @@ def build_genesys_client(settings: Settings, redis_client: redis.Redis) -> Genes
         settings.genesys_client_id,
         per_minute=settings.genesys_rate_limit_per_minute,
         reserve=settings.genesys_rate_limit_reserve,
+        window=settings.genesys_rate_limit_window_seconds,
     )
     return GenesysClient(settings, tokens=tokens, limiter=limiter, transport=transport)

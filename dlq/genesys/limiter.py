@@ -11,12 +11,15 @@ under Platform API). The scripts are in `lua/`.
 from __future__ import annotations
 
 import enum
-import math
+import logging
 import random
+import time
 
 import redis
 
 from dlq.genesys.fleet import client_key, lua
+
+log = logging.getLogger(__name__)
 
 
 class Priority(enum.Enum):
@@ -30,10 +33,23 @@ class RateLimiter:
     """One Genesys call budget per OAuth client, shared by every process and host.
 
     `acquire()` never blocks: it either takes a slot and answers 0.0, or answers how many
-    seconds to wait before asking again. Calls are paced evenly (GCRA) with a burst of
-    `burst` at most. LOW callers are refused while the calls granted in the last `window`
-    seconds leave less than `reserve` of the window's budget, so bookkeeping never takes
-    the calls a redelivery needs. After a 429, `penalise()` holds everyone back.
+    seconds to wait before asking again; it is one Redis round trip (one EVALSHA).
+
+    The pace. Calls are paced evenly (GCRA) with a burst of `burst` at most, at the
+    effective rate: `per_minute`, or what the server allows when that is lower. The
+    client reports each response's `inin-ratelimit-allowed` (calls per `window`, Genesys's
+    minute) with `note_server_allowance()`; the next `acquire()` stores it in Redis for
+    the whole fleet, where it lives `allowance_ttl` seconds after the last report, so the
+    configured rate comes back when the header stops coming. A lower allowance is followed
+    less a margin (`burst` + 1 calls, or `server_margin` of the allowance if more); a
+    higher one never raises the pace above `per_minute`. Each process logs once when the
+    rate it is paced at changes.
+
+    The reserve. While a HIGH caller has asked in the last `high_hold` seconds, LOW
+    callers are refused once the calls granted in the last `window` leave less than
+    `reserve` of the window's budget, so bookkeeping never takes the calls a redelivery
+    needs, and steps aside from the first HIGH request on. With no HIGH caller about, LOW
+    callers may use the whole rate. After a 429, `penalise()` holds everyone back.
     """
 
     def __init__(
@@ -46,39 +62,112 @@ class RateLimiter:
         burst: int = 2,
         window: float = 60.0,
         jitter: bool = True,
+        high_hold: float = 5.0,
+        server_margin: float = 0.03,
+        allowance_ttl: float | None = None,
     ) -> None:
-        """`jitter` spreads refused callers over one interval, so they do not wake as a herd."""
-        if per_minute <= 0 or burst < 1 or window <= 0 or not 0 <= reserve < 1:
-            raise ValueError("per_minute > 0, burst >= 1, window > 0 and 0 <= reserve < 1")
-        self._interval = 60.0 / per_minute
-        self._tolerance = (burst - 1) * self._interval
-        self._window = window
-        # At least one LOW call per window, so bookkeeping always creeps forward.
+        """`jitter` spreads refused callers over one interval, so they do not wake as a herd.
+
+        `allowance_ttl` defaults to five windows.
+        """
+        ttl = 5 * window if allowance_ttl is None else allowance_ttl
+        if (
+            per_minute <= 0
+            or burst < 1
+            or window <= 0
+            or not 0 <= reserve < 1
+            or high_hold <= 0
+            or not 0 <= server_margin < 1
+            or ttl <= 0
+        ):
+            raise ValueError(
+                "per_minute > 0, burst >= 1, window > 0, 0 <= reserve < 1, high_hold > 0, "
+                "0 <= server_margin < 1 and allowance_ttl > 0"
+            )
+        self._per_minute = per_minute
         self._jitter = jitter
-        self._low_ceiling = max(1, math.floor((1 - reserve) * per_minute * window / 60.0))
+        self._allowance_ttl = ttl
+        self._static_args = [
+            str(per_minute),
+            str(burst),
+            repr(float(window)),
+            repr(float(reserve)),
+        ]
+        self._hold_args = [repr(float(high_hold)), repr(float(server_margin))]
+        #: The latest allowance a response reported, and when (monotonic), until an
+        #: `acquire()` carries it to Redis.
+        self._reported: tuple[int, float] | None = None
+        self._effective = float(per_minute)
         base = f"dlq:ratelimit:{{{client_key(client_id)}}}"
-        self._keys = [f"{base}:tat", f"{base}:log", f"{base}:blocked"]
+        self._keys = [
+            f"{base}:tat",
+            f"{base}:log",
+            f"{base}:blocked",
+            f"{base}:allowance",
+            f"{base}:high",
+        ]
         self._acquire = redis_client.register_script(lua("acquire"))
         self._penalise = redis_client.register_script(lua("penalise"))
 
+    @property
+    def effective_per_minute(self) -> float:
+        """The rate the latest `acquire()` was paced at (calls per minute)."""
+        return self._effective
+
+    def note_server_allowance(self, allowed: int | None) -> None:
+        """Report a response's `inin-ratelimit-allowed`; None or < 1 (not a budget) is ignored.
+
+        No Redis call: the next `acquire()` carries it, so reporting costs no round trip.
+        """
+        if allowed is None or allowed < 1:
+            return
+        self._reported = (allowed, time.monotonic())
+
     def acquire(self, priority: Priority = Priority.HIGH) -> float:
         """Take a slot (0.0) or learn how long to wait (seconds > 0); never sleeps."""
+        # A report lost to a race between threads is harmless: the next response brings
+        # another. A report older than its lifetime in Redis would only revive a stale one.
+        reported, self._reported = self._reported, None
+        allowance = ""
+        if reported is not None and time.monotonic() - reported[1] < self._allowance_ttl:
+            allowance = str(reported[0])
         args = [
-            repr(self._interval),
-            repr(self._tolerance),
-            repr(self._window),
-            str(self._low_ceiling),
+            *self._static_args,
             "1" if priority is Priority.LOW else "0",
+            *self._hold_args,
+            allowance,
+            repr(float(self._allowance_ttl)),
         ]
-        wait = float(self._acquire(keys=self._keys, args=args))
+        raw_wait, raw_rate = self._acquire(keys=self._keys, args=args)
+        wait, effective = float(raw_wait), float(raw_rate)
+        self._note_rate(effective)
         if wait > 0 and self._jitter:
             # Every refused caller hears the same wait; without jitter they all retry at
             # the same instant and all but one are refused again.
-            wait += random.uniform(0, self._interval)
+            wait += random.uniform(0, 60.0 / effective)
         return wait
 
     def penalise(self, seconds: float) -> float:
         """Hold every caller back for `seconds` (a 429's wait); answers the wait now in force."""
         if seconds <= 0:
             return 0.0
-        return float(self._penalise(keys=self._keys[2:], args=[repr(float(seconds))]))
+        return float(self._penalise(keys=self._keys[2:3], args=[repr(float(seconds))]))
+
+    def _note_rate(self, effective: float) -> None:
+        if round(effective, 1) == round(self._effective, 1):
+            return
+        self._effective = effective
+        if effective < self._per_minute:
+            log.info(
+                "genesys budget: pacing at %.1f calls/min, below the configured %d, "
+                "because Genesys allows less (inin-ratelimit-allowed)",
+                effective,
+                self._per_minute,
+                extra={"effective_per_minute": effective, "configured": self._per_minute},
+            )
+        else:
+            log.info(
+                "genesys budget: back to the configured %d calls/min",
+                self._per_minute,
+                extra={"effective_per_minute": effective, "configured": self._per_minute},
+            )

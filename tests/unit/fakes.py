@@ -146,6 +146,10 @@ class ScriptedLimiter:
         self.waits: list[float] = []
         self.asked: list[Priority] = []
         self.penalties: list[float] = []
+        self.allowances: list[int | None] = []
+
+    def note_server_allowance(self, allowed: int | None) -> None:
+        self.allowances.append(allowed)
 
     def acquire(self, priority: Priority = Priority.HIGH) -> float:
         self.asked.append(priority)
