@@ -8,17 +8,25 @@ from typing import Any
 
 import requests
 
-from devstack.sim_state import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
+from devstack.sim_state import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 
-__all__ = ["GET_CONVERSATION", "PATCH_ATTRIBUTES", "TOKEN", "SimAdmin", "SimStats"]
+__all__ = [
+    "ANALYTICS_DETAILS",
+    "GET_CONVERSATION",
+    "PATCH_ATTRIBUTES",
+    "TOKEN",
+    "SimAdmin",
+    "SimStats",
+]
 
 
 @dataclass(frozen=True)
 class SimStats:
     """What the simulator counted since start or the last reset.
 
-    `endpoints` maps a route label (`TOKEN`, `GET_CONVERSATION`, `PATCH_ATTRIBUTES`) to
-    {"status": count}; `statuses` sums every route by status.
+    `endpoints` maps a route label (`TOKEN`, `GET_CONVERSATION`, `PATCH_ATTRIBUTES`,
+    `ANALYTICS_DETAILS`) to {"status": count}; `statuses` sums every route by status;
+    `analytics_ids` counts the ids the analytics multi-get was asked for (answered 200).
     """
 
     endpoints: dict[str, dict[str, int]]
@@ -27,6 +35,7 @@ class SimStats:
     tokens_issued: int
     tokens_active: int
     max_in_flight: int
+    analytics_ids: int = 0
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         """Calls to `endpoint`, all or with one status."""
