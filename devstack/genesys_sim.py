@@ -274,6 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         if label == GET_CONVERSATION:
             with state.lock:
                 snapshot = json.loads(json.dumps(body))
+                state.reads[conversation_id] += 1
             return _Reply(200, snapshot, **window)
         try:
             attributes = json.loads(raw)["attributes"]
@@ -334,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and parts == ["conversations"]:
             bodies = [generate_conversation(str(i)) for i in payload.get("ids", [])]
             bodies += list(payload.get("conversations", []))
-            state.seed(bodies)
+            state.seed(bodies, age_seconds=float(payload.get("age_seconds", 0.0)))
             return 200, {"conversations": bodies}
         if method == "POST" and parts == ["faults"]:
             for conversation_id, faults in payload.get("conversations", {}).items():
@@ -347,9 +348,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = state.conversations.get(parts[1])
                 history = list(state.history.get(parts[1], []))
                 snapshot = json.loads(json.dumps(body))
+                reads = state.reads[parts[1]]
             if body is None:
                 return 404, {"error": f"no conversation {parts[1]}"}
-            return 200, {"conversation": snapshot, "history": history}
+            return 200, {"conversation": snapshot, "history": history, "reads": reads}
         return 404, {"error": f"no admin route {method} {path}"}
 
     # output -----------------------------------------------------------------------------

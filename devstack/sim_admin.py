@@ -62,11 +62,13 @@ class SimAdmin:
         response.raise_for_status()
         return response.json()
 
-    def seed(self, *conversation_ids: str) -> list[dict[str, Any]]:
-        """Create realistic conversations (customer, acd, agent) for these ids; their bodies."""
-        bodies: list[dict[str, Any]] = self._call(
-            "POST", "conversations", {"ids": list(conversation_ids)}
-        )["conversations"]
+    def seed(self, *conversation_ids: str, age_seconds: float = 0.0) -> list[dict[str, Any]]:
+        """Create realistic conversations (customer, acd, agent) for these ids; their bodies.
+
+        `age_seconds`: as created that long ago (what the analytics lag counts from).
+        """
+        body = {"ids": list(conversation_ids), "age_seconds": age_seconds}
+        bodies: list[dict[str, Any]] = self._call("POST", "conversations", body)["conversations"]
         return bodies
 
     def seed_bodies(self, bodies: Iterable[dict[str, Any]]) -> None:
@@ -108,6 +110,11 @@ class SimAdmin:
             "history"
         ]
         return history
+
+    def reads(self, conversation_id: str) -> int:
+        """How many single GETs of the conversation were answered 200."""
+        reads: int = self._call("GET", f"conversations/{conversation_id}")["reads"]
+        return reads
 
     def attributes(self, conversation_id: str, participant_id: str) -> dict[str, str]:
         """A participant's current attributes."""

@@ -189,6 +189,8 @@ class SimState:
     #: When each conversation was created (monotonic), for the analytics lag.
     created: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Single GETs answered 200, per conversation.
+    reads: Counter[str] = field(default_factory=Counter)
     deleted: set[str] = field(default_factory=set)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)
@@ -267,11 +269,12 @@ class SimState:
             return None
 
     # conversations ----------------------------------------------------------------------
-    def seed(self, bodies: list[dict[str, Any]]) -> None:
+    def seed(self, bodies: list[dict[str, Any]], *, age_seconds: float = 0.0) -> None:
+        """Store conversations as created `age_seconds` ago (analytics lags behind that)."""
         with self.lock:
             for body in bodies:
                 self.conversations[str(body["id"])] = body
-                self.created[str(body["id"])] = time.monotonic()
+                self.created[str(body["id"])] = time.monotonic() - age_seconds
                 self.deleted.discard(str(body["id"]))
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
@@ -358,6 +361,7 @@ class SimState:
             for store in (self.conversations, self.history, self.faults, self.tokens):
                 store.clear()
             self.created.clear()
+            self.reads.clear()
             self.windows.clear()
             self.counters.clear()
             self.deleted.clear()

@@ -371,6 +371,10 @@ def test_analytics_details_shows_a_conversation_only_after_the_lag(
         timeout=10,
         what="analytics catches up with the conversation",
     )
+    older = str(uuid.uuid4())
+    sim_admin.seed(older, age_seconds=5.0)
+    [view] = details(genesys_sim, seeded, older).json()["conversations"]
+    assert view["conversationId"] == older
 
 
 def test_analytics_details_shows_auto_created_conversations_after_the_lag(
@@ -420,3 +424,12 @@ def test_analytics_details_shares_the_token_rate_limit_and_is_counted_apart(
 def test_analytics_details_without_a_token_is_401(genesys_sim: GenesysSimulator) -> None:
     response = requests.get(f"{genesys_sim.url}{DETAILS}", params={"id": CONV_ID}, timeout=5)
     assert response.status_code == 401
+
+
+def test_admin_counts_the_single_gets_of_each_conversation(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    for _ in range(2):
+        api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded)
+    details(genesys_sim, seeded, CONV_ID)
+    assert sim_admin.reads(CONV_ID) == 2
