@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dlq.errors import ConfigurationError
 from dlq.settings import MAX_COUNTDOWN_SECONDS, load_settings
-from tasks.names import RECONCILE_TASK, REPLAY_QUEUE, REPLAY_TASK, TRACK_QUEUE, TRACK_TASK
+from tasks.names import (
+    RECONCILE_TASK,
+    REPLAY_QUEUE,
+    REPLAY_TASK,
+    TRACK_QUEUE,
+    TRACK_TASK,
+    VERIFY_QUEUE,
+    VERIFY_TASK,
+)
 
 try:
     _settings = load_settings()
@@ -48,6 +56,7 @@ task_routes = {
     REPLAY_TASK: {"queue": REPLAY_QUEUE},
     RECONCILE_TASK: {"queue": REPLAY_QUEUE},
     TRACK_TASK: {"queue": TRACK_QUEUE},
+    VERIFY_TASK: {"queue": VERIFY_QUEUE},
 }
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 

@@ -68,7 +68,12 @@ class Worker:
 
 
 def start_worker(
-    dev: DevStack, pool: Pool, env: dict[str, str], *, name: str, queues: str = "replay,track"
+    dev: DevStack,
+    pool: Pool,
+    env: dict[str, str],
+    *,
+    name: str,
+    queues: str = "replay,verify,track",
 ) -> Worker:
     """Spawn a worker with its output in `<workdir>/<name>.log`, which must be new."""
     log = dev.workdir / f"{name}.log"

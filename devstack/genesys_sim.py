@@ -1,12 +1,13 @@
-"""A Genesys Cloud simulator: the login and conversation endpoints over real HTTP.
+"""A Genesys Cloud simulator: the login, conversation and analytics endpoints over real HTTP.
 
 It answers with the shapes, statuses and headers of the real API (as `dlq/genesys/`
 documents them, with their sources; tests/fixtures/genesys-*.json): client-credentials
-tokens with a lifetime, per-token rate limits with 429 + Retry-After, Genesys error
-bodies, `inin-*` headers everywhere (`inin-ratelimit-allowed` is the enforced limit per
-window, or `advertised_limit` when a test wants the two apart), and
-faults on demand (latency, random 5xx, scripted statuses per conversation, an outage
-switch, token revocation). `/__admin/...` (loopback only, no auth) seeds, scripts,
+tokens with a lifetime, the analytics multi-get (`?id=a,b,...`: unknown ids left out,
+400 beyond `analytics_max_ids`, a configurable lag), per-token rate limits with 429 +
+Retry-After, Genesys error bodies, `inin-*` headers everywhere (`inin-ratelimit-allowed`
+is the enforced limit per window, or `advertised_limit` when a test wants the two
+apart), and faults on demand (latency, random 5xx, scripted statuses per conversation,
+an outage switch, token revocation). `/__admin/...` (loopback only, no auth) seeds, scripts,
 counts and resets; `devstack.sim_admin.SimAdmin` is its typed client.
 
 In tests: `with GenesysSimulator(rate_limit=30, rate_window=6) as sim: sim.url`.
@@ -35,6 +36,7 @@ from urllib.parse import parse_qs
 
 from devstack.sim_admin import SimAdmin
 from devstack.sim_state import (
+    ANALYTICS_DETAILS,
     GET_CONVERSATION,
     PATCH_ATTRIBUTES,
     PERMISSIONS,
@@ -113,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path.startswith("/__admin/"):
             self._admin(method, path, raw)
             return
@@ -121,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         label = f"{method} (unrouted)"
         try:
             try:
-                label, answer = self._public(method, path, raw)
+                label, answer = self._public(method, path, raw, query)
             except _Reply as reply:
                 answer = reply
             headers = dict(answer.headers)
@@ -136,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             state.leave()
 
-    def _public(self, method: str, path: str, raw: bytes) -> tuple[str, _Reply]:
+    def _public(self, method: str, path: str, raw: bytes, query: str) -> tuple[str, _Reply]:
         """Login and API routes: (counter label, answer)."""
         state = self.server.state
         if state.config.latency_ms:
@@ -145,6 +147,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 raise _Reply(405, {"error": "method_not_allowed"})
             return TOKEN, self._token(raw)
+        if path == "/api/v2/analytics/conversations/details" and method == "GET":
+            try:
+                return ANALYTICS_DETAILS, self._analytics(query)
+            except _Reply as reply:
+                return ANALYTICS_DETAILS, reply
         conversation = _CONVERSATION.match(path)
         attributes = _ATTRIBUTES.match(path)
         if conversation and method == "GET":
@@ -185,7 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
             200, {"access_token": token, "token_type": "bearer", "expires_in": int(lifetime)}
         )
 
-    def _api(self, label: str, ids: tuple[str, ...], raw: bytes) -> _Reply:
+    def _authorize(self, label: str) -> dict[str, str]:
+        """What every API route checks first: outage, token, rate window, permission.
+
+        Answers the window's `inin-ratelimit-*` headers; raises the refusal.
+        """
         state = self.server.state
         if state.config.reject_all:
             raise _Reply(503, _error(503, "The service is currently unavailable."))
@@ -214,6 +225,35 @@ class _Handler(BaseHTTPRequestHandler):
                 ),
                 **window,
             )
+        return window
+
+    def _analytics(self, query: str) -> _Reply:
+        """`GET /api/v2/analytics/conversations/details?id=a,b,...`: the conversations
+        analytics knows, unknown (or not yet visible) ids left out."""
+        state = self.server.state
+        window = self._authorize(ANALYTICS_DETAILS)
+        failure = state.random_failure()
+        if failure is not None:
+            raise _Reply(failure, _error(failure, "Simulated server failure."), **window)
+        ids = [i for value in parse_qs(query).get("id", []) for i in value.split(",") if i]
+        if not ids:
+            raise _Reply(400, _error(400, "The id query parameter is required."), **window)
+        limit = state.config.analytics_max_ids
+        if len(ids) > limit:
+            raise _Reply(
+                400,
+                _error(400, f"Too many conversation ids: {len(ids)} (at most {limit})."),
+                **window,
+            )
+        if not all(_UUID.match(i) for i in ids):
+            raise _Reply(400, _error(400, "A conversation id is not a valid UUID."), **window)
+        found = state.analytics_details(ids)
+        # Genesys leaves empty lists out of its answers.
+        return _Reply(200, {"conversations": found} if found else {}, **window)
+
+    def _api(self, label: str, ids: tuple[str, ...], raw: bytes) -> _Reply:
+        state = self.server.state
+        window = self._authorize(label)
         conversation_id = ids[0]
         fault = state.next_fault(conversation_id)
         if fault is not None:
@@ -236,6 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         if label == GET_CONVERSATION:
             with state.lock:
                 snapshot = json.loads(json.dumps(body))
+                state.reads[conversation_id] += 1
             return _Reply(200, snapshot, **window)
         try:
             attributes = json.loads(raw)["attributes"]
@@ -296,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and parts == ["conversations"]:
             bodies = [generate_conversation(str(i)) for i in payload.get("ids", [])]
             bodies += list(payload.get("conversations", []))
-            state.seed(bodies)
+            state.seed(bodies, age_seconds=float(payload.get("age_seconds", 0.0)))
             return 200, {"conversations": bodies}
         if method == "POST" and parts == ["faults"]:
             for conversation_id, faults in payload.get("conversations", {}).items():
@@ -309,9 +350,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = state.conversations.get(parts[1])
                 history = list(state.history.get(parts[1], []))
                 snapshot = json.loads(json.dumps(body))
+                reads = state.reads[parts[1]]
             if body is None:
                 return 404, {"error": f"no conversation {parts[1]}"}
-            return 200, {"conversation": snapshot, "history": history}
+            return 200, {"conversation": snapshot, "history": history, "reads": reads}
         return 404, {"error": f"no admin route {method} {path}"}
 
     # output -----------------------------------------------------------------------------
@@ -415,6 +457,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the random 5xx")
     p.add_argument("--reject-all", action="store_true", help="answer every API call 503")
     p.add_argument("--retry-after-http-date", action="store_true")
+    p.add_argument(
+        "--analytics-max-ids",
+        type=int,
+        default=defaults.analytics_max_ids,
+        help="ids per analytics multi-get beyond which it answers 400",
+    )
+    p.add_argument(
+        "--analytics-lag-seconds",
+        type=float,
+        default=defaults.analytics_lag_seconds,
+        help="how long after its creation a conversation shows in analytics",
+    )
     p.add_argument("--conversation", action="append", default=[], help="seed this id (repeat)")
     p.add_argument(
         "--deny-permission",
@@ -444,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reject_all=args.reject_all,
         retry_after_http_date=args.retry_after_http_date,
         denied_permissions=args.deny_permission,
+        analytics_max_ids=args.analytics_max_ids,
+        analytics_lag_seconds=args.analytics_lag_seconds,
     )
     sim.state.seed([generate_conversation(i) for i in args.conversation])
 

@@ -8,17 +8,25 @@ from typing import Any
 
 import requests
 
-from devstack.sim_state import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
+from devstack.sim_state import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 
-__all__ = ["GET_CONVERSATION", "PATCH_ATTRIBUTES", "TOKEN", "SimAdmin", "SimStats"]
+__all__ = [
+    "ANALYTICS_DETAILS",
+    "GET_CONVERSATION",
+    "PATCH_ATTRIBUTES",
+    "TOKEN",
+    "SimAdmin",
+    "SimStats",
+]
 
 
 @dataclass(frozen=True)
 class SimStats:
     """What the simulator counted since start or the last reset.
 
-    `endpoints` maps a route label (`TOKEN`, `GET_CONVERSATION`, `PATCH_ATTRIBUTES`) to
-    {"status": count}; `statuses` sums every route by status.
+    `endpoints` maps a route label (`TOKEN`, `GET_CONVERSATION`, `PATCH_ATTRIBUTES`,
+    `ANALYTICS_DETAILS`) to {"status": count}; `statuses` sums every route by status;
+    `analytics_ids` counts the ids the analytics multi-get was asked for (answered 200).
     """
 
     endpoints: dict[str, dict[str, int]]
@@ -27,6 +35,7 @@ class SimStats:
     tokens_issued: int
     tokens_active: int
     max_in_flight: int
+    analytics_ids: int = 0
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         """Calls to `endpoint`, all or with one status."""
@@ -53,11 +62,13 @@ class SimAdmin:
         response.raise_for_status()
         return response.json()
 
-    def seed(self, *conversation_ids: str) -> list[dict[str, Any]]:
-        """Create realistic conversations (customer, acd, agent) for these ids; their bodies."""
-        bodies: list[dict[str, Any]] = self._call(
-            "POST", "conversations", {"ids": list(conversation_ids)}
-        )["conversations"]
+    def seed(self, *conversation_ids: str, age_seconds: float = 0.0) -> list[dict[str, Any]]:
+        """Create realistic conversations (customer, acd, agent) for these ids; their bodies.
+
+        `age_seconds`: as created that long ago (what the analytics lag counts from).
+        """
+        body = {"ids": list(conversation_ids), "age_seconds": age_seconds}
+        bodies: list[dict[str, Any]] = self._call("POST", "conversations", body)["conversations"]
         return bodies
 
     def seed_bodies(self, bodies: Iterable[dict[str, Any]]) -> None:
@@ -99,6 +110,11 @@ class SimAdmin:
             "history"
         ]
         return history
+
+    def reads(self, conversation_id: str) -> int:
+        """How many single GETs of the conversation were answered 200."""
+        reads: int = self._call("GET", f"conversations/{conversation_id}")["reads"]
+        return reads
 
     def attributes(self, conversation_id: str, participant_id: str) -> dict[str, str]:
         """A participant's current attributes."""

@@ -21,10 +21,14 @@ from typing import Any
 TOKEN = "POST /oauth/token"
 GET_CONVERSATION = "GET /api/v2/conversations/{id}"
 PATCH_ATTRIBUTES = "PATCH /api/v2/conversations/{id}/participants/{pid}/attributes"
+ANALYTICS_DETAILS = "GET /api/v2/analytics/conversations/details"
 
 #: The permission each route needs (Genesys Cloud API reference); a route missing here
 #: is answered whatever the client's roles.
-PERMISSIONS = {GET_CONVERSATION: "conversation:communication:view"}
+PERMISSIONS = {
+    GET_CONVERSATION: "conversation:communication:view",
+    ANALYTICS_DETAILS: "analytics:conversationDetail:view",
+}
 
 _PARTICIPANT_NS = uuid.UUID("0c7f2d1e-5b4a-4e3c-9a8b-7d6e5f4a3b2c")
 
@@ -49,6 +53,12 @@ class SimConfig:
     retry_after_http_date: bool = False
     #: Permissions the OAuth client's roles lack: their routes answer 403.
     denied_permissions: list[str] = field(default_factory=list)
+    #: The analytics multi-get answers 400 beyond this many ids (the real limit is not
+    #: documented; the client halves its batch on a 400).
+    analytics_max_ids: int = 100
+    #: A conversation shows in analytics only this long after it was created (seeded or
+    #: auto-created): the analytics pipeline lags behind the conversations API.
+    analytics_lag_seconds: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply known fields from a JSON object; unknown names are an error, not ignored."""
@@ -132,6 +142,38 @@ def generate_conversation(conversation_id: str, *, now: datetime | None = None) 
     }
 
 
+def analytics_view(body: dict[str, Any]) -> dict[str, Any]:
+    """A conversation as `GET /api/v2/analytics/conversations/details` shows it: the
+    conversation's `conversationId`, start and end, and its participants by
+    `participantId` and `purpose`, each with its sessions (no attributes: the endpoint is
+    "WithoutAttributes")."""
+    participants = []
+    for participant in body.get("participants", []):
+        media = [
+            {"sessionId": session.get("id"), "mediaType": kind.rstrip("s")}
+            for kind in ("calls", "callbacks", "chats", "emails", "messages")
+            for session in participant.get(kind, [])
+        ]
+        entry = {
+            "participantId": participant["id"],
+            "purpose": participant.get("purpose"),
+            "sessions": media,
+        }
+        if participant.get("name"):
+            entry["participantName"] = participant["name"]
+        if participant.get("userId"):
+            entry["userId"] = participant["userId"]
+        participants.append(entry)
+    view: dict[str, Any] = {
+        "conversationId": body["id"],
+        "conversationStart": body.get("startTime"),
+        "participants": participants,
+    }
+    if body.get("endTime"):
+        view["conversationEnd"] = body["endTime"]
+    return view
+
+
 @dataclass
 class Window:
     """A token's fixed rate-limit window: opened by its first call, `count` calls so far."""
@@ -147,13 +189,19 @@ class SimState:
     config: SimConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: When each conversation was created (monotonic), for the analytics lag.
+    created: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Single GETs answered 200, per conversation.
+    reads: Counter[str] = field(default_factory=Counter)
     deleted: set[str] = field(default_factory=set)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
     counters: dict[str, Counter[str]] = field(default_factory=dict)
     tokens_issued: int = 0
+    #: Ids asked of the analytics multi-get, over every call answered 200.
+    analytics_ids: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -229,21 +277,42 @@ class SimState:
             return None
 
     # conversations ----------------------------------------------------------------------
-    def seed(self, bodies: list[dict[str, Any]]) -> None:
+    def seed(self, bodies: list[dict[str, Any]], *, age_seconds: float = 0.0) -> None:
+        """Store conversations as created `age_seconds` ago (analytics lags behind that)."""
         with self.lock:
             for body in bodies:
                 self.conversations[str(body["id"])] = body
+                self.created[str(body["id"])] = time.monotonic() - age_seconds
                 self.deleted.discard(str(body["id"]))
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """The conversation body, generated on first sight when `auto_create` is on."""
         with self.lock:
-            if conversation_id in self.deleted:
-                return None
-            body = self.conversations.get(conversation_id)
-            if body is None and self.config.auto_create:
-                body = self.conversations[conversation_id] = generate_conversation(conversation_id)
-            return body
+            return self._conversation(conversation_id)
+
+    def _conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        # Under the lock.
+        if conversation_id in self.deleted:
+            return None
+        body = self.conversations.get(conversation_id)
+        if body is None and self.config.auto_create:
+            body = self.conversations[conversation_id] = generate_conversation(conversation_id)
+            self.created[conversation_id] = time.monotonic()
+        return body
+
+    def analytics_details(self, conversation_ids: list[str]) -> list[dict[str, Any]]:
+        """The analytics view of the conversations it knows: deleted ones, unknown ones and
+        ones younger than `analytics_lag_seconds` are absent (absent, not an error)."""
+        with self.lock:
+            found = []
+            for conversation_id in dict.fromkeys(conversation_ids):
+                body = self._conversation(conversation_id)
+                age = time.monotonic() - self.created.get(conversation_id, 0.0)
+                if body is None or age < self.config.analytics_lag_seconds:
+                    continue
+                found.append(analytics_view(body))
+            self.analytics_ids += len(conversation_ids)
+            return found
 
     def patch_attributes(
         self, conversation_id: str, participant_id: str, attrs: dict[str, str]
@@ -288,6 +357,7 @@ class SimState:
                 "statuses": dict(statuses),
                 "requests": sum(statuses.values()),
                 "tokens_issued": self.tokens_issued,
+                "analytics_ids": self.analytics_ids,
                 "tokens_active": sum(1 for expiry in self.tokens.values() if expiry > now),
                 "max_in_flight": self.max_in_flight,
             }
@@ -298,9 +368,12 @@ class SimState:
             self.config.update(dataclasses.asdict(self.initial))
             for store in (self.conversations, self.history, self.faults, self.tokens):
                 store.clear()
+            self.created.clear()
+            self.reads.clear()
             self.windows.clear()
             self.counters.clear()
             self.deleted.clear()
             self.tokens_issued = 0
+            self.analytics_ids = 0
             self.max_in_flight = self.in_flight
             self.rng.seed(self.config.seed)

@@ -18,7 +18,7 @@ from devstack.moto_server import MotoServer, aws_environment
 from devstack.process import ChildServer, die_with_parent, free_port
 from devstack.redis_server import RedisServer
 from devstack.sim_admin import SimAdmin
-from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
+from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 
 SIM_CLIENT_ID = "dlq-replay-local-client"
 SIM_CLIENT_SECRET = "local-simulator-secret"  # the simulator's own, not a real credential
@@ -118,13 +118,13 @@ class DevStack:
         self,
         *,
         concurrency: int = 16,
-        queues: str = "replay,track",
+        queues: str = "replay,verify,track",
         name: str = "worker",
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """`celery -A tasks worker` with a thread pool, as the README documents it.
 
-        Deployments run `-Q replay` and `-Q track` apart (see `start_workers`); one worker
+        Deployments run `-Q replay,verify` and `-Q track` apart (see `start_workers`); one worker
         on both queues is the smallest setup, for tests.
         """
         argv = [
@@ -140,7 +140,12 @@ class DevStack:
     ) -> list[subprocess.Popen[bytes]]:
         """A redelivery worker and a small tracking worker, as deployed."""
         return [
-            self.start_worker(concurrency=concurrency, queues=REPLAY_QUEUE, name="worker", env=env),
+            self.start_worker(
+                concurrency=concurrency,
+                queues=f"{REPLAY_QUEUE},{VERIFY_QUEUE}",
+                name="worker",
+                env=env,
+            ),
             self.start_worker(concurrency=2, queues=TRACK_QUEUE, name="tracker", env=env),
         ]
 

@@ -26,6 +26,7 @@ from dlq.events import (
     parse_dlq_message,
     subscriber_record,
 )
+from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import LedgerStore, Status
 from dlq.locks import lock_name
 
@@ -51,9 +52,17 @@ class IngestResult:
 
 
 def admit(
-    message: DlqMessage, *, ledger: LedgerStore, enqueuer: ReplayEnqueuer, org_id: str | None = None
+    message: DlqMessage,
+    *,
+    ledger: LedgerStore,
+    enqueuer: ReplayEnqueuer,
+    org_id: str | None = None,
+    verifications: PendingVerifications | None = None,
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
+
+    With `verifications`, a new item's conversation is marked to verify in the next
+    batch (an optimisation: the replay looks it up on its own if that fails).
 
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
@@ -100,6 +109,8 @@ def admit(
                 f"broker refused the replay of {parsed.key.event_id}: {exc}; "
                 "the message stays in the DLQ (the reconciler also re-enqueues it)"
             ) from exc
+    if verifications is not None and parsed.conversation_id and (existing is None or retried):
+        _mark_to_verify(verifications, parsed.conversation_id)
     if existing is None:
         outcome = IngestOutcome.ACCEPTED
     else:
@@ -134,6 +145,17 @@ def _subscriber_record(
         extra={"sqs_message_id": message.message_id, "events": len(record.keys)},
     )
     return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=record.reason)
+
+
+def _mark_to_verify(verifications: PendingVerifications, conversation_id: str) -> None:
+    try:
+        verifications.add(conversation_id)
+    except Exception:
+        # Only an optimisation: the replay looks the conversation up on its own.
+        log.warning(
+            "could not mark a conversation to verify in a batch",
+            extra={"conversation_id": conversation_id},
+        )
 
 
 def _error_code(exc: BaseException | None) -> str | None:

@@ -399,7 +399,7 @@ class Replayer:
             return
         if claimed.conversation_id is None:
             return
-        known = self._directory.lookup(claimed.conversation_id)
+        known = self._directory.lookup(claimed.conversation_id, await_prefetch=True)
         if known.exists or self._options.redeliver_missing_conversation:
             return
         raise ConversationMissing(

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     #: How long an event waiting for its retry holds back the newer events of its
     #: conversation and target; after it, they go, and their history says so.
     replay_order_hold_seconds: PositiveFloat = 300.0
+    #: Conversations verified per analytics multi-get call (halved, for the fleet, after
+    #: a 400 that says the call asked for too many).
+    genesys_verify_batch: Annotated[int, Field(gt=0, le=1000)] = 100
+    #: How long a replay waits for the batch verification of its conversation before
+    #: looking it up on its own (counted from the ingest that marked it).
+    genesys_verify_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
 
     # Ingest
     poller_receivers: PositiveInt = 1

@@ -15,7 +15,9 @@ from celery.signals import setup_logging
 from dlq.logs import configure_logging
 from tasks.config import settings
 
-app = Celery("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile"])
+app = Celery(
+    "dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"]
+)
 app.config_from_object("celeryconfig")
 
 

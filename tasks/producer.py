@@ -6,7 +6,7 @@ import redis
 from celery import Celery
 
 from dlq.events import EventKey
-from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK
+from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK, VERIFY_TASK
 
 
 class CeleryEnqueuer:
@@ -31,6 +31,16 @@ class TrackingScheduler:
 
     def __call__(self, conversation_id: str, delay: float) -> None:
         self._app.send_task(TRACK_TASK, args=(conversation_id,), countdown=delay)
+
+
+class VerifyScheduler:
+    """Schedules one batch verification run, `delay` seconds out (`PendingVerifications`)."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def __call__(self, delay: float) -> None:
+        self._app.send_task(VERIFY_TASK, retry=True, countdown=delay or None)
 
 
 def replay_queue_depth(client: redis.Redis) -> int:

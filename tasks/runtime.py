@@ -12,6 +12,7 @@ import redis
 
 from dlq.aws import aws_client
 from dlq.genesys import ConversationDirectory, build_genesys_client
+from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import Ledger
 from dlq.locks import ConversationLocks
 from dlq.ordering import PassResults
@@ -22,10 +23,16 @@ from dlq.retry import TRACKING_POLICY, RetryPolicy
 from dlq.settings import Settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
+from dlq.verify import Prefetcher
 from tasks.application import app
 from tasks.config import settings
 from tasks.names import REPLAY_TASK, TRACK_TASK
-from tasks.producer import CeleryEnqueuer, TrackingScheduler, replay_queue_depth
+from tasks.producer import (
+    CeleryEnqueuer,
+    TrackingScheduler,
+    VerifyScheduler,
+    replay_queue_depth,
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class Runtime:
     reconciler: Reconciler
     #: The retry policy of each task, by task name.
     policies: Mapping[str, RetryPolicy]
+    #: Batch verification (None when REPLAY_VERIFY_CONVERSATION is off).
+    pending: PendingVerifications | None = None
+    prefetcher: Prefetcher | None = None
 
 
 _lock = threading.Lock()
@@ -89,7 +99,28 @@ def build_runtime(config: Settings) -> Runtime:
     dynamodb = aws_client("dynamodb", config, pool_size=64)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)
     client = build_genesys_client(config, cache)
-    directory = ConversationDirectory(client, cache)
+    pending = (
+        PendingVerifications(cache, VerifyScheduler(app))
+        if config.replay_verify_conversation
+        else None
+    )
+    directory = ConversationDirectory(
+        client,
+        cache,
+        pending=pending,
+        verify_batch=config.genesys_verify_batch,
+        verify_wait_seconds=config.genesys_verify_wait_seconds,
+    )
+    prefetcher = (
+        Prefetcher(
+            directory=directory,
+            pending=pending,
+            lock_client=cache,
+            max_hold_seconds=config.genesys_verify_wait_seconds / 3,
+        )
+        if pending is not None
+        else None
+    )
     news = TrackingNews(
         cache, TrackingScheduler(app), debounce_seconds=config.replay_tracking_debounce_seconds
     )
@@ -135,4 +166,6 @@ def build_runtime(config: Settings) -> Runtime:
         grace_seconds=config.replay_reconcile_grace_seconds,
     )
     policies = {REPLAY_TASK: policy, TRACK_TASK: TRACKING_POLICY}
-    return Runtime(config, cache, ledger, replayer, tracker, news, reconciler, policies)
+    return Runtime(
+        config, cache, ledger, replayer, tracker, news, reconciler, policies, pending, prefetcher
+    )

@@ -100,10 +100,15 @@ def test_each_run_splits_its_cpu_among_the_processes(results: dict[str, dict]) -
     assert all("cpu_split" in run for run in results["ingest"]["runs"])
 
 
-def test_drain_looks_each_conversation_up_once_when_verifying(results: dict[str, dict]) -> None:
+def test_drain_verifies_each_conversation_at_most_once_when_verifying(
+    results: dict[str, dict],
+) -> None:
     for point in results["drain"]["sweep"]:
-        expected = 5 if point["verify_conversation"] else 0
-        assert point["genesys_lookups"] == expected
+        reads = point["genesys_lookups"] + point["genesys_batch_reads"]
+        if point["verify_conversation"]:
+            assert 1 <= reads <= 5  # a batch for all five, or single lookups at worst
+        else:
+            assert reads == 0
         assert point["genesys_429"] == 0
 
 
@@ -154,7 +159,7 @@ def test_budget_stays_within_the_limit_and_tracks_every_conversation(
     budget = results["budget"]
     assert budget["replayed"] == QUICK_EVENTS
     assert budget["genesys_429"] == 0
-    assert budget["genesys_lookups"] == 5
+    assert 1 <= budget["genesys_lookups"] + budget["genesys_batch_reads"] <= 5
     assert budget["genesys_patches"] >= 5
     assert budget["tracking_settled_seconds"] >= budget["all_final_seconds"]
     assert budget["calls_needed"] == 10

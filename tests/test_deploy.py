@@ -229,7 +229,7 @@ def test_the_workers_consume_the_queues_celeryconfig_routes_to_one_each() -> Non
         command = services[name]["command"]
         return set(command[command.index("-Q") + 1].split(","))
 
-    assert queues("worker") == {names.REPLAY_QUEUE}
+    assert queues("worker") == {names.REPLAY_QUEUE, names.VERIFY_QUEUE}
     assert queues("tracker") == {names.TRACK_QUEUE}
     routed = {route["queue"] for route in celeryconfig.task_routes.values()}
     assert routed <= queues("worker") | queues("tracker")

@@ -23,7 +23,8 @@ from cli.main import main
 from devstack.process import ChildServer, free_port
 from devstack.queues import create_local_dlq
 from dlq.aws import aws_client
-from dlq.doctor.checks import Check, check_rule
+from dlq.doctor.checks import Check, check_genesys, check_rule
+from dlq.genesys.transport import MockTransport, Request, Response
 from dlq.ledger import create_table, table_definition
 from dlq.settings import load_settings
 from dlq.targets.rules import RuleRef
@@ -149,11 +150,59 @@ def test_doctor_prints_a_table_of_each_check_its_result_and_fix(env):
     assert result.stdout.rstrip().endswith("all good")
 
 
-def test_doctor_reports_the_analytics_permission_as_not_checked_where_the_route_is_absent(env):
-    found = checks(run(env, "--json"))["genesys analytics:conversationDetail:view"]
+ANALYTICS_VIEW = "analytics:conversationDetail:view"
 
-    assert found["status"] == "skip"
-    assert "does not serve /api/v2/analytics/conversations/details" in found["detail"]
+
+def test_doctor_checks_the_analytics_permission_batch_verification_needs(env):
+    found = checks(run(env, "--json"))[f"genesys {ANALYTICS_VIEW}"]
+
+    assert found["status"] == "pass"
+    assert "answered 200" in found["detail"]
+
+
+def test_a_genesys_client_without_analytics_view_fails_naming_the_permission(env, sim_admin):
+    sim_admin.configure(denied_permissions=[ANALYTICS_VIEW])
+
+    result = run(env, "--json")
+
+    assert result.exit_code == 1
+    found = checks(result)
+    assert found[f"genesys {CONVERSATION_VIEW}"]["status"] == "pass"
+    permission = found[f"genesys {ANALYTICS_VIEW}"]
+    assert permission["status"] == "fail"
+    assert "403" in permission["detail"]
+    assert f"add {ANALYTICS_VIEW} to a role of the OAuth client" in permission["fix"]
+
+
+def test_the_analytics_permission_is_not_needed_without_verification(env, sim_admin):
+    sim_admin.configure(denied_permissions=[ANALYTICS_VIEW])
+
+    found = checks(run({**env, "REPLAY_VERIFY_CONVERSATION": "false"}, "--json"))
+
+    assert found[f"genesys {ANALYTICS_VIEW}"]["status"] == "skip"
+    assert found[f"genesys {CONVERSATION_VIEW}"]["status"] == "pass"
+
+
+def test_the_analytics_permission_is_not_checked_where_the_route_is_absent(make_settings):
+    def answer(request: Request) -> Response:
+        if request.url.endswith("/oauth/token"):
+            return Response.of(200, {"access_token": "t", "token_type": "bearer", "expires_in": 60})
+        if "/analytics/" in request.url:
+            return Response.of(404, {"message": "no route", "code": "not.found", "status": 404})
+        return Response.of(404, {"message": "not found", "code": "not.found", "status": 404})
+
+    settings = make_settings(
+        genesys_api_base_url="https://api.genesys.test",
+        genesys_login_base_url="https://login.genesys.test",
+        genesys_client_id="client",
+        genesys_client_secret="secret",
+    )
+    found = {c.name: c for c in check_genesys(settings, transport=MockTransport(answer))}
+
+    assert found[f"genesys {ANALYTICS_VIEW}"].ok is None
+    assert "does not serve /api/v2/analytics/conversations/details" in (
+        found[f"genesys {ANALYTICS_VIEW}"].detail
+    )
 
 
 def test_doctor_checks_the_rule_a_dlq_message_names_and_finds_its_target(env, unique):

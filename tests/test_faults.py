@@ -148,7 +148,7 @@ def launcher(tmp_path: Path) -> Iterator[DevStack]:
 
 
 def start_worker(launcher: DevStack, name: str, concurrency: int = CONCURRENCY) -> Any:
-    """`celery -A tasks worker --pool threads -c 8 -Q replay,track` with this environment."""
+    """`celery -A tasks worker --pool threads -c 8 -Q replay,verify,track` with this env."""
     return launcher.start_worker(concurrency=concurrency, name=name, env=dict(os.environ))
 
 

@@ -17,7 +17,13 @@ from helpers import eventually
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.process import ChildServer, free_port
-from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN, SimAdmin
+from devstack.sim_admin import (
+    ANALYTICS_DETAILS,
+    GET_CONVERSATION,
+    PATCH_ATTRIBUTES,
+    TOKEN,
+    SimAdmin,
+)
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 CONVERSATION = json.loads((FIXTURES_DIR / "genesys-get-conversation.json").read_text())
@@ -305,3 +311,140 @@ def test_main_rejects_unknown_flags() -> None:
         check=False,
     )
     assert result.returncode == 2
+
+
+# --- the analytics multi-get ------------------------------------------------------------
+
+DETAILS = "/api/v2/analytics/conversations/details"
+
+
+def details(sim: GenesysSimulator, token: str, *ids: str) -> requests.Response:
+    return api(sim, "GET", DETAILS, token, params={"id": ",".join(ids)})
+
+
+def test_analytics_details_shows_each_conversation_with_its_participants_by_purpose(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    other = str(uuid.uuid4())
+    (generated,) = sim_admin.seed(other)
+    response = details(genesys_sim, seeded, CONV_ID, other)
+    assert response.status_code == 200
+    for header in (*ININ_HEADERS, "inin-correlation-id"):
+        assert response.headers[header]
+    found = {c["conversationId"]: c for c in response.json()["conversations"]}
+    assert found.keys() == {CONV_ID, other}
+    for body in (CONVERSATION, generated):
+        view = found[body["id"]]
+        assert view["conversationStart"] == body["startTime"]
+        assert view["conversationEnd"] == body["endTime"]
+        assert [(p["participantId"], p["purpose"]) for p in view["participants"]] == [
+            (p["id"], p["purpose"]) for p in body["participants"]
+        ]
+        assert all(isinstance(p["sessions"], list) for p in view["participants"])
+        assert all("attributes" not in p for p in view["participants"])
+
+
+def test_analytics_details_leaves_unknown_and_deleted_ids_out(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    deleted = str(uuid.uuid4())
+    sim_admin.seed(deleted)
+    sim_admin.delete(deleted)
+    response = details(genesys_sim, seeded, str(uuid.uuid4()), CONV_ID, deleted)
+    assert response.status_code == 200
+    assert [c["conversationId"] for c in response.json()["conversations"]] == [CONV_ID]
+    nothing = details(genesys_sim, seeded, str(uuid.uuid4()))
+    assert (nothing.status_code, nothing.json().get("conversations", [])) == (200, [])
+
+
+def test_analytics_details_answers_400_beyond_its_id_limit(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(analytics_max_ids=3)
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    refused = details(genesys_sim, seeded, *ids)
+    assert refused.status_code == 400
+    body = refused.json()
+    assert {"message", "code", "status", "contextId"} <= body.keys()
+    assert (body["code"], body["status"]) == ("bad.request", 400)
+    assert "at most 3" in body["message"]
+    assert details(genesys_sim, seeded, *ids[:3]).status_code == 200
+    assert sim_admin.stats().endpoints[ANALYTICS_DETAILS] == {"400": 1, "200": 1}
+
+
+def test_analytics_details_shows_a_conversation_only_after_the_lag(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(analytics_lag_seconds=1.0)
+    fresh = str(uuid.uuid4())
+    sim_admin.seed(fresh)
+    assert details(genesys_sim, seeded, fresh).json().get("conversations", []) == []
+    # The conversations API knows it at once.
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{fresh}", seeded).status_code == 200
+    eventually(
+        lambda: details(genesys_sim, seeded, fresh).json().get("conversations", []) != [],
+        timeout=10,
+        what="analytics catches up with the conversation",
+    )
+    older = str(uuid.uuid4())
+    sim_admin.seed(older, age_seconds=5.0)
+    [view] = details(genesys_sim, seeded, older).json()["conversations"]
+    assert view["conversationId"] == older
+
+
+def test_analytics_details_shows_auto_created_conversations_after_the_lag(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin
+) -> None:
+    sim_admin.configure(auto_create=True)
+    token = token_for(genesys_sim)
+    first = str(uuid.uuid4())
+    [view] = details(genesys_sim, token, first).json()["conversations"]
+    assert view["conversationId"] == first
+    assert [p["purpose"] for p in view["participants"]] == ["customer", "acd", "agent"]
+    # The single GET sees the same conversation analytics created.
+    body = api(genesys_sim, "GET", f"/api/v2/conversations/{first}", token).json()
+    assert [p["id"] for p in body["participants"]] == [
+        p["participantId"] for p in view["participants"]
+    ]
+    sim_admin.configure(analytics_lag_seconds=60.0)
+    assert details(genesys_sim, token, str(uuid.uuid4())).json().get("conversations", []) == []
+
+
+def test_analytics_details_needs_its_own_permission(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(denied_permissions=["analytics:conversationDetail:view"])
+    refused = details(genesys_sim, seeded, CONV_ID)
+    assert refused.status_code == 403
+    assert "analytics:conversationDetail:view" in refused.json()["message"]
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded).status_code == 200
+
+
+def test_analytics_details_shares_the_token_rate_limit_and_is_counted_apart(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    sim_admin.configure(rate_limit=2, rate_window=30)
+    assert api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded).status_code == 200
+    assert details(genesys_sim, seeded, CONV_ID).status_code == 200
+    limited = details(genesys_sim, seeded, CONV_ID)
+    assert limited.status_code == 429
+    assert limited.json()["code"] == TOO_MANY["body"]["code"]
+    assert int(limited.headers["Retry-After"]) >= 1
+    stats = sim_admin.stats()
+    assert stats.endpoints[ANALYTICS_DETAILS] == {"200": 1, "429": 1}
+    assert stats.count(GET_CONVERSATION) == 1
+    assert stats.analytics_ids == 1
+
+
+def test_analytics_details_without_a_token_is_401(genesys_sim: GenesysSimulator) -> None:
+    response = requests.get(f"{genesys_sim.url}{DETAILS}", params={"id": CONV_ID}, timeout=5)
+    assert response.status_code == 401
+
+
+def test_admin_counts_the_single_gets_of_each_conversation(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    for _ in range(2):
+        api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded)
+    details(genesys_sim, seeded, CONV_ID)
+    assert sim_admin.reads(CONV_ID) == 2

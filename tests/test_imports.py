@@ -150,7 +150,8 @@ def test_every_module_imports_first_in_a_fresh_interpreter(batch: int) -> None:
 def test_production_paths_never_import_the_local_dev_stack() -> None:
     production = (
         "cli.main, cli.setup, cli.poll, cli.status, cli.inspect, cli.redrive, "
-        "ingest.lambda_handler, ingest.poller, tasks.replay, tasks.track, tasks.reconcile"
+        "ingest.lambda_handler, ingest.poller, tasks.replay, tasks.track, tasks.reconcile, "
+        "tasks.verify"
     )
     probe = (
         f"import {production}, sys; "

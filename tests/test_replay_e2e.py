@@ -22,7 +22,7 @@ from dlq.events import EventKey
 from dlq.ledger import Status
 from dlq.replay import CLOCK_SLACK_SECONDS
 from tasks.application import app
-from tasks.names import REPLAY_QUEUE, TRACK_QUEUE
+from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def worker(redis_server, moto_server, sim):
             pool="threads",
             concurrency=8,
             perform_ping_check=False,
-            queues=[REPLAY_QUEUE, TRACK_QUEUE],
+            queues=[REPLAY_QUEUE, VERIFY_QUEUE, TRACK_QUEUE],
             loglevel="WARNING",
             shutdown_timeout=30,
         ),

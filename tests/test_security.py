@@ -106,7 +106,7 @@ def test_a_run_through_faults_leaves_no_secret_or_token_in_logs_or_ledger(
             stack.ingest()
             argv = [
                 sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "threads",
-                "-c", "8", "-Q", "replay,track", "--without-mingle", "--without-gossip",
+                "-c", "8", "-Q", "replay,verify,track", "--without-mingle", "--without-gossip",
                 "--loglevel", "DEBUG",
             ]  # fmt: skip
             launcher.spawn(argv, "worker", dict(os.environ))

@@ -5,7 +5,9 @@ inside the calling thread on a 429 and which sets no timeout (PureCloudPlatformC
 `rest.py`). It never sleeps and never loops: when the shared rate limiter says wait, or
 Genesys says 429/5xx, it raises a `RetryLater` subclass carrying the wait, and the caller
 (a Celery task) reschedules itself. Endpoints (Genesys Cloud Platform API v2):
-`GET /api/v2/conversations/{conversationId}` and
+`GET /api/v2/conversations/{conversationId}`,
+`GET /api/v2/analytics/conversations/details?id=<id>,<id>,...` (the multi-get: unknown
+ids are absent; permission `analytics:conversationDetail:view`) and
 `PATCH /api/v2/conversations/{conversationId}/participants/{participantId}/attributes`
 (string values, merged, 202).
 """
@@ -13,7 +15,7 @@ Genesys says 429/5xx, it raises a `RetryLater` subclass carrying the wait, and t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -22,6 +24,8 @@ from pydantic import ValidationError
 from dlq.genesys.auth import TokenCache, TokenProvider, fetch_token
 from dlq.genesys.checks import clean_attributes, path_id
 from dlq.genesys.errors import (
+    BatchRefused,
+    GenesysBadRequest,
     GenesysBadResponse,
     GenesysRateLimited,
     GenesysUnauthorized,
@@ -29,7 +33,7 @@ from dlq.genesys.errors import (
 )
 from dlq.genesys.headers import RateLimitInfo
 from dlq.genesys.limiter import Priority, RateLimiter
-from dlq.genesys.models import Conversation
+from dlq.genesys.models import AnalyticsConversation, Conversation, ConversationDetails
 from dlq.genesys.responses import DEFAULT_429_WAIT, status_error
 from dlq.genesys.transport import Request, RequestsTransport, Response, Transport
 from dlq.settings import Settings
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CONVERSATION_PATH = "/api/v2/conversations/{id}"
 ATTRIBUTES_PATH = "/api/v2/conversations/{id}/participants/{pid}/attributes"
+DETAILS_PATH = "/api/v2/analytics/conversations/details"
 
 
 class GenesysClient:
@@ -73,6 +78,38 @@ class GenesysClient:
         except (ValueError, ValidationError):
             raise GenesysBadResponse(
                 f"GET {CONVERSATION_PATH} answered 200 with a body that is not a conversation "
+                f"(correlation id {response.headers.get('inin-correlation-id')}); retry later",
+                status=response.status_code,
+                correlation_id=response.headers.get("inin-correlation-id"),
+            ) from None
+
+    def get_conversation_details(
+        self, conversation_ids: Sequence[str], *, priority: Priority = Priority.HIGH
+    ) -> list[AnalyticsConversation]:
+        """The conversations analytics knows among `conversation_ids`, in one call.
+
+        An id analytics does not know (yet) is absent from the answer, not an error. A 400
+        raises `BatchRefused` (most likely too many ids): the caller asks again in halves.
+        """
+        if not conversation_ids:
+            return []
+        ids = ",".join(path_id(i, "conversation id") for i in conversation_ids)
+        what = f"GET {DETAILS_PATH}"
+        try:
+            response = self._call("GET", f"{DETAILS_PATH}?id={ids}", DETAILS_PATH, priority)
+        except GenesysBadRequest as exc:
+            raise BatchRefused(
+                f"{exc} (asked for {len(conversation_ids)} ids; ask for fewer)",
+                status=exc.status,
+                code=exc.code,
+                correlation_id=exc.correlation_id,
+                size=len(conversation_ids),
+            ) from None
+        try:
+            return ConversationDetails.model_validate(response.json()).conversations
+        except (ValueError, ValidationError):
+            raise GenesysBadResponse(
+                f"{what} answered 200 with a body that is not conversation details "
                 f"(correlation id {response.headers.get('inin-correlation-id')}); retry later",
                 status=response.status_code,
                 correlation_id=response.headers.get("inin-correlation-id"),

@@ -10,6 +10,7 @@ GenesysError                              status, code, correlation_id on every 
 │   └── GenesysUnauthorized               401 even with a freshly issued token
 ├── GenesysGiveUp (GiveUp)                retrying cannot help: record the outcome
 │   ├── GenesysBadRequest (400)  GenesysForbidden (403)  GenesysNotFound (404)
+│   │   └── BatchRefused          a 400 to the analytics multi-get: ask for fewer ids
 │   ├── GenesysClientError                any other 4xx
 │   └── InvalidRequest (also ValueError)  refused before any network I/O
 └── GenesysCredentialsError (ConfigurationError)  the token endpoint refused the client
@@ -91,6 +92,23 @@ class GenesysGiveUp(GenesysError, GiveUp):
 
 class GenesysBadRequest(GenesysGiveUp):
     """400: Genesys refused the request as malformed."""
+
+
+class BatchRefused(GenesysBadRequest):
+    """400 to the analytics multi-get: most likely too many ids in one call; halve the batch."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        size: int = 0,
+    ) -> None:
+        super().__init__(message, status=status, code=code, correlation_id=correlation_id)
+        #: How many ids the refused call asked for.
+        self.size = size
 
 
 class GenesysForbidden(GenesysGiveUp):

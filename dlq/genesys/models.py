@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,8 +46,43 @@ class Conversation(_Border):
 
     def customer_participant_id(self) -> str | None:
         """Where tracking attributes go: the customer, else an external party, else None."""
-        for purpose in ("customer", "external"):
-            for participant in self.participants:
-                if participant.purpose == purpose:
-                    return participant.id
-        return None
+        return tracking_participant((p.id, p.purpose) for p in self.participants)
+
+
+def tracking_participant(participants: Iterable[tuple[str, str | None]]) -> str | None:
+    """The participant tracking annotates, of (id, purpose) pairs: the customer, else an
+    external party, else None. The one rule, for the single GET and the batch read."""
+    listed = list(participants)
+    for purpose in ("customer", "external"):
+        for participant_id, their_purpose in listed:
+            if their_purpose == purpose:
+                return participant_id
+    return None
+
+
+class AnalyticsParticipant(_Border):
+    """One participant as the analytics conversation details show it."""
+
+    participant_id: str = Field(alias="participantId")
+    purpose: str | None = None
+    participant_name: str | None = Field(default=None, alias="participantName")
+    sessions: list[dict[str, object]] = Field(default_factory=list)
+
+
+class AnalyticsConversation(_Border):
+    """One conversation of `GET /api/v2/analytics/conversations/details?id=...`."""
+
+    conversation_id: str = Field(alias="conversationId")
+    conversation_start: datetime | None = Field(default=None, alias="conversationStart")
+    conversation_end: datetime | None = Field(default=None, alias="conversationEnd")
+    participants: list[AnalyticsParticipant] = Field(default_factory=list)
+
+    def customer_participant_id(self) -> str | None:
+        """Where tracking attributes go, by the same rule as `Conversation`'s."""
+        return tracking_participant((p.participant_id, p.purpose) for p in self.participants)
+
+
+class ConversationDetails(_Border):
+    """The multi-get's answer; unknown ids are simply absent (Genesys leaves out empty lists)."""
+
+    conversations: list[AnalyticsConversation] = Field(default_factory=list)

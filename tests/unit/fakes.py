@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from devstack.sim_state import analytics_view
 from dlq.events import EventKey
 from dlq.genesys.limiter import Priority
 from dlq.genesys.transport import Request, Response
@@ -37,6 +38,7 @@ TARGET_ARN = "arn:aws:sqs:us-east-1:111122223333:crm-sync"
 
 _CONVERSATION = re.compile(r"/api/v2/conversations/([^/]+)$")
 _ATTRIBUTES = re.compile(r"/api/v2/conversations/([^/]+)/participants/([^/]+)/attributes$")
+_DETAILS = "/api/v2/analytics/conversations/details?id="
 
 
 def fixture(name: str) -> Any:
@@ -64,13 +66,18 @@ class ScriptedGenesys:
 
     `script(conversation_id, 503, 503)` makes the next two calls on that conversation
     (GET or PATCH, or only `method=`) answer those statuses before the normal answer.
-    An unknown conversation answers 404. PATCHes merge into `attributes`.
+    An unknown conversation answers 404. PATCHes merge into `attributes`. The analytics
+    multi-get shows every conversation except those in `analytics_hidden`, and answers
+    400 beyond `analytics_limit` ids; `details_answers` queues answers before that.
     """
 
     def __init__(self) -> None:
         self.conversations: dict[str, dict[str, Any]] = {}
         self.attributes: dict[tuple[str, str], dict[str, str]] = {}
         self._scripts: dict[tuple[str | None, str], list[Response]] = {}
+        self.analytics_hidden: set[str] = set()
+        self.analytics_limit = 100
+        self.details_answers: list[Response] = []
 
     def add(self, conversation_id: str = CONVERSATION_ID) -> str:
         self.conversations[conversation_id] = conversation_body(conversation_id)
@@ -83,6 +90,8 @@ class ScriptedGenesys:
     def handle(self, request: Request) -> Response:
         path = request.url.split("://", 1)[-1]
         path = path[path.index("/") :]
+        if path.startswith(_DETAILS):
+            return self._details(path.removeprefix(_DETAILS).split(","))
         patch = _ATTRIBUTES.search(path)
         get = _CONVERSATION.search(path)
         conversation_id = (patch or get).group(1) if (patch or get) else ""
@@ -100,6 +109,18 @@ class ScriptedGenesys:
             merged.update(request.json["attributes"])
             return Response.of(202, None)
         return error_response(400)
+
+    def _details(self, ids: list[str]) -> Response:
+        if self.details_answers:
+            return self.details_answers.pop(0)
+        if len(ids) > self.analytics_limit:
+            return error_response(400)
+        shown = [
+            analytics_view(self.conversations[i])
+            for i in ids
+            if i in self.conversations and i not in self.analytics_hidden
+        ]
+        return Response.of(200, {"conversations": shown} if shown else {})
 
     def _scripted(self, method: str, conversation_id: str) -> Response | None:
         for key in ((method, conversation_id), (None, conversation_id)):
@@ -123,7 +144,13 @@ def patches(requests: list[Request]) -> list[Request]:
 
 
 def lookups(requests: list[Request]) -> list[Request]:
-    return [r for r in requests if r.method == "GET"]
+    """The single GETs (not the analytics multi-get)."""
+    return [r for r in requests if r.method == "GET" and _DETAILS not in r.url]
+
+
+def details_calls(requests: list[Request]) -> list[list[str]]:
+    """The ids of each analytics multi-get call, in order."""
+    return [r.url.split(_DETAILS, 1)[1].split(",") for r in requests if _DETAILS in r.url]
 
 
 class StaticTokens:
