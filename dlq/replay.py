@@ -219,7 +219,7 @@ class Replayer:
         own: ReplayOutcome | None = None
         hold: Hold | None = None
         given_up: Hold | None = None
-        verified = False
+        verified = self._verify_ahead(conversation_id, line, now)
         try:
             for item in line:
                 mine = item.key == key
@@ -300,6 +300,25 @@ class Replayer:
             f"({hold.item.event_id}) waits for its retry; this one goes after it",
             retry_after=hold.wait(self._clock.now()) + random.uniform(0.5, 2.0),
         )
+
+    def _verify_ahead(self, conversation_id: str, line: list[LedgerItem], now: float) -> bool:
+        """Verify the conversation once, before any claim: whether it need not be again.
+
+        A wait (a batch about to verify it, the budget) ends the pass before it claims
+        anything, so waiting costs no ledger write. Any other answer is left to the
+        attempts, which record it.
+        """
+        if not self._options.verify_conversation or self._directory is None:
+            return True
+        if not any(item.status not in FINAL_STATUSES and is_due(item, now) for item in line):
+            return False
+        try:
+            known = self._directory.lookup(conversation_id, await_prefetch=True)
+        except BudgetWait as wait:
+            raise Wait(str(wait), retry_after=wait.retry_after) from None
+        except (RetryLater, GiveUp, ConfigurationError):
+            return False
+        return known.exists or self._options.redeliver_missing_conversation
 
     def _hand_back(
         self, claimed: LedgerItem, exc: Wait | AttemptFailed, conversation_id: str, now: float

@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from dlq.errors import BudgetWait
 from dlq.events import EventKey
 from dlq.ledger import Status
 from dlq.ordering import PassResults
@@ -255,3 +256,33 @@ def test_a_pass_verifies_its_conversation_once(ordered, receive, target, cache, 
 
     assert len(target.delivered) == 4
     assert len([r for r in reads if "dlq:conv:" in str(r)]) == 1
+
+
+def test_a_pass_that_must_wait_for_its_verification_claims_nothing(
+    ordered, receive, target, ledger, directory, monkeypatch
+):
+    keys = conversation(receive, 3)
+
+    def pending(conversation_id, **kwargs):
+        raise BudgetWait("a batch verifies this conversation in a moment", retry_after=1.0)
+
+    monkeypatch.setattr(directory, "lookup", pending)
+
+    with pytest.raises(Wait, match="a batch verifies"):
+        ordered().replay(keys[1], lock=CONVERSATION_ID)
+
+    assert target.calls == []
+    assert all(ledger.get(k).status is Status.RECEIVED for k in keys)
+    assert all(ledger.get(k).attempts == 0 for k in keys)
+
+
+def test_a_conversation_gone_from_genesys_fails_each_event_of_the_pass(
+    ordered, receive, target, ledger, genesys
+):
+    keys = conversation(receive, 2)
+    del genesys.conversations[CONVERSATION_ID]
+
+    ordered().replay(keys[0], lock=CONVERSATION_ID)
+
+    assert target.calls == []
+    assert [ledger.get(k).status for k in keys] == [Status.FAILED, Status.FAILED]
