@@ -329,10 +329,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _tasks_run(log: Path) -> dict[str, int]:
     """Task executions by task name, from the worker's INFO lines ("Task <name>[<id>]
     succeeded in ..."): a wait or a retry that re-sends a task counts again."""
@@ -343,3 +339,7 @@ def _tasks_run(log: Path) -> dict[str, int]:
                 if "] succeeded in " in line and "Task " in line:
                     runs[line.split("Task ", 1)[1].split("[", 1)[0]] += 1
     return dict(runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
