@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from dlq.genesys.errors import GenesysConnectionError, GenesysTimeout
+from dlq.httpsession import PooledSession
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,7 @@ def process_session() -> requests.Session:
     with _sessions_lock:
         session = _sessions.get(pid)
         if session is None:
-            session = requests.Session()
-            # No transport retries: a retry is the caller's decision, never a hidden sleep.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+            session = PooledSession(pool_connections=4, pool_maxsize=64)
             session.headers.update({"Accept": "application/json", "User-Agent": "dlq-replay"})
             _sessions.clear()
             _sessions[pid] = session

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from dlq.httpsession import PooledSession
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import (
     TargetError,
@@ -26,11 +26,7 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 def new_session(pool_size: int = 32) -> requests.Session:
     """A pooled Session sized for the worker's thread pool."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return PooledSession(pool_connections=8, pool_maxsize=pool_size)
 
 
 def replay_headers(replay: Replay) -> dict[str, str]:
