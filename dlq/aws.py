@@ -14,14 +14,20 @@ READ_TIMEOUTS = {"sqs": 25}
 CONNECT_TIMEOUT = 3
 
 
-def aws_client(service: str, settings: Settings, *, pool_size: int = 32) -> Any:
+def aws_client(
+    service: str, settings: Settings, *, pool_size: int = 32, validate: bool = True
+) -> Any:
     """A boto3 client with bounded timeouts and standard retries, for our own resources.
 
     Its calls are reads, conditional writes and deletes, which are safe to repeat.
     boto3 itself honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`), which is
-    how the demo and the tests point every client at moto.
+    how the demo and the tests point every client at moto. `validate=False` skips
+    botocore's client-side parameter validation (botocore `Config`,
+    `parameter_validation`): for the worker's ledger, whose requests only
+    `dlq.ledger.store` builds and the contract tests check with validation on.
     """
     config = Config(
+        parameter_validation=validate,
         region_name=settings.aws_region,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUTS.get(service, 10),

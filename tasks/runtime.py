@@ -96,7 +96,8 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 def build_runtime(config: Settings) -> Runtime:
     """Wire the domain objects for one worker process."""
     cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
-    dynamodb = aws_client("dynamodb", config, pool_size=64)
+    # Client-side validation costs about 0.9 ms of CPU per ledger request (cProfile).
+    dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)
     client = build_genesys_client(config, cache)
     pending = (
