@@ -219,7 +219,7 @@ class Replayer:
         own: ReplayOutcome | None = None
         hold: Hold | None = None
         given_up: Hold | None = None
-        verified = self._verify_ahead(conversation_id, line, now)
+        verified, unverified = self._verify_ahead(conversation_id, line, now)
         try:
             for item in line:
                 mine = item.key == key
@@ -254,8 +254,13 @@ class Replayer:
                     )
                 try:
                     finished = self._attempt(
-                        claimed, task_id if mine else None, note=note, verified=verified
+                        claimed,
+                        task_id if mine else None,
+                        note=note,
+                        verified=verified,
+                        unverified=unverified,
                     )
+                    unverified = None  # its answer is recorded; later items ask again
                 except StaleClaim:
                     log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
                     own = ReplayOutcome.SKIPPED if mine else own
@@ -301,24 +306,27 @@ class Replayer:
             retry_after=hold.wait(self._clock.now()) + random.uniform(0.5, 2.0),
         )
 
-    def _verify_ahead(self, conversation_id: str, line: list[LedgerItem], now: float) -> bool:
-        """Verify the conversation once, before any claim: whether it need not be again.
+    def _verify_ahead(
+        self, conversation_id: str, line: list[LedgerItem], now: float
+    ) -> tuple[bool, Exception | None]:
+        """Verify the conversation once, before any claim.
 
-        A wait (a batch about to verify it, the budget) ends the pass before it claims
-        anything, so waiting costs no ledger write. Any other answer is left to the
-        attempts, which record it.
+        Answers whether the pass's attempts need not verify again, and the error the
+        lookup raised, for the first attempt to record as its own (without a second
+        call). A wait (a batch about to verify it, the budget) ends the pass before it
+        claims anything, so waiting costs no ledger write.
         """
         if not self._options.verify_conversation or self._directory is None:
-            return True
+            return True, None
         if not any(item.status not in FINAL_STATUSES and is_due(item, now) for item in line):
-            return False
+            return False, None
         try:
             known = self._directory.lookup(conversation_id, await_prefetch=True)
         except BudgetWait as wait:
             raise Wait(str(wait), retry_after=wait.retry_after) from None
-        except (RetryLater, GiveUp, ConfigurationError):
-            return False
-        return known.exists or self._options.redeliver_missing_conversation
+        except (RetryLater, GiveUp, ConfigurationError) as exc:
+            return False, exc
+        return known.exists or self._options.redeliver_missing_conversation, None
 
     def _hand_back(
         self, claimed: LedgerItem, exc: Wait | AttemptFailed, conversation_id: str, now: float
@@ -348,9 +356,11 @@ class Replayer:
         *,
         note: str | None = None,
         verified: bool = False,
+        unverified: Exception | None = None,
     ) -> LedgerItem:
         """One send of a claimed item, and its outcome in the ledger. `verified`: the
-        conversation was verified earlier in this pass (once per pass is enough)."""
+        conversation was verified earlier in this pass (once per pass is enough);
+        `unverified`: what that verification raised, this attempt's failure."""
         context = {
             "event_id": claimed.event_id,
             "target_arn": claimed.target_arn,
@@ -365,6 +375,8 @@ class Replayer:
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self._exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
+            if unverified is not None:
+                raise unverified
             if not verified:
                 self._verify(claimed)
             delivery = self._redeliverer.redeliver(
