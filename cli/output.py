@@ -45,8 +45,8 @@ class Output:
             table = Table()
             for column, width in zip(columns, widths, strict=True):
                 table.add_column(Text(column), min_width=width, overflow="fold")
-            for row in cells:
-                table.add_row(*(Text(cell) for cell in row))
+            for cell_row in cells:
+                table.add_row(*(Text(cell) for cell in cell_row))
             self.console.print(table)
             return
         print(f"# {title}")
