@@ -30,6 +30,7 @@ from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
+    WAIT_LOG_NEEDLE,
     WorkloadSpec,
     bench_stack,
     count_in_log,
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         finally:
             stop_child(worker)
         log = stack.dev.workdir / "worker.log"
-        waits = count_in_log(log, "'waiting'")
+        waits = count_in_log(log, WAIT_LOG_NEEDLE)
         retries = retry_reasons(log)
         shutil.copy(log, args.output.with_name("budget-worker.log"))
         timeline = log_timeline(log, wall_start=wall_start, expected=spec.events)

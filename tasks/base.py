@@ -7,7 +7,7 @@ countdown follows the settings the worker runs with (`autoretry_for` still catch
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
 from celery.exceptions import Ignore
@@ -50,12 +50,15 @@ class BoundedTask(Task):  # type: ignore[misc]
                 raise Ignore() from None
         return super().retry(*args, exc=exc, **options)
 
-    def wait(self, seconds: float | None) -> str:
+    def wait(self, seconds: float | None) -> NoReturn:
         """Come back in `seconds` without using up a retry (lock busy, budget says wait).
 
         Waits are floored: a refused caller asking again within milliseconds would only
-        churn the broker and the limiter.
+        churn the broker and the limiter. The copy keeps the task id, and this run ends
+        with `Ignore`: no task-succeeded event, so Flower shows one task per event that
+        ends once, SUCCESS or FAILURE, instead of a SUCCESS per wait (Celery's event state
+        keeps the first SUCCESS of a task id and would hide a later FAILURE).
         """
         delay = cap_countdown(max(seconds or 0.0, WAIT_FLOOR_SECONDS))
         self.signature_from_request(countdown=delay).apply_async()
-        return "waiting"
+        raise Ignore()
