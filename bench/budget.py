@@ -30,7 +30,6 @@ from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
-    WAIT_LOG_NEEDLE,
     WorkloadSpec,
     bench_stack,
     count_in_log,
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         finally:
             stop_child(worker)
         log = stack.dev.workdir / "worker.log"
-        waits = count_in_log(log, WAIT_LOG_NEEDLE)
+        waits = count_in_log(log, "'waiting'")
         retries = retry_reasons(log)
         shutil.copy(log, args.output.with_name("budget-worker.log"))
         timeline = log_timeline(log, wall_start=wall_start, expected=spec.events)

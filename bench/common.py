@@ -466,11 +466,6 @@ def log_timeline(
     return timeline
 
 
-#: How a worker's log says a task waited (lock busy, budget): `BoundedTask.wait` re-sends
-#: the task and ends this run with Celery's `Ignore`, logged as "Task <name>[<id>] ignored".
-WAIT_LOG_NEEDLE = "] ignored"
-
-
 def _log_kind(line: str) -> str | None:
     if '"logger": "dlq.replay"' in line:
         if '"outcome": "replayed"' in line:
@@ -481,7 +476,7 @@ def _log_kind(line: str) -> str | None:
             return "exhausted"
         if '"replay attempt failed' in line:
             return "attempts_failed"
-    elif WAIT_LOG_NEEDLE in line:
+    elif "'waiting'" in line:
         return "waits"
     return None
 
@@ -507,7 +502,7 @@ def per(total: float, n: int, digits: int = 3) -> float:
 
 
 def count_in_log(path: Path, needle: str) -> int:
-    """Lines of a log holding `needle` (e.g. `WAIT_LOG_NEEDLE`: tasks that waited)."""
+    """Lines of a log holding `needle` (e.g. tasks that answered 'waiting')."""
     if not path.exists():
         return 0
     with path.open(errors="replace") as log:

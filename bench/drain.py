@@ -34,7 +34,6 @@ from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
-    WAIT_LOG_NEEDLE,
     BenchStack,
     Drained,
     WorkloadSpec,
@@ -104,7 +103,7 @@ def drain_point(
         sink = stack.sink.counts()
     finally:
         stop_child(worker.process)
-    waits = count_in_log(worker.log, WAIT_LOG_NEEDLE)
+    waits = count_in_log(worker.log, "'waiting'")
     timeline = log_timeline(worker.log, wall_start=wall_start, expected=spec.events)
 
     replayed = drained.final.get("replayed", 0)

@@ -7,9 +7,9 @@ countdown follows the settings the worker runs with (`autoretry_for` still catch
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
-from celery import Task
+from celery import Task, uuid
 from celery.exceptions import Ignore
 
 from dlq.ledger import StaleClaim
@@ -17,6 +17,8 @@ from dlq.replay import AttemptFailed
 from dlq.retry import RetryPolicy, cap_countdown
 
 WAIT_FLOOR_SECONDS = 0.5
+#: What a task that waited answers (the worker logs it: `succeeded in ...: 'waiting'`).
+WAITING = "waiting"
 
 
 class BoundedTask(Task):  # type: ignore[misc]
@@ -50,15 +52,16 @@ class BoundedTask(Task):  # type: ignore[misc]
                 raise Ignore() from None
         return super().retry(*args, exc=exc, **options)
 
-    def wait(self, seconds: float | None) -> NoReturn:
+    def wait(self, seconds: float | None) -> str:
         """Come back in `seconds` without using up a retry (lock busy, budget says wait).
 
         Waits are floored: a refused caller asking again within milliseconds would only
-        churn the broker and the limiter. The copy keeps the task id, and this run ends
-        with `Ignore`: no task-succeeded event, so Flower shows one task per event that
-        ends once, SUCCESS or FAILURE, instead of a SUCCESS per wait (Celery's event state
-        keeps the first SUCCESS of a task id and would hide a later FAILURE).
+        churn the broker and the limiter. The copy gets a task id of its own: Celery's
+        event state (Flower's) keeps the first SUCCESS a task id reports, so under one id
+        a wait's SUCCESS would hide the FAILURE of the run that ends the event. Each wait
+        is therefore a task that succeeds with the result 'waiting' (see the README's
+        Flower section for how to read the counts).
         """
         delay = cap_countdown(max(seconds or 0.0, WAIT_FLOOR_SECONDS))
-        self.signature_from_request(countdown=delay).apply_async()
-        raise Ignore()
+        self.signature_from_request(countdown=delay, task_id=uuid()).apply_async()
+        return WAITING

@@ -64,7 +64,7 @@ def replay(
     try:
         outcome = runtime().replayer.replay(key, lock=lock, task_id=self.request.id)
     except Wait as wait:
-        self.wait(wait.retry_after)
+        return self.wait(wait.retry_after)
     if outcome in NOT_REPLAYED:
         raise EventNotReplayed(event_id, target_arn, outcome.value)
     return outcome.value

@@ -28,8 +28,8 @@ def track(self: BoundedTask, conversation_id: str) -> str:
     try:
         outcome = current.tracker.track(conversation_id)
     except RateLimitWait as wait:
-        self.wait(wait.retry_after)
+        return self.wait(wait.retry_after)
     if outcome is TrackingOutcome.DEFERRED:
         minimum = current.news.debounce_seconds
-        self.wait(current.tracker.deferral(conversation_id, minimum=minimum))
+        return self.wait(current.tracker.deferral(conversation_id, minimum=minimum))
     return outcome.value

@@ -3,8 +3,9 @@
 A real Celery worker (in this process, task events on) over the real stand-ins; a
 receiver on the real Redis feeds Celery's own `events.State` (what Flower's state is
 built on) and counts events per task id. An event that ends `failed` or `exhausted`
-must end its task FAILURE, after the ledger has recorded it, and never be retried; a
-task that waits (a busy lock) must end once, not once per wait.
+must end its task FAILURE, after the ledger has recorded it, and never be retried, even
+when the event waited first (a busy lock): a wait is a task of its own that answers
+'waiting'.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from devstack.genesys_sim import GenesysSimulator
 from dlq.events import EventKey
 from dlq.ledger import Status
 from tasks.application import app
+from tasks.base import WAITING
 from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_QUEUE, VERIFY_QUEUE
 from tasks.replay import EventNotReplayed
 
@@ -125,9 +127,7 @@ def failures(stack) -> Iterator[list[dict[str, Any]]]:
             return
         key = EventKey(exception.event_id, exception.target_arn, stack.rule_arn)
         item = stack.ledger.get(key)
-        seen.append(
-            {"task_id": task_id, "exception": exception, "ledger": item and item.status}
-        )
+        seen.append({"task_id": task_id, "exception": exception, "ledger": item and item.status})
 
     task_failure.connect(record, weak=False)
     yield seen
@@ -135,15 +135,22 @@ def failures(stack) -> Iterator[list[dict[str, Any]]]:
 
 
 def task_of(events: Events, event_id: str, *, final: bool = True) -> Any:
-    """The replay task of `event_id` in Flower's state, once it is ready (or just seen)."""
+    """The replay task that ended `event_id` in Flower's state (a wait's task answers
+    'waiting': those are left out), or, with `final=False`, any task of it."""
 
     def find() -> Any:
         for task in events.replay_tasks().values():
-            if event_id in (task.args or "") and (task.ready or not final):
+            if event_id not in (task.args or ""):
+                continue
+            if not final or (task.ready and task.result != repr(WAITING)):
                 return task
         return None
 
     return eventually(find, timeout=60, what=f"the task of {event_id} in the events")
+
+
+def tasks_of(events: Events, event_id: str) -> list[Any]:
+    return [t for t in events.replay_tasks().values() if event_id in (t.args or "")]
 
 
 def test_an_event_that_fails_ends_its_task_failure_after_the_ledger_recorded_it(
@@ -200,21 +207,17 @@ def test_an_exhausted_event_ends_its_task_failure_once_not_per_attempt(stack, ev
     assert events.counts[task.uuid]["task-succeeded"] == 0
 
 
-def test_a_task_that_waits_for_a_busy_lock_succeeds_once_not_once_per_wait(
-    stack, events, redis_url
-):
-    conversation = str(uuid.uuid4())
-    stack.sim.admin.seed(conversation)
+def test_a_task_that_waited_for_a_busy_lock_and_then_failed_shows_failure(stack, events, redis_url):
+    conversation = str(uuid.uuid4())  # unknown to the simulator: the event fails
     event = genesys_event(conversation_id=conversation)
-    # Another worker holds the conversation: this event's task must wait for it.
+    # Another worker holds the conversation: this event's task must wait for it first.
     held = redis.Redis.from_url(redis_url).lock(f"dlq:lock:{conversation}", timeout=60)
     assert held.acquire(blocking=False)
-    with configured({"REPLAY_VERIFY_CONVERSATION": "false"}):
+    with configured({"REPLAY_VERIFY_CONVERSATION": "true"}):
         stack.put_dlq(event)
         stack.ingest()
-        task = task_of(events, event["id"], final=False)
         eventually(
-            lambda: events.counts[task.uuid]["task-received"] >= 3,
+            lambda: sum(t.result == repr(WAITING) for t in tasks_of(events, event["id"])) >= 2,
             timeout=30,
             what="the task waiting twice",
         )
@@ -222,7 +225,10 @@ def test_a_task_that_waits_for_a_busy_lock_succeeds_once_not_once_per_wait(
         [item] = stack.wait_final(1)
         task = task_of(events, event["id"])
 
-    assert item.status is Status.REPLAYED
-    assert task.state == "SUCCESS"
-    assert events.counts[task.uuid]["task-succeeded"] == 1
-    assert events.counts[task.uuid]["task-failed"] == 0
+    assert item.status is Status.FAILED
+    # Each wait is a task of its own that answered 'waiting'; the run that ended the
+    # event is FAILURE (under one task id, Celery's state would have kept a SUCCESS).
+    assert task.state == "FAILURE"
+    waits = [t for t in tasks_of(events, event["id"]) if t.uuid != task.uuid]
+    assert len(waits) >= 2
+    assert {(t.state, t.result) for t in waits} == {("SUCCESS", repr(WAITING))}
