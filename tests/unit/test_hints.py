@@ -48,7 +48,9 @@ def messages(path: Path) -> Iterator[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             yield node.lineno, node.value
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(p.value if isinstance(p, ast.Constant) else "{}" for p in node.values)
+            text = "".join(
+                str(p.value) if isinstance(p, ast.Constant) else "{}" for p in node.values
+            )
             yield node.lineno, text
 
 
