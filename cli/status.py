@@ -9,14 +9,31 @@ import click
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
-from dlq.ledger import PENDING_STATUSES, LedgerItem
+from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--status",
+    "only",
+    type=click.Choice([s.value for s in Status]),
+    help="List the newest items of this status instead (e.g. rejected: reason, message id).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="With --status: at most this many items.")  # fmt: skip
+@click.option("--watch", is_flag=True, help="A live view: rates, ETA, budget, failing targets.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
+              help="With --watch: seconds between refreshes.")  # fmt: skip
+@click.option("--once", is_flag=True, help="With --watch: print one frame and exit.")
 @friendly_errors
-def status(as_json: bool) -> None:
+def status(
+    as_json: bool, only: str | None, limit: int, watch: bool, interval: float, once: bool
+) -> None:
     """Counts by status, DLQ error code and target; the oldest pending item."""
+    if only or watch or once:
+        _other_views(as_json, only, limit, watch or once, interval, once)
+        return
     items = list(ledger_of(settings()).scan())
     report = status_report(items)
     out = Output(as_json=as_json)
@@ -58,3 +75,19 @@ def status_report(items: list[LedgerItem]) -> dict[str, Any]:
             "last_error": oldest.last_error,
         },
     }
+
+
+def _other_views(
+    as_json: bool, only: str | None, limit: int, watch: bool, interval: float, once: bool
+) -> None:
+    """`--status` (a listing) and `--watch` (a live view): modules of their own."""
+    config = settings()
+    out = Output(as_json=as_json)
+    if only:
+        from cli.listing import list_status
+
+        list_status(out, ledger_of(config), Status(only), limit=limit)
+        return
+    from cli.watch import run_watch, watcher_for
+
+    run_watch(watcher_for(config, ledger_of(config)), out, interval=interval, once=once)

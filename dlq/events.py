@@ -269,7 +269,10 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
         source_org = genesys_org_of(event.source)
         if source_org != org_id:
             named = f"org {source_org}" if source_org else f"source {event.source[:200]!r}"
-            raise InvalidMessage(f"event from {named}, not from GENESYS_ORG_ID {org_id}")
+            raise InvalidMessage(
+                f"event from {named}, not from GENESYS_ORG_ID {org_id} (the ingest's setting: "
+                "the poller or the Lambda reads it)"
+            )
 
     genesys: GenesysDetail | None = None
     conversation_id = participant_id = None

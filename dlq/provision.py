@@ -113,7 +113,8 @@ def ensure_parking_queue(sqs: Any, url: str) -> tuple[str | None, bool, Finding 
                 Severity.FAIL,
                 f"REPLAY_PARKING_QUEUE_URL names a FIFO queue ({name}) that does not exist: "
                 "parked events are sent without a message group",
-                "name a standard queue in REPLAY_PARKING_QUEUE_URL",
+                "name a standard queue in REPLAY_PARKING_QUEUE_URL, for setup and the replay "
+                "workers (they park there: restart them with it)",
             ),
         )
     created_url = sqs.create_queue(
@@ -132,8 +133,9 @@ def ensure_parking_queue(sqs: Any, url: str) -> tuple[str | None, bool, Finding 
                 Severity.FAIL,
                 f"created {created_url}, but REPLAY_PARKING_QUEUE_URL names {url} (another "
                 "account or region than these credentials)",
-                f"set REPLAY_PARKING_QUEUE_URL={created_url}, or run setup with the "
-                "credentials of the queue's account",
+                f"set REPLAY_PARKING_QUEUE_URL={created_url} for setup and the replay workers "
+                "(restart them with it), or run setup with the credentials of the queue's "
+                "account",
             ),
         )
     return (

@@ -436,7 +436,8 @@ class Replayer:
         raise ConversationMissing(
             f"conversation {claimed.conversation_id} no longer exists in Genesys (404), so the "
             "event was not redelivered; to redeliver such events anyway set "
-            "REPLAY_REDELIVER_MISSING_CONVERSATION=true and redrive them"
+            "REPLAY_REDELIVER_MISSING_CONVERSATION=true on the replay workers (they read it: "
+            "restart them with it), then redrive them"
         )
 
     def _finish(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task
+from celery import Task, uuid
 from celery.exceptions import Ignore
 
 from dlq.ledger import StaleClaim
@@ -17,6 +17,8 @@ from dlq.replay import AttemptFailed
 from dlq.retry import RetryPolicy, cap_countdown
 
 WAIT_FLOOR_SECONDS = 0.5
+#: What a task that waited answers (the worker logs it: `succeeded in ...: 'waiting'`).
+WAITING = "waiting"
 
 
 class BoundedTask(Task):  # type: ignore[misc]
@@ -54,8 +56,12 @@ class BoundedTask(Task):  # type: ignore[misc]
         """Come back in `seconds` without using up a retry (lock busy, budget says wait).
 
         Waits are floored: a refused caller asking again within milliseconds would only
-        churn the broker and the limiter.
+        churn the broker and the limiter. The copy gets a task id of its own: Celery's
+        event state (Flower's) keeps the first SUCCESS a task id reports, so under one id
+        a wait's SUCCESS would hide the FAILURE of the run that ends the event. Each wait
+        is therefore a task that succeeds with the result 'waiting' (see the README's
+        Flower section for how to read the counts).
         """
         delay = cap_countdown(max(seconds or 0.0, WAIT_FLOOR_SECONDS))
-        self.signature_from_request(countdown=delay).apply_async()
-        return "waiting"
+        self.signature_from_request(countdown=delay, task_id=uuid()).apply_async()
+        return WAITING

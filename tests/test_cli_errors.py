@@ -131,7 +131,8 @@ def test_a_missing_queue_exits_2_naming_the_settings_to_check(tmp_path, moto_env
     assert process.returncode == 2
     line = one_line(process)
     assert line.startswith("the SQS queue does not exist (SendMessageBatch: ")
-    assert "check DLQ_QUEUE_URL (or REPLAY_PARKING_QUEUE_URL) and AWS_REGION" in line
+    assert "check DLQ_QUEUE_URL (read by the poller, setup and doctor;" in line
+    assert "REPLAY_PARKING_QUEUE_URL (the replay workers and setup) and AWS_REGION" in line
 
 
 @pytest.fixture(scope="module")

@@ -718,6 +718,28 @@ def test_by_status_lists_one_status_oldest_update_first(ledger, clock):
     assert event_ids(ledger.by_status(Status.FAILED)) == []
 
 
+def test_by_status_newest_first_reads_the_index_backwards(ledger, clock):
+    for event_id in ("evt-c", "evt-a", "evt-b"):
+        receive(ledger, event_id=event_id)
+        clock.advance(1)
+
+    assert event_ids(ledger.by_status(Status.RECEIVED, newest_first=True)) == [
+        "evt-b",
+        "evt-a",
+        "evt-c",
+    ]
+
+
+def test_by_status_limit_stops_after_that_many_items(ledger, clock):
+    for n in range(5):
+        receive(ledger, event_id=f"evt-{n}")
+        clock.advance(1)
+
+    assert event_ids(ledger.by_status(Status.RECEIVED, limit=2)) == ["evt-0", "evt-1"]
+    newest = ledger.by_status(Status.RECEIVED, newest_first=True, limit=2)
+    assert event_ids(newest) == ["evt-4", "evt-3"]
+
+
 @pytest.mark.parametrize(
     ("bounds", "expected"),
     [

@@ -228,8 +228,9 @@ def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_line(
     assert "Traceback" not in process.stderr
     assert process.stderr.splitlines() == [
         "error: the SQS queue does not exist (ReceiveMessage: "
-        "AWS.SimpleQueueService.NonExistentQueue): check DLQ_QUEUE_URL (or "
-        "REPLAY_PARKING_QUEUE_URL) and AWS_REGION; `dlq-replay setup` never creates the DLQ"
+        "AWS.SimpleQueueService.NonExistentQueue): check DLQ_QUEUE_URL (read by the poller, "
+        "setup and doctor; the Lambda's trigger names its own queue), REPLAY_PARKING_QUEUE_URL "
+        "(the replay workers and setup) and AWS_REGION; `dlq-replay setup` never creates the DLQ"
     ]
 
 

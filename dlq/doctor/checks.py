@@ -476,7 +476,8 @@ def check_rule(events: Any, rule: RuleRef, targets: set[str]) -> Check:
                 f"rule gone: {rule.arn} no longer exists, so its events have no rule target "
                 "to check against",
                 "redeliver them through REPLAY_TARGET_OVERRIDES, or REPLAY_TRUST_TARGET_ARN"
-                "=true if the targets still stand",
+                "=true if the targets still stand (set on the replay workers, which read them: "
+                "restart them), then redrive",
             )
         explained = explain_aws(exc)
         return Check(name, False, explained.cause, explained.fix)
@@ -486,6 +487,7 @@ def check_rule(events: Any, rule: RuleRef, targets: set[str]) -> Check:
             name,
             True,
             f"{len(current)} targets; no longer among them: {', '.join(missing)}",
-            "route those through REPLAY_TARGET_OVERRIDES, or accept that they fail",
+            "route those through REPLAY_TARGET_OVERRIDES on the replay workers (restart them "
+            "with it), or accept that they fail",
         )
     return Check(name, True, f"{len(current)} targets, every TARGET_ARN peeked among them")

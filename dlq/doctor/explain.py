@@ -218,7 +218,9 @@ def _client_error(error: AwsError) -> Explanation:
     if code in MISSING_QUEUE:
         return Explanation(
             f"the SQS queue does not exist ({op}: {code})",
-            "check DLQ_QUEUE_URL (or REPLAY_PARKING_QUEUE_URL) and AWS_REGION; "
+            "check DLQ_QUEUE_URL (read by the poller, setup and doctor; the Lambda's trigger "
+            "names its own queue), REPLAY_PARKING_QUEUE_URL (the replay workers and setup) "
+            "and AWS_REGION; "
             "`dlq-replay setup` never creates the DLQ",
             configuration=True,
             permanent=True,

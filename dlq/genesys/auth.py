@@ -75,7 +75,9 @@ def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
             f"the login host {settings.genesys_login_url} refused the OAuth client "
             f"({status} {code}: {text}; correlation id {correlation}): check "
             "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client uses the "
-            "client-credentials grant, and that GENESYS_REGION is the client's region",
+            "client-credentials grant, and that GENESYS_REGION is the client's region, in the "
+            "environment of the process that logged this (the workers, or doctor and "
+            "`inspect --genesys`: each reads its own)",
             status=status,
             code=code,
             correlation_id=correlation,

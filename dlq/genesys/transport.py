@@ -92,7 +92,8 @@ class RequestsTransport:
         except requests.RequestException as exc:
             raise GenesysConnectionError(
                 f"{request.what} could not reach Genesys ({type(exc).__name__}): check the "
-                "network and GENESYS_REGION / GENESYS_*_BASE_URL; retry later"
+                "network and GENESYS_REGION / GENESYS_*_BASE_URL of the process that logged "
+                "this (the workers, or doctor and `inspect --genesys`); retry later"
             ) from None
         return Response(answer.status_code, CaseInsensitiveDict(answer.headers), answer.content)
 

@@ -232,6 +232,8 @@ class MemoryLedger:
         *,
         updated_before: str | None = None,
         updated_after: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
     ) -> Iterator[LedgerItem]:
         def wanted(item: Item) -> bool:
             updated = str(item.get("updated_at", ""))
@@ -245,7 +247,10 @@ class MemoryLedger:
                 return bool(updated > updated_after)
             return True
 
-        for item in self._select(wanted, "updated_at"):
+        chosen = self._select(wanted, "updated_at")
+        if newest_first:
+            chosen.reverse()
+        for item in chosen[:limit]:
             yield LedgerItem.from_item(item)
 
     def by_conversation(self, conversation_id: str) -> list[LedgerItem]:

@@ -90,6 +90,8 @@ class LedgerStore(Protocol):
         *,
         updated_before: str | None = None,
         updated_after: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
     ) -> Iterator[LedgerItem]: ...
 
     def by_conversation(self, conversation_id: str) -> list[LedgerItem]: ...
@@ -333,8 +335,14 @@ class Ledger:
         *,
         updated_before: str | None = None,
         updated_after: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
     ) -> Iterator[LedgerItem]:
-        """Items of one status, oldest update first (the reconciler's and redrive's view)."""
+        """Items of one status, oldest update first (the reconciler's and redrive's view).
+
+        `newest_first` reads the index backwards and `limit` stops after that many items,
+        so an operator's "the latest 20 rejected" costs one page, never the whole index.
+        """
         condition = "#s = :s"
         values: dict[str, Any] = {"s": status.value}
         if updated_before and updated_after:
@@ -346,11 +354,15 @@ class Ledger:
         elif updated_after:
             condition += " AND updated_at > :a"
             values["a"] = updated_after
+        extra: dict[str, Any] = {"ScanIndexForward": not newest_first}
+        if limit is not None:
+            extra["PaginationConfig"] = {"MaxItems": limit, "PageSize": min(limit, 1000)}
         for item in self._query(
             IndexName=BY_STATUS_INDEX,
             KeyConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=marshal.values(**values),
+            **extra,
         ):
             yield LedgerItem.from_item(item)
 

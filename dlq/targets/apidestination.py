@@ -142,7 +142,8 @@ class Connections:
         else:
             raise ConfigurationError(
                 f"connection {connection_arn} uses authorization {kind!r}, which this service "
-                "cannot reproduce; route the destination with REPLAY_HTTP_TARGETS instead"
+                "cannot reproduce; route the destination with REPLAY_HTTP_TARGETS on the replay "
+                "workers instead (restart them with it), then redrive"
             )
         return Credentials(headers=headers, query=extra_query, expires_at=refresh)
 

@@ -225,7 +225,7 @@ def classify(
     if code in MISSING:
         return TargetMissing(
             f"{said}; the target does not exist: recreate it or route the event elsewhere "
-            "(REPLAY_TARGET_OVERRIDES), then redrive",
+            "(REPLAY_TARGET_OVERRIDES on the replay workers; restart them with it), then redrive",
             target_arn=target_arn,
             code=code,
         )

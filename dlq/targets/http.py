@@ -53,7 +53,7 @@ def post_event(
         replay,
         headers=replay_headers(replay),
         timeout=timeout,
-        fix="fix REPLAY_HTTP_TARGETS",
+        fix="fix REPLAY_HTTP_TARGETS on the replay workers (restart them with it)",
     )
 
 

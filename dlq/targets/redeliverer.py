@@ -158,7 +158,7 @@ class Redeliverer:
         if self._rules is None:
             raise ConfigurationError(
                 "checking a target against its rule needs the fleet's Redis (REDIS_URL); "
-                "or set REPLAY_TRUST_TARGET_ARN=true"
+                "or set REPLAY_TRUST_TARGET_ARN=true on the replay workers"
             )
         return Plan(target_arn, kind, self._rules.target(rule_arn, target_arn), "rule")
 

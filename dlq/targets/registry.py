@@ -59,7 +59,8 @@ def unsupported(target_arn: str, why: str) -> UnsupportedTarget:
     return UnsupportedTarget(
         f"cannot redeliver to {target_arn!r}: {why}. Supported: {SUPPORTED}. Route it with "
         f'REPLAY_TARGET_OVERRIDES=\'{{"{target_arn}": "<ARN of a supported target>"}}\' or '
-        f'REPLAY_HTTP_TARGETS=\'{{"{target_arn}": "https://..."}}\'',
+        f'REPLAY_HTTP_TARGETS=\'{{"{target_arn}": "https://..."}}\' on the replay workers '
+        "(restart them with it), then redrive",
         target_arn=target_arn,
         code="UnsupportedTarget",
     )

@@ -168,7 +168,8 @@ class RuleBook:
             raise RuleTargetError(
                 f"the DLQ message names no RULE_ARN, so {target_arn} cannot be checked against "
                 "a rule and was not redelivered; route it explicitly with "
-                "REPLAY_TARGET_OVERRIDES (or set REPLAY_TRUST_TARGET_ARN=true), then redrive",
+                "REPLAY_TARGET_OVERRIDES (or set REPLAY_TRUST_TARGET_ARN=true) on the replay "
+                "workers (restart them with it), then redrive",
                 target_arn=target_arn,
                 code="NoRule",
             )
@@ -177,7 +178,8 @@ class RuleBook:
             raise RuleTargetError(
                 f"rule {rule_arn} no longer exists, so the event was not redelivered: restore "
                 f"the rule with its target {target_arn}, or route the target explicitly with "
-                "REPLAY_TARGET_OVERRIDES (or `dlq-replay redrive --target-override`), then redrive",
+                "REPLAY_TARGET_OVERRIDES on the replay workers (restart them with it) or "
+                "`dlq-replay redrive --target-override`, then redrive",
                 target_arn=target_arn,
                 code="RuleNotFound",
             )
@@ -188,7 +190,8 @@ class RuleBook:
             f"{target_arn} is not a target of rule {rule_arn} (the DLQ message's TARGET_ARN "
             "is not what the rule delivers to), so the event was not redelivered: if the rule "
             "changed, restore the target or route it explicitly with REPLAY_TARGET_OVERRIDES "
-            "(or `dlq-replay redrive --target-override`), then redrive; if not, someone wrote "
+            "on the replay workers (restart them with it) or `dlq-replay redrive "
+            "--target-override`, then redrive; if not, someone wrote "
             "this message to the DLQ: check who may sqs:SendMessage on it",
             target_arn=target_arn,
             code="NotARuleTarget",
