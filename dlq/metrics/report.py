@@ -61,10 +61,12 @@ def status_report(
     since: float | None = None,
 ) -> dict[str, Any]:
     """The report as data. `since` defaults to, and is clipped to, the counters' retention."""
+    # The ledger first: without it there is nothing to report, and its error says why.
+    waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
+    oldest = _oldest_pending(ledger)
     earliest = now - RETENTION_SECONDS
     start = earliest if since is None else max(since, earliest)
     counts = read_counts(client, scope, since=start, until=now)
-    waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
     return {
         "since": iso(counts.since),
         "until": iso(now),
@@ -72,7 +74,7 @@ def status_report(
         **counts.as_dict(),
         "since_epoch": counts.since,
         "waiting": waiting,
-        "oldest_pending": _oldest_pending(ledger),
+        "oldest_pending": oldest,
     }
 
 
