@@ -31,10 +31,14 @@ def poll(receivers: int | None, until_empty: bool) -> None:
     # prometheus_client is imported.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
-    serving = bool(config.poller_metrics_port) and start_endpoint(
-        config, cache, port=config.poller_metrics_port, setting="POLLER_METRICS_PORT"
+    endpoint = (
+        start_endpoint(
+            config, cache, port=config.poller_metrics_port, setting="POLLER_METRICS_PORT"
+        )
+        if config.poller_metrics_port
+        else None
     )
-    metrics = process_metrics(config, cache, prometheus=serving)
+    metrics = process_metrics(config, cache, prometheus=endpoint is not None)
     poller = Poller(
         sqs=aws_client("sqs", config),
         queue_url=config.dlq_queue_url,

@@ -162,8 +162,8 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def serve(port: int, address: str, *, collectors: tuple[Collector, ...] = ()) -> CollectorRegistry:
-    """Serve `/metrics` on `address:port` from a daemon thread; answers the registry.
+def serve(port: int, address: str, *, collectors: tuple[Collector, ...] = ()) -> Callable[[], None]:
+    """Serve `/metrics` on `address:port` from a daemon thread; answers what stops it.
 
     In multiprocess mode the registry adds up every process's files (this process's
     too); otherwise it is this process's own.
@@ -175,8 +175,15 @@ def serve(port: int, address: str, *, collectors: tuple[Collector, ...] = ()) ->
         registry = REGISTRY
     for collector in collectors:
         registry.register(collector)
-    start_http_server(port, addr=address, registry=registry)
-    return registry
+    server, _ = start_http_server(port, addr=address, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        for collector in collectors:
+            registry.unregister(collector)
+
+    return stop
 
 
 def mark_process_dead(pid: int) -> None:

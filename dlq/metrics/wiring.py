@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis
 
@@ -45,11 +46,14 @@ def worker_emf(settings: Settings) -> EmfCounts | None:
     )
 
 
-def start_endpoint(settings: Settings, client: redis.Redis, *, port: int, setting: str) -> bool:
+def start_endpoint(
+    settings: Settings, client: redis.Redis, *, port: int, setting: str
+) -> Callable[[], None] | None:
     """Serve `/metrics` on `port` and sample the ledger and the DLQ in the background.
 
     `setting` names the port's variable for the error. A port that cannot be bound is
-    logged, not raised: a worker without its endpoint still replays. True when serving.
+    logged, not raised: a worker without its endpoint still replays. Answers what stops
+    both, or None when not serving.
     """
     from dlq.aws import aws_client
     from dlq.clock import SYSTEM_CLOCK
@@ -59,7 +63,7 @@ def start_endpoint(settings: Settings, client: redis.Redis, *, port: int, settin
 
     scope = settings.ledger_table
     try:
-        serve(
+        stop_serving = serve(
             port,
             settings.replay_metrics_address,
             collectors=(SampleCollector(lambda: read_sample(client, scope), SYSTEM_CLOCK.now),),
@@ -69,14 +73,14 @@ def start_endpoint(settings: Settings, client: redis.Redis, *, port: int, settin
             f"the metrics endpoint could not listen on {settings.replay_metrics_address}:{port} "
             f"({exc}): set {setting} to a free port, or 0 to turn it off; running without it"
         )
-        return False
+        return None
     ledger = Ledger(aws_client("dynamodb", settings), settings.ledger_table)
     depth = (
         sqs_queue_depth(aws_client("sqs", settings), settings.dlq_queue_url)
         if settings.dlq_queue_url
         else None
     )
-    Sampler(
+    stop_sampling = Sampler(
         client,
         scope,
         count_status=ledger.count_by_status,
@@ -84,4 +88,9 @@ def start_endpoint(settings: Settings, client: redis.Redis, *, port: int, settin
         interval=settings.replay_metrics_sample_seconds,
     ).start()
     log.info(f"metrics: serving /metrics on {settings.replay_metrics_address}:{port}")
-    return True
+
+    def stop() -> None:
+        stop_sampling.set()
+        stop_serving()
+
+    return stop
