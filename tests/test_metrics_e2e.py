@@ -8,6 +8,7 @@ counts are held against the ledger's, which is the truth.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -213,8 +214,11 @@ def test_the_sampled_ledger_gauges_reach_both_endpoints(drained):
         samples = scrape(port).get("dlq_replay_ledger_items", [])
         return {s.labels["status"]: s.value for s in samples}
 
+    def fresh(port: int) -> bool:
+        return sampled(port) == expected
+
     for port in (worker_port, poller_port):
-        eventually(lambda p=port: sampled(p) == expected, timeout=15, what="a fresh sample")
+        eventually(functools.partial(fresh, port), timeout=15, what="a fresh sample")
     dlq = {s.labels["state"]: s.value for s in scrape(worker_port)["dlq_replay_dlq_messages"]}
     assert dlq == {"visible": 0, "not_visible": 0}
 

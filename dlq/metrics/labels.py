@@ -44,7 +44,7 @@ DLQ_ERROR_CODES = frozenset(
         "UNKNOWN",
     }
 )
-_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]")
 _seen: set[str] = set()
 _seen_lock = threading.Lock()
 
