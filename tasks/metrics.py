@@ -5,8 +5,8 @@ are separate processes: each writes its values to files in `PROMETHEUS_MULTIPROC
 and the main process serves their sum (`prometheus_client.multiprocess`). So:
 
 - `celeryd_init` (main process, before the pool forks, `celery worker` only): decide the
-  directory (REPLAY's setting, else a fresh temporary one), empty it of an earlier run's
-  files, and export it, before anything imports prometheus_client;
+  directory (`PROMETHEUS_MULTIPROC_DIR`, else a fresh temporary one), empty it of an
+  earlier run's files, export it, and make prometheus_client's value class follow it;
 - `worker_ready` (main process, pool started): serve `/metrics` and start the sampler;
 - `worker_process_shutdown` (each child, as it exits): mark it dead, which drops its
   live-gauge files (its counters stay counted, as they should).
@@ -47,12 +47,14 @@ def _prepare(**_: Any) -> None:
     config = settings()
     if not config.replay_metrics_port:
         return
-    if "prometheus_client" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        log.warning(
-            "prometheus_client was imported before the worker chose its multiprocess "
-            "directory: child processes' metrics may be missing from /metrics"
-        )
     directory = prepare_multiprocess_dir(config.prometheus_multiproc_dir)
+    if "prometheus_client" in sys.modules:
+        # Celery's command line loads Flower's plugin, which imports prometheus_client
+        # before any signal: it chose in-memory values then. Values made from now on (all
+        # of ours: they are created on first use) follow the directory just exported.
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     log.info(f"metrics: worker processes write their values to {directory}")
 
 

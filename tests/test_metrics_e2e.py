@@ -76,14 +76,13 @@ def events_by_outcome(metrics: dict[str, list], outcomes: set[str]) -> Counter[s
 
 
 @pytest.fixture(scope="module")
-def drained(redis_server, moto_server, sim, tmp_path_factory):
+def drained(redis_server, moto_server, sim):
     """A mixed backlog drained by a prefork worker subprocess and the in-process poller;
     answers the stack, both ports, the ledger's items and the ids that must not leak.
     One drain for the module: every test reads the same run."""
     unique = uuid.uuid4().hex[:10]
     redis_url = redis_server.url
     redis.Redis.from_url(redis_url).flushall()
-    multiproc = tmp_path_factory.mktemp("multiproc")
     sink = HttpSink(status=503)
     sink.__enter__()
     worker_port, poller_port = free_port(), free_port()
@@ -135,13 +134,9 @@ def drained(redis_server, moto_server, sim, tmp_path_factory):
                 "--without-gossip",
             ],
             cwd=REPO,
-            # Only the worker writes multiprocess files: this process keeps its own metrics.
-            env={
-                **os.environ,
-                "PYTHONPATH": str(REPO),
-                "DLQ_QUEUE_URL": stack.dlq_url,
-                "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-            },
+            # No PROMETHEUS_MULTIPROC_DIR: the worker makes its own (the default path, where
+            # Celery's CLI has imported prometheus_client before the worker decides).
+            env={**os.environ, "PYTHONPATH": str(REPO), "DLQ_QUEUE_URL": stack.dlq_url},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
