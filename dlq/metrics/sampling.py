@@ -81,14 +81,16 @@ class Sampler:
         return True
 
     def run(self, stop: threading.Event) -> None:
-        """Sample every `interval` until `stop` is set (a daemon thread's body)."""
-        while True:
+        """Sample every `interval` until `stop` is set (a daemon thread's body).
+
+        The first sample waits an interval too: a process that stops at once (a
+        misconfigured poller) says why in one line, without the sampler's echo of it.
+        """
+        while not stop.wait(self._interval):
             try:
                 self.sample_once()
             except Exception as exc:
                 log.warning(f"could not sample the ledger and DLQ depth: {exc}; next time")
-            if stop.wait(self._interval):
-                return
 
     def start(self) -> threading.Event:
         """Run in a daemon thread; answers the event that stops it."""

@@ -87,7 +87,7 @@ def start_endpoint(
         queue_depth=depth,
         interval=settings.replay_metrics_sample_seconds,
     ).start()
-    log.info(f"metrics: serving /metrics on {settings.replay_metrics_address}:{port}")
+    log.debug(f"metrics: serving /metrics on {settings.replay_metrics_address}:{port}")
 
     def stop() -> None:
         stop_sampling.set()
