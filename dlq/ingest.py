@@ -29,6 +29,7 @@ from dlq.events import (
 from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import LedgerStore, Status
 from dlq.locks import lock_name
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,15 +59,36 @@ def admit(
     enqueuer: ReplayEnqueuer,
     org_id: str | None = None,
     verifications: PendingVerifications | None = None,
+    metrics: MetricsObserver = NO_METRICS,
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
 
     With `verifications`, a new item's conversation is marked to verify in the next
-    batch (an optimisation: the replay looks it up on its own if that fails).
+    batch (an optimisation: the replay looks it up on its own if that fails). `metrics`
+    hears each outcome (a hand-off that fails is not one: the message comes back).
 
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
     """
+    result = _admit(
+        message, ledger=ledger, enqueuer=enqueuer, org_id=org_id, verifications=verifications
+    )
+    metrics.ingested(
+        result.outcome.value,
+        target_arn=result.key.target_arn if result.key else None,
+        dlq_error_code=message.error.error_code,
+    )
+    return result
+
+
+def _admit(
+    message: DlqMessage,
+    *,
+    ledger: LedgerStore,
+    enqueuer: ReplayEnqueuer,
+    org_id: str | None,
+    verifications: PendingVerifications | None,
+) -> IngestResult:
     record = subscriber_record(message.body)
     if record is not None:
         return _subscriber_record(message, record, ledger)

@@ -30,6 +30,7 @@ from dlq.ledger import (
     Status,
 )
 from dlq.locks import ConversationLocks, conversation_of, lock_name
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 from dlq.ordering import Hold, PassResults, is_due, line_up, settled, waiting_since
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
@@ -118,6 +119,7 @@ class Replayer:
         requeue: ReplayEnqueuer | None = None,
         results: PassResults | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: MetricsObserver = NO_METRICS,
     ) -> None:
         """`requeue` and `results` serve ordered passes: without `requeue` replay is
         unordered whatever the options say; without `results` the tasks of items that a
@@ -133,6 +135,7 @@ class Replayer:
         self._requeue = requeue
         self._results = results
         self._clock = clock
+        self._metrics = metrics
 
     def replay(
         self, key: EventKey, *, lock: str | None = None, task_id: str | None = None
@@ -452,7 +455,7 @@ class Replayer:
         receipt: Delivery | None = None,
         note: str | None = None,
     ) -> LedgerItem:
-        return self._ledger.finish(
+        finished = self._ledger.finish(
             claimed,
             status,
             outcome=outcome.value,
@@ -462,6 +465,8 @@ class Replayer:
             sent=_receipt(receipt) if receipt else None,
             note=note,
         )
+        self._metrics.finished(finished)
+        return finished
 
     def _exhaust(
         self, claimed: LedgerItem, reason: str, code: str, task_id: str | None

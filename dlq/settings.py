@@ -137,6 +137,23 @@ class Settings(BaseSettings):
     poller_receivers: PositiveInt = 1
     poller_wait_seconds: Annotated[int, Field(ge=0, le=20)] = 20
 
+    # Metrics (README "Metrics")
+    #: The workers' Prometheus endpoint, served by each worker's main process (0: off).
+    replay_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9808
+    #: The poller's Prometheus endpoint (0: off): another port, so both fit on one host.
+    poller_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9809
+    #: The address both endpoints bind to; 0.0.0.0 in a container Prometheus scrapes.
+    replay_metrics_address: str = "127.0.0.1"
+    #: How often the fleet samples ledger counts (Select=COUNT) and the DLQ depth; one
+    #: process takes each sample.
+    replay_metrics_sample_seconds: PositiveFloat = 60.0
+    #: Where a worker's processes write their metric files (prometheus_client's own
+    #: variable); empty: a fresh temporary directory per worker.
+    prometheus_multiproc_dir: str = ""
+    #: Workers also print CloudWatch EMF lines for failed and exhausted outcomes
+    #: (`DlqReplay` EventsFailed, EventsExhausted), for a log route that extracts EMF.
+    replay_metrics_emf: bool = False
+
     @field_validator("genesys_region")
     @classmethod
     def _known_region(cls, value: str) -> str:

@@ -24,6 +24,7 @@ from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
 from dlq.genesys.limiter import Priority
 from dlq.ledger import LedgerItem, LedgerStore, Status
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +170,10 @@ class Tracker:
         prefix: str,
         pending_ttl: int = 300,
         clock: Clock = SYSTEM_CLOCK,
+        metrics: MetricsObserver = NO_METRICS,
     ) -> None:
         self._ledger = ledger
+        self._metrics = metrics
         self._client = client
         self._directory = directory
         self._cache = cache
@@ -227,6 +230,7 @@ class Tracker:
             self._remember(conversation_id, digest, latest, error=str(exc)[:300])
             return TrackingOutcome.GAVE_UP
         self._remember(conversation_id, digest, latest)
+        self._metrics.tracked(lag_seconds=self._clock.now() - first_mark)
         log.info("tracked", extra={**context, "outcome": "patched", "count": len(items)})
         return TrackingOutcome.PATCHED
 

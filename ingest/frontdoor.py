@@ -12,6 +12,7 @@ from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 from dlq.settings import Settings
 
 
@@ -24,9 +25,13 @@ class FrontDoor:
     org_id: str | None = None
     #: The fleet's to-verify list, when conversations are verified before redelivery.
     verifications: PendingVerifications | None = None
+    #: Hears each message's outcome (counters, Prometheus, EMF).
+    metrics: MetricsObserver = NO_METRICS
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FrontDoor:
+    def from_settings(
+        cls, settings: Settings, *, metrics: MetricsObserver = NO_METRICS
+    ) -> FrontDoor:
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer, VerifyScheduler
 
@@ -45,6 +50,7 @@ class FrontDoor:
             enqueuer=CeleryEnqueuer(app),
             org_id=settings.genesys_org_id,
             verifications=verifications,
+            metrics=metrics,
         )
 
     def handle(self, message: DlqMessage) -> IngestResult:
@@ -55,4 +61,5 @@ class FrontDoor:
             enqueuer=self.enqueuer,
             org_id=self.org_id,
             verifications=self.verifications,
+            metrics=self.metrics,
         )

@@ -7,12 +7,18 @@ is recorded as `rejected` and leaves the queue).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
+
+import redis
 
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.logs import configure_logging
+from dlq.metrics.emf import EmfCounts
+from dlq.metrics.events import fanout
+from dlq.metrics.wiring import process_metrics
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
 
@@ -23,8 +29,14 @@ _front_door: FrontDoor | None = None
 def handler(
     event: Any, context: Any = None, *, front_door: FrontDoor | None = None
 ) -> dict[str, Any]:
-    """Ingest a batch of DLQ records; report the ones to receive again."""
+    """Ingest a batch of DLQ records; report the ones to receive again.
+
+    Prints one CloudWatch EMF line with the batch's counts (`DlqReplay` EventsIngested,
+    EventsDuplicate, EventsRejected) when any counted something.
+    """
     door = front_door or _default_front_door()
+    emf = EmfCounts(_print)
+    door = dataclasses.replace(door, metrics=fanout(door.metrics, emf))
     records = event.get("Records") if isinstance(event, dict) else None
     failures: list[dict[str, str]] = []
     for record in records if isinstance(records, list) else []:
@@ -40,7 +52,13 @@ def handler(
                 extra={"sqs_message_id": message.message_id},
             )
             failures.append({"itemIdentifier": message.message_id})
+    emf.flush()
     return {"batchItemFailures": failures}
+
+
+def _print(line: str) -> None:
+    # Lambda sends stdout to CloudWatch Logs, which extracts EMF from each line.
+    print(line, flush=True)
 
 
 def _default_front_door() -> FrontDoor:
@@ -48,5 +66,9 @@ def _default_front_door() -> FrontDoor:
     global _front_door
     if _front_door is None:
         configure_logging()
-        _front_door = FrontDoor.from_settings(load_settings())
+        settings = load_settings()
+        # The outcome counters `dlq-replay status` reads (connects on first use).
+        cache = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        metrics = process_metrics(settings, cache, prometheus=False)
+        _front_door = FrontDoor.from_settings(settings, metrics=metrics)
     return _front_door

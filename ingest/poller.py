@@ -21,9 +21,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.doctor.explain import explain_aws
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 from ingest.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,13 @@ class Poller:
         front_door: FrontDoor,
         receivers: int = 1,
         wait_seconds: int = 20,
+        metrics: MetricsObserver = NO_METRICS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`metrics` hears each received message's age (the front door, its outcome)."""
         self._sqs = sqs
+        self._metrics = metrics
+        self._clock = clock
         self._queue_url = queue_url
         self._door = front_door
         self._receivers = receivers
@@ -138,6 +145,12 @@ class Poller:
         )
         raw_messages = response.get("Messages", [])
         messages = [DlqMessage.from_receive_message(raw) for raw in raw_messages]
+        now = self._clock.now()
+        for message in messages:
+            if message.sent_at is not None:
+                # SQS keeps no "oldest message" attribute; the ages of what is received
+                # are the poller's view of it (CloudWatch has ApproximateAgeOfOldestMessage).
+                self._metrics.dlq_message_age(now - message.sent_at.timestamp())
         # A batch's hand-offs are independent network round trips: run them together.
         handed = list(self._pool.map(self._hand_off, messages))
         done = [m for m, ok in zip(messages, handed, strict=True) if ok]

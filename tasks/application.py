@@ -13,6 +13,7 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from dlq.logs import configure_logging
+from tasks import metrics as _metrics  # noqa: F401  (connects the /metrics signal handlers)
 from tasks.config import settings
 
 app = Celery(

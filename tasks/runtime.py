@@ -15,6 +15,7 @@ from dlq.genesys import ConversationDirectory, build_genesys_client
 from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import Ledger
 from dlq.locks import ConversationLocks
+from dlq.metrics.wiring import process_metrics, worker_emf
 from dlq.ordering import PassResults
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
@@ -99,7 +100,10 @@ def build_runtime(config: Settings) -> Runtime:
     # Client-side validation costs about 0.9 ms of CPU per ledger request (cProfile).
     dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)
-    client = build_genesys_client(config, cache)
+    metrics = process_metrics(
+        config, cache, prometheus=config.replay_metrics_port > 0, emf=worker_emf(config)
+    )
+    client = build_genesys_client(config, cache, metrics=metrics)
     pending = (
         PendingVerifications(cache, VerifyScheduler(app))
         if config.replay_verify_conversation
@@ -148,6 +152,7 @@ def build_runtime(config: Settings) -> Runtime:
         parking=parking,
         requeue=CeleryEnqueuer(app),
         results=PassResults(cache),
+        metrics=metrics,
     )
     tracker = Tracker(
         ledger=ledger,
@@ -156,6 +161,7 @@ def build_runtime(config: Settings) -> Runtime:
         cache=cache,
         prefix=config.genesys_attribute_prefix,
         pending_ttl=news.pending_ttl,
+        metrics=metrics,
     )
     reconciler = Reconciler(
         ledger=ledger,

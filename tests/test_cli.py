@@ -25,11 +25,13 @@ from helpers import RULE, dlq_attributes, genesys_event
 
 from cli.main import main
 from dlq.aws import aws_client
+from dlq.clock import SYSTEM_CLOCK, FakeClock
 from dlq.events import DlqMessage, EventKey, parse_dlq_message
 from dlq.genesys import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
-from dlq.ledger import Ledger, LedgerItem, Status, create_table, marshal
+from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, Status, create_table, marshal
 from dlq.ledger.model import route_of
+from dlq.metrics.counters import OutcomeCounters
 from dlq.settings import load_settings
 from dlq.tracking import Tracker
 from tasks.names import REPLAY_TASK
@@ -318,23 +320,28 @@ def test_poll_until_empty_drains_the_dlq_into_the_ledger_and_the_broker(
 # --- status -------------------------------------------------------------------------------
 
 
-def test_status_json_counts_by_status_error_code_and_target_and_names_the_oldest_pending(
+def counted(settings, redis_client, ledger, *, clock=None) -> Counter[str]:
+    """Count every final item of the ledger into the fleet's counters, as the workers and
+    the ingest would have as it happened; answers the ledger's final statuses."""
+    counters = OutcomeCounters(redis_client, settings.ledger_table, clock=clock or SYSTEM_CLOCK)
+    statuses: Counter[str] = Counter()
+    for item in ledger.scan():
+        if item.status in FINAL_STATUSES:
+            counters.finished(item)
+            statuses[item.status.value] += 1
+    return statuses
+
+
+def test_status_json_counts_what_waits_with_select_count_and_names_the_oldest_pending(
     env, populated
 ):
     result = run(env, "status", "--json")
 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["total"] == 9
-    assert report["by_status"] == {
-        "failed": 3, "exhausted": 2, "replayed": 1, "received": 1, "retry_scheduled": 1,
-        "rejected": 1,
+    assert report["waiting"] == {
+        "received": 1, "in_progress": 0, "retry_scheduled": 1, "failed": 3, "exhausted": 2,
     }  # fmt: skip
-    assert report["by_error_code"] == {
-        "THROTTLING": 4, "ERROR_FROM_TARGET": 2, "TIMEOUT": 2, "NO_PERMISSIONS": 1,
-    }  # fmt: skip
-    assert report["by_target"] == {CRM_QUEUE: 6, CRM_LAMBDA: 3}
-    assert report["duplicates"] == 1
     oldest = report["oldest_pending"]
     assert oldest["event_id"] == populated["p"].event_id
     assert oldest["status"] == "received"
@@ -342,17 +349,46 @@ def test_status_json_counts_by_status_error_code_and_target_and_names_the_oldest
     assert oldest["attempts"] == 0
 
 
-def test_status_piped_prints_the_tables_as_tsv(env, populated):
+def test_status_json_reads_outcomes_by_target_and_error_code_from_the_counters(
+    env, populated, settings, ledger, redis_client
+):
+    statuses = counted(settings, redis_client, ledger)
+
+    report = json.loads(run(env, "status", "--json").stdout)
+
+    assert {o: n for o, n in report["by_outcome"].items() if n} == statuses
+    assert report["by_target"]["failed"] == {"sqs:crm-events": 2, "lambda:crm-sync": 1}
+    assert report["by_error_code"]["replayed"] == {"NO_PERMISSIONS": 1}
+    assert report["by_error_code"]["rejected"] == {"ERROR_FROM_TARGET": 1}
+
+
+def test_status_since_leaves_out_the_minutes_before_it(
+    env, populated, settings, ledger, redis_client
+):
+    two_hours_ago = FakeClock(SYSTEM_CLOCK.now() - 7200)
+    counted(settings, redis_client, ledger, clock=two_hours_ago)  # all outcomes, 2 h ago
+    counters = OutcomeCounters(redis_client, settings.ledger_table)
+    counters.ingested("accepted", target_arn=CRM_QUEUE, dlq_error_code="THROTTLING")
+
+    recent = json.loads(run(env, "status", "--json", "--since", "1h").stdout)
+    everything = json.loads(run(env, "status", "--json").stdout)
+
+    assert {o: n for o, n in recent["by_outcome"].items() if n} == {"ingested": 1}
+    assert everything["by_outcome"]["failed"] == 3
+
+
+def test_status_piped_prints_the_tables_as_tsv(env, populated, settings, ledger, redis_client):
+    counted(settings, redis_client, ledger)
+
     result = run(env, "status")
 
     assert result.exit_code == 0, result.output
-    assert sorted(tsv_table(result.stdout, "by status")) == [
-        ["exhausted", "2"], ["failed", "3"], ["received", "1"], ["rejected", "1"],
-        ["replayed", "1"], ["retry_scheduled", "1"],
+    assert sorted(tsv_table(result.stdout, "waiting in the ledger now")) == [
+        ["exhausted", "2"], ["failed", "3"], ["in_progress", "0"], ["received", "1"],
+        ["retry_scheduled", "1"],
     ]  # fmt: skip
-    assert ["THROTTLING", "4"] in tsv_table(result.stdout, "by DLQ error code")
-    assert sorted(tsv_table(result.stdout, "by target")) == [[CRM_LAMBDA, "3"], [CRM_QUEUE, "6"]]
-    assert "duplicates suppressed at ingest: 1" in result.stdout
+    assert ["failed", "3"] in tsv_table(result.stdout, "outcomes")
+    assert ["failed", "sqs:crm-events", "2"] in tsv_table(result.stdout, "by target")
     assert f"oldest pending: {populated['p'].event_id} (received" in result.stdout
 
 
@@ -361,6 +397,13 @@ def test_status_of_an_empty_ledger_says_nothing_is_pending(env, ledger):
 
     assert result.exit_code == 0, result.output
     assert "nothing pending" in result.stdout
+
+
+def test_status_refuses_a_since_it_cannot_read(env, ledger):
+    result = run(env, "status", "--since", "yesterday")
+
+    assert result.exit_code == 2
+    assert "--since: 'yesterday' is neither a duration" in result.output
 
 
 # --- inspect ------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def test_a_missing_ledger_table_exits_2_with_the_setup_fix(tmp_path, moto_env, u
 
     assert process.returncode == 2
     line = one_line(process)
-    assert line.startswith("the ledger table does not exist (Scan: ")
+    assert line.startswith("the ledger table does not exist (Query: ")
     assert line.endswith("run `dlq-replay setup` to create it, or fix LEDGER_TABLE and AWS_REGION")
 
 
@@ -177,8 +177,8 @@ def test_access_denied_exits_2_naming_the_action_and_the_iam_fix(tmp_path, iam_m
     assert process.returncode == 2
     line = one_line(process)
     operator = "arn:aws:iam::123456789012:user/operator"
-    assert line.startswith(f"AWS denied Scan: {operator} may not dynamodb:Scan")
-    assert f"allow dynamodb:Scan in the IAM policy of {operator}" in line
+    assert line.startswith(f"AWS denied Query: {operator} may not dynamodb:Query")
+    assert f"allow dynamodb:Query in the IAM policy of {operator}" in line
 
 
 def test_unknown_credentials_exit_2_saying_to_refresh_them(tmp_path, iam_moto):
@@ -188,7 +188,7 @@ def test_unknown_credentials_exit_2_saying_to_refresh_them(tmp_path, iam_moto):
 
     assert process.returncode == 2
     line = one_line(process)
-    assert line.startswith("AWS refused the credentials (InvalidClientTokenId on Scan)")
+    assert line.startswith("AWS refused the credentials (InvalidClientTokenId on Query)")
     assert "refresh them" in line
 
 

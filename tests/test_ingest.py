@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections import Counter
 
 import pytest
 from broker import queued_tasks
+from conftest import FIXTURES
 from helpers import ORG, RULE, dlq_attributes, genesys_event, lambda_record, new_ledger, new_queue
 
 from dlq.aws import aws_client
 from dlq.ledger import Status
+from dlq.metrics.counters import OutcomeCounters, read_counts
 from ingest.frontdoor import FrontDoor
 from ingest.lambda_handler import handler
 from ingest.poller import Poller
@@ -241,3 +245,38 @@ def test_a_subscriber_record_leaves_one_rejected_item_per_named_event_and_no_tas
         assert "archive" in (item.reject_reason or "")
         assert item.body == json.dumps(record)
     assert queued_tasks(redis_client) == []
+
+
+def test_the_lambda_prints_one_emf_line_with_the_batchs_counts_and_counts_for_status(
+    settings, unique, redis_client, capsys
+):
+    """The fixture batch: two events (one per target) and a body that is not JSON; then
+    EventBridge's duplicate of the first, under a new SQS message id."""
+    event = json.loads((FIXTURES / "dlq-lambda-sqs-event.json").read_text())
+    table = f"ledger-{unique}"
+    door = FrontDoor(
+        ledger=new_ledger(settings, table),
+        enqueuer=CeleryEnqueuer(app),
+        org_id=ORG,
+        metrics=OutcomeCounters(redis_client, table),
+    )
+
+    assert handler(event, None, front_door=door) == {"batchItemFailures": []}
+    [line] = capsys.readouterr().out.splitlines()
+    duplicate = {**event["Records"][0], "messageId": str(uuid.uuid4())}
+    handler({"Records": [duplicate]}, None, front_door=door)
+    [again] = capsys.readouterr().out.splitlines()
+
+    document = json.loads(line)
+    [directive] = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "DlqReplay"
+    assert directive["Dimensions"] == [[]]  # what template.yaml's alarms watch
+    assert {m["Name"] for m in directive["Metrics"]} == {"EventsIngested", "EventsRejected"}
+    statuses = Counter(i.status for i in door.ledger.scan())
+    assert document["EventsIngested"] == statuses[Status.RECEIVED] == 2
+    assert document["EventsRejected"] == statuses[Status.REJECTED] == 1
+    assert json.loads(again)["EventsDuplicate"] == 1
+    counted = read_counts(redis_client, table, since=time.time() - 120, until=time.time())
+    assert counted.by_outcome == {"ingested": 2, "rejected": 1, "duplicate": 1}
+    assert counted.by_target[("ingested", "lambda:crm-sync")] == 1
+    assert counted.by_error_code[("ingested", "NO_PERMISSIONS")] == 1

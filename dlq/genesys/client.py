@@ -36,6 +36,7 @@ from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.genesys.models import AnalyticsConversation, Conversation, ConversationDetails
 from dlq.genesys.responses import DEFAULT_429_WAIT, status_error
 from dlq.genesys.transport import Request, RequestsTransport, Response, Transport
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -193,10 +194,12 @@ class GenesysClient:
             self._limiter.penalise(info.reset)
 
 
-def build_genesys_client(settings: Settings, redis_client: redis.Redis) -> GenesysClient:
+def build_genesys_client(
+    settings: Settings, redis_client: redis.Redis, *, metrics: MetricsObserver = NO_METRICS
+) -> GenesysClient:
     """The client wired for a worker: this process's session, shared token and budget."""
     settings.require("genesys_client_id", "genesys_client_secret", purpose="the Genesys client")
-    transport = RequestsTransport()
+    transport = RequestsTransport(metrics=metrics)
     refresh_budget = sum(settings.genesys_timeouts) + 5.0
     tokens = TokenCache(
         redis_client,
@@ -211,5 +214,6 @@ def build_genesys_client(settings: Settings, redis_client: redis.Redis) -> Genes
         per_minute=settings.genesys_rate_limit_per_minute,
         reserve=settings.genesys_rate_limit_reserve,
         window=settings.genesys_rate_limit_window_seconds,
+        metrics=metrics,
     )
     return GenesysClient(settings, tokens=tokens, limiter=limiter, transport=transport)

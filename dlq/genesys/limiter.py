@@ -18,6 +18,7 @@ import time
 import redis
 
 from dlq.genesys.fleet import client_key, lua
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,13 @@ class RateLimiter:
         high_hold: float = 5.0,
         server_margin: float = 0.03,
         allowance_ttl: float | None = None,
+        metrics: MetricsObserver = NO_METRICS,
     ) -> None:
         """`jitter` spreads refused callers over one interval, so they do not wake as a herd.
 
-        `allowance_ttl` defaults to five windows.
+        `allowance_ttl` defaults to five windows. `metrics` hears every answer.
         """
+        self._metrics = metrics
         ttl = 5 * window if allowance_ttl is None else allowance_ttl
         if (
             per_minute <= 0
@@ -141,6 +144,7 @@ class RateLimiter:
         raw_wait, raw_rate = self._acquire(keys=self._keys, args=args)
         wait, effective = float(raw_wait), float(raw_rate)
         self._note_rate(effective)
+        self._metrics.budget(priority.value, granted=wait <= 0, pace_per_minute=effective)
         if wait > 0 and self._jitter:
             # Every refused caller hears the same wait; without jitter they all retry at
             # the same instant and all but one are refused again.

@@ -21,6 +21,7 @@ from requests.structures import CaseInsensitiveDict
 
 from dlq.genesys.errors import GenesysConnectionError, GenesysTimeout
 from dlq.httpsession import PooledSession
+from dlq.metrics.events import NO_METRICS, MetricsObserver
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,12 @@ class Transport(Protocol):
 class RequestsTransport:
     """Requests through this process's pooled session (a forked child gets its own)."""
 
-    def __init__(self, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, session: requests.Session | None = None, *, metrics: MetricsObserver = NO_METRICS
+    ) -> None:
+        """`metrics` hears each request by `Request.what`, the templated endpoint (no ids)."""
         self._session = session
+        self._metrics = metrics
 
     def send(self, request: Request) -> Response:
         session = self._session or process_session()
@@ -83,6 +88,7 @@ class RequestsTransport:
         # `from None` matters: a requests exception holds the prepared request, and with
         # it the Authorization header.
         except requests.Timeout:
+            self._metrics.genesys_call(request.what, "timeout")
             connect, read = request.timeout
             raise GenesysTimeout(
                 f"{request.what} got no answer within the timeouts (connect {connect} s, read "
@@ -90,11 +96,13 @@ class RequestsTransport:
                 "merge, so a repeat is safe)"
             ) from None
         except requests.RequestException as exc:
+            self._metrics.genesys_call(request.what, "connection_error")
             raise GenesysConnectionError(
                 f"{request.what} could not reach Genesys ({type(exc).__name__}): check the "
                 "network and GENESYS_REGION / GENESYS_*_BASE_URL of the process that logged "
                 "this (the workers, or doctor and `inspect --genesys`); retry later"
             ) from None
+        self._metrics.genesys_call(request.what, str(answer.status_code))
         return Response(answer.status_code, CaseInsensitiveDict(answer.headers), answer.content)
 
 

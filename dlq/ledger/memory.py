@@ -265,6 +265,9 @@ class MemoryLedger:
         for item in self._select(lambda item: True, "event_id"):
             yield LedgerItem.from_item(item)
 
+    def count_by_status(self, status: Status) -> int:
+        return len(self._select(lambda item: item.get("status") == status.value, "updated_at"))
+
     # --- internals ----------------------------------------------------------------
 
     def _put_new(self, item: Item) -> bool:

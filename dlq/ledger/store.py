@@ -384,6 +384,22 @@ class Ledger:
             for item in page.get("Items", []):
                 yield LedgerItem.from_item(marshal.plain(item))
 
+    def count_by_status(self, status: Status) -> int:
+        """How many items have `status`: `Select=COUNT` on the by-status index, no items
+        read back (for metrics and `status`; DynamoDB still reads the index pages)."""
+        paginator = self._client.get_paginator("query")
+        return sum(
+            int(page.get("Count", 0))
+            for page in paginator.paginate(
+                TableName=self.table,
+                IndexName=BY_STATUS_INDEX,
+                Select="COUNT",
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=marshal.values(s=status.value),
+            )
+        )
+
     # --- internals ----------------------------------------------------------------
 
     def _put_new(self, item: dict[str, Any]) -> bool:

@@ -1,0 +1,200 @@
+"""Cluster-wide outcome counters in Redis, by minute: what `dlq-replay status` reads.
+
+One hash per minute and deployment (`dlq:stats:<ledger table>:<minute epoch>`), one
+field per (outcome, target, error code), one HINCRBY per outcome as it happens. A
+bucket expires `ttl_seconds` after its minute; each process sets that expiry once per
+bucket. Reading a window is one HGETALL per minute in it, pipelined: cheap at any
+ledger size, unlike a scan, and bounded by the retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import redis
+from redis.exceptions import RedisError
+
+from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.metrics.labels import dlq_error_label, failure_label, target_label
+
+if TYPE_CHECKING:
+    from dlq.ledger import LedgerItem
+
+log = logging.getLogger(__name__)
+
+BUCKET_SECONDS = 60
+#: How long a minute's counts are kept: `status --since` reaches this far back at most.
+RETENTION_SECONDS = 3 * 24 * 3600
+PREFIX = "dlq:stats:"
+_SEP = "|"
+#: The outcomes counted, in the order `status` shows them.
+OUTCOMES = ("ingested", "duplicate", "rejected", "replayed", "failed", "exhausted")
+#: The ingest core's outcomes, as counted.
+_INGEST = {
+    "accepted": "ingested",
+    # The same message again after a hand-off that failed before it was counted.
+    "requeued": "ingested",
+    "duplicate": "duplicate",
+    "rejected": "rejected",
+}
+
+
+def outcome_labels(item: LedgerItem) -> tuple[str, str, str]:
+    """(outcome, target, error code) of a recorded replay outcome.
+
+    The error code is the replay's own failure code for `failed`/`exhausted`, and the
+    DLQ's ERROR_CODE (what EventBridge gave up on) for `replayed`.
+    """
+    status = item.status.value
+    if status in ("failed", "exhausted"):
+        code = failure_label(item.last_error_code)
+    else:
+        code = dlq_error_label(item.dlq.error_code)
+    return status, target_label(item.target_arn), code
+
+
+def ingest_labels(
+    outcome: str, target_arn: str | None, dlq_error_code: str | None
+) -> tuple[str, str, str] | None:
+    """(outcome, target, error code) of an ingest, or None for one not counted (a requeue)."""
+    counted = _INGEST.get(outcome)
+    if counted is None:
+        return None
+    return counted, target_label(target_arn), dlq_error_label(dlq_error_code)
+
+
+def bucket_key(scope: str, bucket: int) -> str:
+    return f"{PREFIX}{scope}:{bucket}"
+
+
+class OutcomeCounters:
+    """A `MetricsObserver` that counts ingest and replay outcomes into Redis buckets.
+
+    `scope` names the deployment (the ledger table), so deployments sharing one Redis
+    keep apart. A Redis failure loses that count, logged, and never fails the caller.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        scope: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        ttl_seconds: int = RETENTION_SECONDS,
+    ) -> None:
+        self._redis = client
+        self._scope = scope
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._expiring: set[int] = set()
+        self._lock = threading.Lock()
+
+    def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
+        labels = ingest_labels(outcome, target_arn, dlq_error_code)
+        if labels is not None:
+            self._count(*labels)
+
+    def finished(self, item: LedgerItem) -> None:
+        self._count(*outcome_labels(item))
+
+    def tracked(self, *, lag_seconds: float) -> None:
+        return None
+
+    def genesys_call(self, endpoint: str, status: str) -> None:
+        return None
+
+    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
+        return None
+
+    def dlq_message_age(self, seconds: float) -> None:
+        return None
+
+    def _count(self, outcome: str, target: str, code: str) -> None:
+        bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS
+        key = bucket_key(self._scope, bucket)
+        with self._lock:
+            first = bucket not in self._expiring
+            if first:
+                # Only the current minute's bucket needs remembering.
+                self._expiring = {bucket}
+        try:
+            if first:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.hincrby(key, _SEP.join((outcome, target, code)), 1)
+                pipe.expire(key, BUCKET_SECONDS + self._ttl)
+                pipe.execute()
+            else:
+                self._redis.hincrby(key, _SEP.join((outcome, target, code)), 1)
+        except RedisError as exc:
+            with self._lock:
+                self._expiring.discard(bucket)
+            log.warning(f"could not count a {outcome} outcome in Redis ({exc}); status undercounts")
+
+
+@dataclass(frozen=True)
+class OutcomeCounts:
+    """Counts over a window: by outcome, and by (outcome, target) and (outcome, code)."""
+
+    since: float
+    until: float
+    by_outcome: Counter[str] = field(default_factory=Counter)
+    by_target: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_error_code: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        def nested(counter: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for (outcome, label), n in sorted(counter.items()):
+                out.setdefault(outcome, {})[label] = n
+            return out
+
+        return {
+            "since": self.since,
+            "until": self.until,
+            "by_outcome": {o: self.by_outcome[o] for o in OUTCOMES},
+            "by_target": nested(self.by_target),
+            "by_error_code": nested(self.by_error_code),
+        }
+
+
+def read_counts(
+    client: redis.Redis,
+    scope: str,
+    *,
+    since: float,
+    until: float,
+    chunk: int = 500,
+) -> OutcomeCounts:
+    """The outcomes counted in the minutes from the one holding `since` to `until`.
+
+    Minute granularity: `since` counts from the start of its minute. Reusable by any
+    view (a live `status --watch` calls it once per refresh).
+    """
+    first = int(since // BUCKET_SECONDS) * BUCKET_SECONDS
+    buckets = list(range(first, int(until) + 1, BUCKET_SECONDS))
+    counts = OutcomeCounts(since=first, until=until)
+    for start in range(0, len(buckets), chunk):
+        pipe = client.pipeline(transaction=False)
+        for bucket in buckets[start : start + chunk]:
+            pipe.hgetall(bucket_key(scope, bucket))
+        for fields in pipe.execute():
+            _add(counts, fields.items())
+    return counts
+
+
+def _add(counts: OutcomeCounts, fields: Iterable[tuple[bytes | str, bytes | str]]) -> None:
+    for raw_field, raw_value in fields:
+        name = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
+        parts = name.split(_SEP)
+        if len(parts) != 3:
+            continue
+        outcome, target, code = parts
+        n = int(raw_value)
+        counts.by_outcome[outcome] += n
+        counts.by_target[(outcome, target)] += n
+        counts.by_error_code[(outcome, code)] += n

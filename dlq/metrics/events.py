@@ -1,0 +1,105 @@
+"""The observer seam: what the use cases tell metrics, without knowing who listens.
+
+Every method is called where the thing happens (an ingest, a recorded replay outcome, a
+tracking PATCH, a Genesys call, a budget decision), never by scanning the ledger. An
+observer must not raise into the caller: `Fanout` drops and logs what one does, so a
+metrics outage never costs a replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the transport and the limiter import this module: keep it light
+    from dlq.ledger import LedgerItem
+
+log = logging.getLogger(__name__)
+
+
+class MetricsObserver(Protocol):
+    """What the domain reports. Arguments are raw; implementations bound the labels."""
+
+    def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
+        """A DLQ message was handled: `accepted`, `requeued`, `duplicate` or `rejected`."""
+
+    def finished(self, item: LedgerItem) -> None:
+        """A replay outcome was recorded: `item` as the ledger now holds it (`replayed`,
+        `failed` or `exhausted`)."""
+
+    def tracked(self, *, lag_seconds: float) -> None:
+        """A conversation's summary was PATCHed, `lag_seconds` after its first news."""
+
+    def genesys_call(self, endpoint: str, status: str) -> None:
+        """One Genesys request: `endpoint` is the templated `METHOD /path/{id}` (no ids),
+        `status` the HTTP status code, or `timeout` / `connection_error`."""
+
+    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
+        """The shared Genesys budget answered one `acquire` (granted, or asked to wait)."""
+
+    def dlq_message_age(self, seconds: float) -> None:
+        """A DLQ message was received `seconds` after SQS accepted it (`SentTimestamp`)."""
+
+
+class NoMetrics:
+    """The default observer: counts nothing."""
+
+    def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
+        return None
+
+    def finished(self, item: LedgerItem) -> None:
+        return None
+
+    def tracked(self, *, lag_seconds: float) -> None:
+        return None
+
+    def genesys_call(self, endpoint: str, status: str) -> None:
+        return None
+
+    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
+        return None
+
+    def dlq_message_age(self, seconds: float) -> None:
+        return None
+
+
+NO_METRICS: MetricsObserver = NoMetrics()
+
+
+class Fanout:
+    """Tells several observers; one that raises is logged and skipped, never propagated."""
+
+    def __init__(self, observers: Iterable[MetricsObserver]) -> None:
+        self.observers = tuple(observers)
+
+    def _each(self, method: str, *args: object, **kwargs: object) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, method)(*args, **kwargs)
+            except Exception:
+                log.warning(f"a metrics observer failed in {method}; the count is lost")
+
+    def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
+        self._each("ingested", outcome, target_arn=target_arn, dlq_error_code=dlq_error_code)
+
+    def finished(self, item: LedgerItem) -> None:
+        self._each("finished", item)
+
+    def tracked(self, *, lag_seconds: float) -> None:
+        self._each("tracked", lag_seconds=lag_seconds)
+
+    def genesys_call(self, endpoint: str, status: str) -> None:
+        self._each("genesys_call", endpoint, status)
+
+    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
+        self._each("budget", priority, granted=granted, pace_per_minute=pace_per_minute)
+
+    def dlq_message_age(self, seconds: float) -> None:
+        self._each("dlq_message_age", seconds)
+
+
+def fanout(*observers: MetricsObserver | None) -> MetricsObserver:
+    """One observer telling all of `observers` (None and no-ops left out)."""
+    kept = [o for o in observers if o is not None and not isinstance(o, NoMetrics)]
+    return Fanout(kept) if kept else NO_METRICS

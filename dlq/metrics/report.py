@@ -1,0 +1,94 @@
+"""The `status` report: outcomes counted as they happened, and what waits in the ledger now.
+
+Nothing here scans the ledger. Outcomes come from the Redis counters
+(`dlq.metrics.counters`), one HGETALL per minute of the window; what waits comes from a
+`Select=COUNT` query per status on the by-status index, and the oldest waiting item from
+the head of each pending status's index. Reusable by any view (`status --watch`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import redis
+
+from dlq.clock import iso, parse_iso
+from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
+from dlq.metrics.counters import RETENTION_SECONDS, read_counts
+from dlq.metrics.sampling import SAMPLED_STATUSES
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class CountingLedger(Protocol):
+    """What the report needs of the ledger (`Ledger`, `MemoryLedger`)."""
+
+    def count_by_status(self, status: Status) -> int: ...
+
+    def by_status(
+        self,
+        status: Status,
+        *,
+        updated_before: str | None = None,
+        updated_after: str | None = None,
+    ) -> Iterator[LedgerItem]: ...
+
+
+def parse_since(text: str, *, now: float) -> float:
+    """`--since`: a duration back from now (`90s`, `15m`, `1h`, `2d`) or a moment
+    (`2026-11-28T10:00`, UTC unless it says otherwise); epoch seconds."""
+    match = _DURATION.match(text)
+    if match:
+        return now - float(match.group(1)) * _UNITS[match.group(2)]
+    moment = parse_iso(text.strip())
+    if moment is None:
+        raise ValueError(
+            f"{text!r} is neither a duration (90s, 15m, 1h, 2d) nor a moment "
+            "(2026-11-28T10:00, UTC unless an offset is given)"
+        )
+    return moment.timestamp()
+
+
+def status_report(
+    ledger: CountingLedger,
+    client: redis.Redis,
+    scope: str,
+    *,
+    now: float,
+    since: float | None = None,
+) -> dict[str, Any]:
+    """The report as data. `since` defaults to, and is clipped to, the counters' retention."""
+    # The ledger first: without it there is nothing to report, and its error says why.
+    waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
+    oldest = _oldest_pending(ledger)
+    earliest = now - RETENTION_SECONDS
+    start = earliest if since is None else max(since, earliest)
+    counts = read_counts(client, scope, since=start, until=now)
+    return {
+        "since": iso(counts.since),
+        "until": iso(now),
+        "clipped": since is not None and since < earliest,
+        **counts.as_dict(),
+        "since_epoch": counts.since,
+        "waiting": waiting,
+        "oldest_pending": oldest,
+    }
+
+
+def _oldest_pending(ledger: CountingLedger) -> dict[str, Any] | None:
+    """The pending item received first, among the least recently updated of each pending
+    status (the head of its index: one page read, not a scan)."""
+    heads = [next(iter(ledger.by_status(status)), None) for status in sorted(PENDING_STATUSES)]
+    oldest = min((h for h in heads if h is not None), key=lambda i: i.received_at, default=None)
+    if oldest is None:
+        return None
+    return {
+        "event_id": oldest.event_id,
+        "status": oldest.status.value,
+        "received_at": oldest.received_at,
+        "attempts": oldest.attempts,
+        "last_error": oldest.last_error,
+    }
