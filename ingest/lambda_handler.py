@@ -7,7 +7,6 @@ is recorded as `rejected` and leaves the queue).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -17,7 +16,6 @@ from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.logs import configure_logging
 from dlq.metrics.emf import EmfCounts
-from dlq.metrics.events import fanout
 from dlq.metrics.wiring import process_metrics
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
@@ -36,13 +34,12 @@ def handler(
     """
     door = front_door or _default_front_door()
     emf = EmfCounts(_print)
-    door = dataclasses.replace(door, metrics=fanout(door.metrics, emf))
     records = event.get("Records") if isinstance(event, dict) else None
     failures: list[dict[str, str]] = []
     for record in records if isinstance(records, list) else []:
         message = DlqMessage.from_lambda_record(record if isinstance(record, dict) else {})
         try:
-            door.handle(message)
+            result = door.handle(message)
         except HandOffError as exc:
             log.error(str(exc), extra={"sqs_message_id": message.message_id})
             failures.append({"itemIdentifier": message.message_id})
@@ -52,6 +49,8 @@ def handler(
                 extra={"sqs_message_id": message.message_id},
             )
             failures.append({"itemIdentifier": message.message_id})
+        else:
+            emf.ingested(result.outcome.value, target_arn=None, dlq_error_code=None)
     emf.flush()
     return {"batchItemFailures": failures}
 

@@ -407,11 +407,13 @@ def test_a_shuffled_backlog_reaches_the_target_in_event_order_even_around_a_retr
 def test_with_order_none_a_retried_event_does_not_hold_back_the_newer_ones(stack):
     events, in_order = timed_conversations(stack, 1, 3)
     [expected] = in_order.values()
-    with HttpSink() as sink, configured(order_env(sink, "none")):
+    # The oldest event's retry comes 6 s after its first attempt: long after the others.
+    with HttpSink() as sink, configured({**order_env(sink, "none"), "REPLAY_BACKOFF_BASE": "6"}):
         sink.refuse(expected[0])
         for event in events:
             stack.put_dlq(event, target_arn=API_DESTINATION)
-        stack.ingest()
+        with held_conversations(stack, in_order):
+            stack.ingest()
         stack.wait_final(3, timeout=60)
         arrivals = sink.arrivals()
 

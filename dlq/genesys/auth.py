@@ -77,7 +77,7 @@ def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
             "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client uses the "
             "client-credentials grant, and that GENESYS_REGION is the client's region, in the "
             "environment of the process that logged this (the workers, or doctor and "
-            "`inspect --genesys`: each reads its own)",
+            "`inspect --genesys`, each reading its own)",
             status=status,
             code=code,
             correlation_id=correlation,
