@@ -83,23 +83,11 @@ def summary(results: Path) -> list[tuple[str, str]]:
             )
         if "pipeline" in drain:
             rows += _drain_extras(drain)
-    if budget := load("budget"):
-        rows += [
-            (
-                "budget: Genesys calls per replayed event",
-                f"{budget['calls_per_replayed_event']} ({budget['genesys_429']} x 429)",
-            ),
-            (
-                "budget: pace",
-                f"{budget['achieved_calls_per_minute']:.0f}/min = "
-                f"{budget['achieved_of_limit']:.0%} of the limit",
-            ),
-            (
-                "budget: all final / settled vs ceiling",
-                f"{budget['all_final_seconds']:.0f} s / {budget['tracking_settled_seconds']:.0f} s"
-                f" vs {budget['ceiling_seconds']:.0f} s",
-            ),
-        ]
+    if (budget := load("budget")) and "goals" in budget:
+        for goal in budget["goals"]:
+            verdict = {True: "met", False: "MISSED", None: ""}[goal["met"]]
+            value = f"{goal['value']} {goal['goal']} {verdict}"
+            rows.append((f"budget: {goal['figure'].strip()}", value))
     return rows
 
 

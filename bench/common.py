@@ -10,6 +10,7 @@ benchmark process: the Celery producer in this process reads its broker URL once
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,8 +154,58 @@ class Sink(ChildServer):
         counts: dict[str, Any] = response.json()
         return counts
 
+    def arrivals(self) -> list[str]:
+        """The event id of every POST taken, in the order they arrived."""
+        response = self._session.get(f"http://127.0.0.1:{self.port}/arrivals", timeout=10)
+        response.raise_for_status()
+        return [str(event_id) for event_id in response.json()["event_ids"]]
+
     def reset(self) -> None:
         self._session.post(f"http://127.0.0.1:{self.port}/reset", timeout=5).raise_for_status()
+
+
+def arrival_order(arrivals: Sequence[str], workload: Workload) -> dict[str, Any]:
+    """How many conversations' events reached the target out of their `time` order.
+
+    A conversation is in order when its events, each taken at its first arrival, came
+    with strictly increasing envelope `time`s (the workload gives them distinct ones;
+    a conversation with two equal times cannot be judged and is refused). Events that
+    never arrived are left out of the sequence and counted apart.
+    """
+    times: dict[str, tuple[str, str]] = {}
+    for message in workload.messages:
+        if message.conversation_id and message.event_id:
+            event = json.loads(message.body)
+            times[message.event_id] = (message.conversation_id, str(event["time"]))
+    by_conversation: dict[str, list[str]] = {}
+    for conversation_id, time_ in times.values():
+        by_conversation.setdefault(conversation_id, []).append(time_)
+    for conversation_id, conversation_times in by_conversation.items():
+        if len(set(conversation_times)) != len(conversation_times):
+            raise ValueError(
+                f"conversation {conversation_id} has events with equal `time`s: arrival "
+                "order cannot be judged; give the workload distinct times"
+            )
+    seen: set[str] = set()
+    arrived: dict[str, list[str]] = {}
+    for event_id in arrivals:
+        if event_id in seen or event_id not in times:
+            continue
+        seen.add(event_id)
+        conversation_id, time_ = times[event_id]
+        arrived.setdefault(conversation_id, []).append(time_)
+    # ISO 8601 times of one format sort as text.
+    disordered = sorted(
+        conversation_id
+        for conversation_id, sequence in arrived.items()
+        if any(later <= earlier for earlier, later in itertools.pairwise(sequence))
+    )
+    return {
+        "conversations": len(by_conversation),
+        "conversations_out_of_order": len(disordered),
+        "examples": disordered[:3],
+        "conversation_events_missing": len(times) - len(seen),
+    }
 
 
 # --- the stack ---------------------------------------------------------------------------
