@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def machine() -> dict[str, Any]:
                 memory_kb = int(line.split()[1])
                 break
     return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "memory_gib": round(memory_kb / 1024 / 1024, 1),
