@@ -259,7 +259,7 @@ class BenchStack:
         return self.dev.env(**env)
 
     def fresh_round(self, label: str) -> str:
-        """Empty Redis, a reset simulator and sink, and a new ledger table; its name.
+        """Empty Redis and DLQ, a reset simulator and sink, and a new ledger table; its name.
 
         The previous round's table is deleted, so the DynamoDB server does not carry it along.
         """
@@ -267,6 +267,9 @@ class BenchStack:
             self.dynamodb.delete_table(TableName=old)
         self.tables.clear()
         self.redis.flushall()
+        # A message the previous round's receivers got twice can outlive its deletion
+        # (the older receipt handle) and come back into this round with older `time`s.
+        self.sqs.purge_queue(QueueUrl=self.settings.dlq_queue_url)
         self.dev.admin.reset()
         self.sink.reset()
         self.rounds += 1
