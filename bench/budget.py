@@ -4,13 +4,13 @@ The simulator enforces the real per-token limit shape, 300 calls a minute, as 50
 per 10 s window (same limit/window ratio, shorter window); the project's budget
 GENESYS_RATE_LIMIT_PER_MINUTE is set just under it (290). The ledger and the broker are
 filled through the Lambda front door, then one `celery -A tasks worker` (16 threads,
-every queue) drains them; the clock starts at the worker's spawn. Two drains of the same workload: verification
-on (the figures) and off (what redelivery takes when it need not verify). Two ends are
-timed in each: every ledger item final (redelivery), and tracking settled (every
-conversation PATCHed). Tracking's ceiling is one PATCH per conversation at the budget.
-The sink records the order events arrived in, checked against each conversation's event
-`time`s. The figures are printed next to issue 13's goals, with a scale model
-(`bench.scale`) for a real outage. Writes bench/results/budget.json.
+every queue) drains them; the clock starts at the worker's spawn. Two drains of the same
+workload: verification on (the figures) and off (what redelivery takes when it need not
+verify). Two ends are timed in each: every ledger item final (redelivery), and tracking
+settled (every conversation PATCHed). Tracking's ceiling is one PATCH per conversation
+at the budget. The sink records the order events arrived in, checked against each
+conversation's event `time`s. The figures are printed next to issue 13's goals, with a
+scale model (`bench.scale`) for a real outage. Writes bench/results/budget.json.
 
     .venv/bin/python -m bench.budget            # 250 conversations, ~3 minutes
     .venv/bin/python -m bench.budget --verify on --order none
