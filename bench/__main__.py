@@ -5,6 +5,8 @@
 .venv/bin/python -m bench --only drain budget
 .venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)
 .venv/bin/python -m bench drain --pools threads:16,prefork   # one benchmark, its own options
+.venv/bin/python -m bench --report           # the suite, then its figures into docs/performance.md
+.venv/bin/python -m bench report             # only the render, from bench/results/*.json
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bench.common import RESULTS_DIR, machine
 
 SUITE = ("limiter", "ingest", "drain", "budget")
 #: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
-BENCHMARKS = (*SUITE, "cost", "baseline")
+BENCHMARKS = (*SUITE, "cost", "baseline", "scale", "report")
 
 
 def run_one(name: str, *, quick: bool, results: Path, dynamodb: str) -> tuple[int, float]:
@@ -83,23 +85,11 @@ def summary(results: Path) -> list[tuple[str, str]]:
             )
         if "pipeline" in drain:
             rows += _drain_extras(drain)
-    if budget := load("budget"):
-        rows += [
-            (
-                "budget: Genesys calls per replayed event",
-                f"{budget['calls_per_replayed_event']} ({budget['genesys_429']} x 429)",
-            ),
-            (
-                "budget: pace",
-                f"{budget['achieved_calls_per_minute']:.0f}/min = "
-                f"{budget['achieved_of_limit']:.0%} of the limit",
-            ),
-            (
-                "budget: all final / settled vs ceiling",
-                f"{budget['all_final_seconds']:.0f} s / {budget['tracking_settled_seconds']:.0f} s"
-                f" vs {budget['ceiling_seconds']:.0f} s",
-            ),
-        ]
+    if (budget := load("budget")) and "goals" in budget:
+        for goal in budget["goals"]:
+            verdict = {True: "met", False: "MISSED", None: ""}[goal["met"]]
+            value = f"{goal['value']} {goal['goal']} {verdict}"
+            rows.append((f"budget: {goal['figure'].strip()}", value))
     return rows
 
 
@@ -166,8 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny workloads")
     parser.add_argument("--only", nargs="+", choices=SUITE, default=list(SUITE))
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--report", action="store_true", help="render the figures into docs/performance.md"
+    )
     backends.add_option(parser)
     args = parser.parse_args(argv)
+    if args.quick and args.report:
+        parser.error("--report renders the standard workload's figures: not with --quick")
     args.results.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     for name in args.only:
@@ -187,8 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     width = max((len(figure) for figure, _ in rows), default=0)
     for figure, value in rows:
         print(f"  {figure:<{width}}  {value}")
+    if args.report and not failed:
+        from bench import report
+
+        report.write(args.results, report.DOC)
+        print(f"figures rendered into {report.DOC}")
     if failed:
-        print(f"failed: {', '.join(failed)}")
+        print(f"failed: {', '.join(failed)}; docs/performance.md left as it was")
     return 1 if failed else 0
 
 

@@ -2,13 +2,18 @@
 
 The simulator enforces the real per-token limit shape, 300 calls a minute, as 50 calls
 per 10 s window (same limit/window ratio, shorter window); the project's budget
-GENESYS_RATE_LIMIT_PER_MINUTE is set just under it (290). The DLQ is filled and ingested
-with the real Poller, then one `celery -A tasks worker` (16 threads, verification on)
-drains it; the clock starts at the worker's spawn. Two ends are timed: every ledger item
-final (redelivery), and tracking settled (every conversation PATCHed). The ceiling is
-the calls needed divided by the budget. Writes bench/results/budget.json.
+GENESYS_RATE_LIMIT_PER_MINUTE is set just under it (290). The ledger and the broker are
+filled through the Lambda front door, then one `celery -A tasks worker` (16 threads,
+every queue) drains them; the clock starts at the worker's spawn. Two drains of the same
+workload: verification on (the figures) and off (what redelivery takes when it need not
+verify). Two ends are timed in each: every ledger item final (redelivery), and tracking
+settled (every conversation PATCHed). Tracking's ceiling is one PATCH per conversation
+at the budget. The sink records the order events arrived in, checked against each
+conversation's event `time`s. The figures are printed next to issue 13's goals, with a
+scale model (`bench.scale`) for a real outage. Writes bench/results/budget.json.
 
-    .venv/bin/python -m bench.budget            # 250 conversations, ~2 minutes
+    .venv/bin/python -m bench.budget            # 250 conversations, ~3 minutes
+    .venv/bin/python -m bench.budget --verify on --order none
     .venv/bin/python -m bench.budget --quick    # 5 conversations, 10 calls per 2 s
 """
 
@@ -25,12 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import backends
+from bench import backends, scale
 from bench.common import (
     QUICK,
     RESULTS_DIR,
     STANDARD,
+    BenchStack,
     WorkloadSpec,
+    arrival_order,
     bench_stack,
     count_in_log,
     log_timeline,
@@ -42,14 +49,129 @@ from bench.common import (
     write_results,
 )
 from bench.cpu import CpuMeter, cpu_split, format_split
-from devstack.sim_admin import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
+from devstack.sim_admin import (
+    ANALYTICS_DETAILS,
+    GET_CONVERSATION,
+    PATCH_ATTRIBUTES,
+    TOKEN,
+    SimStats,
+)
 
 RESULTS = RESULTS_DIR / "budget.json"
 PENDING_TRACKING = "dlq:track:pending:*"
 
 
+def drain(
+    stack: BenchStack, spec: WorkloadSpec, args: argparse.Namespace, *, verify: bool
+) -> dict[str, Any]:
+    """Fill the DLQ, ingest it with the Poller, and time one worker from spawn to settled."""
+    label = "verify-on" if verify else "verify-off"
+    sim_per_minute = args.sim_limit * 60 / args.sim_window
+    table = stack.fresh_round(label)
+    workload = spec.generate()
+    # Through the Lambda front door (the same ingest core as the Poller, without moto's
+    # SQS, which moves ~15 messages/s): the worker's clock starts after it either way.
+    ingested, _ = stack.ingest_direct(table, workload)
+    assert ingested["accepted"] == spec.events, ingested
+    env = stack.worker_env(
+        table,
+        GENESYS_RATE_LIMIT_PER_MINUTE=str(args.budget),
+        # The simulator's allowance header counts per its shortened window.
+        GENESYS_RATE_LIMIT_WINDOW_SECONDS=str(args.sim_window),
+        REPLAY_VERIFY_CONVERSATION=str(verify).lower(),
+        REPLAY_TRACKING_DEBOUNCE_SECONDS=str(args.debounce),
+        REPLAY_ORDER=args.order,
+    )
+    name = f"worker-{stack.rounds:02d}-{label}"
+    wall_start = time.time()
+    started = time.perf_counter()
+    worker = stack.dev.start_worker(concurrency=args.concurrency, env=env, name=name)
+    meter = CpuMeter(stack.pids(worker=worker.pid)).start()
+    calls: list[tuple[float, int]] = []
+
+    def sample() -> None:
+        calls.append((time.perf_counter() - started, genesys_calls(stack.dev.admin.stats())))
+
+    try:
+        drained = wait_all_final(
+            stack, table, expected=spec.events, started=started, timeout=args.timeout, tick=sample
+        )
+        settled = None
+        while time.perf_counter() - started < args.timeout:
+            sample()
+            stats = stack.dev.admin.stats()
+            pending = next(iter(stack.redis.scan_iter(PENDING_TRACKING, count=1000)), None)
+            if stats.count(PATCH_ATTRIBUTES, 202) >= spec.conversations and pending is None:
+                settled = time.perf_counter() - started
+                break
+            time.sleep(0.25)
+        if settled is None:
+            raise TimeoutError(f"tracking not settled after {args.timeout:.0f} s")
+        cpu = meter.stop()
+        stats = stack.dev.admin.stats()
+        arrivals = stack.sink.arrivals()
+        per_scan = scan_cost(stack, table)
+    finally:
+        stop_child(worker)
+    log = stack.dev.workdir / f"{name}.log"
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(log, args.output.with_name(f"budget-{label}-worker.log"))
+
+    lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
+    # 0 where the simulator has no analytics multi-get (before batch verification).
+    analytics = stats.count(ANALYTICS_DETAILS)
+    replayed = drained.final.get("replayed", 0)
+    first_call = next((t for t, n in calls if n > 0), 0.0)
+    active = max(settled - first_call, 1e-6)
+    api_calls = lookups + analytics + patches
+    return {
+        "label": label,
+        "verify_conversation": verify,
+        "replay_order": args.order,
+        "worker_log": log.name,
+        "replayed": replayed,
+        "statuses": dict(drained.final),
+        "genesys_lookups": lookups,
+        "genesys_batch_reads": analytics,
+        "genesys_analytics_ids": stats.analytics_ids,
+        "genesys_patches": patches,
+        "genesys_patches_202": stats.count(PATCH_ATTRIBUTES, 202),
+        "genesys_tokens": stats.count(TOKEN),
+        "genesys_429": stats.status(429),
+        "verification_calls_per_replayed_event": per(lookups + analytics, replayed),
+        "patches_per_replayed_event": per(patches, replayed),
+        "calls_per_replayed_event": per(api_calls, replayed),
+        "patches_per_conversation": per(patches, spec.conversations, 2),
+        "first_call_seconds": round(first_call, 2),
+        "all_final_seconds": drained.seconds,
+        "tracking_settled_seconds": round(settled, 2),
+        "achieved_calls_per_minute": round(api_calls / active * 60, 1),
+        "achieved_of_limit": round(api_calls / active * 60 / sim_per_minute, 3),
+        "achieved_of_budget": round(api_calls / active * 60 / args.budget, 3),
+        "busiest_minute_calls": _busiest_minute(calls),
+        "order": arrival_order(arrivals, workload),
+        "worker_waits": count_in_log(log, "'waiting'"),
+        "replay_retries_by_reason": retry_reasons(log),
+        "observer_ledger_scans": drained.scans,
+        "observer_dynamodb_cpu_seconds": round(per_scan * drained.scans, 2),
+        "cpu_seconds": cpu,
+        "cpu_split": cpu_split(cpu, wall=settled, events=spec.events),
+        "calls_timeline": [
+            {"t": round(t, 2), "calls": n} for t, n in calls[:: max(1, len(calls) // 200)]
+        ],
+        "timeline": log_timeline(log, wall_start=wall_start, expected=spec.events),
+    }
+
+
+def genesys_calls(stats: SimStats) -> int:
+    """Calls that spend the budget: conversation reads (single and multi-get) and PATCHes."""
+    reads = stats.count(GET_CONVERSATION) + stats.count(ANALYTICS_DETAILS)
+    return reads + stats.count(PATCH_ATTRIBUTES)
+
+
 def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
     sim_per_minute = args.sim_limit * 60 / args.sim_window
+    runs: dict[str, dict[str, Any]] = {}
     with bench_stack(
         "budget",
         latency_ms=20.0,
@@ -58,76 +180,13 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         dynamodb=args.dynamodb,
     ) as stack:
         backend = stack.backend.describe()
-        table = stack.fresh_round("budget")
-        stack.fill_dlq(spec.generate())
-        ingested, _ = stack.poll_dlq(table)
-        assert ingested.get("accepted") == spec.events, ingested
-        env = stack.worker_env(
-            table,
-            GENESYS_RATE_LIMIT_PER_MINUTE=str(args.budget),
-            # The simulator's allowance header counts per its shortened window.
-            GENESYS_RATE_LIMIT_WINDOW_SECONDS=str(args.sim_window),
-            REPLAY_VERIFY_CONVERSATION="true",
-            REPLAY_TRACKING_DEBOUNCE_SECONDS=str(args.debounce),
-        )
-        wall_start = time.time()
-        started = time.perf_counter()
-        worker = stack.dev.start_worker(concurrency=args.concurrency, env=env, name="worker")
-        meter = CpuMeter(stack.pids(worker=worker.pid)).start()
-        calls: list[tuple[float, int]] = []
-
-        def genesys_calls() -> int:
-            stats = stack.dev.admin.stats()
-            reads = stats.count(GET_CONVERSATION) + stats.count(ANALYTICS_DETAILS)
-            return reads + stats.count(PATCH_ATTRIBUTES)
-
-        def sample() -> None:
-            calls.append((time.perf_counter() - started, genesys_calls()))
-
-        try:
-            drained = wait_all_final(
-                stack,
-                table,
-                expected=spec.events,
-                started=started,
-                timeout=args.timeout,
-                tick=sample,
-            )
-            settled = None
-            while time.perf_counter() - started < args.timeout:
-                sample()
-                stats = stack.dev.admin.stats()
-                pending = next(iter(stack.redis.scan_iter(PENDING_TRACKING, count=1000)), None)
-                if stats.count(PATCH_ATTRIBUTES, 202) >= spec.conversations and pending is None:
-                    settled = time.perf_counter() - started
-                    break
-                time.sleep(0.25)
-            if settled is None:
-                raise TimeoutError(f"tracking not settled after {args.timeout:.0f} s")
-            cpu = meter.stop()
-            stats = stack.dev.admin.stats()
-            per_scan = scan_cost(stack, table)
-        finally:
-            stop_child(worker)
-        log = stack.dev.workdir / "worker.log"
-        waits = count_in_log(log, "'waiting'")
-        retries = retry_reasons(log)
-        shutil.copy(log, args.output.with_name("budget-worker.log"))
-        timeline = log_timeline(log, wall_start=wall_start, expected=spec.events)
-
-    lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
-    batch_reads = stats.count(ANALYTICS_DETAILS)
-    replayed = drained.final.get("replayed", 0)
-    # One lookup and one PATCH per conversation: batch verification needs fewer.
-    needed = 2 * spec.conversations
-    ceiling = needed / args.budget * 60
-    replay_ceiling = spec.conversations / args.budget * 60
-    first_call = next((t for t, n in calls if n > 0), 0.0)
-    active = max(settled - first_call, 1e-6)
-    api_calls = lookups + batch_reads + patches
-    busiest = _busiest_minute(calls)
-    baseline_calls = spec.conversations * spec.events_per_conversation * 3
-    return {
+        for verify in args.verify:
+            point = drain(stack, spec, args, verify=verify)
+            runs[point["label"]] = point
+            print(_run_line(point), flush=True)
+    # Tracking's own ceiling: one PATCH per conversation, at the budget.
+    tracking_ceiling = spec.conversations / args.budget * 60
+    figures: dict[str, Any] = {
         "benchmark": "budget",
         "machine": machine(),
         "dynamodb_backend": backend,
@@ -137,42 +196,96 @@ def run(args: argparse.Namespace, spec: WorkloadSpec) -> dict[str, Any]:
         "budget_per_minute": args.budget,
         "worker_concurrency": args.concurrency,
         "tracking_debounce_seconds": args.debounce,
-        "timing": "worker spawn -> all ledger items final / -> every conversation PATCHed",
-        "replayed": replayed,
-        "statuses": dict(drained.final),
-        "genesys_lookups": lookups,
-        "genesys_batch_reads": batch_reads,
-        "genesys_patches": patches,
-        "genesys_tokens": stats.count(TOKEN),
-        "genesys_429": stats.status(429),
-        "lookups_per_replayed_event": per(lookups + batch_reads, replayed),
-        "patches_per_replayed_event": per(patches, replayed),
-        "calls_per_replayed_event": per(api_calls, replayed),
-        "calls_needed": needed,
-        "first_call_seconds": round(first_call, 2),
-        "all_final_seconds": drained.seconds,
-        "tracking_settled_seconds": round(settled, 2),
-        "ceiling_seconds": round(ceiling, 1),
-        "replay_ceiling_seconds": round(replay_ceiling, 1),
-        "settled_over_ceiling": round(settled / ceiling, 2),
-        "all_final_over_replay_ceiling": round(drained.seconds / replay_ceiling, 2),
-        "achieved_calls_per_minute": round(api_calls / active * 60, 1),
-        "achieved_of_limit": round(api_calls / active * 60 / sim_per_minute, 3),
-        "achieved_of_budget": round(api_calls / active * 60 / args.budget, 3),
-        "busiest_minute_calls": busiest,
-        "worker_waits": waits,
-        "observer_ledger_scans": drained.scans,
-        "observer_dynamodb_cpu_seconds": round(per_scan * drained.scans, 2),
-        "replay_retries_by_reason": retries,
-        "cpu_seconds": cpu,
-        "cpu_split": cpu_split(cpu, wall=settled, events=spec.events),
-        "baseline_calls_needed": baseline_calls,
-        "baseline_ceiling_seconds": round(baseline_calls / sim_per_minute * 60, 1),
-        "calls_timeline": [
-            {"t": round(t, 2), "calls": n} for t, n in calls[:: max(1, len(calls) // 200)]
-        ],
-        "timeline": timeline,
+        "replay_order": args.order,
+        "timing": "worker spawn -> all ledger items final / -> every conversation PATCHed; "
+        "pace from the first Genesys call to tracking settled",
+        "tracking_ceiling_seconds": round(tracking_ceiling, 1),
+        "baseline_calls_needed": spec.conversations * spec.events_per_conversation * 3,
+        "runs": runs,
     }
+    if "verify-on" in runs:
+        on = runs["verify-on"]
+        off = runs.get("verify-off")
+        figures["headline"] = {
+            "redelivery_over_verify_off": (
+                round(on["all_final_seconds"] / off["all_final_seconds"], 2) if off else None
+            ),
+            "tracking_settled_over_ceiling": round(
+                on["tracking_settled_seconds"] / tracking_ceiling, 2
+            ),
+        }
+        figures["goals"] = goals(figures)
+        figures["scale"] = scale.model(figures)
+    return figures
+
+
+def goals(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's figures, each with its goal and whether this run met it."""
+    on = figures["runs"]["verify-on"]
+    headline = figures["headline"]
+    rows = [
+        _goal("Genesys calls per replayed event", on["calls_per_replayed_event"], "<=", 0.26),
+        _goal(
+            "  of which verification (single GETs + analytics)",
+            on["verification_calls_per_replayed_event"],
+            "<=",
+            0.01,
+        ),
+        _goal("  of which tracking PATCHes", on["patches_per_replayed_event"], None, None),
+        _goal(
+            "every redelivery done, verify on / verify off",
+            headline["redelivery_over_verify_off"],
+            "<=",
+            1.10,
+        ),
+        _goal(
+            "tracking settled / its ceiling (one PATCH per conversation at the budget)",
+            headline["tracking_settled_over_ceiling"],
+            "<=",
+            1.10,
+        ),
+        _goal("limit used, first call -> tracking settled", on["achieved_of_limit"], ">=", 0.95),
+        _goal(
+            "429 answers (every run)",
+            sum(run["genesys_429"] for run in figures["runs"].values()),
+            "<=",
+            0,
+        ),
+        _goal(
+            f"conversations out of `time` order at the target (REPLAY_ORDER={on['replay_order']})",
+            on["order"]["conversations_out_of_order"],
+            "<=",
+            0,
+        ),
+    ]
+    return rows
+
+
+def _goal(
+    figure: str, value: float | None, sense: str | None, goal: float | None
+) -> dict[str, Any]:
+    met: bool | None = None
+    if value is not None and sense is not None and goal is not None:
+        met = value <= goal if sense == "<=" else value >= goal
+    return {
+        "figure": figure,
+        "value": value,
+        "goal": f"{'≤' if sense == '<=' else '≥'} {goal:g}" if sense and goal is not None else "",
+        "met": met,
+    }
+
+
+def _run_line(point: dict[str, Any]) -> str:
+    order = point["order"]
+    return (
+        f"  {point['label']}: all final {point['all_final_seconds']:.1f} s, tracking settled "
+        f"{point['tracking_settled_seconds']:.1f} s; {point['genesys_lookups']} single GETs + "
+        f"{point['genesys_batch_reads']} analytics + {point['genesys_patches']} PATCHes, "
+        f"{point['genesys_429']} x 429; pace {point['achieved_calls_per_minute']:.0f}/min "
+        f"({point['achieved_of_limit']:.1%} of the limit); "
+        f"{order['conversations_out_of_order']}/{order['conversations']} conversations out "
+        f"of order; load {machine()['load_average_1_5_15']}"
+    )
 
 
 def retry_reasons(log: Path) -> dict[str, int]:
@@ -199,6 +312,16 @@ def _busiest_minute(calls: list[tuple[float, int]]) -> int | None:
     return best
 
 
+def format_goals(rows: list[dict[str, Any]]) -> str:
+    width = max(len(row["figure"]) for row in rows)
+    lines = []
+    for row in rows:
+        verdict = {True: "met", False: "MISSED", None: ""}[row["met"]]
+        value = "n/a" if row["value"] is None else f"{row['value']:g}"
+        lines.append(f"  {row['figure']:<{width}}  {value:>8}  {row['goal']:<7} {verdict}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.budget", description=__doc__.splitlines()[0])
     parser.add_argument("--sim-limit", type=int, default=50, help="simulator calls per window")
@@ -207,6 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--conversations", type=int, default=STANDARD.conversations)
     parser.add_argument("--debounce", type=float, default=5.0, help="tracking debounce, s")
+    parser.add_argument(
+        "--order", choices=("conversation", "none"), default="conversation", help="REPLAY_ORDER"
+    )
+    parser.add_argument(
+        "--verify",
+        type=_on_off,
+        nargs="+",
+        default=[True, False],
+        help="drains to run: on and/or off (the comparison needs both)",
+    )
     parser.add_argument("--timeout", type=float, default=400.0)
     parser.add_argument("--quick", action="store_true", help="5 conversations, 10 per 2 s")
     backends.add_option(parser)
@@ -216,26 +349,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         spec = QUICK
         args.sim_limit, args.sim_window, args.debounce, args.timeout = 10, 2.0, 0.5, 60.0
-    figures = run(args, spec)
-    write_results(args.output, figures)
     print(
         f"budget: {spec.events} events over {spec.conversations} conversations; simulator "
-        f"{figures['simulator_limit']} ({figures['simulator_limit_per_minute']:.0f}/min), "
-        f"budget {figures['budget_per_minute']}/min\n"
-        f"  Genesys calls per replayed event: {figures['lookups_per_replayed_event']:.3f} "
-        f"lookups + {figures['patches_per_replayed_event']:.3f} PATCHes; "
-        f"{figures['genesys_429']} x 429; {figures['genesys_tokens']} token request(s)\n"
-        f"  pace: {figures['achieved_calls_per_minute']:.0f} calls/min = "
-        f"{figures['achieved_of_limit']:.0%} of the limit\n"
-        f"  all final {figures['all_final_seconds']:.1f} s (replay ceiling "
-        f"{figures['replay_ceiling_seconds']:.1f} s); tracking settled "
-        f"{figures['tracking_settled_seconds']:.1f} s (ceiling {figures['ceiling_seconds']:.1f} s"
-        f", x{figures['settled_over_ceiling']})\n"
-        f"  CPU, worker spawn -> tracking settled (DynamoDB on "
-        f"{figures['dynamodb_backend']['name']}):\n{format_split(figures['cpu_split'])}\n"
-        f"  written to {args.output}"
+        f"{args.sim_limit} per {args.sim_window:g} s, budget {args.budget}/min, "
+        f"REPLAY_ORDER={args.order}",
+        flush=True,
     )
+    figures = run(args, spec)
+    write_results(args.output, figures)
+    for point in figures["runs"].values():
+        print(
+            f"  CPU of {point['label']}, worker spawn -> tracking settled (DynamoDB on "
+            f"{figures['dynamodb_backend']['name']}):\n{format_split(point['cpu_split'])}"
+        )
+    if "goals" in figures:
+        load = figures["machine"]["load_average_1_5_15"]
+        print(f"  figures against issue 13's goals (load average {load}):")
+        print(format_goals(figures["goals"]))
+        print(scale.format_model(figures["scale"]))
+    print(f"  written to {args.output}")
     return 0
+
+
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError("on or off")
+    return value == "on"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ benchmark process: the Celery producer in this process reads its broker URL once
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -19,10 +20,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ def machine() -> dict[str, Any]:
                 memory_kb = int(line.split()[1])
                 break
     return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "memory_gib": round(memory_kb / 1024 / 1024, 1),
@@ -153,8 +155,58 @@ class Sink(ChildServer):
         counts: dict[str, Any] = response.json()
         return counts
 
+    def arrivals(self) -> list[str]:
+        """The event id of every POST taken, in the order they arrived."""
+        response = self._session.get(f"http://127.0.0.1:{self.port}/arrivals", timeout=10)
+        response.raise_for_status()
+        return [str(event_id) for event_id in response.json()["event_ids"]]
+
     def reset(self) -> None:
         self._session.post(f"http://127.0.0.1:{self.port}/reset", timeout=5).raise_for_status()
+
+
+def arrival_order(arrivals: Sequence[str], workload: Workload) -> dict[str, Any]:
+    """How many conversations' events reached the target out of their `time` order.
+
+    A conversation is in order when its events, each taken at its first arrival, came
+    with strictly increasing envelope `time`s (the workload gives them distinct ones;
+    a conversation with two equal times cannot be judged and is refused). Events that
+    never arrived are left out of the sequence and counted apart.
+    """
+    times: dict[str, tuple[str, str]] = {}
+    for message in workload.messages:
+        if message.conversation_id and message.event_id:
+            event = json.loads(message.body)
+            times[message.event_id] = (message.conversation_id, str(event["time"]))
+    by_conversation: dict[str, list[str]] = {}
+    for conversation_id, time_ in times.values():
+        by_conversation.setdefault(conversation_id, []).append(time_)
+    for conversation_id, conversation_times in by_conversation.items():
+        if len(set(conversation_times)) != len(conversation_times):
+            raise ValueError(
+                f"conversation {conversation_id} has events with equal `time`s: arrival "
+                "order cannot be judged; give the workload distinct times"
+            )
+    seen: set[str] = set()
+    arrived: dict[str, list[str]] = {}
+    for event_id in arrivals:
+        if event_id in seen or event_id not in times:
+            continue
+        seen.add(event_id)
+        conversation_id, time_ = times[event_id]
+        arrived.setdefault(conversation_id, []).append(time_)
+    # ISO 8601 times of one format sort as text.
+    disordered = sorted(
+        conversation_id
+        for conversation_id, sequence in arrived.items()
+        if any(later <= earlier for earlier, later in itertools.pairwise(sequence))
+    )
+    return {
+        "conversations": len(by_conversation),
+        "conversations_out_of_order": len(disordered),
+        "examples": disordered[:3],
+        "conversation_events_missing": len(times) - len(seen),
+    }
 
 
 # --- the stack ---------------------------------------------------------------------------
@@ -207,7 +259,7 @@ class BenchStack:
         return self.dev.env(**env)
 
     def fresh_round(self, label: str) -> str:
-        """Empty Redis, a reset simulator and sink, and a new ledger table; its name.
+        """Empty Redis and DLQ, a reset simulator and sink, and a new ledger table; its name.
 
         The previous round's table is deleted, so the DynamoDB server does not carry it along.
         """
@@ -215,6 +267,7 @@ class BenchStack:
             self.dynamodb.delete_table(TableName=old)
         self.tables.clear()
         self.redis.flushall()
+        self.empty_dlq()
         self.dev.admin.reset()
         self.sink.reset()
         self.rounds += 1
@@ -222,6 +275,25 @@ class BenchStack:
         create_ledger(self.dynamodb, table, self.backend)
         self.tables.append(table)
         return table
+
+    def empty_dlq(self) -> None:
+        """Purge what a previous round left in the DLQ.
+
+        A message the previous round's receivers got twice can outlive its deletion (the
+        older receipt handle) and come back into this round with older `time`s. SQS
+        allows one purge a minute: an empty queue needs none, a second one waits.
+        """
+        if self.dlq_depth() == 0:
+            return
+        deadline = time.monotonic() + 65
+        while True:
+            try:
+                self.sqs.purge_queue(QueueUrl=self.settings.dlq_queue_url)
+                return
+            except self.sqs.exceptions.PurgeQueueInProgress:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(5)
 
     def fill_dlq(self, workload: Workload) -> float:
         """Seed the simulator, send the workload into the (empty) DLQ; seconds the send took."""

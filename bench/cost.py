@@ -304,6 +304,18 @@ def print_cost(figures: Mapping[str, Any]) -> None:
     )
 
 
+def _tasks_run(log: Path) -> dict[str, int]:
+    """Task executions by task name, from the worker's INFO lines ("Task <name>[<id>]
+    succeeded in ..."): a wait or a retry that re-sends a task counts again."""
+    runs: Counter[str] = Counter()
+    if log.exists():
+        with log.open(errors="replace") as lines:
+            for line in lines:
+                if "] succeeded in " in line and "Task " in line:
+                    runs[line.split("Task ", 1)[1].split("[", 1)[0]] += 1
+    return dict(runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.cost", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -327,18 +339,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_cost(figures)
     print(f"  written to {args.output}")
     return 0
-
-
-def _tasks_run(log: Path) -> dict[str, int]:
-    """Task executions by task name, from the worker's INFO lines ("Task <name>[<id>]
-    succeeded in ..."): a wait or a retry that re-sends a task counts again."""
-    runs: Counter[str] = Counter()
-    if log.exists():
-        with log.open(errors="replace") as lines:
-            for line in lines:
-                if "] succeeded in " in line and "Task " in line:
-                    runs[line.split("Task ", 1)[1].split("[", 1)[0]] += 1
-    return dict(runs)
 
 
 if __name__ == "__main__":

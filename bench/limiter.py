@@ -224,7 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.processes, args.threads, args.seconds = 2, 4, 4.0
         args.sim_limit, args.sim_window, args.follow_limit = 100, 2.0, 40
-    figures = run(args)
+    # Imported here: the spawned callers import this module and need none of bench.common.
+    from bench.common import machine
+
+    figures = {**run(args), "machine": machine()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"{report(figures)}\n  written to {args.output}")

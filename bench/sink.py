@@ -3,7 +3,8 @@
 Runs as its own process (`python -m bench.sink --port N`), so that neither its CPU nor
 its GIL is charged to the benchmark or to a worker running in the benchmark's process.
 `GET /count` answers how many POSTs it took, how many distinct event ids, and the
-wall-clock time of the first and last one; `POST /reset` forgets them.
+wall-clock time of the first and last one; `GET /arrivals` the event id of every POST in
+the order they arrived (what an ordering check reads); `POST /reset` forgets them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class _Counts:
     def reset(self) -> None:
         self.posts = 0
         self.event_ids: set[str] = set()
+        self.arrivals: list[str] = []
         self.first: float | None = None
         self.last: float | None = None
 
@@ -37,8 +39,13 @@ class _Counts:
             self.posts += 1
             if event_id:
                 self.event_ids.add(event_id)
+                self.arrivals.append(event_id)
             self.first = self.first or now
             self.last = now
+
+    def arrival_order(self) -> list[str]:
+        with self.lock:
+            return list(self.arrivals)
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -86,7 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200)
 
     def do_GET(self) -> None:
-        self._answer(200, json.dumps(self.server.counts.snapshot()).encode())
+        if self.path == "/arrivals":
+            body: dict[str, Any] = {"event_ids": self.server.counts.arrival_order()}
+        else:
+            body = self.server.counts.snapshot()
+        self._answer(200, json.dumps(body).encode())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

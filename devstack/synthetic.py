@@ -12,13 +12,17 @@ import random
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.sim_state import participant_id
 
 DEFAULT_ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
 CONVERSATION_TOPICS = ("customer.start", "acd.end", "agent.end", "customer.end")
+#: How far apart a conversation's events happened. EventBridge's `time` has whole seconds,
+#: so events a second or more apart have distinct, increasing times: what an ordered
+#: replay sorts by, and what a benchmark checks the arrival order against.
+EVENT_SPACING = timedelta(seconds=30)
 ERRORS = (
     ("THROTTLING", "Rate Exceeded.", "MaximumEventAgeInSeconds", "57"),
     ("ERROR_FROM_TARGET", "Function returned an error.", "MaximumRetryAttempts", "185"),
@@ -94,13 +98,17 @@ def generate(
     targets = list(target_arns)
     conversation_ids = [_uuid(rng) for _ in range(conversations)]
     messages: list[SyntheticMessage] = []
+    # Every conversation started long enough ago for all of its events to be in the past.
+    started = _whole_seconds(datetime.now(UTC)) - EVENT_SPACING * events_per_conversation
     for n, conversation_id in enumerate(conversation_ids):
         # The customer as the simulator's generated conversation names it, so tracking
         # annotates a participant that exists.
         participant = participant_id(conversation_id, "customer")
         for k in range(events_per_conversation):
             topic = CONVERSATION_TOPICS[k % len(CONVERSATION_TOPICS)]
-            event = conversation_event(rng, org_id, conversation_id, participant, topic)
+            event = conversation_event(
+                rng, org_id, conversation_id, participant, topic, at=started + EVENT_SPACING * k
+            )
             messages.append(
                 _message(rng, event, targets[n % len(targets)], conversation_id, rule_arn)
             )
@@ -123,16 +131,25 @@ def generate(
 
 
 def conversation_event(
-    rng: random.Random, org_id: str, conversation_id: str, participant_id: str, topic: str
+    rng: random.Random,
+    org_id: str,
+    conversation_id: str,
+    participant_id: str,
+    topic: str,
+    *,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A `v2.detail.events.conversation.{id}.*` event as EventBridge delivers it."""
+    """A `v2.detail.events.conversation.{id}.*` event as EventBridge delivers it, that
+    happened `at` (now by default)."""
+    when = at or datetime.now(UTC)
     return _envelope(
         rng,
         org_id,
         detail_type=f"v2.detail.events.conversation.{{id}}.{topic}",
         topic=f"v2.detail.events.conversation.{conversation_id}.{topic}",
+        at=when,
         body={
-            "eventTime": int(datetime.now(UTC).timestamp() * 1000),
+            "eventTime": int(when.timestamp() * 1000),
             "conversationId": conversation_id,
             "participantId": participant_id,
             "sessionId": _uuid(rng),
@@ -177,9 +194,15 @@ def send_batches(sqs: Any, queue_url: str, messages: Iterable[SyntheticMessage])
 
 
 def _envelope(
-    rng: random.Random, org_id: str, *, detail_type: str, topic: str, body: dict[str, Any]
+    rng: random.Random,
+    org_id: str,
+    *,
+    detail_type: str,
+    topic: str,
+    body: dict[str, Any],
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     return {
         "version": "0",
         "id": _uuid(rng),
@@ -229,6 +252,10 @@ def _attributes(rng: random.Random, target_arn: str, rule_arn: str) -> dict[str,
 def _chunks(items: list[SyntheticMessage], size: int) -> Iterator[list[SyntheticMessage]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
 
 def _uuid(rng: random.Random) -> str:

@@ -96,7 +96,7 @@ def test_each_run_splits_its_cpu_among_the_processes(results: dict[str, dict]) -
         assert processes["worker"]["cpu_seconds"] > 0
         assert split["events"] == QUICK_EVENTS
     assert "cores busy" in drain["stdout"]
-    assert "cpu_split" in results["budget"]
+    assert all("cpu_split" in run for run in results["budget"]["runs"].values())
     assert all("cpu_split" in run for run in results["ingest"]["runs"])
 
 
@@ -157,12 +157,46 @@ def test_budget_stays_within_the_limit_and_tracks_every_conversation(
     results: dict[str, dict],
 ) -> None:
     budget = results["budget"]
-    assert budget["replayed"] == QUICK_EVENTS
-    assert budget["genesys_429"] == 0
-    assert 1 <= budget["genesys_lookups"] + budget["genesys_batch_reads"] <= 5
-    assert budget["genesys_patches"] >= 5
-    assert budget["tracking_settled_seconds"] >= budget["all_final_seconds"]
-    assert budget["calls_needed"] == 10
+    runs = budget["runs"]
+    assert set(runs) == {"verify-on", "verify-off"}
+    for run in runs.values():
+        assert run["replayed"] == QUICK_EVENTS
+        assert run["genesys_429"] == 0
+        assert run["genesys_patches"] >= 5
+        assert run["tracking_settled_seconds"] >= run["all_final_seconds"]
+    on, off = runs["verify-on"], runs["verify-off"]
+    assert 1 <= on["genesys_lookups"] + on["genesys_batch_reads"] <= 5
+    assert off["genesys_batch_reads"] == 0
+    assert budget["tracking_ceiling_seconds"] > 0
+
+
+def test_budget_checks_each_conversation_arrival_order_at_the_sink(
+    results: dict[str, dict],
+) -> None:
+    for run in results["budget"]["runs"].values():
+        assert run["replay_order"] == "conversation"
+        order = run["order"]
+        assert order["conversations"] == 5
+        assert order["conversation_events_missing"] == 0
+        assert order["conversations_out_of_order"] == 0
+
+
+def test_budget_prints_each_figure_next_to_its_goal_and_the_scale_model(
+    results: dict[str, dict],
+) -> None:
+    budget = results["budget"]
+    on, off = budget["runs"]["verify-on"], budget["runs"]["verify-off"]
+    ratio = next(g for g in budget["goals"] if g["figure"].startswith("every redelivery done"))
+    assert ratio["value"] == round(on["all_final_seconds"] / off["all_final_seconds"], 2)
+    assert ratio["goal"] == "≤ 1.1"
+    for goal in budget["goals"]:
+        assert goal["figure"] in budget["stdout"]
+    assert "scale model: 100,000 events over 25,000 conversations" in budget["stdout"]
+    assert [row["verification"] for row in budget["scale"]["models"]] == [
+        "measured",
+        "batch of 100",
+        "single GETs (before the batch)",
+    ]
 
 
 def test_ingest_puts_every_message_in_the_ledger_and_the_broker(results: dict[str, dict]) -> None:

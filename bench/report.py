@@ -1,0 +1,444 @@
+"""Render the benchmarks' figures from bench/results/*.json into docs/performance.md.
+
+Only the text between the marker comments is replaced; the prose around it is kept.
+Each table is stamped with when and where it was measured (date, machine, load average,
+DynamoDB backend), read from its own JSON. A benchmark without a results file is named
+as not measured, never filled from an older render.
+
+    .venv/bin/python -m bench.report                 # after `python -m bench` or one benchmark
+    .venv/bin/python -m bench --report               # run the suite, then render
+    .venv/bin/python -m bench.report --results DIR --doc PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import scale
+from bench.common import RESULTS_DIR
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+START = "<!-- bench:figures:start -->"
+END = "<!-- bench:figures:end -->"
+#: Issue 14's goals for the worker's cost per event (standard workload, dynalite).
+COST_GOALS = {
+    "cpu_ms_per_event": 5.0,
+    "dynamodb_per_event": 2.0,
+    "redis_commands_per_event": 15.0,
+    "tracking_runs_per_conversation": 1.1,
+}
+
+Figures = Mapping[str, Any]
+
+
+def load(results: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every `<name>.json` in `results`, by name, with its path."""
+    return {
+        path.stem: (path, json.loads(path.read_text())) for path in sorted(results.glob("*.json"))
+    }
+
+
+def stamp(path: Path, figures: Figures) -> str:
+    """When, on what, how busy, and which DynamoDB server: one line under each heading."""
+    info = figures.get("machine") or {}
+    measured = info.get("measured_at") or datetime.fromtimestamp(
+        path.stat().st_mtime, UTC
+    ).isoformat(timespec="seconds")
+    parts = [f"Measured {measured.replace('T', ' ').replace('+00:00', ' UTC')}"]
+    if info:
+        parts.append(
+            f"{info.get('nproc')} x {info.get('cpu_model')}, {info.get('memory_gib')} GiB, "
+            f"Python {info.get('python')}"
+        )
+        if load := info.get("load_average_1_5_15"):
+            parts.append(f"load average {' / '.join(f'{x:g}' for x in load)} (1/5/15 min, at end)")
+    backend = figures.get("dynamodb_backend")
+    if isinstance(backend, Mapping):
+        version = f" {backend['version']}" if backend.get("version") else ""
+        where = str(backend.get("name", "?")) + version
+        if backend.get("fallback"):
+            where += f" (fallback: {backend.get('reason')})"
+        parts.append(f"DynamoDB on {where}")
+    elif isinstance(backend, str):
+        parts.append(f"DynamoDB on {backend}")
+    return "_" + "; ".join(parts) + f"; from `bench/results/{path.name}`._"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        digits = 3 if abs(value) < 10 else 2
+        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: ""}[met]
+
+
+# --- sections ----------------------------------------------------------------------------
+
+
+def budget_section(path: Path, figures: Figures) -> str:
+    runs = figures["runs"]
+    parts = [
+        "### Genesys budget, ordering and verification (`bench.budget`, issue 13)",
+        stamp(path, figures),
+        f"{figures['workload']['events']:,} events over {figures['workload']['conversations']} "
+        f"conversations; simulator {figures['simulator_limit']} "
+        f"({figures['simulator_limit_per_minute']:.0f}/min); budget "
+        f"`GENESYS_RATE_LIMIT_PER_MINUTE={figures['budget_per_minute']}`; one worker, "
+        f"{figures['worker_concurrency']} threads on every queue; tracking debounce "
+        f"{figures['tracking_debounce_seconds']:g} s; `REPLAY_ORDER={figures['replay_order']}`. "
+        f"Clock: {figures['timing']}.",
+    ]
+    if goals := figures.get("goals"):
+        parts.append(
+            table(
+                ("figure", "measured", "goal", ""),
+                [(g["figure"].strip(), g["value"], g["goal"], _verdict(g["met"])) for g in goals],
+            )
+        )
+    parts.append(
+        table(
+            (
+                "drain",
+                "every redelivery done",
+                "tracking settled",
+                "single GETs",
+                "analytics calls",
+                "PATCHes",
+                "429",
+                "calls/min (of the limit)",
+                "conversations out of order",
+            ),
+            [
+                (
+                    run["label"],
+                    f"{run['all_final_seconds']:.1f} s",
+                    f"{run['tracking_settled_seconds']:.1f} s",
+                    run["genesys_lookups"],
+                    run["genesys_batch_reads"],
+                    run["genesys_patches"],
+                    run["genesys_429"],
+                    f"{run['achieved_calls_per_minute']:.0f} ({run['achieved_of_limit']:.1%})",
+                    f"{run['order']['conversations_out_of_order']} of "
+                    f"{run['order']['conversations']}",
+                )
+                for run in runs.values()
+            ],
+        )
+    )
+    parts.append(
+        f"Tracking's ceiling: {figures['workload']['conversations']} PATCHes at "
+        f"{figures['budget_per_minute']}/min = {figures['tracking_ceiling_seconds']:g} s. "
+        f"The tutorial loop would need {figures['baseline_calls_needed']:,} calls "
+        "(GET + 2 PATCH per conversation event)."
+    )
+    return "\n\n".join(parts)
+
+
+def scale_section(path: Path, figures: Figures) -> str:
+    scaled = figures.get("scale") or scale.model(figures)
+    inputs = scaled["inputs"]
+    parts = [
+        f"### Scale model: {inputs['events']:,} events over {inputs['conversations']:,} "
+        "conversations (`bench.scale`)",
+        "Arithmetic on the budget run above (same stamp), not a measurement. Inputs: "
+        f"drain rate {inputs['drain_events_per_second']} events/s "
+        f"({inputs['drain_rate_from']}); {inputs['verification_reads_per_conversation']} "
+        f"verification reads and {inputs['patches_per_conversation']} PATCHes per "
+        f"conversation (measured); budget {inputs['budget_per_minute']}/min per OAuth client; "
+        f"batch {inputs['batch']} ids per analytics call. Redelivery ends no sooner than the "
+        "drain rate allows and than verification's calls at the budget; tracking catches "
+        "up when verification and PATCHes have been paid for at the budget.",
+        table(
+            (
+                "verification",
+                "verification calls",
+                "at the budget",
+                "every redelivery done",
+                "bound by",
+                "tracking caught up",
+                "Genesys calls/event",
+            ),
+            [
+                (
+                    row["verification"],
+                    row["verification_calls"],
+                    f"{row['verification_minutes']:g} min",
+                    f"{row['redeliver_minutes']:g} min",
+                    row["redelivery_bound_by"],
+                    f"{row['tracking_caught_up_minutes']:g} min",
+                    row["genesys_calls_per_event"],
+                )
+                for row in scaled["models"]
+            ],
+        ),
+    ]
+    return "\n\n".join(parts)
+
+
+def cost_section(path: Path, figures: Figures, *, inside: str | None = None) -> str:
+    worker = figures["worker"]
+    ceiling = figures["ceiling"]
+    rows: list[tuple[Any, ...]] = []
+    for key, label in (
+        ("cpu_ms_per_event", "worker CPU, ms per event (spawn -> tracking settled, less start-up)"),
+        ("dynamodb_per_event", "DynamoDB requests per event (worker)"),
+        ("redis_commands_per_event", "Redis commands per event (worker)"),
+        ("tracking_runs_per_conversation", "tracking runs per conversation"),
+    ):
+        if key in worker:
+            goal = COST_GOALS[key]
+            rows.append((label, worker[key], f"≤ {goal:g}", _verdict(worker[key] <= goal)))
+    rows.append(
+        (
+            f"ceiling: {ceiling['cores']} cores x 1000 / {ceiling['cpu_ms_per_event']:g} ms",
+            f"{ceiling['events_per_second']:g} events/s",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"achieved after the first delivery ({figures['pool']}:{figures['concurrency']})",
+            f"{ceiling['achieved_events_per_second']:g} events/s "
+            f"({ceiling['achieved_of_ceiling']:.0%} of the ceiling)",
+            "",
+            "",
+        )
+    )
+    ingest = figures.get("ingest", {})
+    if ingest:
+        rows.append(
+            (
+                "ingest (Poller): DynamoDB / SQS / Redis per event",
+                f"{ingest['dynamodb_per_event']:g} / {ingest['sqs_per_event']:g} / "
+                f"{ingest['redis_commands_per_event']:g}",
+                "",
+                "",
+            )
+        )
+    source = f" (inside `bench.{inside}`)" if inside else ""
+    top = ", ".join(f"{name} {n:,}" for name, n in list(worker["aws_by_operation"].items())[:4])
+    return "\n\n".join(
+        [
+            f"### Cost per event (`bench.cost`{source}, issue 14)",
+            stamp(path, figures),
+            f"{figures['events']:,} events, one worker {figures['pool']}:"
+            f"{figures['concurrency']}, tracking debounce "
+            f"{figures['tracking_debounce_seconds']:g} s; AWS requests counted at the server by "
+            "counting proxies, Redis commands from INFO commandstats, CPU from /proc.",
+            table(("figure", "measured", "goal", ""), rows),
+            f"Worker requests by operation: {top}.",
+        ]
+    )
+
+
+def drain_section(path: Path, figures: Figures) -> str:
+    sweep = figures["sweep"]
+    pools = {point["pool"] for point in sweep}
+    title = "prefork against threads" if {"prefork", "threads"} <= pools else "by concurrency"
+    rows = []
+    for point in sweep:
+        processes = point["cpu_split"]["processes"]
+        server = processes.get("dynalite") or processes.get("moto") or {}
+        rows.append(
+            (
+                f"{point['pool']}:{point['concurrency']}",
+                "on" if point["verify_conversation"] else "off",
+                point["events_per_second"],
+                point["events_per_second_after_first_delivery"],
+                point["worker_cpu_ms_per_event"],
+                processes["worker"]["cores_busy"],
+                server.get("cores_busy"),
+                f"{point['ceiling']['events_per_second']:g} "
+                f"({point['ceiling']['achieved_of_ceiling']:.0%})",
+                f"{point['worker_peak_rss_mb']:.0f} MiB",
+            )
+        )
+    parts = [
+        f"### Drain, Genesys unconstrained, {title} (`bench.drain`)",
+        stamp(path, figures),
+        f"{figures['workload']['events']:,} events; simulator at "
+        f"{figures['simulator_latency_ms']:g} ms; ledger and broker filled first; clock from "
+        "the worker's spawn to every ledger item final.",
+        table(
+            (
+                "pool",
+                "verify",
+                "events/s",
+                "after 1st delivery",
+                "worker CPU ms/event",
+                "worker cores",
+                "DynamoDB cores",
+                "ceiling events/s (achieved)",
+                "peak RSS",
+            ),
+            rows,
+        ),
+    ]
+    if "pipeline" in figures:
+        pipeline, base, ratios = figures["pipeline"], figures["baseline"], figures["ratios"]
+        parts.append(
+            table(
+                ("whole pipeline and baseline", "value"),
+                [
+                    (
+                        f"pipeline: worker running, Poller on a full DLQ -> all final "
+                        f"(c={pipeline['concurrency']})",
+                        f"{pipeline['events_per_second']:g} events/s",
+                    ),
+                    (
+                        "baseline: sequential tutorial loop",
+                        f"{base['events_per_second']:g} events/s",
+                    ),
+                    (
+                        "Genesys calls per event, project (at all final) / baseline",
+                        f"{ratios['genesys_calls_per_event_project']:g} / "
+                        f"{ratios['genesys_calls_per_event_baseline']:g}",
+                    ),
+                ],
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def limiter_section(path: Path, figures: Figures) -> str:
+    rows = [
+        (
+            name,
+            scenario["priority"],
+            f"{scenario['server_limit_per_minute']:,.0f}/min",
+            f"{scenario['paced_per_minute']:,.0f}",
+            f"{scenario['achieved_per_minute']:,.0f}/min",
+            f"{scenario['achieved_of_server_limit']:.1%}",
+            scenario["simulator_429"],
+        )
+        for name, scenario in figures["scenarios"].items()
+    ]
+    return "\n\n".join(
+        [
+            "### Shared rate limiter (`bench.limiter`)",
+            stamp(path, figures),
+            f"{figures['processes']} processes x {figures['threads']} threads per scenario.",
+            table(
+                ("scenario", "priority", "server limit", "paced at", "achieved", "of limit", "429"),
+                rows,
+            ),
+        ]
+    )
+
+
+def ingest_section(path: Path, figures: Figures) -> str:
+    rows = [
+        (
+            run["front_door"],
+            run["messages_per_second"],
+            run["redis_commands_per_message"],
+            run["cpu_split"]["processes"].get("bench", {}).get("ms_per_event"),
+        )
+        for run in figures["runs"]
+    ]
+    return "\n\n".join(
+        [
+            "### Ingest (`bench.ingest`)",
+            stamp(path, figures),
+            table(
+                ("front door", "messages/s", "Redis commands/msg", "this process CPU ms/msg"),
+                rows,
+            ),
+        ]
+    )
+
+
+# --- the document ------------------------------------------------------------------------
+
+
+def render(results: Path) -> str:
+    """The markdown that goes between the markers."""
+    found = load(results)
+    sections: list[str] = []
+    missing: list[str] = []
+
+    def add(name: str, section: Callable[[Path, Figures], str]) -> None:
+        if name in found:
+            sections.append(section(*found[name]))
+        else:
+            missing.append(f"`python -m bench.{name}`")
+
+    if "budget" in found and "goals" in found["budget"][1]:
+        sections.append(budget_section(*found["budget"]))
+        sections.append(scale_section(*found["budget"]))
+    else:
+        missing.append("`python -m bench.budget`")
+    if "cost" in found:
+        sections.append(cost_section(*found["cost"]))
+    elif "drain" in found and "cost" in found["drain"][1]:
+        path, drain = found["drain"]
+        inner = {**drain["cost"], "machine": drain["machine"]}
+        sections.append(cost_section(path, inner, inside="drain"))
+    else:
+        missing.append("`python -m bench.cost`")
+    add("drain", drain_section)
+    add("limiter", limiter_section)
+    add("ingest", ingest_section)
+    if missing:
+        sections.append(
+            "Not in this render (no results file in `bench/results/`): " + ", ".join(missing) + "."
+        )
+    header = (
+        "<!-- Generated by `python -m bench.report` from bench/results/*.json: "
+        "edits between the markers are overwritten. -->"
+    )
+    return "\n\n".join([header, *sections])
+
+
+def replace_figures(document: str, figures: str) -> str:
+    """`document` with the text between the markers replaced by `figures`."""
+    start, end = document.find(START), document.find(END)
+    if start < 0 or end < start:
+        raise ValueError(
+            f"the document needs the markers {START} and {END}, in that order, around "
+            "the generated figures: add them where the tables go"
+        )
+    return f"{document[: start + len(START)]}\n{figures}\n{document[end:]}"
+
+
+def write(results: Path, doc: Path) -> str:
+    """Render `results` into `doc`; answers what went between the markers."""
+    figures = render(results)
+    doc.write_text(replace_figures(doc.read_text(), figures))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--doc", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        parser.error(f"{args.results} does not exist: run `python -m bench` first")
+    figures = write(args.results, args.doc)
+    print(f"rendered {figures.count('### ')} tables from {args.results} into {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

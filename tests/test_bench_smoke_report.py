@@ -1,0 +1,215 @@
+"""The figures' render, the scale model and the ordering check, on small results files.
+
+No stack: `bench.report` renders the JSON of `tests/fixtures/bench/` (a quick budget run,
+a standard cost run) into a copy of a document, `bench.scale` does its arithmetic, and
+`bench.common.arrival_order` judges arrival orders against a real synthetic workload.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import report, scale
+from bench.common import WorkloadSpec, arrival_order
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bench"
+
+
+def _document(path: Path, between: str) -> str:
+    text = (
+        "# Performance\n\nProse above the figures.\n\n"
+        f"{report.START}\n{between}\n{report.END}\n\n## After\n\nProse below.\n"
+    )
+    path.write_text(text)
+    return text
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    shutil.copytree(FIXTURES, folder)
+    return folder
+
+
+def test_render_replaces_only_the_text_between_the_markers(results: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    _document(doc, "| stale | table |\n| --- | --- |\n| 11.2 | events/s |")
+
+    report.write(results, doc)
+
+    text = doc.read_text()
+    before, rest = text.split(report.START)
+    between, after = rest.split(report.END)
+    assert before == "# Performance\n\nProse above the figures.\n\n"
+    assert after == "\n\n## After\n\nProse below.\n"
+    assert "stale" not in between
+    assert "### Genesys budget, ordering and verification" in between
+    assert "### Scale model: 100,000 events over 25,000 conversations" in between
+    assert "### Cost per event" in between
+    # A benchmark without a results file is named, not filled in.
+    assert "`python -m bench.drain`" in between and "`python -m bench.limiter`" in between
+
+
+def test_render_stamps_each_table_with_date_machine_load_and_backend(
+    results: Path, tmp_path: Path
+) -> None:
+    doc = tmp_path / "performance.md"
+    _document(doc, "")
+    between = report.write(results, doc)
+    budget = json.loads((results / "budget.json").read_text())
+    cost = json.loads((results / "cost.json").read_text())
+
+    stamps = [line for line in between.splitlines() if line.startswith("_Measured ")]
+    assert len(stamps) == 2
+    budget_stamp, cost_stamp = stamps
+    assert budget["machine"]["measured_at"][:10] in budget_stamp
+    assert budget["machine"]["cpu_model"] in budget_stamp
+    load = " / ".join(f"{x:g}" for x in budget["machine"]["load_average_1_5_15"])
+    assert f"load average {load}" in budget_stamp
+    assert "DynamoDB on moto" in budget_stamp
+    assert "DynamoDB on dynalite 4.0.0" in cost_stamp
+    # The cost figures of issue 14, and the ceiling computed from them.
+    assert f"| {cost['worker']['cpu_ms_per_event']:g} | ≤ 5 |" in between
+    assert f"{cost['ceiling']['events_per_second']:g} events/s" in between
+
+
+def test_render_puts_each_budget_goal_next_to_its_figure(results: Path) -> None:
+    between = report.render(results)
+    budget = json.loads((results / "budget.json").read_text())
+    for goal in budget["goals"]:
+        row = next(line for line in between.splitlines() if goal["figure"].strip() in line)
+        assert goal["goal"] in row
+        assert ("met" in row) is (goal["met"] is True)
+
+
+def test_a_second_render_gives_the_same_document(results: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    _document(doc, "old")
+    report.write(results, doc)
+    once = doc.read_text()
+    report.write(results, doc)
+    assert doc.read_text() == once
+
+
+def test_a_document_without_markers_is_refused_and_left_alone(
+    results: Path, tmp_path: Path
+) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nNo markers here.\n")
+    with pytest.raises(ValueError, match="needs the markers"):
+        report.write(results, doc)
+    assert doc.read_text() == "# Performance\n\nNo markers here.\n"
+
+
+def _budget(**on: Any) -> dict[str, Any]:
+    run = {
+        "label": "verify-on",
+        "genesys_lookups": 0,
+        "genesys_batch_reads": 3,
+        "genesys_patches": 250,
+        "all_final_seconds": 20.0,
+    }
+    run.update(on)
+    off = {"label": "verify-off", "all_final_seconds": 10.1}
+    return {
+        "workload": {"events": 1010, "conversations": 250},
+        "budget_per_minute": 290,
+        "runs": {"verify-on": run, "verify-off": off},
+    }
+
+
+def test_scale_model_single_gets_take_86_minutes_at_290_a_minute() -> None:
+    model = scale.model(_budget())
+    rows = {row["verification"]: row for row in model["models"]}
+    single = rows["single GETs (before the batch)"]
+    assert single["verification_calls"] == 25_000
+    assert single["verification_minutes"] == pytest.approx(86.2, abs=0.05)
+    # The drain (100 events/s -> 16.7 min) is faster: the budget bounds redelivery.
+    assert model["inputs"]["drain_events_per_second"] == 100.0
+    assert single["redelivery_bound_by"] == "budget"
+    assert single["tracking_caught_up_minutes"] == pytest.approx(50_000 / 290, abs=0.05)
+
+
+def test_scale_model_with_the_batch_is_bound_by_the_drain_rate() -> None:
+    rows = {row["verification"]: row for row in scale.model(_budget())["models"]}
+    batch = rows["batch of 100"]
+    assert batch["verification_calls"] == 250
+    assert batch["redelivery_bound_by"] == "drain rate"
+    assert batch["redeliver_minutes"] == pytest.approx(100_000 / 100 / 60, abs=0.05)
+    # Tracking: 250 reads + 25,000 PATCHes (1.0 per conversation measured) at 290/min.
+    assert batch["tracking_caught_up_minutes"] == pytest.approx(25_250 / 290, abs=0.05)
+    measured = rows["measured"]
+    assert measured["verification_calls"] == 300  # 3 analytics calls per 250 conversations
+
+
+def _workload() -> Any:
+    return WorkloadSpec(conversations=6, presence_events=2, seed=3).generate()
+
+
+def test_the_workload_gives_each_conversation_increasing_distinct_times() -> None:
+    workload = _workload()
+    times: dict[str, list[tuple[str, str]]] = {}
+    for message in workload.messages:
+        if message.conversation_id:
+            event = json.loads(message.body)
+            topic = event["detail"]["topicName"].rsplit(".", 2)[-2:]
+            times.setdefault(message.conversation_id, []).append((event["time"], ".".join(topic)))
+    assert len(times) == 6
+    for events in times.values():
+        ordered = sorted(events)
+        assert [topic for _, topic in ordered] == [
+            "customer.start",
+            "acd.end",
+            "agent.end",
+            "customer.end",
+        ]
+        assert len({t for t, _ in events}) == 4
+
+
+def _in_time_order(workload: Any) -> list[str]:
+    events = [
+        (json.loads(m.body)["time"], m.event_id) for m in workload.messages if m.conversation_id
+    ]
+    return [event_id for _, event_id in sorted(events)]
+
+
+def test_arrivals_in_time_order_leave_no_conversation_out_of_order() -> None:
+    workload = _workload()
+    # The DLQ's shuffled order, as an unordered replay would deliver it, for contrast.
+    shuffled = arrival_order([m.event_id for m in workload.messages if m.event_id], workload)
+    ordered = arrival_order(_in_time_order(workload), workload)
+    assert ordered["conversations_out_of_order"] == 0
+    assert ordered["conversations"] == 6
+    assert ordered["conversation_events_missing"] == 0
+    assert shuffled["conversations_out_of_order"] > 0
+
+
+def test_one_swapped_pair_marks_its_conversation_and_only_it() -> None:
+    workload = _workload()
+    arrivals = _in_time_order(workload)
+    conversation = workload.conversation_ids[0]
+    start, end = (
+        arrivals.index(m.event_id)
+        for m in sorted(
+            (m for m in workload.messages if m.conversation_id == conversation),
+            key=lambda m: json.loads(m.body)["time"],
+        )[::3]
+    )
+    arrivals[start], arrivals[end] = arrivals[end], arrivals[start]
+    # A duplicate POST later on does not count again: each event at its first arrival.
+    arrivals.append(arrivals[start])
+    found = arrival_order(arrivals, workload)
+    assert found["conversations_out_of_order"] == 1
+    assert found["examples"] == [conversation]
+
+
+def test_missing_events_are_counted_apart() -> None:
+    workload = _workload()
+    found = arrival_order(_in_time_order(workload)[2:], workload)
+    assert found["conversation_events_missing"] == 2
+    assert found["conversations_out_of_order"] == 0
