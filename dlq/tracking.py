@@ -37,6 +37,8 @@ TRACKED_TTL_SECONDS = 7 * 24 * 3600
 #: A run waits while the conversation has events about to be attempted, so that they
 #: share one PATCH; never longer than this after the first outcome.
 MAX_DEFER_SECONDS = 120.0
+#: How soon a run follows news from a conversation at rest (a pass's snapshot).
+AT_REST_DELAY_SECONDS = 0.5
 #: A retry due within this long (a wait for the rate limiter or a lock, an early backoff)
 #: is about to be attempted, like a `received` item; a later one is news to show.
 IMMINENT_RETRY_SECONDS = 30.0
@@ -123,7 +125,10 @@ class TrackingNews:
             PENDING_PREFIX + conversation_id, str(self._clock.now()), nx=True, ex=self.pending_ttl
         )
         if pipe.execute()[-1]:
-            self._schedule(conversation_id, self._debounce)
+            # A snapshot comes from a conversation at rest: nothing is left to gather, so
+            # the run goes at once instead of idling the budget for the debounce.
+            delay = min(self._debounce, AT_REST_DELAY_SECONDS) if snapshot else self._debounce
+            self._schedule(conversation_id, delay)
 
     @property
     def debounce_seconds(self) -> float:

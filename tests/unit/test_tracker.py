@@ -9,6 +9,7 @@ from dlq.genesys.errors import GenesysServerError, RateLimitWait
 from dlq.genesys.limiter import Priority
 from dlq.ledger import Status
 from dlq.tracking import (
+    AT_REST_DELAY_SECONDS,
     IMMINENT_RETRY_SECONDS,
     MAX_DEFER_SECONDS,
     PENDING_PREFIX,
@@ -426,3 +427,13 @@ def test_news_without_a_snapshot_drops_an_earlier_one_it_may_have_made_stale(
 
     [patch] = patches(transport.requests)
     assert attributes_of(patch)["dlqReplayEvents"] == "2"
+
+
+def test_news_from_a_conversation_at_rest_schedules_its_run_without_the_debounce(
+    tracking_news, schedule, receive, ledger, clock
+):
+    item = finished(ledger, clock, receive())
+
+    tracking_news.mark(CONVERSATION_ID, snapshot=[item])
+
+    assert schedule.runs == [(CONVERSATION_ID, min(DEBOUNCE_SECONDS, AT_REST_DELAY_SECONDS))]
