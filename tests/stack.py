@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,3 +146,37 @@ class Stack:
 
 #: Environment variables for the in-process worker's runtime, rebuilt from them.
 configured = environment
+
+
+def sim_env(sim: Any) -> dict[str, str]:
+    """The base environment with the Genesys settings of a running simulator."""
+    from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+
+    return {
+        **BASE_ENV,
+        "GENESYS_API_BASE_URL": sim.url,
+        "GENESYS_LOGIN_BASE_URL": sim.url,
+        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
+        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+    }
+
+
+@contextmanager
+def in_process_worker(*, concurrency: int = 8, **options: Any) -> Iterator[None]:
+    """A real worker on the replay, verify and track queues, as deployed (in-process)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from tasks.application import app
+    from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=concurrency,
+        perform_ping_check=False,
+        queues=[REPLAY_QUEUE, VERIFY_QUEUE, TRACK_QUEUE],
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        **options,
+    ):
+        yield

@@ -20,19 +20,18 @@ from typing import Any
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from celery.events.state import State
 from celery.signals import task_failure
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
-from stack import BASE_ENV, HttpSink, Stack, configured
+from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 
 from devstack.genesys_sim import GenesysSimulator
 from dlq.events import EventKey
 from dlq.ledger import Status
 from tasks.application import app
 from tasks.base import WAITING
-from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_QUEUE, VERIFY_QUEUE
+from tasks.names import REPLAY_TASK
 from tasks.replay import EventNotReplayed
 
 pytestmark = pytest.mark.slow
@@ -86,26 +85,8 @@ def events(redis_server) -> Iterator[Events]:
 
 @pytest.fixture(scope="module")
 def worker(redis_server, moto_server, sim, events) -> Iterator[None]:
-    env = {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": sim.url,
-        "GENESYS_LOGIN_BASE_URL": sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
-    }
-    with (
-        configured(env),
-        start_worker(
-            app,
-            pool="threads",
-            concurrency=4,
-            perform_ping_check=False,
-            queues=[REPLAY_QUEUE, VERIFY_QUEUE, TRACK_QUEUE],
-            loglevel="WARNING",
-            shutdown_timeout=30,
-            task_events=True,  # what Flower switches on while it runs
-        ),
-    ):
+    # Task events on: what Flower switches on while it runs.
+    with configured(sim_env(sim)), in_process_worker(concurrency=4, task_events=True):
         yield
 
 

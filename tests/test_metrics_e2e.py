@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
 from prometheus_client.parser import text_string_to_metric_families
-from stack import BASE_ENV, HttpSink, Stack, configured
+from stack import HttpSink, Stack, configured, sim_env
 
 from cli.main import main
 from devstack.genesys_sim import GenesysSimulator
@@ -87,11 +87,7 @@ def drained(redis_server, moto_server, sim):
     sink.__enter__()
     worker_port, poller_port = free_port(), free_port()
     env = {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": sim.url,
-        "GENESYS_LOGIN_BASE_URL": sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         "REDIS_URL": redis_url,
         "REPLAY_MAX_ATTEMPTS": "2",

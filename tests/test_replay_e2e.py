@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
-from stack import BASE_ENV, HttpSink, Stack, configured
+from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
@@ -25,7 +24,6 @@ from dlq.ledger import Status
 from dlq.locks import ConversationLocks
 from dlq.replay import CLOCK_SLACK_SECONDS
 from tasks.application import app
-from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
@@ -42,25 +40,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def worker(redis_server, moto_server, sim):
-    env = {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": sim.url,
-        "GENESYS_LOGIN_BASE_URL": sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
-    }
-    with (
-        configured(env),
-        start_worker(
-            app,
-            pool="threads",
-            concurrency=8,
-            perform_ping_check=False,
-            queues=[REPLAY_QUEUE, VERIFY_QUEUE, TRACK_QUEUE],
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ),
-    ):
+    with configured(sim_env(sim)), in_process_worker():
         yield
 
 

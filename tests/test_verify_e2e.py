@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import dlq_attributes, genesys_event
-from stack import BASE_ENV, Stack, configured
+from stack import Stack, configured, in_process_worker, sim_env
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.sim_admin import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
@@ -27,8 +25,6 @@ from dlq.genesys.pending import PENDING_KEY
 from dlq.ledger import Status
 from ingest.frontdoor import FrontDoor
 from ingest.lambda_handler import handler
-from tasks.application import app
-from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 
 pytestmark = pytest.mark.slow
 
@@ -49,32 +45,8 @@ def sim() -> Iterator[GenesysSimulator]:
 def stack(redis_server, moto_server, sim, unique, redis_url) -> Iterator[Stack]:
     sim.admin.reset()
     sim.admin.configure(rate_limit=100_000)
-    env = {
-        **BASE_ENV,
-        **VERIFY_ENV,
-        "GENESYS_API_BASE_URL": sim.url,
-        "GENESYS_LOGIN_BASE_URL": sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
-        "LEDGER_TABLE": f"ledger-{unique}",
-    }
-    with configured(env):
+    with configured({**sim_env(sim), **VERIFY_ENV, "LEDGER_TABLE": f"ledger-{unique}"}):
         yield Stack(unique, sim)
-
-
-@contextmanager
-def worker() -> Iterator[None]:
-    """A real worker on the replay, verify and track queues, as deployed (in-process)."""
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=8,
-        perform_ping_check=False,
-        queues=[REPLAY_QUEUE, VERIFY_QUEUE, TRACK_QUEUE],
-        loglevel="WARNING",
-        shutdown_timeout=30,
-    ):
-        yield
 
 
 def ingest_through_lambda(stack: Stack, conversations: list[str]) -> None:
@@ -117,7 +89,7 @@ def test_250_conversations_are_verified_in_three_batch_calls_without_a_single_ge
     ingest_through_lambda(stack, conversations)
     assert redis_client.zcard(PENDING_KEY) == 250
 
-    with worker():
+    with in_process_worker():
         items = stack.wait_final(250, timeout=180)
         wait_for_tracking(stack, conversations)
 
@@ -148,7 +120,7 @@ def test_only_conversations_analytics_has_not_caught_up_with_fall_back_to_a_sing
     lagging = new_conversations(stack, 5)
     ingest_through_lambda(stack, settled + lagging)
 
-    with worker():
+    with in_process_worker():
         items = stack.wait_final(25, timeout=120)
 
     assert {i.status for i in items} == {Status.REPLAYED}
@@ -163,7 +135,7 @@ def test_a_conversation_neither_api_knows_still_ends_failed(stack):
     gone = str(uuid.uuid4())
     ingest_through_lambda(stack, [*known, gone])
 
-    with worker():
+    with in_process_worker():
         items = stack.wait_final(4, timeout=120)
 
     by_conversation = {i.conversation_id: i for i in items}
@@ -180,7 +152,7 @@ def test_a_400_for_too_many_ids_halves_the_batch_for_the_fleet(stack, redis_clie
     conversations = new_conversations(stack, 60)
     ingest_through_lambda(stack, conversations)
 
-    with worker():
+    with in_process_worker():
         items = stack.wait_final(60, timeout=120)
 
     assert {i.status for i in items} == {Status.REPLAYED}
