@@ -284,6 +284,34 @@ def test_seed_puts_events_duplicates_and_malformed_messages_in_the_queue(env, sq
     assert queue_depth(sqs, queue_url)["ApproximateNumberOfMessages"] == 23
 
 
+def test_seed_local_makes_the_rule_its_messages_name_with_a_target_queue_on_the_emulator(
+    env, settings, sqs, unique
+):
+    queue_url = sqs.create_queue(QueueName=f"seeded-{unique}")["QueueUrl"]
+
+    result = run(env, "seed", "--local", "--count", "8", "--queue-url", queue_url)
+
+    assert result.exit_code == 0, result.output
+    (message,) = sqs.receive_message(
+        QueueUrl=queue_url, MessageAttributeNames=["All"], MaxNumberOfMessages=1
+    )["Messages"]
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    bus, rule = attributes["RULE_ARN"].split(":rule/")[1].split("/")
+    targets = aws_client("events", settings).list_targets_by_rule(Rule=rule, EventBusName=bus)
+    assert attributes["TARGET_ARN"] in {target["Arn"] for target in targets["Targets"]}
+    account, name = attributes["TARGET_ARN"].split(":")[4:6]
+    assert sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def test_seed_local_refuses_a_rule_arn_it_would_not_create(env, sqs, unique):
+    queue_url = sqs.create_queue(QueueName=f"seeded-{unique}")["QueueUrl"]
+
+    result = run(env, "seed", "--local", "--rule-arn", RULE, "--queue-url", queue_url)
+
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: seed --local creates the rule itself: drop --rule-arn"
+
+
 # --- poll ---------------------------------------------------------------------------------
 
 
