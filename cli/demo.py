@@ -353,6 +353,7 @@ def _report(
                 "env_file": str(steps.env_file),
                 "commands": steps.commands,
                 "stack_keeps_running": keeps_running,
+                "remove_with": f"rm -rf {shlex.quote(str(stack.workdir))}",
             }
         )
         return

@@ -773,6 +773,8 @@ def test_demo_ends_with_a_summary_consistent_with_the_ledger(tmp_path):
     assert Path(summary["workdir"]).parent == tmp_path
     assert Path(summary["env_file"]).parent == Path(summary["workdir"])
     assert Path(summary["env_file"]).is_file()
+    subprocess.run(["bash", "-c", summary["remove_with"]], check=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
