@@ -210,6 +210,15 @@ def test_every_service_that_reads_settings_gets_redis_url_with_the_password() ->
     )
 
 
+def test_the_poller_is_given_time_to_finish_its_longest_receive() -> None:
+    grace = load_compose()["services"]["poller"]["stop_grace_period"]
+    (longest,) = [
+        bound.le for bound in Settings.model_fields["poller_wait_seconds"].metadata
+        if hasattr(bound, "le")
+    ]  # fmt: skip
+    assert grace.endswith("s") and int(grace[:-1]) > longest
+
+
 def test_every_variable_the_compose_file_interpolates_is_in_env_example() -> None:
     used = set(INTERPOLATION.findall((REPO / "docker-compose.yml").read_text()))
     assert used == COMPOSE_VARIABLES
