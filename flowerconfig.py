@@ -1,7 +1,9 @@
 """Flower's settings for dlq-replay: authentication required, history kept across restarts.
 
-`celery -A tasks flower` reads ./flowerconfig.py from the working directory (the image sets
-FLOWER_CONF to its absolute path, so there a missing file is an error, not a silent default).
+`celery -A tasks flower` reads ./flowerconfig.py from the working directory, and silently
+runs without it (and without the auth check below) when it is missing there. So give the path:
+the compose file passes `--conf=/app/flowerconfig.py` and the image sets FLOWER_CONF to it;
+an explicit path that is missing is an error, not a silent default.
 Flower 2.x runs it with tornado's `parse_config_file`: first Flower applies its own `FLOWER_*`
 environment variables and the command line, then it executes this file and takes every
 top-level name that matches one of its options, then it applies the command line again (so
@@ -9,14 +11,17 @@ a command-line flag still wins). Helpers here start with an underscore: any othe
 name could be taken for an option.
 
 Security: the web UI and the API require HTTP basic auth, and Flower refuses to start without
-it unless FLOWER_ALLOW_NO_AUTH=1. `/metrics` (Prometheus) and `/healthcheck` are NOT behind
-auth, by Flower's design, and basic auth travels in clear text without TLS: keep Flower on a
-private network (the compose file publishes it on 127.0.0.1 only) or behind a TLS proxy.
+it unless FLOWER_ALLOW_NO_AUTH=1, and with the .env.example placeholder password. `/metrics`
+(Prometheus) and `/healthcheck` are NOT behind auth, by Flower's design, and basic auth
+travels in clear text without TLS: keep Flower on a private network (the compose file
+publishes it on 127.0.0.1 only) or behind a TLS proxy.
 """
 
 import os
 
 from tornado.options import options as _options
+
+from dlq.settings import PLACEHOLDER_PREFIX as _PLACEHOLDER
 
 _TRUE = {"1", "true", "yes"}
 _HOW = (
@@ -33,6 +38,13 @@ def _credentials() -> list[str]:
         if not user or not password:
             raise SystemExit(
                 f"flower: FLOWER_BASIC_AUTH has an entry that is not user:password; {_HOW}"
+            )
+        if password.startswith(_PLACEHOLDER):
+            # The .env.example value, copied and never changed: published, so no auth at all.
+            raise SystemExit(
+                f"flower: FLOWER_BASIC_AUTH still has the .env.example placeholder password "
+                f"for {user}: set FLOWER_BASIC_AUTH={user}:<a long random password> "
+                "(e.g. openssl rand -hex 16)"
             )
     return given
 

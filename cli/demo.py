@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import signal
 import sys
 import tempfile
@@ -77,6 +78,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         out.line(f"starting redis-server, moto and the Genesys simulator in {workdir}", style="dim")
         stack.start()
         config, targets = _configure(stack, failing, api)
+        env_file = _write_env_file(stack, config, failing)
         # The poller runs in this process: its log goes beside the children's.
         configure_logging(
             secrets=[config.genesys_client_secret.get_secret_value()],
@@ -104,9 +106,12 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         expected = workload.unique_events + workload.malformed
         items = _follow(out, ledger, config, expected, timeout)
         summary = _summary(items, stack, expected, api, config)
-        _report(out, summary, config, stack, items, flower)
+        steps = _next_steps(env_file, items)
+        _report(out, summary, steps, stack, flower, keeps_running=not no_wait)
         if not no_wait:
             out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
+            # Piped (`make demo | tee`), the lines above would wait in the buffer until exit.
+            sys.stdout.flush()
             threading.Event().wait()
         if not summary["consistent"]:
             sys.exit(1)
@@ -118,11 +123,36 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         stack.stop()
         failing.stop()
         api.stop()
+        if not as_json:  # the JSON summary names the directory and the command itself
+            out.line(f"the demo's files stay in {workdir}: {_removal(workdir)}")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # SIGTERM ends the demo the way Ctrl-C does: through the cleanup in `demo`.
     raise KeyboardInterrupt
+
+
+def _tuning(failing: HttpSink) -> dict[str, str]:
+    """What the demo's processes run with besides the stack: quick retries, the failing sink."""
+    return {
+        "REPLAY_TRACKING_DEBOUNCE_SECONDS": "2",
+        "REPLAY_BACKOFF_BASE": "1",
+        "REPLAY_BACKOFF_MAX": "8",
+        "REPLAY_MAX_ATTEMPTS": "4",
+        "REPLAY_RECONCILE_GRACE_SECONDS": "15",
+        "REPLAY_HTTP_TARGETS": json.dumps({FAILING_TARGET: failing.url}),
+        "GENESYS_RATE_LIMIT_PER_MINUTE": "280",
+    }
+
+
+def _write_env_file(stack: DevStack, config: Settings, failing: HttpSink) -> Path:
+    """`<workdir>/demo.env`: every variable the follow-up commands need, to `source`."""
+    return stack.write_env_file(
+        stack.workdir / "demo.env",
+        **_tuning(failing),
+        DLQ_QUEUE_URL=config.dlq_queue_url,
+        REPLAY_PARKING_QUEUE_URL=config.replay_parking_queue_url or "",
+    )
 
 
 @dataclass(frozen=True)
@@ -138,15 +168,7 @@ class DemoTargets:
 def _configure(stack: DevStack, failing: HttpSink, api: HttpSink) -> tuple[Settings, DemoTargets]:
     """Point this process (and the children started later) at the stack; make the rule
     and its targets as a user has them before dlq-replay arrives."""
-    stack.apply_env(
-        REPLAY_TRACKING_DEBOUNCE_SECONDS="2",
-        REPLAY_BACKOFF_BASE="1",
-        REPLAY_BACKOFF_MAX="8",
-        REPLAY_MAX_ATTEMPTS="4",
-        REPLAY_RECONCILE_GRACE_SECONDS="15",
-        REPLAY_HTTP_TARGETS=json.dumps({FAILING_TARGET: failing.url}),
-        GENESYS_RATE_LIMIT_PER_MINUTE="280",
-    )
+    stack.apply_env(**_tuning(failing))
     config = load_settings(_env_file=None)
     # The local queues are the dev stack's; the parking queue and the ledger are what
     # `dlq-replay setup` creates on a real account, so the demo runs that too.
@@ -286,16 +308,54 @@ def _summary(
     }
 
 
+@dataclass(frozen=True)
+class NextSteps:
+    """Shell lines an operator pastes after the summary: `source` the env file, then look."""
+
+    env_file: Path
+    commands: list[str]
+
+
+def _next_steps(env_file: Path, items: list[LedgerItem]) -> NextSteps:
+    """`source` the env file, then commands with the venv's `dlq-replay` by its absolute
+    path (outside the venv it is not on PATH), naming event ids this run really has."""
+    cli = shlex.quote(str(Path(sys.executable).with_name("dlq-replay")))
+    commands = [f"source {shlex.quote(str(env_file))}", f"{cli} status"]
+    unhappy = next((i for i in items if i.status.value in ("failed", "exhausted")), None)
+    if unhappy is not None:
+        commands.append(f"{cli} status --status {unhappy.status.value}")
+        commands.append(f"{cli} inspect {shlex.quote(unhappy.event_id)}")
+    # The live attributes of a conversation that exists (a failed item's may be deleted).
+    tracked = next((i for i in items if i.status.value == "replayed" and i.conversation_id), None)
+    if tracked is not None:
+        commands.append(f"{cli} inspect --genesys {shlex.quote(tracked.event_id)}")
+    return NextSteps(env_file, commands)
+
+
+def _removal(workdir: Path) -> str:
+    return f"remove them with  rm -rf {shlex.quote(str(workdir))}"
+
+
 def _report(
     out: Output,
     summary: dict[str, Any],
-    config: Settings,
+    steps: NextSteps,
     stack: DevStack,
-    items: list[LedgerItem],
     flower: dict[str, str],
+    *,
+    keeps_running: bool,
 ) -> None:
     if out.as_json:
-        out.json(summary)
+        out.json(
+            {
+                **summary,
+                "workdir": str(stack.workdir),
+                "env_file": str(steps.env_file),
+                "commands": steps.commands,
+                "stack_keeps_running": keeps_running,
+                "remove_with": f"rm -rf {shlex.quote(str(stack.workdir))}",
+            }
+        )
         return
     labels = {
         "replayed": "replayed",
@@ -311,24 +371,26 @@ def _report(
         "api_destination_calls": "calls to the API destination (API-key connection)",
     }
     out.table("demo summary", ["", "count"], [(labels[k], summary[k]) for k in labels])
-    example = next((i for i in items if i.status.value in ("failed", "exhausted")), None)
-    env = stack.env()
-    exports = " ".join(
-        f"{name}={env[name]}"
-        for name in (
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_REGION",
-            "REDIS_URL",
-            "LEDGER_TABLE",
+    if keeps_running:
+        out.line(
+            "where to look next: paste these into another shell while the demo runs "
+            "(Ctrl-C here stops its servers):",
+            style="bold",
         )
+    else:
+        out.line(
+            "where to look next: these need the demo's servers, which stop now (--no-wait); "
+            "run `dlq-replay demo` without --no-wait to keep them up until Ctrl-C:",
+            style="bold",
+        )
+    for command in steps.commands:
+        out.line(f"  {command}")
+    out.line(
+        f"settings   {steps.env_file} (moto's dummy AWS keys and the simulator's test client: "
+        "no real credential)"
     )
-    out.line("where to look next (while the demo runs):", style="bold")
-    out.line(f"  logs       {stack.workdir}/*.log")
-    out.line(f"  Flower     {flower['url']}  (demo / {flower['password']})")
-    out.line(f"  status     env {exports} dlq-replay status")
-    if example is not None:
-        out.line(f"  inspect    env {exports} dlq-replay inspect {example.event_id}")
+    out.line(f"logs       {stack.workdir}/*.log")
+    out.line(f"Flower     {flower['url']}  (demo / {flower['password']})")
     verdict = "consistent with the ledger" if summary["consistent"] else "NOT all final"
-    out.line(f"summary {verdict}: {len(items)} ledger items", style="dim")
+    ledger_items = summary["events"] + summary["rejected"]
+    out.line(f"summary {verdict}: {ledger_items} ledger items", style="dim")

@@ -6,6 +6,7 @@ import click
 
 from cli._common import friendly_errors, settings
 from cli.output import Output
+from dlq.errors import ConfigurationError
 
 
 @click.command()
@@ -18,6 +19,12 @@ from cli.output import Output
 @click.option("--rule-arn", help="The RULE_ARN the messages name (its targets must match).")
 @click.option("--queue-url", help="Queue to fill (default: DLQ_QUEUE_URL).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed (repeatable runs).")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Also create, on a local emulator (AWS_ENDPOINT_URL), the rule the messages name and "
+    "its target (a crm-events queue unless --target-arn), so a drain redelivers them.",
+)
 @friendly_errors
 def seed(
     count: int,
@@ -29,6 +36,7 @@ def seed(
     rule_arn: str | None,
     queue_url: str | None,
     rng_seed: int | None,
+    local: bool,
 ) -> None:
     """Put N synthetic DLQ messages into a queue, for trials and load tests."""
     from devstack.synthetic import DEFAULT_RULE, DEFAULT_TARGETS, generate, send_batches
@@ -38,6 +46,13 @@ def seed(
     if not queue_url:
         config.require("dlq_queue_url", purpose="seed (or pass --queue-url)")
         queue_url = config.dlq_queue_url
+    if local:
+        if rule_arn:
+            raise ConfigurationError("seed --local creates the rule itself: drop --rule-arn")
+        from devstack.rules import create_local_rule  # the dev stack, on request only
+
+        made = create_local_rule(config, targets)
+        rule_arn, targets = made.rule_arn, made.target_arns
     workload = generate(
         conversations=max(1, count // max(1, per_conversation)),
         events_per_conversation=per_conversation,
@@ -50,7 +65,10 @@ def seed(
         rule_arn=rule_arn or DEFAULT_RULE,
     )
     sent = send_batches(aws_client("sqs", config), queue_url, workload.messages)
-    Output().line(
+    out = Output()
+    if local:
+        out.line(f"rule {rule_arn} on the emulator, targets: {', '.join(targets)}")
+    out.line(
         f"sent {sent} messages to {queue_url}: {workload.unique_events} events over "
         f"{len(workload.conversation_ids)} conversations, {workload.duplicates} duplicates, "
         f"{workload.malformed} malformed"

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from devstack.queues import create_local_queues, refuse_real_aws
 from dlq.aws import aws_client
 from dlq.settings import Settings
 
@@ -115,3 +116,31 @@ def create_demo_rules(
         ],
     )
     return DemoRules(rule_arn=rule_arn, api_destination_arn=destination_arn)
+
+
+#: The queue `dlq-replay seed --local` makes its messages' target when none is named.
+LOCAL_TARGET_QUEUE = "crm-events"
+
+
+@dataclass(frozen=True)
+class LocalRule:
+    """A rule made on the emulator and the targets it has."""
+
+    rule_arn: str
+    target_arns: tuple[str, ...]
+
+
+def create_local_rule(settings: Settings, target_arns: tuple[str, ...] = ()) -> LocalRule:
+    """On the emulator, the rule synthetic messages name, with `target_arns` as targets
+    (a local `crm-events` queue when none are given): what a drain needs to redeliver them.
+
+    The synthetic defaults cannot serve there: their target is a queue of another account
+    (111122223333), which moto does not hold, and nothing creates their rule.
+    """
+    sqs = aws_client("sqs", settings)
+    refuse_real_aws(sqs)
+    if not target_arns:
+        queue = create_local_queues(sqs, (LOCAL_TARGET_QUEUE,))[LOCAL_TARGET_QUEUE]
+        target_arns = (queue.arn,)
+    targets = [{"Id": f"seed-{n}", "Arn": arn} for n, arn in enumerate(target_arns)]
+    return LocalRule(rule_arn=create_rule(settings, targets), target_arns=target_arns)

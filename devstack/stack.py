@@ -8,6 +8,7 @@ beat and pollers as real processes with the environment that points them at it a
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +23,25 @@ from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 
 SIM_CLIENT_ID = "dlq-replay-local-client"
 SIM_CLIENT_SECRET = "local-simulator-secret"  # the simulator's own, not a real credential
+
+#: `write_env_file`'s sections: a title saying what the values are, and their names.
+_ENV_FILE_GROUPS = (
+    (
+        "AWS: moto's server on loopback, with moto's dummy credentials (not real keys).",
+        ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+    ),
+    (
+        "The ledger and the queues, on moto.",
+        ("LEDGER_TABLE", "DLQ_QUEUE_URL", "REPLAY_PARKING_QUEUE_URL"),
+    ),
+    ("Redis: the broker, locks, the Genesys budget.", ("REDIS_URL",)),
+    (
+        "Genesys Cloud: the local simulator and its test credentials (not a real secret).",
+        ("GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL", "GENESYS_CLIENT_ID",
+         "GENESYS_CLIENT_SECRET"),
+    ),
+)  # fmt: skip
 
 
 @dataclass
@@ -87,8 +107,11 @@ class DevStack:
 
     def env(self, **overrides: str) -> dict[str, str]:
         """The environment of a process of the project pointed at this stack."""
+        return {**os.environ, **self.own_env(**overrides)}
+
+    def own_env(self, **overrides: str) -> dict[str, str]:
+        """Only the variables that point a process at this stack (and `overrides`)."""
         env = {
-            **os.environ,
             **aws_environment(self.moto.url),
             "REDIS_URL": self.redis.url,
             "GENESYS_API_BASE_URL": self.sim_url,
@@ -100,6 +123,30 @@ class DevStack:
         }
         env.update(overrides)
         return env
+
+    def write_env_file(self, path: Path, **overrides: str) -> Path:
+        """`export` lines (shell-quoted) of `own_env(**overrides)`, for an operator to `source`.
+
+        Grouped and commented, so a reader knows which values are stand-ins: moto's dummy
+        AWS keys and the simulator's client are test credentials, not secrets.
+        """
+        env = self.own_env(**overrides)
+        lines = [
+            f"# The dlq-replay dev stack started in {self.workdir}: `source` this file to point",
+            "# dlq-replay commands at it. Its servers run only while the process that started",
+            "# them does (the demo: until Ctrl-C).",
+        ]
+        for title, names in _ENV_FILE_GROUPS:
+            present = [name for name in names if name in env]
+            if present:
+                lines += ["", f"# {title}"]
+                lines += [f"export {name}={shlex.quote(env.pop(name))}" for name in present]
+        if env:
+            lines += ["", "# What the stack's processes run with besides."]
+            lines += [f"export {name}={shlex.quote(env[name])}" for name in sorted(env)]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)  # stand-in credentials only, but a file of exports stays private
+        return path
 
     def apply_env(self, **overrides: str) -> None:
         """Point this process at the stack too (the demo's poller and reports run here)."""
@@ -133,7 +180,11 @@ class DevStack:
             "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip",
             "--loglevel", "INFO",
         ]  # fmt: skip
-        return self.spawn(argv, name, env or self.env())
+        # The metric files in the workdir with everything else, not a temp dir left behind;
+        # one directory per worker, as each empties its own at start.
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(self.workdir / f"metrics-{name}"),
+               **(env or self.env())}  # fmt: skip
+        return self.spawn(argv, name, env)
 
     def start_workers(
         self, *, concurrency: int = 16, env: dict[str, str] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -47,6 +48,9 @@ MAX_COUNTDOWN_SECONDS = 1800
 
 #: EventBridge's largest event; a DLQ body beyond it is not an EventBridge event.
 MAX_EVENT_BYTES = 256 * 1024
+
+#: How the secrets in .env.example begin: a password starting so was never changed.
+PLACEHOLDER_PREFIX = "change-me"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -210,6 +214,21 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _no_placeholder_password(cls, value: str) -> str:
+        # .env.example's REDIS_PASSWORD ships as a placeholder; a Redis that holds the
+        # broker and the shared Genesys token must not run behind a published password.
+        # A URL without a password (the demo's and the tests' loopback Redis) is fine.
+        password = urlsplit(value).password
+        if password is not None and unquote(password).startswith(PLACEHOLDER_PREFIX):
+            raise ValueError(
+                "its password is the .env.example placeholder: set REDIS_PASSWORD in .env "
+                "to a long random value (openssl rand -hex 32) with docker compose, "
+                "else the password in REDIS_URL"
+            )
         return value
 
     @cached_property

@@ -24,7 +24,7 @@ import yaml
 from pydantic import AliasChoices
 
 from dlq.ledger import table_definition
-from dlq.settings import Settings
+from dlq.settings import PLACEHOLDER_PREFIX, Settings
 from tasks import names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ CLI_SUBCOMMANDS = {
 }
 CELERY_SUBCOMMANDS = {"worker", "beat", "flower"}
 PRODUCTION_SERVICES = {"redis", "worker", "tracker", "beat", "poller", "flower"}
-LOCAL_SERVICES = {"moto", "genesys-sim", "setup"}
+LOCAL_SERVICES = {"moto", "genesys-sim", "setup", "seed"}
 #: AWS variables read by boto3 itself (not by the settings object).
 AWS_VARIABLES = {
     "AWS_ENDPOINT_URL",
@@ -62,7 +62,13 @@ VPC_ACTIONS = {
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 }
+#: Variables only docker-compose.yml reads (interpolated into it from .env).
+COMPOSE_VARIABLES = {"REDIS_PASSWORD"}
+#: Variables of the images we do not build: redis-cli's password for the healthcheck.
+IMAGE_VARIABLES = {"redis": {"REDISCLI_AUTH"}}
 ENV_LINE = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$")
+#: `${NAME}`, `${NAME:?message}`, `${NAME:-default}`... in docker-compose.yml.
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 # --- loading ------------------------------------------------------------------------
@@ -177,8 +183,61 @@ def test_redis_persists_and_never_evicts() -> None:
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command
     assert "--maxmemory-policy noeviction" in command
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
+
+
+def test_redis_requires_the_password_from_dotenv_and_so_does_its_healthcheck() -> None:
+    redis = load_compose()["services"]["redis"]
+    command = redis["command"]
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?")  # compose stops when it is not set
+    assert redis["environment"]["REDISCLI_AUTH"] == "${REDIS_PASSWORD}"
+    # redis-cli exits 0 on NOAUTH: healthy must mean PONG (tests/test_compose.py runs it).
+    assert redis["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert "grep -q PONG" in redis["healthcheck"]["test"][1]
+
+
+def test_every_service_that_reads_settings_gets_redis_url_with_the_password() -> None:
+    services = load_compose()["services"]
+    for name, service in built_services(load_compose()).items():
+        if name == "genesys-sim":  # reads no setting
+            continue
+        url = service["environment"]["REDIS_URL"]
+        assert url.startswith("redis://:${REDIS_PASSWORD:?"), name
+        assert url.endswith("}@redis:6379/0"), name
+    assert "environment" not in services["genesys-sim"] or (
+        "REDIS_URL" not in services["genesys-sim"]["environment"]
+    )
+
+
+def test_the_poller_is_given_time_to_finish_its_longest_receive() -> None:
+    grace = load_compose()["services"]["poller"]["stop_grace_period"]
+    (longest,) = [
+        bound.le for bound in Settings.model_fields["poller_wait_seconds"].metadata
+        if hasattr(bound, "le")
+    ]  # fmt: skip
+    assert grace.endswith("s") and int(grace[:-1]) > longest
+
+
+def test_every_variable_the_compose_file_interpolates_is_in_env_example() -> None:
+    used = set(INTERPOLATION.findall((REPO / "docker-compose.yml").read_text()))
+    assert used == COMPOSE_VARIABLES
+    assert used <= set(env_example())
+
+
+def test_flower_reads_its_config_from_where_the_dockerfile_puts_it() -> None:
+    command = load_compose()["services"]["flower"]["command"]
+    (conf,) = [arg.partition("=")[2] for arg in command if arg.startswith("--conf=")]
+    instructions = dockerfile_instructions()
+    last_workdir = max(n for n, (name, _) in enumerate(instructions) if name == "WORKDIR")
+    workdir = instructions[last_workdir][1]
+    copied_there = [
+        args.split()[:-1]
+        for name, args in instructions[last_workdir:]
+        if name == "COPY" and args.split()[-1] in {"./", "."}
+    ]
+    assert conf == f"{workdir}/flowerconfig.py"
+    assert any("flowerconfig.py" in sources for sources in copied_there)
 
 
 def test_every_app_service_is_built_here_and_reads_dotenv() -> None:
@@ -192,6 +251,7 @@ def test_every_app_service_is_built_here_and_reads_dotenv() -> None:
         "flower",
         "genesys-sim",
         "setup",
+        "seed",
     }
     for name, service in services.items():
         assert service["build"] == ".", name
@@ -282,12 +342,12 @@ def test_compose_passes_only_known_variables() -> None:
     for name, service in load_compose()["services"].items():
         environment = service.get("environment") or {}
         assert isinstance(environment, dict), f"{name}: use the mapping form"
-        unknown = set(environment) - allowed
+        unknown = set(environment) - allowed - IMAGE_VARIABLES.get(name, set())
         assert not unknown, f"{name} passes variables nothing reads: {sorted(unknown)}"
 
 
 def test_env_example_names_only_known_variables() -> None:
-    unknown = set(env_example()) - allowed_variables()
+    unknown = set(env_example()) - allowed_variables() - COMPOSE_VARIABLES
     assert not unknown, f".env.example documents variables nothing reads: {sorted(unknown)}"
 
 
@@ -315,7 +375,8 @@ def test_env_example_values_are_valid_settings(tmp_path: Path) -> None:
 
 def test_env_example_keeps_secrets_as_placeholders() -> None:
     values = env_example()
-    assert values["FLOWER_BASIC_AUTH"].partition(":")[2].startswith("change-me")
+    assert values["FLOWER_BASIC_AUTH"].partition(":")[2].startswith(PLACEHOLDER_PREFIX)
+    assert values["REDIS_PASSWORD"].startswith(PLACEHOLDER_PREFIX)
     assert values["GENESYS_CLIENT_SECRET"] == "sim-client-secret"  # the simulator's, not real
     assert values["AWS_SECRET_ACCESS_KEY"] == "testing"  # moto's
 

@@ -110,3 +110,34 @@ def test_an_event_bus_source_may_not_begin_with_aws(monkeypatch):
     monkeypatch.setenv("REPLAY_EVENT_BUS_SOURCE", "aws.partner/genesys")
     with pytest.raises(ConfigurationError, match="REPLAY_EVENT_BUS_SOURCE"):
         load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:change-me-to-a-long-random-password@redis:6379/0",
+        "rediss://default:change-me@cache.example.com:6380/0",
+        "redis://:change%2Dme-please@127.0.0.1:6379/0",  # percent-encoded, still the placeholder
+    ],
+)
+def test_a_redis_url_with_the_placeholder_password_is_refused_saying_what_to_set(monkeypatch, url):
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL is invalid: its password is the .env.example placeholder")
+    assert "set REDIS_PASSWORD in .env" in message
+    assert "\n" not in message and "@" not in message  # one line, the URL not echoed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",  # the demo's and the tests' loopback Redis: no password
+        "redis://:3f9c1e0a7b6d@redis:6379/0",
+        "rediss://default:not-change-me@cache.example.com:6380/0",
+        "unix:///run/redis/redis.sock",
+    ],
+)
+def test_a_redis_url_without_the_placeholder_is_accepted(make_settings, url):
+    assert make_settings(redis_url=url).redis_url == url
