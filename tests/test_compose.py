@@ -130,9 +130,9 @@ class Loopback:
     def value(self, text: str) -> str:
         for name, port in SERVICE_PORTS.items():
             text = text.replace(f"{name}:{port}", f"127.0.0.1:{self.ports[name]}")
-        for inside, outside in self.paths.items():
-            text = re.sub(rf"(?<![\w/.]){inside}(?=/|$)", str(outside), text)
-        return text
+        # One pass, so that a replaced path (a checkout under /tmp) is not replaced again.
+        inside = "|".join(re.escape(path) for path in self.paths)
+        return re.sub(rf"(?<![\w/.])({inside})(?=/|$)", lambda m: str(self.paths[m.group(1)]), text)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
