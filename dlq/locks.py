@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import redis
 from redis.exceptions import LockError
@@ -32,22 +33,45 @@ def conversation_of(lock: str) -> str | None:
     return None if lock.startswith("event:") else lock
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What `ConversationLocks.hold` got: the lock or not, and whether it had to wait."""
+
+    acquired: bool
+    #: The lock was busy at first: whoever held it may have done this caller's work.
+    waited: bool = False
+
+    def __bool__(self) -> bool:
+        return self.acquired
+
+
 class ConversationLocks:
-    """Non-blocking redis-py locks with a TTL above the task's hard time limit."""
+    """redis-py locks with a TTL above the task's hard time limit."""
+
+    #: How often a waiting caller asks again (one SET NX each).
+    POLL_SECONDS = 0.05
 
     def __init__(self, client: redis.Redis, *, ttl_seconds: float) -> None:
         self._client = client
         self._ttl = ttl_seconds
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[bool]:
-        """Try the lock once; yields whether this caller holds it."""
-        lock = self._client.lock(f"dlq:lock:{name}", timeout=self._ttl, blocking=False)
-        acquired = bool(lock.acquire(blocking=False))
+    def hold(self, name: str, *, wait: float = 0.0) -> Iterator[Held]:
+        """Take the lock, waiting up to `wait` seconds for it; yields what was got.
+
+        A short wait is cheaper than a task sent back to the broker: a conversation's
+        pass usually ends within a few target round trips.
+        """
+        lock = self._client.lock(
+            f"dlq:lock:{name}", timeout=self._ttl, sleep=self.POLL_SECONDS, blocking=False
+        )
+        held = Held(bool(lock.acquire(blocking=False)))
+        if not held and wait > 0:
+            held = Held(bool(lock.acquire(blocking=True, blocking_timeout=wait)), waited=True)
         try:
-            yield acquired
+            yield held
         finally:
-            if acquired:
+            if held:
                 try:
                     lock.release()
                 except LockError:

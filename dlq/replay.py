@@ -100,6 +100,9 @@ class ReplayOptions:
     order_hold_seconds: float = 300.0
     #: A retry due within this long counts as about to happen (tracking waits for it).
     imminent_seconds: float = 30.0
+    #: How long a task waits for its conversation's lock before it is sent back to the
+    #: queue: a pass usually ends sooner, and a re-sent task costs a broker round trip.
+    lock_wait_seconds: float = 1.0
 
 
 class Replayer:
@@ -157,17 +160,32 @@ class Replayer:
             lock = lock_name(key, item.conversation_id)
 
         conversation_id = conversation_of(lock) if self._ordered else None
-        if conversation_id is not None and self._results is not None:
-            settled_by_pass = self._results.outcome(conversation_id, key)
-            if settled_by_pass is not None:
-                log.info("settled by its conversation's ordered pass", extra=context)
-                return ReplayOutcome(settled_by_pass)
-        with self._locks.hold(lock) as held:
+        settled_by_pass = self._settled_by_pass(conversation_id, key, context)
+        if settled_by_pass is not None:
+            return settled_by_pass
+        with self._locks.hold(lock, wait=self._options.lock_wait_seconds) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
             if conversation_id is not None:
+                if held.waited:
+                    # The pass we waited for has most likely settled this item too.
+                    settled_by_pass = self._settled_by_pass(conversation_id, key, context)
+                    if settled_by_pass is not None:
+                        return settled_by_pass
                 return self._in_order(key, conversation_id, task_id)
             return self._single(key, task_id)
+
+    def _settled_by_pass(
+        self, conversation_id: str | None, key: EventKey, context: dict[str, str | None]
+    ) -> ReplayOutcome | None:
+        """The outcome an ordered pass recorded for `key`, if one did."""
+        if conversation_id is None or self._results is None:
+            return None
+        outcome = self._results.outcome(conversation_id, key)
+        if outcome is None:
+            return None
+        log.info("settled by its conversation's ordered pass", extra=context)
+        return ReplayOutcome(outcome)
 
     @property
     def _ordered(self) -> bool:

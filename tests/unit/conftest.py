@@ -279,7 +279,7 @@ def make_replayer(
             "directory": directory,
             "news": news,
             "policy": RetryPolicy(),
-            "options": ReplayOptions(lease_seconds=LEASE_SECONDS),
+            "options": ReplayOptions(lease_seconds=LEASE_SECONDS, lock_wait_seconds=0.1),
             "parking": parking,
             "clock": clock,
         }

@@ -6,13 +6,18 @@ ledger is the `MemoryLedger`, the pass results live in a fakeredis hash.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from dlq.errors import BudgetWait
 from dlq.events import EventKey
 from dlq.ledger import Status
+from dlq.locks import ConversationLocks, Held
 from dlq.ordering import PassResults
 from dlq.replay import AttemptFailed, ReplayOptions, ReplayOutcome, Wait
 from dlq.targets.errors import TargetMissing, TargetUnavailable
@@ -32,13 +37,14 @@ def unavailable() -> TargetUnavailable:
 def ordered(make_replayer, enqueuer, cache):
     """A replayer in conversation order, as the worker builds it."""
 
-    def build(**options):
+    def build(*, locks=None, **options):
         return make_replayer(
             requeue=enqueuer,
             results=PassResults(cache),
             options=ReplayOptions(
                 lease_seconds=LEASE_SECONDS, order_hold_seconds=HOLD_SECONDS, **options
             ),
+            **({"locks": locks} if locks is not None else {}),
         )
 
     return build
@@ -89,6 +95,78 @@ def test_the_tasks_of_items_a_pass_settled_end_without_a_ledger_request_or_a_sen
         ReplayOutcome.REPLAYED,
     ]
     assert len(target.calls) == 3
+
+
+class SpyLocks(ConversationLocks):
+    """The conftest's locks, telling when a caller asks and what each one got."""
+
+    def __init__(self, client, *, ttl_seconds: float) -> None:
+        super().__init__(client, ttl_seconds=ttl_seconds)
+        self.asked: list[threading.Event] = []
+        self.got: list[Held] = []
+
+    @contextlib.contextmanager
+    def hold(self, name: str, *, wait: float = 0.0) -> Iterator[Held]:
+        for asked in self.asked:
+            asked.set()
+        with super().hold(name, wait=wait) as held:
+            self.got.append(held)
+            yield held
+
+
+def test_a_task_that_waits_out_its_conversations_pass_ends_with_the_outcome_it_recorded(
+    ordered, receive, target, ledger, cache, monkeypatch
+):
+    first, second = conversation(receive, 2)
+    locks = SpyLocks(cache, ttl_seconds=LEASE_SECONDS)
+    replayer = ordered(locks=locks, lock_wait_seconds=10.0)
+    in_pass, second_asked = threading.Event(), threading.Event()
+    send = target.redeliver
+
+    def slow_send(*args, **kwargs):
+        # The pass is busy at the target when the second task asks for the lock.
+        in_pass.set()
+        assert second_asked.wait(10)
+        time.sleep(0.2)
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(target, "redeliver", slow_send)
+    running = threading.Thread(
+        target=replayer.replay, args=(first,), kwargs={"lock": CONVERSATION_ID}
+    )
+    running.start()
+    assert in_pass.wait(10)
+    locks.asked.append(second_asked)
+
+    def pass_only(name):
+        original = getattr(ledger, name)
+
+        def ask(*args, **kwargs):
+            assert threading.current_thread() is running, "the waiting task asked the ledger"
+            return original(*args, **kwargs)
+
+        return ask
+
+    for name in ("claim", "get", "by_conversation"):
+        monkeypatch.setattr(ledger, name, pass_only(name))
+    outcome = replayer.replay(second, lock=CONVERSATION_ID)
+    running.join(10)
+
+    assert outcome is ReplayOutcome.REPLAYED
+    assert locks.got[-1].waited  # it waited for the lock instead of going back to the queue
+    assert sent_ids(target) == [first.event_id, second.event_id]
+
+
+def test_a_task_whose_conversation_stays_busy_goes_back_to_the_queue_after_its_wait(
+    ordered, receive, target, ledger, locks
+):
+    key = receive()
+
+    with locks.hold(CONVERSATION_ID) as held, pytest.raises(Wait, match="busy"):
+        assert held
+        ordered(lock_wait_seconds=0.2).replay(key, lock=CONVERSATION_ID)
+
+    assert (ledger.get(key).status, target.calls) == (Status.RECEIVED, [])
 
 
 def test_an_older_event_waiting_for_its_retry_holds_back_the_newer_ones(
