@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 import time
@@ -163,6 +164,32 @@ def test_high_preempts_a_low_backlog_from_its_first_request(redis_client: redis.
     assert budget.acquire(Priority.LOW) > 0
 
 
+def test_refused_low_callers_are_given_turns_one_slot_apart(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=60, burst=1)  # one slot a second
+    assert budget.acquire(Priority.LOW) == 0.0
+    turns = [budget.acquire(Priority.LOW) for _ in range(5)]
+    # A backlog comes back one caller per slot, not every caller at the next slot.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(turns)]
+    assert 0 < turns[0] <= 1.0
+    assert all(0.95 <= gap <= 1.0 for gap in gaps), turns
+
+
+def test_a_turn_books_nothing_high_callers_still_go_first(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=60, burst=1)
+    assert budget.acquire(Priority.LOW) == 0.0
+    for _ in range(10):
+        budget.acquire(Priority.LOW)  # ten turns given, up to ten seconds ahead
+    assert 0 < budget.acquire(Priority.HIGH) <= 1.0  # the next slot, not the eleventh
+
+
+def test_low_turns_are_wider_apart_while_high_is_about(redis_client: redis.Redis) -> None:
+    budget = limiter(redis_client, per_minute=60, burst=1, reserve=0.5)
+    assert budget.acquire(Priority.HIGH) == 0.0
+    turns = [budget.acquire(Priority.LOW) for _ in range(3)]
+    # Half the slots are LOW's while a redelivery asks: one turn every other slot.
+    assert all(1.95 <= later - earlier <= 2.0 for earlier, later in itertools.pairwise(turns))
+
+
 def test_low_gets_the_whole_rate_back_once_high_has_gone(redis_client: redis.Redis) -> None:
     # 20 calls a minute, 15 of them for LOW while HIGH is about; the log would hold LOW
     # back for a whole minute, the HIGH caller's mark only for `high_hold`.
@@ -266,9 +293,12 @@ def test_penalise_holds_every_caller_until_it_ends(
     budget = limiter(redis_client, per_minute=6000)
     assert budget.penalise(0.5) == pytest.approx(0.5, abs=0.05)
     others = [limiter(redis.Redis.from_url(redis_url), per_minute=6000) for _ in range(3)]
-    waits = [o.acquire(p) for o in others for p in Priority]
-    assert all(0 < w <= 0.5 for w in waits)
-    time.sleep(max(waits))
+    high = [o.acquire(Priority.HIGH) for o in others]
+    assert all(0 < w <= 0.5 for w in high)
+    # LOW callers come back after the hold too, each at its turn, one slot (10 ms) apart.
+    low = [o.acquire(Priority.LOW) for o in others]
+    assert all(0.4 < w <= 0.5 + 3 * 0.01 for w in low)
+    time.sleep(max(high + low))
     assert budget.acquire(Priority.LOW) == 0.0
 
 

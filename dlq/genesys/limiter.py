@@ -46,6 +46,11 @@ class RateLimiter:
     higher one never raises the pace above `per_minute`. Each process logs once when the
     rate it is paced at changes.
 
+    The turns. A refused LOW caller is told to come back at its turn: the first free slot
+    after the turns already given, so a backlog of bookkeeping asks about once per slot
+    instead of once per caller per slot. A turn books nothing (HIGH callers go first);
+    a caller whose slot was taken meanwhile is given a later turn.
+
     The reserve. While a HIGH caller has asked in the last `high_hold` seconds, LOW
     callers are refused once the calls granted in the last `window` leave less than
     `reserve` of the window's budget, so bookkeeping never takes the calls a redelivery
@@ -108,6 +113,7 @@ class RateLimiter:
             f"{base}:blocked",
             f"{base}:allowance",
             f"{base}:high",
+            f"{base}:low",
         ]
         self._acquire = redis_client.register_script(lua("acquire"))
         self._penalise = redis_client.register_script(lua("penalise"))
@@ -145,9 +151,10 @@ class RateLimiter:
         wait, effective = float(raw_wait), float(raw_rate)
         self._note_rate(effective)
         self._metrics.budget(priority.value, granted=wait <= 0, pace_per_minute=effective)
-        if wait > 0 and self._jitter:
-            # Every refused caller hears the same wait; without jitter they all retry at
-            # the same instant and all but one are refused again.
+        if wait > 0 and self._jitter and priority is Priority.HIGH:
+            # Every refused HIGH caller hears the same wait; without jitter they all retry
+            # at the same instant and all but one are refused again. LOW callers are given
+            # turns one slot apart instead (lua/acquire.lua).
             wait += random.uniform(0, 60.0 / effective)
         return wait
 

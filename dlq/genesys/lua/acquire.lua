@@ -5,7 +5,11 @@
 -- window less a margin when that is lower (the allowance key, kept by every report and
 -- forgotten when the reports stop). Answers {seconds to wait, effective calls per
 -- minute}, as strings because Lua numbers come back from Redis as integers.
--- KEYS: tat, log, blocked, allowance, high.
+-- A refused LOW caller is given a turn: the next free slot after the turns already given,
+-- one slot apart, so a backlog of bookkeeping comes back one caller per slot instead of
+-- every caller asking again at every slot (a turn books nothing: HIGH callers still come
+-- first, and a caller that finds its slot taken is given a later turn).
+-- KEYS: tat, log, blocked, allowance, high, low turns.
 -- ARGV: per minute, burst, window, reserve, is_low ('1'), high hold (s), margin (share of
 --       the allowance), reported allowance ('' when none), allowance ttl (s).
 local t = redis.call('TIME')
@@ -35,24 +39,36 @@ local effective = string.format('%.3f', rate * 60)
 local interval = 1 / rate
 local tolerance = (burst - 1) * interval
 
+local hold = 0
+if is_low then hold = redis.call('PTTL', KEYS[5]) end
+local function refuse(wait)
+  if is_low then
+    -- While HIGH is about, LOW gets (1 - reserve) of the slots: its turns are wider apart.
+    local spacing = interval
+    if hold > 0 then spacing = interval / (1 - tonumber(ARGV[4])) end
+    local turn = now + wait
+    local last = tonumber(redis.call('GET', KEYS[6]) or '0')
+    if last + spacing > turn then turn = last + spacing end
+    redis.call('SET', KEYS[6], string.format('%.6f', turn), 'PX', math.ceil((turn - now + window) * 1000))
+    wait = turn - now
+  end
+  return {string.format('%.6f', math.max(wait, 0.001)), effective}
+end
+
 local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
-if blocked > now then return {string.format('%.6f', blocked - now), effective} end
+if blocked > now then return refuse(blocked - now) end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = tat - tolerance - now
-if wait > 0 then return {string.format('%.6f', wait), effective} end
+if wait > 0 then return refuse(wait) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if is_low then
-  local hold = redis.call('PTTL', KEYS[5])
-  if hold > 0 then
-    local ceiling = math.max(1, math.floor((1 - tonumber(ARGV[4])) * rate * window + 1e-9))
-    local count = redis.call('ZCARD', KEYS[2])
-    if count >= ceiling then
-      -- Wait until the log frees a slot or the HIGH caller has gone, whichever is first.
-      local oldest = redis.call('ZRANGE', KEYS[2], count - ceiling, count - ceiling, 'WITHSCORES')
-      wait = math.min(tonumber(oldest[2]) + window - now, hold / 1000)
-      return {string.format('%.6f', math.max(wait, 0.001)), effective}
-    end
+if hold > 0 then
+  local ceiling = math.max(1, math.floor((1 - tonumber(ARGV[4])) * rate * window + 1e-9))
+  local count = redis.call('ZCARD', KEYS[2])
+  if count >= ceiling then
+    -- Wait until the log frees a slot or the HIGH caller has gone, whichever is first.
+    local oldest = redis.call('ZRANGE', KEYS[2], count - ceiling, count - ceiling, 'WITHSCORES')
+    return refuse(math.min(tonumber(oldest[2]) + window - now, hold / 1000))
   end
 end
 local new_tat = string.format('%.6f', tat + interval)
