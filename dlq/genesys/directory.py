@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ BATCH_SIZE_KEY = "dlq:verify:batch"
 BATCH_SIZE_TTL_SECONDS = 86400
 #: A replay waiting for the prefetch looks again at most this often.
 PREFETCH_POLL_SECONDS = 2.0
+#: How often a replay blocked on an imminent batch looks for its answer.
+BLOCK_POLL_SECONDS = 0.1
 
 
 class ConversationMissing(GiveUp):
@@ -85,11 +88,14 @@ class ConversationDirectory:
         pending: PendingVerifications | None = None,
         verify_batch: int = 100,
         verify_wait_seconds: float = 15.0,
+        block_seconds: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """`pending`, the fleet's to-verify list, lets a replay wait for the batch that is
         about to verify its conversation, at most `verify_wait_seconds` after the
-        conversation was marked. `verify_batch`: ids per multi-get call at most."""
+        conversation was marked: up to `block_seconds` in the caller's thread (a batch
+        usually answers sooner, and a task sent back to the queue costs a broker round
+        trip), then by `PrefetchPending`. `verify_batch`: ids per multi-get call at most."""
         self._client = client
         self._cache = cache
         self._ttl = ttl_seconds
@@ -97,6 +103,7 @@ class ConversationDirectory:
         self._pending = pending
         self._verify_batch = verify_batch
         self._verify_wait = verify_wait_seconds
+        self._block = block_seconds
         self._clock = clock
 
     def cached(self, conversation_id: str) -> KnownConversation | None:
@@ -122,10 +129,10 @@ class ConversationDirectory:
         (`RateLimitWait` when the budget says wait).
         """
         known = self.cached(conversation_id)
+        if known is None and await_prefetch:
+            known = self._await_prefetch(conversation_id)
         if known is not None:
             return known
-        if await_prefetch:
-            self._await_prefetch(conversation_id)
         try:
             conversation = self._client.get_conversation(conversation_id, priority=priority)
         except GenesysNotFound as exc:
@@ -141,15 +148,26 @@ class ConversationDirectory:
         self._store(known, self._ttl)
         return known
 
-    def _await_prefetch(self, conversation_id: str) -> None:
+    def _await_prefetch(self, conversation_id: str) -> KnownConversation | None:
+        """What the batch found, when it answers within `block_seconds`; None when the
+        conversation is not waiting for one (or waited too long): its own GET goes ahead."""
         if self._pending is None:
-            return
-        added = self._pending.added_at(conversation_id)
-        if added is None:
-            return
-        remaining = added + self._verify_wait - self._clock.now()
-        if remaining <= 0:
-            return  # the batch is late (or its task lost): the single GET goes ahead
+            return None
+        deadline = time.monotonic() + self._block
+        while True:
+            added = self._pending.added_at(conversation_id)
+            if added is None:
+                # Verified meanwhile, or left out of the batch (its own GET goes ahead).
+                return self.cached(conversation_id)
+            remaining = added + self._verify_wait - self._clock.now()
+            if remaining <= 0:
+                return None  # the batch is late (or its task lost): the single GET goes ahead
+            if time.monotonic() + BLOCK_POLL_SECONDS > deadline:
+                break
+            time.sleep(BLOCK_POLL_SECONDS)
+            known = self.cached(conversation_id)
+            if known is not None:
+                return known
         wait = min(remaining, PREFETCH_POLL_SECONDS) + random.uniform(0.0, 0.5)
         raise PrefetchPending(
             f"conversation {conversation_id} is about to be verified in a batch; "

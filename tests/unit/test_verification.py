@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -70,6 +72,8 @@ def make_directory(client: GenesysClient, cache, pending, clock):
             "pending": pending,
             "verify_batch": 100,
             "verify_wait_seconds": WAIT_SECONDS,
+            # No waiting in the test's thread unless a test asks for it.
+            "block_seconds": 0.0,
             "clock": clock,
         }
         parts.update(overrides)
@@ -220,6 +224,35 @@ def test_a_replay_lookup_waits_for_an_imminent_batch_instead_of_its_own_get(
         verifying.lookup(CONVERSATION_ID, await_prefetch=True)
     assert isinstance(waiting.value, BudgetWait)
     assert 0 < (waiting.value.retry_after or 0) <= WAIT_SECONDS - 3 + 0.5
+    assert transport.requests == []
+
+
+def test_a_replay_lookup_takes_the_batchs_answer_when_it_comes_within_the_short_wait(
+    make_directory, verifying, pending, transport
+):
+    pending.add(CONVERSATION_ID)
+    waiting = make_directory(block_seconds=10.0)
+
+    def batch() -> None:
+        time.sleep(0.3)  # the verify task runs while the replay waits
+        verifying.prefetch([CONVERSATION_ID])
+        pending.remove([CONVERSATION_ID])
+
+    running = threading.Thread(target=batch)
+    running.start()
+    known = waiting.lookup(CONVERSATION_ID, await_prefetch=True)
+    running.join(10)
+
+    assert known.exists
+    assert lookups(transport.requests) == []  # no GET of its own, no task sent back
+
+
+def test_a_replay_lookup_goes_back_to_the_queue_when_the_batch_is_slower_than_the_wait(
+    make_directory, pending, transport
+):
+    pending.add(CONVERSATION_ID)
+    with pytest.raises(PrefetchPending):
+        make_directory(block_seconds=0.2).lookup(CONVERSATION_ID, await_prefetch=True)
     assert transport.requests == []
 
 
