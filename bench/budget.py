@@ -324,8 +324,8 @@ def format_goals(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.budget", description=__doc__.splitlines()[0])
-    parser.add_argument("--sim-limit", type=int, default=50, help="simulator calls per window")
-    parser.add_argument("--sim-window", type=float, default=10.0, help="simulator window, s")
+    parser.add_argument("--sim-limit", type=int, default=300, help="simulator calls per window")
+    parser.add_argument("--sim-window", type=float, default=60.0, help="simulator window, s (Genesys counts a minute)")
     parser.add_argument("--budget", type=int, default=290, help="GENESYS_RATE_LIMIT_PER_MINUTE")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--conversations", type=int, default=STANDARD.conversations)

@@ -23,7 +23,7 @@ from dlq.errors import GiveUp
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
 from dlq.genesys.limiter import Priority
-from dlq.ledger import LedgerItem, LedgerStore, Status
+from dlq.ledger import FINAL_STATUSES, LedgerItem, LedgerStore, Status
 from dlq.metrics.events import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ TRACKED_TTL_SECONDS = 7 * 24 * 3600
 #: A run waits while the conversation has events about to be attempted, so that they
 #: share one PATCH; never longer than this after the first outcome.
 MAX_DEFER_SECONDS = 120.0
-#: How soon a run follows news from a conversation at rest (a pass's snapshot).
+#: How soon a run follows news from a conversation at rest (a pass's snapshot) whose
+#: items are not all final (a retry far off, say).
 AT_REST_DELAY_SECONDS = 0.5
 #: A retry due within this long (a wait for the rate limiter or a lock, an early backoff)
 #: is about to be attempted, like a `received` item; a later one is news to show.
@@ -125,10 +126,17 @@ class TrackingNews:
             PENDING_PREFIX + conversation_id, str(self._clock.now()), nx=True, ex=self.pending_ttl
         )
         if pipe.execute()[-1]:
-            # A snapshot comes from a conversation at rest: nothing is left to gather, so
-            # the run goes at once instead of idling the budget for the debounce.
-            delay = min(self._debounce, AT_REST_DELAY_SECONDS) if snapshot else self._debounce
-            self._schedule(conversation_id, delay)
+            self._schedule(conversation_id, self._delay(snapshot))
+
+    def _delay(self, snapshot: Sequence[ItemState | LedgerItem]) -> float:
+        """How long a new run waits for more news. A snapshot comes from a conversation at
+        rest: nothing is left to gather, so the run goes instead of idling the budget for
+        the debounce, at once when every item is final (nothing of it can change now)."""
+        if not snapshot:
+            return self._debounce
+        if all(item.status in FINAL_STATUSES for item in snapshot):
+            return 0.0
+        return min(self._debounce, AT_REST_DELAY_SECONDS)
 
     @property
     def debounce_seconds(self) -> float:

@@ -429,11 +429,24 @@ def test_news_without_a_snapshot_drops_an_earlier_one_it_may_have_made_stale(
     assert attributes_of(patch)["dlqReplayEvents"] == "2"
 
 
-def test_news_from_a_conversation_at_rest_schedules_its_run_without_the_debounce(
+def test_news_from_a_conversation_whose_items_are_all_final_schedules_its_run_at_once(
     tracking_news, schedule, receive, ledger, clock
 ):
     item = finished(ledger, clock, receive())
 
     tracking_news.mark(CONVERSATION_ID, snapshot=[item])
+
+    assert schedule.runs == [(CONVERSATION_ID, 0.0)]
+
+
+def test_news_from_a_conversation_at_rest_with_a_far_retry_waits_briefly_not_the_debounce(
+    tracking_news, schedule, receive, ledger, clock
+):
+    done = finished(ledger, clock, receive())
+    later = finished(
+        ledger, clock, receive(), Status.RETRY_SCHEDULED, next_attempt_at=clock.now() + 3600
+    )
+
+    tracking_news.mark(CONVERSATION_ID, snapshot=[done, later])
 
     assert schedule.runs == [(CONVERSATION_ID, min(DEBOUNCE_SECONDS, AT_REST_DELAY_SECONDS))]
