@@ -102,8 +102,8 @@ def budget_section(path: Path, figures: Figures) -> str:
         f"{figures['workload']['events']:,} events over {figures['workload']['conversations']} "
         f"conversations; simulator {figures['simulator_limit']} "
         f"({figures['simulator_limit_per_minute']:.0f}/min); budget "
-        f"`GENESYS_RATE_LIMIT_PER_MINUTE={figures['budget_per_minute']}`; one worker, "
-        f"{figures['worker_concurrency']} threads on every queue; tracking debounce "
+        f"`GENESYS_RATE_LIMIT_PER_MINUTE={figures['budget_per_minute']}`; "
+        f"{_budget_workers(figures)}; tracking debounce "
         f"{figures['tracking_debounce_seconds']:g} s; `REPLAY_ORDER={figures['replay_order']}`. "
         f"Clock: {figures['timing']}.",
     ]
@@ -442,3 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _budget_workers(figures: dict[str, Any]) -> str:
+    threads = figures["worker_concurrency"]
+    if tracker := figures.get("tracker_concurrency"):
+        return (
+            f"a redelivery worker (`-Q replay,verify`, {threads} threads) and a tracking "
+            f"worker (`-Q track`, {tracker} threads), as the README deploys them"
+        )
+    return f"one worker, {threads} threads on every queue"
