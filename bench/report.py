@@ -444,7 +444,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def _budget_workers(figures: dict[str, Any]) -> str:
+def _budget_workers(figures: Mapping[str, Any]) -> str:
     threads = figures["worker_concurrency"]
     if tracker := figures.get("tracker_concurrency"):
         return (

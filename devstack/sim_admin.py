@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -26,7 +26,8 @@ class SimStats:
 
     `endpoints` maps a route label (`TOKEN`, `GET_CONVERSATION`, `PATCH_ATTRIBUTES`,
     `ANALYTICS_DETAILS`) to {"status": count}; `statuses` sums every route by status;
-    `analytics_ids` counts the ids the analytics multi-get was asked for (answered 200).
+    `analytics_ids` counts the ids the analytics multi-get was asked for (answered 200);
+    `spans` maps a route label to the epoch seconds of its first and latest call.
     """
 
     endpoints: dict[str, dict[str, int]]
@@ -36,6 +37,7 @@ class SimStats:
     tokens_active: int
     max_in_flight: int
     analytics_ids: int = 0
+    spans: dict[str, list[float]] = field(default_factory=dict)
 
     def count(self, endpoint: str, status: int | None = None) -> int:
         """Calls to `endpoint`, all or with one status."""
@@ -45,6 +47,13 @@ class SimStats:
     def status(self, status: int) -> int:
         """Answers with `status` across every route."""
         return self.statuses.get(str(status), 0)
+
+    def span(self, *endpoints: str) -> tuple[float, float] | None:
+        """Epoch seconds of the first and the latest call to any of `endpoints`."""
+        spans = [self.spans[e] for e in endpoints if e in self.spans]
+        if not spans:
+            return None
+        return min(first for first, _ in spans), max(last for _, last in spans)
 
 
 class SimAdmin:

@@ -199,6 +199,8 @@ class SimState:
     tokens: dict[str, float] = field(default_factory=dict)
     windows: dict[str, Window] = field(default_factory=dict)
     counters: dict[str, Counter[str]] = field(default_factory=dict)
+    #: Epoch seconds of the first and the latest call, per endpoint.
+    spans: dict[str, list[float]] = field(default_factory=dict)
     tokens_issued: int = 0
     #: Ids asked of the analytics multi-get, over every call answered 200.
     analytics_ids: int = 0
@@ -334,8 +336,10 @@ class SimState:
 
     # accounting -------------------------------------------------------------------------
     def record(self, endpoint: str, status: int) -> None:
+        now = time.time()
         with self.lock:
             self.counters.setdefault(endpoint, Counter())[str(status)] += 1
+            self.spans.setdefault(endpoint, [now, now])[1] = now
 
     def enter(self) -> None:
         with self.lock:
@@ -354,6 +358,7 @@ class SimState:
             now = time.monotonic()
             return {
                 "endpoints": {name: dict(c) for name, c in self.counters.items()},
+                "spans": {name: list(span) for name, span in self.spans.items()},
                 "statuses": dict(statuses),
                 "requests": sum(statuses.values()),
                 "tokens_issued": self.tokens_issued,
@@ -372,6 +377,7 @@ class SimState:
             self.reads.clear()
             self.windows.clear()
             self.counters.clear()
+            self.spans.clear()
             self.deleted.clear()
             self.tokens_issued = 0
             self.analytics_ids = 0

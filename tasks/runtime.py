@@ -1,14 +1,25 @@
-"""What a worker process needs, built once, on first use (never at import)."""
+"""What a worker process needs, built once: as the worker starts, else on first use.
+
+Never at import. Built on first use only, the first tasks of a fresh worker all wait
+for it (imports, clients) and then meet every lazy load at once, on all threads. Thread
+(and solo, gevent, eventlet) pools run tasks in the worker's own process, which
+`worker_init` reaches (the task modules, and so this one, are imported before it);
+each prefork child builds its own in `worker_process_init`, never the parent, whose
+connections its forked children would share.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
+from celery.signals import worker_init, worker_process_init
 
 from dlq.aws import aws_client
 from dlq.genesys import ConversationDirectory, build_genesys_client
@@ -34,6 +45,8 @@ from tasks.producer import (
     VerifyScheduler,
     replay_queue_depth,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,34 @@ def runtime() -> Runtime:
         if _runtime is None:
             _runtime = build_runtime(settings())
         return _runtime
+
+
+@worker_init.connect
+def _warm_in_process(sender: Any = None, **_: Any) -> None:
+    from celery.concurrency import get_implementation
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+
+    pool = getattr(sender, "pool_cls", None)
+    if pool is not None and issubclass(get_implementation(pool), PreforkPool):
+        return
+    warm()
+
+
+@worker_process_init.connect
+def _warm_child(**_: Any) -> None:
+    warm()
+
+
+def warm() -> None:
+    """Build the runtime now; a failure is logged and left to the first task to report."""
+    try:
+        runtime()
+    except Exception as exc:
+        log.warning(
+            f"could not prepare the worker before its first task ({type(exc).__name__}: "
+            f"{exc}); the first task will try again and report the cause",
+            extra={"outcome": "warm_failed"},
+        )
 
 
 def reset_runtime() -> None:
