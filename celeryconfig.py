@@ -25,8 +25,13 @@ task_time_limit = 120
 broker_url = _settings.redis_url
 broker_connection_retry_on_startup = True
 broker_transport_options = {
-    # Above the longest countdown any task schedules plus the hard time limit, so a
-    # scheduled retry is never delivered twice (Celery docs, "Using Redis": Visibility timeout).
+    # Off by default (REDIS_ACK_EMULATION): the ledger and the reconciler, not kombu's
+    # unacked hash, bring back the work of a worker that died (kombu's Redis transport:
+    # `ack_emulation`, 6 commands per task).
+    "ack_emulation": _settings.redis_ack_emulation,
+    # With it on: above the longest countdown any task schedules plus the hard time limit,
+    # so a scheduled retry is never delivered twice (Celery docs, "Using Redis":
+    # Visibility timeout).
     "visibility_timeout": MAX_COUNTDOWN_SECONDS + task_time_limit + 300,
     "socket_timeout": 10,
     "socket_connect_timeout": 5,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 import click
@@ -11,6 +12,7 @@ import redis
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
 from dlq.genesys import GenesysClient, build_genesys_client
+from dlq.genesys.errors import RateLimitWait
 from dlq.ledger import LedgerItem
 from dlq.settings import Settings
 from dlq.tracking import last_tracked
@@ -121,8 +123,22 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
     out.line(str(entry["body"]))
 
 
+#: How long `inspect --genesys` waits for the shared budget before it gives up.
+BUDGET_PATIENCE_SECONDS = 30.0
+
+
 def _live_attributes(client: GenesysClient, conversation_id: str, prefix: str) -> dict[str, str]:
-    conversation = client.get_conversation(conversation_id)
+    # The workers share this budget; a person at a terminal can wait out a short turn.
+    deadline = time.monotonic() + BUDGET_PATIENCE_SECONDS
+    while True:
+        try:
+            conversation = client.get_conversation(conversation_id)
+            break
+        except RateLimitWait as wait:
+            pause = wait.retry_after or 1.0
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
     return {
         f"{participant.id}:{name}": value
         for participant in conversation.participants

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
 
     # Redis: broker, locks, rate limiter, token cache
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: kombu's ack emulation on the Redis broker: every task delivered is also written to
+    #: an `unacked` hash and index until acknowledged (6 Redis commands per task), so the
+    #: tasks of a worker that died come back after the visibility timeout (37 min). Off:
+    #: the reconciler rebuilds a dead worker's work from the ledger sooner (after
+    #: REPLAY_RECONCILE_GRACE_SECONDS), and a warm shutdown hands back unstarted tasks
+    #: either way.
+    redis_ack_emulation: bool = False
 
     # Retry policy
     replay_max_attempts: PositiveInt = 8

@@ -31,6 +31,7 @@ from dlq.clock import SYSTEM_CLOCK, FakeClock
 from dlq.events import DlqMessage, EventKey, parse_dlq_message
 from dlq.genesys import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
+from dlq.genesys.limiter import RateLimiter
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, Status, create_table, marshal
 from dlq.ledger.model import route_of
 from dlq.metrics.counters import OutcomeCounters
@@ -511,6 +512,18 @@ def test_inspect_with_genesys_reads_the_live_participant_attributes(tracked):
     assert attributes, "the tracker's attributes should be on the customer participant"
     assert all(name.startswith(f"{customer}:dlqReplay") for name in attributes)
     assert item.event_id in attributes.values()
+
+
+def test_inspect_with_genesys_waits_out_a_short_turn_of_the_shared_budget(tracked, redis_client):
+    cli_env, item, _ = tracked
+    # The workers have the budget for a moment (a 429's hold, here): the operator waits.
+    RateLimiter(redis_client, SIM_CLIENT_ID, per_minute=60).penalise(1.5)
+
+    result = run(cli_env, "inspect", item.event_id, "--genesys", "--json")
+
+    assert result.exit_code == 0, result.output
+    (shown,) = json.loads(result.stdout)
+    assert shown["genesys_attributes"]
 
 
 def test_inspect_finds_a_rejected_message_by_its_sqs_message_id(env, populated):
