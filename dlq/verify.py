@@ -61,16 +61,20 @@ class Prefetcher:
         pending: PendingVerifications,
         lock_client: redis.Redis,
         max_hold_seconds: float = 5.0,
+        max_batches: int = 10,
         lock_seconds: float = 180.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """`lock_seconds` must outlast a run (a few calls, each bounded by the Genesys
-        timeouts); `max_hold_seconds` should stay well below GENESYS_VERIFY_WAIT_SECONDS,
-        which is how long replays wait for a run before looking up on their own."""
+        """`lock_seconds` must outlast a run (up to `max_batches` calls, each bounded by
+        the Genesys timeouts); `max_hold_seconds` should stay well below
+        GENESYS_VERIFY_WAIT_SECONDS, which is how long replays wait for a run before
+        looking up on their own. A run takes batch after batch while full ones wait: the
+        next run would queue behind the redeliveries its batches release."""
         self._directory = directory
         self._pending = pending
         self._redis = lock_client
         self._max_hold = max_hold_seconds
+        self._max_batches = max_batches
         self._lock_seconds = lock_seconds
         self._clock = clock
 
@@ -93,7 +97,22 @@ class Prefetcher:
 
     def _run_locked(self) -> PrefetchRun:
         self._pending.starting()
-        size = self._directory.batch_size()
+        done = PrefetchRun(PrefetchOutcome.IDLE)
+        for _ in range(self._max_batches):
+            batch = self._batch(self._directory.batch_size())
+            done = PrefetchRun(
+                batch.outcome if done.outcome is PrefetchOutcome.IDLE else done.outcome,
+                verified=done.verified + batch.verified,
+                absent=done.absent + batch.absent,
+                calls=done.calls + batch.calls,
+                again_in=batch.again_in,
+            )
+            if batch.outcome is not PrefetchOutcome.VERIFIED:
+                break
+        return done
+
+    def _batch(self, size: int) -> PrefetchRun:
+        """One multi-get of the oldest waiting ids, unless a partial batch should gather."""
         waiting = self._pending.oldest(size)
         if not waiting:
             return PrefetchRun(PrefetchOutcome.IDLE)

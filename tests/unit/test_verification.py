@@ -336,13 +336,34 @@ def test_a_run_verifies_the_oldest_batch_and_schedules_the_next_while_ids_remain
         pending.add(conversation_id)
     scheduled.delays.clear()
     directory = make_directory(verify_batch=10)
-    run = Prefetcher(directory=directory, pending=pending, lock_client=cache, clock=clock).run()
+    run = Prefetcher(
+        directory=directory, pending=pending, lock_client=cache, clock=clock, max_batches=1
+    ).run()
 
     assert (run.outcome, run.verified, run.again_in) == (PrefetchOutcome.VERIFIED, 10, 0.0)
     assert details_calls(transport.requests) == [ids[:10]]
     assert [i for i, _ in pending.oldest(100)] == ids[10:]
     assert scheduled.delays == [0.0]
     assert all(directory.cached(i) for i in ids[:10])
+
+
+def test_a_run_takes_full_batches_one_after_another_and_leaves_a_fresh_partial_to_gather(
+    make_directory, pending, cache, clock, genesys, scheduled, transport
+):
+    ids = known_ids(genesys, 25)
+    for conversation_id in ids:
+        clock.advance(0.01)
+        pending.add(conversation_id)
+    scheduled.delays.clear()
+    directory = make_directory(verify_batch=10)
+    run = Prefetcher(directory=directory, pending=pending, lock_client=cache, clock=clock).run()
+
+    # Two full batches in one run; the last five arrived just now and wait for their burst.
+    assert (run.outcome, run.verified, run.calls) == (PrefetchOutcome.VERIFIED, 20, 2)
+    assert details_calls(transport.requests) == [ids[:10], ids[10:20]]
+    assert [i for i, _ in pending.oldest(100)] == ids[20:]
+    assert run.again_in is not None and 0 < run.again_in <= 1.0
+    assert scheduled.delays == [run.again_in]
 
 
 def test_the_last_run_schedules_nothing(prefetcher, pending, scheduled, clock):
