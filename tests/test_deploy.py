@@ -12,6 +12,7 @@ import copy
 import fnmatch
 import functools
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -964,3 +965,27 @@ def test_worker_policy_decrypts_only_with_the_dead_letter_queue_key_when_it_is_s
     assert statement["Action"] == "kms:Decrypt"
     assert statement["Resource"] == {"Ref": "DeadLetterQueueKmsKeyArn"}
     assert not condition_holds("HasDeadLetterQueueKey")
+
+
+SHOW_ACK_EMULATION = (
+    "import celeryconfig; print(celeryconfig.broker_transport_options['ack_emulation'])"
+)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, False), ("true", True)])
+def test_kombus_ack_emulation_follows_redis_ack_emulation(
+    setting: str | None, expected: bool
+) -> None:
+    # celeryconfig reads the settings once, at import: a fresh interpreter per value.
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_ACK_EMULATION"}
+    if setting is not None:
+        env["REDIS_ACK_EMULATION"] = setting
+    printed = subprocess.run(
+        [sys.executable, "-c", SHOW_ACK_EMULATION],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout.strip()
+    assert printed == str(expected)
