@@ -43,12 +43,11 @@ local hold = 0
 if is_low then hold = redis.call('PTTL', KEYS[5]) end
 local function refuse(wait)
   if is_low then
-    -- While HIGH is about, LOW gets (1 - reserve) of the slots: its turns are wider apart.
-    local spacing = interval
-    if hold > 0 then spacing = interval / (1 - tonumber(ARGV[4])) end
+    -- One slot apart even while HIGH is about: turns wider apart would leave slots idle
+    -- once HIGH has gone, and a caller that meets the reserve at its turn gets another.
     local turn = now + wait
     local last = tonumber(redis.call('GET', KEYS[6]) or '0')
-    if last + spacing > turn then turn = last + spacing end
+    if last + interval > turn then turn = last + interval end
     redis.call('SET', KEYS[6], string.format('%.6f', turn), 'PX', math.ceil((turn - now + window) * 1000))
     wait = turn - now
   end
