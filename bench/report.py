@@ -153,6 +153,16 @@ def budget_section(path: Path, figures: Figures) -> str:
     return "\n\n".join(parts)
 
 
+def _budget_workers(figures: Mapping[str, Any]) -> str:
+    threads = figures["worker_concurrency"]
+    if tracker := figures.get("tracker_concurrency"):
+        return (
+            f"a redelivery worker (`-Q replay,verify`, {threads} threads) and a tracking "
+            f"worker (`-Q track`, {tracker} threads), as the README deploys them"
+        )
+    return f"one worker, {threads} threads on every queue"
+
+
 def scale_section(path: Path, figures: Figures) -> str:
     scaled = figures.get("scale") or scale.model(figures)
     inputs = scaled["inputs"]
@@ -442,13 +452,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _budget_workers(figures: Mapping[str, Any]) -> str:
-    threads = figures["worker_concurrency"]
-    if tracker := figures.get("tracker_concurrency"):
-        return (
-            f"a redelivery worker (`-Q replay,verify`, {threads} threads) and a tracking "
-            f"worker (`-Q track`, {tracker} threads), as the README deploys them"
-        )
-    return f"one worker, {threads} threads on every queue"

@@ -52,7 +52,9 @@ def model(
         "conversations": conversations,
         "budget_per_minute": budget["budget_per_minute"],
         "drain_events_per_second": round(drain_rate, 1),
-        "drain_rate_from": f"{paced_by['label']} run, worker spawn -> all final, one worker",
+        "drain_rate_from": (
+            f"{paced_by['label']} run, worker spawn -> all final, one redelivery worker"
+        ),
         "verification_reads_per_conversation": round(
             (on["genesys_lookups"] + on["genesys_batch_reads"]) / measured_conversations, 4
         ),
