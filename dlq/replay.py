@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -103,6 +103,53 @@ class ReplayOptions:
     #: How long a task waits for its conversation's lock before it is sent back to the
     #: queue: a pass usually ends sooner, and a re-sent task costs a broker round trip.
     lock_wait_seconds: float = 1.0
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one ordered pass has seen and settled so far (see `Replayer._in_order`)."""
+
+    key: EventKey
+    conversation_id: str
+    now: float
+    #: Every item of the conversation, as the pass last saw or left it.
+    view: dict[EventKey, LedgerItem]
+    #: Whether later attempts need not verify the conversation again.
+    verified: bool
+    #: The lookup's error, for the first attempt to record as its own.
+    unverified: Exception | None
+    #: Outcomes of the other tasks' items, for `PassResults`.
+    settled: dict[EventKey, ReplayOutcome] = field(default_factory=dict)
+    own: ReplayOutcome | None = None
+    hold: Hold | None = None
+    given_up: Hold | None = None
+
+    def goes_past(self, waiting: Hold) -> bool:
+        """Note an older item that waits: the line stops behind it (False) until its hold
+        has expired, after which it is passed and order is given up for the newer ones."""
+        if waiting.expires <= self.now:
+            self.given_up = waiting
+            return True
+        self.hold = waiting
+        return False
+
+    def out_of_order_note(self) -> str | None:
+        if self.given_up is None:
+            return None
+        return (
+            f"replayed out of order: the older event {self.given_up.item.event_id} "
+            "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
+        )
+
+    def done(self, finished: LedgerItem, outcome: ReplayOutcome) -> None:
+        """Record an attempt the pass ended."""
+        self.unverified = None  # its answer is recorded; later items ask again
+        self.view[finished.key] = finished
+        self.verified = self.verified or outcome is ReplayOutcome.REPLAYED
+        if finished.key == self.key:
+            self.own = outcome
+        else:
+            self.settled[finished.key] = outcome
 
 
 class Replayer:
@@ -235,97 +282,87 @@ class Replayer:
             log.info("not in its conversation's index yet; replayed unordered", extra=context)
             return self._single(key, task_id)
         now = self._clock.now()
-        view = {item.key: item for item in items if item.status is not Status.REJECTED}
-        settled_here: dict[EventKey, ReplayOutcome] = {}
-        own: ReplayOutcome | None = None
-        hold: Hold | None = None
-        given_up: Hold | None = None
-        verified, unverified = self._verify_ahead(conversation_id, line, now)
+        state = _Pass(
+            key,
+            conversation_id,
+            now,
+            {item.key: item for item in items if item.status is not Status.REJECTED},
+            *self._verify_ahead(conversation_id, line, now),
+        )
         try:
             for item in line:
-                mine = item.key == key
-                claimed = None
-                if item.status not in FINAL_STATUSES and is_due(item, now):
-                    try:
-                        claimed = self._ledger.claim(
-                            item.key, lease_seconds=self._options.lease_seconds
-                        )
-                    except ClaimRefused as refused:
-                        if refused.current is None:
-                            continue
-                        item = view[item.key] = refused.current
-                if claimed is None:
-                    if item.status in FINAL_STATUSES:
-                        own = self._already_final(item, context) if mine else own
-                        continue
-                    waiting = Hold.of(item, hold_seconds=self._options.order_hold_seconds)
-                    if mine:
-                        # Not due: the retry that scheduled it owns it.
-                        own = ReplayOutcome.SKIPPED
-                    if waiting.expires <= now:
-                        given_up = waiting
-                        continue
-                    hold = waiting
+                if not self._pass_item(state, item, task_id, context):
                     break
-                note = None
-                if given_up is not None:
-                    note = (
-                        f"replayed out of order: the older event {given_up.item.event_id} "
-                        "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
-                    )
-                try:
-                    finished = self._attempt(
-                        claimed,
-                        task_id if mine else None,
-                        note=note,
-                        verified=verified,
-                        unverified=unverified,
-                    )
-                    unverified = None  # its answer is recorded; later items ask again
-                except StaleClaim:
-                    log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
-                    own = ReplayOutcome.SKIPPED if mine else own
-                    continue
-                except (Wait, AttemptFailed) as exc:
-                    if mine:
-                        raise
-                    waiting = self._hand_back(claimed, exc, conversation_id, now)
-                    view[claimed.key] = replace(
-                        claimed, status=Status.RETRY_SCHEDULED, next_attempt_at=waiting.due
-                    )
-                    if waiting.expires <= now:
-                        given_up = waiting
-                        continue
-                    hold = waiting
-                    break
-                except Exception:
-                    self._release(claimed)
-                    raise
-                view[claimed.key] = finished
-                outcome = _OUTCOME[finished.status]
-                verified = verified or outcome is ReplayOutcome.REPLAYED
-                if mine:
-                    own = outcome
-                else:
-                    settled_here[claimed.key] = outcome
         finally:
-            if self._results is not None and settled_here:
+            if self._results is not None and state.settled:
                 self._results.record(
-                    conversation_id, {k: outcome.value for k, outcome in settled_here.items()}
+                    conversation_id, {k: outcome.value for k, outcome in state.settled.items()}
                 )
         imminent = self._options.imminent_seconds
-        if settled(view.values(), imminent_within=imminent, now=self._clock.now()):
+        if settled(state.view.values(), imminent_within=imminent, now=self._clock.now()):
             # One tracking run when the conversation comes to rest, not one per outcome;
             # it summarises what this pass saw instead of querying the ledger again.
-            self._tell(conversation_id, snapshot=list(view.values()))
-        if own is not None:
-            return own
+            self._tell(conversation_id, snapshot=list(state.view.values()))
+        if state.own is not None:
+            return state.own
+        hold = state.hold
         assert hold is not None, "a pass that never reached its own item stopped at a hold"
         raise Wait(
             f"an older event of conversation {conversation_id} for this target "
             f"({hold.item.event_id}) waits for its retry; this one goes after it",
             retry_after=hold.wait(self._clock.now()) + random.uniform(0.5, 2.0),
         )
+
+    def _pass_item(
+        self, state: _Pass, item: LedgerItem, task_id: str | None, context: dict[str, str | None]
+    ) -> bool:
+        """One item of an ordered pass: claim and attempt it if due, else note why not.
+
+        Answers whether the pass goes on to the next item (False: it waits behind this one).
+        """
+        mine = item.key == state.key
+        claimed = None
+        if item.status not in FINAL_STATUSES and is_due(item, state.now):
+            try:
+                claimed = self._ledger.claim(item.key, lease_seconds=self._options.lease_seconds)
+            except ClaimRefused as refused:
+                if refused.current is None:
+                    return True
+                item = state.view[item.key] = refused.current
+        if claimed is None:
+            if item.status in FINAL_STATUSES:
+                if mine:
+                    state.own = self._already_final(item, context)
+                return True
+            if mine:
+                state.own = ReplayOutcome.SKIPPED  # not due: the retry that scheduled it owns it
+            return state.goes_past(Hold.of(item, hold_seconds=self._options.order_hold_seconds))
+        try:
+            finished = self._attempt(
+                claimed,
+                task_id if mine else None,
+                note=state.out_of_order_note(),
+                verified=state.verified,
+                unverified=state.unverified,
+            )
+        except StaleClaim:
+            log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
+            if mine:
+                state.own = ReplayOutcome.SKIPPED
+            return True
+        except (Wait, AttemptFailed) as exc:
+            if mine:
+                raise
+            waiting = self._hand_back(claimed, exc, state.conversation_id, state.now)
+            state.view[claimed.key] = replace(
+                claimed, status=Status.RETRY_SCHEDULED, next_attempt_at=waiting.due
+            )
+            return state.goes_past(waiting)
+        except Exception:
+            self._release(claimed)
+            raise
+        state.done(finished, _OUTCOME[finished.status])
+        return True
 
     def _verify_ahead(
         self, conversation_id: str, line: list[LedgerItem], now: float

@@ -327,13 +327,19 @@ def prefetcher(verifying, pending, cache, clock) -> Prefetcher:
     )
 
 
-def test_a_run_verifies_the_oldest_batch_and_schedules_the_next_while_ids_remain(
-    make_directory, pending, cache, clock, genesys, scheduled, transport
-):
-    ids = known_ids(genesys, 25)
+def marked_one_by_one(genesys, pending, clock, count: int) -> list[str]:
+    """`count` known conversations marked to verify 10 ms apart, oldest first."""
+    ids = known_ids(genesys, count)
     for conversation_id in ids:
         clock.advance(0.01)
         pending.add(conversation_id)
+    return ids
+
+
+def test_a_run_verifies_the_oldest_batch_and_schedules_the_next_while_ids_remain(
+    make_directory, pending, cache, clock, genesys, scheduled, transport
+):
+    ids = marked_one_by_one(genesys, pending, clock, 25)
     scheduled.delays.clear()
     directory = make_directory(verify_batch=10)
     run = Prefetcher(
@@ -350,10 +356,7 @@ def test_a_run_verifies_the_oldest_batch_and_schedules_the_next_while_ids_remain
 def test_a_run_takes_full_batches_one_after_another_and_leaves_a_fresh_partial_to_gather(
     make_directory, pending, cache, clock, genesys, scheduled, transport
 ):
-    ids = known_ids(genesys, 25)
-    for conversation_id in ids:
-        clock.advance(0.01)
-        pending.add(conversation_id)
+    ids = marked_one_by_one(genesys, pending, clock, 25)
     scheduled.delays.clear()
     directory = make_directory(verify_batch=10)
     run = Prefetcher(directory=directory, pending=pending, lock_client=cache, clock=clock).run()
