@@ -96,6 +96,17 @@ def genesys_sim() -> Iterator[Any]:
         yield sim
 
 
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Any]:
+    """One simulator for a module's end-to-end tests, its own limit out of the way."""
+    from devstack.genesys_sim import GenesysSimulator
+
+    with GenesysSimulator(
+        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
+    ) as simulator:
+        yield simulator
+
+
 @pytest.fixture()
 def sim_admin(genesys_sim: Any) -> Iterator[Any]:
     """The typed admin client of `genesys_sim` (seed, script, stats, reset...)."""

@@ -22,11 +22,9 @@ import pytest
 import redis
 from celery.events.state import State
 from celery.signals import task_failure
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
 from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 
-from devstack.genesys_sim import GenesysSimulator
 from dlq.events import EventKey
 from dlq.ledger import Status
 from tasks.application import app
@@ -59,14 +57,6 @@ class Events:
     def replay_tasks(self) -> dict[str, Any]:
         with self._lock:
             return {u: t for u, t in self.state.tasks.items() if t.name == REPLAY_TASK}
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[GenesysSimulator]:
-    with GenesysSimulator(
-        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
-    ) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,12 @@ import pytest
 import redis
 import requests
 from click.testing import CliRunner
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+from conftest import SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
 from prometheus_client.parser import text_string_to_metric_families
 from stack import HttpSink, Stack, configured, sim_env
 
 from cli.main import main
-from devstack.genesys_sim import GenesysSimulator
 from devstack.process import free_port
 from dlq.ledger import Status
 from dlq.metrics.wiring import process_metrics, start_endpoint
@@ -41,14 +40,6 @@ from tasks.producer import CeleryEnqueuer
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with GenesysSimulator(
-        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
-    ) as simulator:
-        yield simulator
 
 
 def scrape(port: int) -> dict[str, list]:

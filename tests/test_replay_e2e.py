@@ -13,11 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import eventually, genesys_event
 from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 
-from devstack.genesys_sim import GenesysSimulator
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
 from dlq.events import EventKey
 from dlq.ledger import Status
@@ -28,14 +26,6 @@ from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with GenesysSimulator(
-        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
-    ) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

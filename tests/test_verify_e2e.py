@@ -14,11 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 from helpers import dlq_attributes, genesys_event
 from stack import Stack, configured, in_process_worker, sim_env
 
-from devstack.genesys_sim import GenesysSimulator
 from devstack.sim_admin import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from dlq.genesys.directory import BATCH_SIZE_KEY
 from dlq.genesys.pending import PENDING_KEY
@@ -31,14 +29,6 @@ pytestmark = pytest.mark.slow
 #: The backlog was ingested before the worker started: its conversations must still count
 #: as about to be verified when the worker gets to them.
 VERIFY_ENV = {"GENESYS_VERIFY_WAIT_SECONDS": "300"}
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[GenesysSimulator]:
-    with GenesysSimulator(
-        client_id=SIM_CLIENT_ID, client_secret=SIM_CLIENT_SECRET, rate_limit=100_000
-    ) as simulator:
-        yield simulator
 
 
 @pytest.fixture()

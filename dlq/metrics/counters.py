@@ -20,6 +20,7 @@ import redis
 from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.metrics.events import QuietObserver
 from dlq.metrics.labels import dlq_error_label, failure_label, target_label
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def bucket_key(scope: str, bucket: int) -> str:
     return f"{PREFIX}{scope}:{bucket}"
 
 
-class OutcomeCounters:
+class OutcomeCounters(QuietObserver):
     """A `MetricsObserver` that counts ingest and replay outcomes into Redis buckets.
 
     `scope` names the deployment (the ledger table), so deployments sharing one Redis
@@ -101,18 +102,6 @@ class OutcomeCounters:
 
     def finished(self, item: LedgerItem) -> None:
         self._count(*outcome_labels(item))
-
-    def tracked(self, *, lag_seconds: float) -> None:
-        return None
-
-    def genesys_call(self, endpoint: str, status: str) -> None:
-        return None
-
-    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
-        return None
-
-    def dlq_message_age(self, seconds: float) -> None:
-        return None
 
     def _count(self, outcome: str, target: str, code: str) -> None:
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS

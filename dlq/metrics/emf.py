@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.metrics.events import QuietObserver
 
 if TYPE_CHECKING:
     from dlq.ledger import LedgerItem
@@ -60,7 +61,7 @@ def emf_line(counts: dict[str, int], *, timestamp_ms: int, namespace: str = NAME
     return json.dumps(document, separators=(",", ":"))
 
 
-class EmfCounts:
+class EmfCounts(QuietObserver):
     """A `MetricsObserver` that adds up outcomes until `flush` prints them as one EMF line.
 
     The Lambda flushes once per invocation. `immediate` flushes after every count (a
@@ -92,18 +93,6 @@ class EmfCounts:
         status = item.status.value
         if status in self._replay:
             self._add(REPLAY_METRICS[status])
-
-    def tracked(self, *, lag_seconds: float) -> None:
-        return None
-
-    def genesys_call(self, endpoint: str, status: str) -> None:
-        return None
-
-    def budget(self, priority: str, *, granted: bool, pace_per_minute: float) -> None:
-        return None
-
-    def dlq_message_age(self, seconds: float) -> None:
-        return None
 
     def flush(self) -> None:
         """Print what was counted since the last flush, as one line (none if nothing)."""

@@ -42,8 +42,8 @@ class MetricsObserver(Protocol):
         """A DLQ message was received `seconds` after SQS accepted it (`SentTimestamp`)."""
 
 
-class NoMetrics:
-    """The default observer: counts nothing."""
+class QuietObserver:
+    """Every hook a no-op: an observer inherits it and overrides the hooks it counts."""
 
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         return None
@@ -62,6 +62,10 @@ class NoMetrics:
 
     def dlq_message_age(self, seconds: float) -> None:
         return None
+
+
+class NoMetrics(QuietObserver):
+    """The default observer: counts nothing (and a fanout leaves it out)."""
 
 
 NO_METRICS: MetricsObserver = NoMetrics()
@@ -101,5 +105,5 @@ class Fanout:
 
 def fanout(*observers: MetricsObserver | None) -> MetricsObserver:
     """One observer telling all of `observers` (None and no-ops left out)."""
-    kept = [o for o in observers if o is not None and not isinstance(o, NoMetrics)]
+    kept = [o for o in observers if o is not None and type(o) is not NoMetrics]
     return Fanout(kept) if kept else NO_METRICS
