@@ -231,7 +231,8 @@ class Replayer:
         outcome = self._results.outcome(conversation_id, key)
         if outcome is None:
             return None
-        log.info("settled by its conversation's ordered pass", extra=context)
+        # Its outcome was logged by the pass that settled it.
+        log.debug("settled by its conversation's ordered pass", extra=context)
         return ReplayOutcome(outcome)
 
     @property
