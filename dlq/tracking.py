@@ -22,6 +22,7 @@ from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import GiveUp
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
+from dlq.genesys.fleet import lua
 from dlq.genesys.limiter import Priority
 from dlq.ledger import FINAL_STATUSES, LedgerItem, LedgerStore, Status
 from dlq.metrics.events import NO_METRICS, MetricsObserver
@@ -193,16 +194,39 @@ class Tracker:
         self._prefix = prefix
         self._pending_ttl = pending_ttl
         self._clock = clock
+        self._compare_and_delete = cache.register_script(lua("compare_and_delete"))
 
     def track(self, conversation_id: str) -> TrackingOutcome:
-        """One tracking run; raises the client's errors when it must come back later."""
-        # Cleared first: an outcome that lands during this run schedules another run.
+        """One tracking run; raises the client's errors when it must come back later.
+
+        A run that raises (the budget says wait, Genesys answers 5xx) leaves what it was
+        told for the run that comes back: the snapshot stays, and the mark is put back
+        unless news came meanwhile (which scheduled a run of its own). Without that, each
+        wait for the budget cost the next run a ledger query.
+        """
+        # The mark is cleared first: an outcome that lands during this run schedules
+        # another run. The snapshot goes once this run has ended.
         pipe = self._cache.pipeline(transaction=False)
         pipe.getdel(PENDING_PREFIX + conversation_id)
-        pipe.getdel(SNAPSHOT_PREFIX + conversation_id)
+        pipe.get(SNAPSHOT_PREFIX + conversation_id)
         pending, snapshot = pipe.execute()
         now = self._clock.now()
         first_mark = float(pending) if pending else now
+        try:
+            outcome = self._run(conversation_id, snapshot, first_mark, now)
+        except Exception:
+            self._cache.set(
+                PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
+            )
+            raise
+        if snapshot:
+            # Unless news brought a newer one meanwhile, for the run that news scheduled.
+            self._compare_and_delete(keys=[SNAPSHOT_PREFIX + conversation_id], args=[snapshot])
+        return outcome
+
+    def _run(
+        self, conversation_id: str, snapshot: bytes | None, first_mark: float, now: float
+    ) -> TrackingOutcome:
         items: Sequence[ItemState | LedgerItem] = (
             load_snapshot(snapshot)
             if snapshot

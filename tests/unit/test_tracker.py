@@ -13,6 +13,7 @@ from dlq.tracking import (
     IMMINENT_RETRY_SECONDS,
     MAX_DEFER_SECONDS,
     PENDING_PREFIX,
+    SNAPSHOT_PREFIX,
     TrackingOutcome,
 )
 
@@ -20,6 +21,7 @@ from .conftest import DEBOUNCE_SECONDS, LEASE_SECONDS, settle
 from .fakes import CONVERSATION_ID, CUSTOMER_ID, patches
 
 PENDING = PENDING_PREFIX + CONVERSATION_ID
+SNAPSHOT = SNAPSHOT_PREFIX + CONVERSATION_ID
 
 
 def finished(ledger, clock, key, status=Status.REPLAYED, **kwargs):
@@ -412,6 +414,52 @@ def test_a_run_summarises_the_snapshot_its_news_carried_without_a_ledger_query(
     assert attributes["dlqReplayFailed"] == "1"
     assert attributes["dlqReplayLastErrorCode"] == "Gone"
     assert attributes["dlqReplayLastEventId"] == second.event_id
+
+
+def test_a_run_told_to_wait_keeps_its_snapshot_and_mark_for_the_run_that_comes_back(
+    tracker, tracking_news, receive, ledger, clock, transport, limiter, cache, monkeypatch
+):
+    items = [finished(ledger, clock, receive())]
+    tracking_news.mark(CONVERSATION_ID, snapshot=items)
+    first_mark = cache.get(PENDING)
+    limiter.waits = [3.0]
+
+    with pytest.raises(RateLimitWait):
+        tracker.track(CONVERSATION_ID)
+
+    assert cache.get(PENDING) == first_mark
+
+    def no_query(conversation_id):
+        raise AssertionError("the ledger was queried")
+
+    monkeypatch.setattr(ledger, "by_conversation", no_query)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    assert len(patches(transport.requests)) == 1
+    assert cache.get(PENDING) is None
+    assert cache.get(SNAPSHOT) is None
+
+
+def test_news_during_a_waiting_run_is_not_overwritten_by_what_that_run_was_told(
+    tracker, tracking_news, receive, ledger, clock, transport, limiter, schedule, monkeypatch
+):
+    first, second = receive(), receive()
+    done = finished(ledger, clock, first)
+    tracking_news.mark(CONVERSATION_ID, snapshot=[done])
+    fresh = [done, finished(ledger, clock, second)]
+
+    def news_meanwhile(priority):
+        tracking_news.mark(CONVERSATION_ID, snapshot=fresh)  # lands while the run is on
+        return 3.0
+
+    monkeypatch.setattr(limiter, "acquire", news_meanwhile)
+    with pytest.raises(RateLimitWait):
+        tracker.track(CONVERSATION_ID)
+    monkeypatch.undo()
+
+    assert len(schedule.runs) == 2  # the news scheduled a run of its own
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    [patch] = patches(transport.requests)
+    assert attributes_of(patch)["dlqReplayEvents"] == "2"
 
 
 def test_news_without_a_snapshot_drops_an_earlier_one_it_may_have_made_stale(
