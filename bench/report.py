@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import scale
 from bench.common import RESULTS_DIR
+from bench.floor import LABELS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 START = "<!-- bench:figures:start -->"
@@ -261,6 +262,36 @@ def cost_section(path: Path, figures: Figures, *, inside: str | None = None) -> 
     )
 
 
+def floor_section(path: Path, figures: Figures) -> str:
+    rows: list[tuple[Any, ...]] = [
+        (LABELS[name], part["cpu_ms"], part["wall_ms"], part["per_event"], part["cpu_ms_per_event"])
+        for name, part in figures["operations"].items()
+    ]
+    floor, goal = figures["floor_cpu_ms_per_event"], figures["goal_cpu_ms_per_event"]
+    rows.append(("**floor: these libraries alone, per event**", "", "", "", floor))
+    measured = figures.get("measured_worker_cpu_ms_per_event")
+    closing = f"Goal of issue 14: ≤ {goal:g} ms of worker CPU per event."
+    if measured:
+        closing += (
+            f" The worker measured {measured:g} ms in `bench.cost`; the floor is "
+            f"{floor / measured:.0%} of it (the rest: Celery's task machinery, the project's "
+            "code, and GIL contention among the worker's threads)."
+        )
+    return "\n\n".join(
+        [
+            "### The CPU floor of one event (`bench.floor`, issue 14)",
+            stamp(path, figures),
+            f"Each operation timed {figures['calls_per_operation']:,} times, single-threaded, "
+            "after a warm-up: the project's ledger on a boto3 client built as the worker "
+            "builds it, the project's requests Session to the sink, redis-py; counts per "
+            f"event from {figures['per_event_source']}. Celery's own work per task is not "
+            "included, so this is a lower bound.",
+            table(("operation", "CPU ms", "wall ms", "per event", "CPU ms per event"), rows),
+            closing,
+        ]
+    )
+
+
 def drain_section(path: Path, figures: Figures) -> str:
     sweep = figures["sweep"]
     pools = {point["pool"] for point in sweep}
@@ -406,6 +437,7 @@ def render(results: Path) -> str:
         sections.append(cost_section(path, inner, inside="drain"))
     else:
         missing.append("`python -m bench.cost`")
+    add("floor", floor_section)
     add("drain", drain_section)
     add("limiter", limiter_section)
     add("ingest", ingest_section)

@@ -1,8 +1,9 @@
 """The figures' render, the scale model and the ordering check, on small results files.
 
 No stack: `bench.report` renders the JSON of `tests/fixtures/bench/` (a quick budget run,
-a standard cost run) into a copy of a document, `bench.scale` does its arithmetic, and
-`bench.common.arrival_order` judges arrival orders against a real synthetic workload.
+a standard cost run, a quick floor run) into a copy of a document, `bench.scale` does its
+arithmetic, and `bench.common.arrival_order` judges arrival orders against a real
+synthetic workload.
 """
 
 from __future__ import annotations
@@ -65,14 +66,15 @@ def test_render_stamps_each_table_with_date_machine_load_and_backend(
     cost = json.loads((results / "cost.json").read_text())
 
     stamps = [line for line in between.splitlines() if line.startswith("_Measured ")]
-    assert len(stamps) == 2
-    budget_stamp, cost_stamp = stamps
+    assert len(stamps) == 3
+    budget_stamp, cost_stamp, floor_stamp = stamps
     assert budget["machine"]["measured_at"][:10] in budget_stamp
     assert budget["machine"]["cpu_model"] in budget_stamp
     load = " / ".join(f"{x:g}" for x in budget["machine"]["load_average_1_5_15"])
     assert f"load average {load}" in budget_stamp
     assert "DynamoDB on moto" in budget_stamp
     assert "DynamoDB on dynalite 4.0.0" in cost_stamp
+    assert "DynamoDB on dynalite 4.0.0" in floor_stamp
     # The cost figures of issue 14, and the ceiling computed from them.
     assert f"| {cost['worker']['cpu_ms_per_event']:g} | ≤ 5 |" in between
     assert f"{cost['ceiling']['events_per_second']:g} events/s" in between
@@ -213,3 +215,13 @@ def test_missing_events_are_counted_apart() -> None:
     found = arrival_order(_in_time_order(workload)[2:], workload)
     assert found["conversation_events_missing"] == 2
     assert found["conversations_out_of_order"] == 0
+
+
+def test_render_shows_the_cpu_floor_with_its_parts_and_the_goal(results: Path) -> None:
+    between = report.render(results)
+    floor = json.loads((results / "floor.json").read_text())
+
+    assert "### The CPU floor of one event (`bench.floor`, issue 14)" in between
+    row = next(line for line in between.splitlines() if "**floor:" in line)
+    assert f"{floor['floor_cpu_ms_per_event']:g}" in row
+    assert "Goal of issue 14: ≤ 5 ms" in between
