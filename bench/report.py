@@ -22,7 +22,6 @@ from typing import Any
 
 from bench import scale
 from bench.common import RESULTS_DIR
-from bench.floor import LABELS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 START = "<!-- bench:figures:start -->"
@@ -263,30 +262,37 @@ def cost_section(path: Path, figures: Figures, *, inside: str | None = None) -> 
 
 
 def floor_section(path: Path, figures: Figures) -> str:
+    columns = ("label", "cpu_ms", "wall_ms", "per_event", "cpu_ms_per_event")
     rows: list[tuple[Any, ...]] = [
-        (LABELS[name], part["cpu_ms"], part["wall_ms"], part["per_event"], part["cpu_ms_per_event"])
-        for name, part in figures["operations"].items()
+        tuple(part[column] for column in columns) for part in figures["operations"].values()
     ]
     floor, goal = figures["floor_cpu_ms_per_event"], figures["goal_cpu_ms_per_event"]
-    rows.append(("**floor: these libraries alone, per event**", "", "", "", floor))
-    measured = figures.get("measured_worker_cpu_ms_per_event")
+    rows.append(
+        ("**floor: what the libraries alone cost per event**", "", "", "", f"**{floor:.2f}**")
+    )
     closing = f"Goal of issue 14: ≤ {goal:g} ms of worker CPU per event."
-    if measured:
+    if measured := figures.get("measured_worker_cpu_ms_per_event"):
         closing += (
-            f" The worker measured {measured:g} ms in `bench.cost`; the floor is "
-            f"{floor / measured:.0%} of it (the rest: Celery's task machinery, the project's "
-            "code, and GIL contention among the worker's threads)."
+            f" The worker measured {measured:g} ms per event in `bench.cost`: the floor is "
+            f"{floor / measured:.0%} of it; the rest is the project's own code, the calls "
+            "it makes beyond these, and its threads contending for the GIL."
         )
     return "\n\n".join(
         [
             "### The CPU floor of one event (`bench.floor`, issue 14)",
             stamp(path, figures),
-            f"Each operation timed {figures['calls_per_operation']:,} times, single-threaded, "
-            "after a warm-up: the project's ledger on a boto3 client built as the worker "
-            "builds it, the project's requests Session to the sink, redis-py; counts per "
-            f"event from {figures['per_event_source']}. Celery's own work per task is not "
-            "included, so this is a lower bound.",
-            table(("operation", "CPU ms", "wall ms", "per event", "CPU ms per event"), rows),
+            f"Each operation measured {figures['calls_per_operation']:,} times after a "
+            "warm-up, alone and single-threaded in one process: the project's `Ledger` on a "
+            "boto3 client built as the worker builds it, the product's requests Session to "
+            "the sink, redis-py. The task is Celery's builtin no-op task, "
+            f"{figures['tasks']:,} of them run by a real worker: its CPU less the same "
+            "worker's idle CPU, its wall time the pool's pace. Counts per event from "
+            f"{figures['per_event_source']}. A lower bound: a worker's threads contending "
+            "for the GIL pay more per call.",
+            table(
+                ("component", "CPU ms per op", "wall ms per op", "per event", "CPU ms per event"),
+                rows,
+            ),
             closing,
         ]
     )

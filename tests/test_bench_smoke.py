@@ -1,7 +1,7 @@
 """The end-to-end benchmarks run in their quick mode and report consistent figures.
 
 They only have to run and add up (every event final, each redelivered once, counts that
-match the workload); how fast is for `make bench` to say, never for a test. The four
+match the workload); how fast is for `make bench` to say, never for a test. The three
 benchmark processes run side by side, each with its own stack, with DynamoDB on moto
 (`--dynamodb moto`): CI needs no node, and the fallback itself is tested in
 test_bench_smoke_dynamodb.py. The drain compares a thread and a prefork worker, and
@@ -27,13 +27,9 @@ pytestmark = pytest.mark.slow
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("bench")
     pools = "threads:4,prefork:2,threads:4"
-    extra = {
-        "drain": ["--chart", str(out / "drain.png"), "--pools", pools],
-        # No cost.json: the floor uses issue 14's counts per event.
-        "floor": ["--cost", str(out / "no-cost.json")],
-    }
+    extra = {"drain": ["--chart", str(out / "drain.png"), "--pools", pools]}
     procs = {}
-    for name in ("drain", "budget", "ingest", "floor"):
+    for name in ("drain", "budget", "ingest"):
         argv = [sys.executable, "-m", f"bench.{name}", "--quick", "--dynamodb", "moto"]
         argv += ["--output", str(out / f"{name}.json"), *extra.get(name, [])]
         procs[name] = subprocess.Popen(
@@ -67,7 +63,7 @@ def test_drain_replays_every_event_exactly_once(results: dict[str, dict]) -> Non
 
 
 def test_every_benchmark_says_which_server_dynamodb_was_on(results: dict[str, dict]) -> None:
-    for name in ("drain", "budget", "ingest", "floor"):
+    for name in ("drain", "budget", "ingest"):
         assert "DynamoDB backend: moto (asked for with --dynamodb moto)" in results[name]["stdout"]
         assert results[name]["dynamodb_backend"]["name"] == "moto"
         assert results[name]["dynamodb_backend"]["fallback"] is False
@@ -218,18 +214,3 @@ def test_ingest_puts_every_message_in_the_ledger_and_the_broker(results: dict[st
         assert run["messages_per_second"] > 0
         assert run.get("dlq_left", 0) == 0
         assert run.get("batch_item_failures", 0) == 0
-
-
-def test_floor_times_each_operation_an_event_needs_and_adds_them_up(
-    results: dict[str, dict],
-) -> None:
-    floor = results["floor"]
-    parts = floor["operations"]
-
-    assert set(parts) == {"claim_finish", "query", "post", "redis"}
-    assert all(part["cpu_ms"] > 0 and part["calls"] == 20 for part in parts.values())
-    assert floor["per_event_source"].startswith("issue 14's counts")
-    assert [part["per_event"] for part in parts.values()] == [1.0, 0.25, 1.0, 11.0]
-    total = sum(part["cpu_ms"] * part["per_event"] for part in parts.values())
-    assert floor["floor_cpu_ms_per_event"] == pytest.approx(total, abs=0.01)
-    assert "floor:" in floor["stdout"]

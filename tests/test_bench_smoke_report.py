@@ -217,11 +217,24 @@ def test_missing_events_are_counted_apart() -> None:
     assert found["conversations_out_of_order"] == 0
 
 
-def test_render_shows_the_cpu_floor_with_its_parts_and_the_goal(results: Path) -> None:
+def test_render_shows_each_part_of_the_cpu_floor_its_total_and_the_goal(results: Path) -> None:
     between = report.render(results)
     floor = json.loads((results / "floor.json").read_text())
+    lines = between.splitlines()
 
     assert "### The CPU floor of one event (`bench.floor`, issue 14)" in between
-    row = next(line for line in between.splitlines() if "**floor:" in line)
-    assert f"{floor['floor_cpu_ms_per_event']:g}" in row
-    assert "Goal of issue 14: ≤ 5 ms" in between
+    for part in floor["operations"].values():
+        assert any(line.startswith(f"| {part['label']} |") for line in lines), part["label"]
+    total = next(line for line in lines if "**floor:" in line)
+    assert f"**{floor['floor_cpu_ms_per_event']:.2f}**" in total
+    assert "Goal of issue 14: ≤ 5 ms of worker CPU per event." in between
+
+
+def test_render_without_a_floor_names_the_benchmark_to_run(results: Path) -> None:
+    (results / "floor.json").unlink()
+
+    between = report.render(results)
+
+    assert "### The CPU floor of one event" not in between
+    missing = next(line for line in between.splitlines() if line.startswith("Not in this render"))
+    assert "`python -m bench.floor`" in missing

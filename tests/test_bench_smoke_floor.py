@@ -1,0 +1,58 @@
+"""The CPU floor benchmark runs in its quick mode and adds up.
+
+Every component of an event gets a CPU figure and the floor is their sum per event; how
+small the figures are is for `python -m bench.floor` to say, never for a test. DynamoDB
+on moto (`--dynamodb moto`), as in the other smoke tests, and no cost.json: the floor
+then uses its default counts per event.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("floor")
+    argv = [sys.executable, "-m", "bench.floor", "--quick", "--dynamodb", "moto"]
+    argv += ["--cost", str(out / "no-cost.json"), "--output", str(out / "floor.json")]
+    done = subprocess.run(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=150
+    )
+    assert done.returncode == 0, f"bench.floor failed:\n{done.stdout[-4000:]}"
+    figures: dict = json.loads((out / "floor.json").read_text())
+    figures["stdout"] = done.stdout
+    return figures
+
+
+def test_every_component_of_an_event_gets_a_cpu_figure(floor: dict) -> None:
+    parts = floor["operations"]
+
+    assert set(parts) == {"claim_finish", "query", "post", "redis", "task"}
+    assert all(part["cpu_ms"] > 0 for part in parts.values())
+    assert "DynamoDB backend: moto (asked for with --dynamodb moto)" in floor["stdout"]
+    assert "floor:" in floor["stdout"]
+
+
+def test_the_floor_is_the_sum_of_each_component_times_its_count_per_event(floor: dict) -> None:
+    parts = floor["operations"]
+
+    assert floor["per_event_source"].startswith("defaults")
+    assert {name: part["per_event"] for name, part in parts.items()} == {
+        "claim_finish": 1.0,
+        "query": 0.25,
+        "post": 1.0,
+        "redis": 11.0,
+        "task": 1.25,
+    }
+    total = sum(part["cpu_ms"] * part["per_event"] for part in parts.values())
+    assert floor["floor_cpu_ms_per_event"] == pytest.approx(total, abs=0.005)
