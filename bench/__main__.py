@@ -1,6 +1,6 @@
 """The standard benchmark suite (`make bench`): each benchmark in its own process, then a summary.
 
-.venv/bin/python -m bench                    # limiter, ingest, drain, budget (~10 min)
+.venv/bin/python -m bench                    # limiter, ingest, drain, budget (~17 min)
 .venv/bin/python -m bench --quick            # the same, tiny workloads
 .venv/bin/python -m bench --only drain budget
 .venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)

@@ -144,6 +144,18 @@ def budget_section(path: Path, figures: Figures) -> str:
             ],
         )
     )
+    if figures.get("repeat", 1) > 1:
+        each = "; ".join(
+            f"{run['label']} "
+            + ", ".join(f"{t:.1f}" for t in run.get("all_final_seconds_of_each_run", []))
+            + " s"
+            for run in runs.values()
+        )
+        parts.append(
+            f"{figures['repeat']} pairs of drains, each pair in the other order than the last; "
+            f"each drain's row and figures are its median run by time to all final. Every "
+            f"run's time to all final: {each}."
+        )
     parts.append(
         f"Tracking's ceiling: {figures['workload']['conversations']} PATCHes at "
         f"{figures['budget_per_minute']}/min = {figures['tracking_ceiling_seconds']:g} s. "

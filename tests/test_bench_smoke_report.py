@@ -238,3 +238,19 @@ def test_render_without_a_floor_names_the_benchmark_to_run(results: Path) -> Non
     assert "### The CPU floor of one event" not in between
     missing = next(line for line in between.splitlines() if line.startswith("Not in this render"))
     assert "`python -m bench.floor`" in missing
+
+
+def test_render_lists_every_run_of_a_repeated_budget_and_says_which_one_is_shown(
+    results: Path,
+) -> None:
+    path = results / "budget.json"
+    budget = json.loads(path.read_text())
+    budget["repeat"] = 3
+    budget["runs"]["verify-on"]["all_final_seconds_of_each_run"] = [16.6, 18.2, 17.1]
+    budget["runs"]["verify-off"]["all_final_seconds_of_each_run"] = [15.0, 14.5, 16.9]
+    path.write_text(json.dumps(budget))
+
+    between = report.render(results)
+
+    assert "3 pairs of drains" in between
+    assert "verify-on 16.6, 18.2, 17.1 s; verify-off 15.0, 14.5, 16.9 s" in between
