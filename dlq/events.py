@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dlq.genesys.topics import GenesysDetail, conversation_id_of, genesys_org_of
 from dlq.settings import MAX_EVENT_BYTES
+from dlq.topics import GenesysDetail, conversation_id_of, genesys_org_of
 
 #: Longest TARGET_ARN accepted (ARNs stay well below it; DynamoDB keys stop at 1024 bytes).
 MAX_ARN_BYTES = 1024
