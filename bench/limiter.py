@@ -42,7 +42,7 @@ from devstack.process import ChildServer, free_port
 from devstack.redis_server import RedisServer
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN, SimAdmin
 from devstack.sim_state import participant_id
-from dlq.genesys import build_genesys_client
+from dlq.genesys.client import build_genesys_client
 from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
 from dlq.settings import Settings
 

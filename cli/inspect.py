@@ -11,7 +11,7 @@ import redis
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
-from dlq.genesys import GenesysClient, build_genesys_client
+from dlq.genesys.client import GenesysClient, build_genesys_client
 from dlq.genesys.errors import RateLimitWait
 from dlq.ledger import LedgerItem
 from dlq.settings import Settings

@@ -20,8 +20,8 @@ from rich.text import Text
 
 from cli.output import Output
 from dlq.aws import aws_client
-from dlq.genesys.budget import read_budget
 from dlq.ledger import Ledger
+from dlq.ratelimit.usage import read_budget
 from dlq.settings import Settings
 from dlq.tracking import pending_runs
 from dlq.watch import OUTCOMES, PENDING, Snapshot, Watcher, sqs_depth

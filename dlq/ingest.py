@@ -29,7 +29,7 @@ from dlq.events import (
 from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import LedgerStore, Status
 from dlq.locks import lock_name
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.observe import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,12 +20,12 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import GiveUp
+from dlq.fleet import lua
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
-from dlq.genesys.fleet import lua
-from dlq.genesys.limiter import Priority
-from dlq.ledger import FINAL_STATUSES, LedgerItem, LedgerStore, Status
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.ledger import FINAL_STATUSES, LedgerItem, LedgerStore, Status, about_to_change
+from dlq.observe import NO_METRICS, MetricsObserver
+from dlq.ratelimit import Priority
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,6 @@ MAX_DEFER_SECONDS = 120.0
 #: How soon a run follows news from a conversation at rest (a pass's snapshot) whose
 #: items are not all final (a retry far off, say).
 AT_REST_DELAY_SECONDS = 0.5
-#: A retry due within this long (a wait for the rate limiter or a lock, an early backoff)
-#: is about to be attempted, like a `received` item; a later one is news to show.
-IMMINENT_RETRY_SECONDS = 30.0
 
 
 class TrackingOutcome(StrEnum):
@@ -324,7 +321,4 @@ def pending_runs(cache: redis.Redis) -> int:
 
 def _imminent(item: ItemState | LedgerItem, now: float) -> bool:
     """Whether an item is about to get an outcome (tracking waits for it)."""
-    if item.status in (Status.RECEIVED, Status.IN_PROGRESS):
-        return True
-    due = item.next_attempt_at or 0.0
-    return item.status is Status.RETRY_SCHEDULED and due <= now + IMMINENT_RETRY_SECONDS
+    return about_to_change(item.status, next_attempt_at=item.next_attempt_at, now=now)

@@ -20,8 +20,8 @@ from redis.exceptions import LockError
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import ConfigurationError, GiveUp, RetryLater
 from dlq.genesys.directory import ConversationDirectory
-from dlq.genesys.limiter import Priority
 from dlq.genesys.pending import PendingVerifications
+from dlq.ratelimit import Priority
 
 log = logging.getLogger(__name__)
 

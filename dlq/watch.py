@@ -11,7 +11,7 @@ Every read is bounded, so a watch costs the same on a table of a million items a
 - the top failing targets: the newest `sample` items of failed, exhausted and
   retry_scheduled, grouped by target;
 - the DLQ's depth: one GetQueueAttributes; the Genesys budget: the limiter's Redis keys
-  (`dlq.genesys.budget`); tracking runs waiting: a SCAN of their Redis keys.
+  (`dlq.ratelimit.usage`); tracking runs waiting: a SCAN of their Redis keys.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
-from dlq.genesys.budget import BudgetUse
 from dlq.ledger import LedgerStore, Status
+from dlq.ratelimit.usage import BudgetUse
 
 OUTCOMES = (Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.REJECTED)
 PENDING = (Status.RECEIVED, Status.IN_PROGRESS, Status.RETRY_SCHEDULED)

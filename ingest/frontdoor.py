@@ -12,7 +12,7 @@ from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.settings import Settings
 
 

@@ -25,7 +25,7 @@ from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.doctor.explain import explain_aws
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.observe import NO_METRICS, MetricsObserver
 from ingest.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)

@@ -22,15 +22,15 @@ import redis
 from celery.signals import worker_init, worker_process_init
 
 from dlq.aws import aws_client
-from dlq.genesys import ConversationDirectory, build_genesys_client
+from dlq.genesys.client import build_genesys_client
+from dlq.genesys.directory import ConversationDirectory
 from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import Ledger
 from dlq.locks import ConversationLocks
 from dlq.metrics.wiring import process_metrics, worker_emf
-from dlq.ordering import PassResults
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
-from dlq.replay import Replayer, ReplayOptions
+from dlq.replay import PassResults, Replayer, ReplayOptions
 from dlq.retry import TRACKING_POLICY, RetryPolicy
 from dlq.settings import Settings
 from dlq.targets import Redeliverer

@@ -29,12 +29,13 @@ from cli.main import main
 from dlq.aws import aws_client
 from dlq.clock import SYSTEM_CLOCK, FakeClock
 from dlq.events import DlqMessage, EventKey, parse_dlq_message
-from dlq.genesys import build_genesys_client
+from dlq.genesys.client import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
-from dlq.genesys.limiter import RateLimiter
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, Status, create_table, marshal
 from dlq.ledger.model import route_of
 from dlq.metrics.counters import OutcomeCounters
+from dlq.ratelimit import RateLimiter
+from dlq.replay.attempt import observed
 from dlq.settings import load_settings
 from dlq.tracking import Tracker
 from tasks.names import REPLAY_TASK
@@ -358,7 +359,7 @@ def counted(settings, redis_client, ledger, *, clock=None) -> Counter[str]:
     statuses: Counter[str] = Counter()
     for item in ledger.scan():
         if item.status in FINAL_STATUSES:
-            counters.finished(item)
+            counters.finished(observed(item))
             statuses[item.status.value] += 1
     return statuses
 

@@ -21,8 +21,8 @@ from helpers import genesys_event, parsed, received_message
 from cli.main import main
 from dlq.aws import aws_client
 from dlq.clock import FakeClock
-from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.ledger import Ledger, Status, create_table
+from dlq.ratelimit import Priority, RateLimiter
 from dlq.settings import load_settings
 
 CRM = "arn:aws:sqs:us-east-1:111122223333:crm-events"

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from dlq.aws import aws_client
 from dlq.events import DLQ_ATTRIBUTE_NAMES, InvalidMessage, parse_dlq_message
-from dlq.genesys import build_genesys_client
+from dlq.genesys.client import build_genesys_client
 from dlq.genesys.errors import InvalidRequest
 from dlq.ingest import IngestOutcome, IngestResult
 from dlq.ledger import Ledger, Status

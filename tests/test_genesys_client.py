@@ -21,8 +21,8 @@ from devstack.genesys_sim import GenesysSimulator
 from devstack.process import free_port
 from devstack.sim_admin import GET_CONVERSATION, TOKEN, SimAdmin
 from dlq.errors import ConfigurationError, GiveUp, RetryLater
-from dlq.genesys import GenesysClient, build_genesys_client
 from dlq.genesys.checks import clean_attributes
+from dlq.genesys.client import GenesysClient, build_genesys_client
 from dlq.genesys.errors import (
     GenesysBadRequest,
     GenesysClientError,
@@ -39,8 +39,8 @@ from dlq.genesys.errors import (
     RateLimitWait,
 )
 from dlq.genesys.headers import parse_retry_after
-from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.genesys.transport import MockTransport, Request, Response
+from dlq.ratelimit import Priority, RateLimiter
 from dlq.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -14,10 +14,9 @@ import redis
 from helpers import eventually
 
 from devstack.sim_admin import GET_CONVERSATION, SimAdmin
-from dlq.genesys import build_genesys_client
-from dlq.genesys.client import GenesysClient
+from dlq.genesys.client import GenesysClient, build_genesys_client
 from dlq.genesys.errors import GenesysRateLimited, RateLimitWait
-from dlq.genesys.limiter import Priority, RateLimiter
+from dlq.ratelimit import Priority, RateLimiter
 from dlq.settings import Settings
 
 CONVERSATIONS = [str(uuid.UUID(int=i + 1)) for i in range(20)]
@@ -274,14 +273,14 @@ def test_a_change_of_pace_is_logged_once(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     budget = limiter(redis_client, per_minute=600)
-    with caplog.at_level("INFO", logger="dlq.genesys.limiter"):
+    with caplog.at_level("INFO", logger="dlq.ratelimit"):
         for _ in range(3):
             budget.note_server_allowance(12)
             budget.acquire()
         budget.note_server_allowance(6000)
         budget.acquire()
         budget.acquire()
-    messages = [r.getMessage() for r in caplog.records if r.name == "dlq.genesys.limiter"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dlq.ratelimit"]
     assert len(messages) == 2
     assert "pacing at 9.0 calls/min, below the configured 600" in messages[0]
     assert "back to the configured 600" in messages[1]

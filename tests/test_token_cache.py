@@ -14,8 +14,8 @@ from redis.retry import Retry
 
 from devstack.process import free_port
 from devstack.sim_admin import TOKEN, SimAdmin
+from dlq.fleet import digest
 from dlq.genesys.auth import IssuedToken, TokenCache, fetch_token
-from dlq.genesys.fleet import client_key
 from dlq.genesys.transport import RequestsTransport
 from dlq.settings import Settings
 
@@ -79,7 +79,7 @@ def test_the_token_is_stored_under_a_digest_of_the_client_id_with_a_margin(
     cache = cache_for(genesys_settings, redis_client)
     token = cache.get()
     client_id = genesys_settings.genesys_client_id
-    assert cache.key == f"dlq:genesys:token:{client_key(client_id)}"
+    assert cache.key == f"dlq:genesys:token:{digest(client_id)}"
     assert client_id not in cache.key
     assert redis_client.get(cache.key) == token.get_secret_value().encode()
     ttl = redis_client.pttl(cache.key) / 1000

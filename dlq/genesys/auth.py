@@ -23,8 +23,8 @@ from pydantic import SecretStr
 from redis.exceptions import LockError, RedisError
 
 from dlq.errors import RetryLater
+from dlq.fleet import digest, fleet_key, lua
 from dlq.genesys.errors import GenesysBadResponse, GenesysCredentialsError
-from dlq.genesys.fleet import client_key, lua
 from dlq.genesys.responses import error_details, status_error
 from dlq.genesys.transport import Request, Transport
 from dlq.settings import Settings
@@ -136,7 +136,7 @@ class TokenCache:
         """`lock_timeout` must outlast one token request (connect + read timeouts)."""
         self._redis = redis_client
         self._fetch = fetch
-        self.key = f"dlq:genesys:token:{client_key(client_id)}"
+        self.key = fleet_key("genesys", "token", digest(client_id))
         self._lock_key = f"{self.key}:refresh"
         self._lock_timeout = lock_timeout
         self._wait_timeout = wait_timeout

@@ -32,11 +32,11 @@ from dlq.genesys.errors import (
     RateLimitWait,
 )
 from dlq.genesys.headers import RateLimitInfo
-from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.genesys.models import AnalyticsConversation, Conversation, ConversationDetails
 from dlq.genesys.responses import DEFAULT_429_WAIT, status_error
 from dlq.genesys.transport import Request, RequestsTransport, Response, Transport
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.observe import NO_METRICS, MetricsObserver
+from dlq.ratelimit import Priority, RateLimiter
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,9 @@ from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import BudgetWait, GiveUp
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.errors import BatchRefused, GenesysNotFound
-from dlq.genesys.limiter import Priority
 from dlq.genesys.models import AnalyticsConversation
 from dlq.genesys.pending import PendingVerifications
+from dlq.ratelimit import Priority
 
 log = logging.getLogger(__name__)
 

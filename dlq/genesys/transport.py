@@ -21,7 +21,7 @@ from requests.structures import CaseInsensitiveDict
 
 from dlq.genesys.errors import GenesysConnectionError, GenesysTimeout
 from dlq.httpsession import PooledSession
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.observe import NO_METRICS, MetricsObserver
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dlq.ledger.memory import MemoryLedger
 from dlq.ledger.model import (
     FINAL_STATUSES,
     HISTORY_LIMIT,
+    IMMINENT_SECONDS,
     PENDING_STATUSES,
     REDRIVABLE_STATUSES,
     REJECTED_BODY_LIMIT,
@@ -17,6 +18,8 @@ from dlq.ledger.model import (
     Receipt,
     StaleClaim,
     Status,
+    about_to_change,
+    claimable,
 )
 from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX, create_table, table_definition
 from dlq.ledger.store import Ledger, LedgerStore
@@ -26,6 +29,7 @@ __all__ = [
     "BY_STATUS_INDEX",
     "FINAL_STATUSES",
     "HISTORY_LIMIT",
+    "IMMINENT_SECONDS",
     "PENDING_STATUSES",
     "REDRIVABLE_STATUSES",
     "REJECTED_BODY_LIMIT",
@@ -38,6 +42,8 @@ __all__ = [
     "Receipt",
     "StaleClaim",
     "Status",
+    "about_to_change",
+    "claimable",
     "create_table",
     "table_definition",
 ]

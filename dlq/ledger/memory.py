@@ -25,6 +25,7 @@ from dlq.ledger.model import (
     StaleClaim,
     Status,
     check_finish_status,
+    claimable,
     received_item,
     rejected_item,
     route_of,
@@ -87,12 +88,12 @@ class MemoryLedger:
         now = self._clock.now()
         epoch = round(now, 3)  # what the conditions compare; `updated_at` is `iso(now)`
 
-        def claimable(item: Item) -> bool:
-            status = item.get("status")
-            return (
-                status == Status.RECEIVED
-                or (status == Status.RETRY_SCHEDULED and _le(item.get("next_attempt_at"), epoch))
-                or (status == Status.IN_PROGRESS and _lt(item.get("lease_until"), epoch))
+        def can_claim(item: Item) -> bool:
+            return claimable(
+                item.get("status"),
+                next_attempt_at=_number(item.get("next_attempt_at")),
+                lease_until=_number(item.get("lease_until")),
+                now=epoch,
             )
 
         def claim(item: Item) -> None:
@@ -107,7 +108,7 @@ class MemoryLedger:
         return self._update(
             key.event_id,
             route_of(key),
-            condition=claimable,
+            condition=can_claim,
             change=claim,
             refused=lambda current: ClaimRefused(current),
         )
@@ -313,9 +314,5 @@ def _holds(claimed: LedgerItem) -> Callable[[Item], bool]:
     return lambda item: token is not None and item.get("claim_token") == token
 
 
-def _le(value: Any, now: float) -> bool:
-    return value is not None and float(value) <= now
-
-
-def _lt(value: Any, now: float) -> bool:
-    return value is not None and float(value) < now
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -23,6 +23,7 @@ from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
 from dlq.ledger.model import (
+    CLAIM_CONDITION,
     REDRIVABLE_STATUSES,
     Attempt,
     ClaimRefused,
@@ -175,11 +176,7 @@ class Ledger:
                 "SET #s = :in_progress, attempts = if_not_exists(attempts, :zero) + :one, "
                 "lease_until = :lease, claim_token = :token, updated_at = :now"
             ),
-            condition=(
-                "attribute_exists(event_id) AND (#s = :received "
-                "OR (#s = :retry AND next_attempt_at <= :epoch) "
-                "OR (#s = :in_progress AND lease_until < :epoch))"
-            ),
+            condition=CLAIM_CONDITION,
             values={
                 "in_progress": Status.IN_PROGRESS.value,
                 "received": Status.RECEIVED.value,

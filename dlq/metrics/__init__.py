@@ -1,18 +1,14 @@
 """What the service counts, for an operator to alarm on, behind one small observer seam.
 
-The use cases report what happens to a `MetricsObserver` they are given (`NO_METRICS`
-by default) and never import a metrics library:
+The use cases report what happens to a `MetricsObserver` (the seam, `dlq.observe`) they
+are given (`NO_METRICS` by default) and never import a metrics library; this package
+holds the observers that count:
 
 | module | holds |
 | --- | --- |
-| `events` | the `MetricsObserver` protocol, the no-op default, and `Fanout` |
 | `labels` | bounded label values: a target's kind and name, known error codes |
 | `counters` | cluster-wide outcome counters in Redis, per minute (what `status` reads) |
 | `sampling` | the periodic sample of ledger and DLQ depth, taken by one process at a time |
 | `prometheus` | the Prometheus implementation and its HTTP endpoint (multiprocess-safe) |
 | `emf` | CloudWatch Embedded Metric Format lines (the ingest Lambda, optionally workers) |
 """
-
-from dlq.metrics.events import NO_METRICS, Fanout, MetricsObserver, fanout
-
-__all__ = ["NO_METRICS", "Fanout", "MetricsObserver", "fanout"]

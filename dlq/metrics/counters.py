@@ -14,17 +14,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import redis
 from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
-from dlq.metrics.events import QuietObserver
 from dlq.metrics.labels import dlq_error_label, failure_label, target_label
-
-if TYPE_CHECKING:
-    from dlq.ledger import LedgerItem
+from dlq.observe import Outcome, QuietObserver
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +41,18 @@ _INGEST = {
 }
 
 
-def outcome_labels(item: LedgerItem) -> tuple[str, str, str]:
+def outcome_labels(outcome: Outcome) -> tuple[str, str, str]:
     """(outcome, target, error code) of a recorded replay outcome.
 
     The error code is the replay's own failure code for `failed`/`exhausted`, and the
     DLQ's ERROR_CODE (what EventBridge gave up on) for `replayed`.
     """
-    status = item.status.value
+    status = outcome.status
     if status in ("failed", "exhausted"):
-        code = failure_label(item.last_error_code)
+        code = failure_label(outcome.failure_code)
     else:
-        code = dlq_error_label(item.dlq.error_code)
-    return status, target_label(item.target_arn), code
+        code = dlq_error_label(outcome.dlq_error_code)
+    return status, target_label(outcome.target_arn), code
 
 
 def ingest_labels(
@@ -100,8 +96,8 @@ class OutcomeCounters(QuietObserver):
         if labels is not None:
             self._count(*labels)
 
-    def finished(self, item: LedgerItem) -> None:
-        self._count(*outcome_labels(item))
+    def finished(self, outcome: Outcome) -> None:
+        self._count(*outcome_labels(outcome))
 
     def _count(self, outcome: str, target: str, code: str) -> None:
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS

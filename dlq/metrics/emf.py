@@ -17,13 +17,9 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from dlq.clock import SYSTEM_CLOCK, Clock
-from dlq.metrics.events import QuietObserver
-
-if TYPE_CHECKING:
-    from dlq.ledger import LedgerItem
+from dlq.observe import Outcome, QuietObserver
 
 NAMESPACE = "DlqReplay"
 #: The ingest core's outcomes as metric names (`template.yaml` alarms on EventsRejected).
@@ -89,8 +85,8 @@ class EmfCounts(QuietObserver):
         if name is not None:
             self._add(name)
 
-    def finished(self, item: LedgerItem) -> None:
-        status = item.status.value
+    def finished(self, outcome: Outcome) -> None:
+        status = outcome.status
         if status in self._replay:
             self._add(REPLAY_METRICS[status])
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     REGISTRY,
@@ -27,9 +26,7 @@ from prometheus_client.registry import Collector
 
 from dlq.metrics.counters import ingest_labels, outcome_labels
 from dlq.metrics.labels import target_label
-
-if TYPE_CHECKING:
-    from dlq.ledger import LedgerItem
+from dlq.observe import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +86,11 @@ class PrometheusMetrics:
         if labels is not None:
             EVENTS.labels(*labels).inc()
 
-    def finished(self, item: LedgerItem) -> None:
-        from dlq.clock import parse_iso
-
-        EVENTS.labels(*outcome_labels(item)).inc()
-        if item.status.value != "replayed":
-            return
-        received, replayed = parse_iso(item.received_at), parse_iso(item.updated_at)
-        if received is not None and replayed is not None:
-            seconds = max(0.0, (replayed - received).total_seconds())
-            REPLAY_LATENCY.labels(target_label(item.target_arn)).observe(seconds)
+    def finished(self, outcome: Outcome) -> None:
+        EVENTS.labels(*outcome_labels(outcome)).inc()
+        seconds = outcome.latency_seconds
+        if outcome.status == "replayed" and seconds is not None:
+            REPLAY_LATENCY.labels(target_label(outcome.target_arn)).observe(seconds)
 
     def tracked(self, *, lag_seconds: float) -> None:
         TRACKING_LAG.observe(max(0.0, lag_seconds))

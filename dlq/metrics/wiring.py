@@ -9,7 +9,7 @@ import redis
 
 from dlq.metrics.counters import OutcomeCounters
 from dlq.metrics.emf import EmfCounts
-from dlq.metrics.events import MetricsObserver, fanout
+from dlq.observe import MetricsObserver, fanout
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.aws import aws_client, target_client
 from dlq.errors import ConfigurationError
-from dlq.genesys.limiter import RateLimiter
 from dlq.memo import Memo
+from dlq.ratelimit import RateLimiter
 from dlq.settings import Settings
 from dlq.targets.apidestination import Connections
 from dlq.targets.arn import Arn
@@ -108,7 +108,12 @@ class Redeliverer:
             gate = self._gates.get(key)
             if gate is None:
                 gate = self._gates[key] = RateLimiter(
-                    self._cache, key, per_minute=per_second * 60, reserve=0.0, burst=per_second
+                    self._cache,
+                    key,
+                    label=f"target pace of {key}",
+                    per_minute=per_second * 60,
+                    reserve=0.0,
+                    burst=per_second,
                 )
         return gate.acquire()
 

@@ -24,10 +24,10 @@ from dlq.clock import FakeClock
 from dlq.events import EventKey, parse_dlq_message
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
-from dlq.genesys.limiter import RateLimiter
 from dlq.genesys.transport import MockTransport
 from dlq.ledger import LedgerItem, MemoryLedger, Status
 from dlq.locks import ConversationLocks
+from dlq.ratelimit import RateLimiter
 from dlq.reconcile import Reconciler
 from dlq.replay import Replayer, ReplayOptions
 from dlq.retry import RetryPolicy

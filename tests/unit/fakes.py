@@ -23,9 +23,9 @@ from pydantic import SecretStr
 
 from devstack.sim_state import analytics_view
 from dlq.events import EventKey
-from dlq.genesys.limiter import Priority
 from dlq.genesys.transport import Request, Response
 from dlq.ledger import LedgerItem
+from dlq.ratelimit import Priority
 from dlq.targets.delivery import Delivery
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -15,11 +15,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from dlq.ledger import Status
 from dlq.metrics.counters import BUCKET_SECONDS, OutcomeCounters, bucket_key, read_counts
 from dlq.metrics.emf import EmfCounts, emf_line
-from dlq.metrics.events import Fanout, NoMetrics
 from dlq.metrics.labels import MAX_TARGETS, dlq_error_label, target_label
 from dlq.metrics.report import parse_since
 from dlq.metrics.sampling import Sampler, read_sample
+from dlq.observe import Fanout, NoMetrics
 from dlq.replay import ReplayOutcome
+from dlq.replay.attempt import observed
 
 from .conftest import settle
 from .fakes import TARGET_ARN
@@ -34,15 +35,15 @@ class Recorded(NoMetrics):
         self.finished_items: list = []
         self.lags: list[float] = []
 
-    def finished(self, item) -> None:
-        self.finished_items.append(item)
+    def finished(self, outcome) -> None:
+        self.finished_items.append(outcome)
 
     def tracked(self, *, lag_seconds: float) -> None:
         self.lags.append(lag_seconds)
 
 
 class Broken(NoMetrics):
-    def finished(self, item) -> None:
+    def finished(self, outcome) -> None:
         raise RuntimeError("metrics backend down")
 
 
@@ -94,7 +95,9 @@ def test_counts_land_in_the_minute_they_happen_and_since_leaves_older_minutes_ou
     counters.ingested("accepted", target_arn=TARGET_ARN, dlq_error_code="THROTTLING")
     clock.advance(2 * 3600)
     counters.ingested("rejected", target_arn=None, dlq_error_code=None)
-    counters.finished(settle(ledger, receive(), Status.FAILED, error_code="NotARuleTarget"))
+    counters.finished(
+        observed(settle(ledger, receive(), Status.FAILED, error_code="NotARuleTarget"))
+    )
 
     recent = read_counts(cache, "ledger-t", since=clock.now() - 3600, until=clock.now())
     everything = read_counts(cache, "ledger-t", since=clock.now() - 3 * 3600, until=clock.now())
@@ -169,9 +172,9 @@ def test_the_replayer_reports_each_recorded_outcome_once(make_replayer, receive,
 
     assert replayer.replay(ok) is ReplayOutcome.REPLAYED
 
-    [item] = recorded.finished_items
-    assert item.status is Status.REPLAYED
-    assert item == ledger.get(ok)
+    [outcome] = recorded.finished_items
+    assert outcome.status == Status.REPLAYED.value
+    assert outcome == observed(ledger.get(ok))
 
 
 def test_a_failing_observer_never_fails_the_replay(make_replayer, receive, ledger):
@@ -279,8 +282,8 @@ def test_a_workers_emf_prints_each_exhausted_outcome_at_once(clock, ledger, rece
         lines.append, replay_outcomes=frozenset({"exhausted"}), immediate=True, clock=clock
     )
 
-    emf.finished(settle(ledger, receive(), Status.REPLAYED))
-    emf.finished(settle(ledger, receive(), Status.EXHAUSTED))
+    emf.finished(observed(settle(ledger, receive(), Status.REPLAYED)))
+    emf.finished(observed(settle(ledger, receive(), Status.EXHAUSTED)))
 
     assert [json.loads(line)["EventsExhausted"] for line in lines] == [1]
 

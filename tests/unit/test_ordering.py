@@ -18,8 +18,7 @@ from dlq.errors import BudgetWait
 from dlq.events import EventKey
 from dlq.ledger import Status
 from dlq.locks import ConversationLocks, Held
-from dlq.ordering import PassResults
-from dlq.replay import AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay import AttemptFailed, PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.targets.errors import TargetMissing, TargetUnavailable
 
 from .conftest import LEASE_SECONDS

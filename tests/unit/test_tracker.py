@@ -6,11 +6,11 @@ import pytest
 
 from dlq.clock import moment
 from dlq.genesys.errors import GenesysServerError, RateLimitWait
-from dlq.genesys.limiter import Priority
+from dlq.ledger import IMMINENT_SECONDS as IMMINENT_RETRY_SECONDS
 from dlq.ledger import Status
+from dlq.ratelimit import Priority
 from dlq.tracking import (
     AT_REST_DELAY_SECONDS,
-    IMMINENT_RETRY_SECONDS,
     MAX_DEFER_SECONDS,
     PENDING_PREFIX,
     SNAPSHOT_PREFIX,

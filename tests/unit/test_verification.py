@@ -22,11 +22,11 @@ from dlq.genesys.directory import (
     PrefetchPending,
 )
 from dlq.genesys.errors import BatchRefused
-from dlq.genesys.limiter import Priority
 from dlq.genesys.models import AnalyticsConversation, Conversation, tracking_participant
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import admit
 from dlq.ledger import MemoryLedger, Status
+from dlq.ratelimit import Priority
 from dlq.replay import ReplayOutcome, Wait
 from dlq.verify import LOCK_KEY, Prefetcher, PrefetchOutcome
 

@@ -10,9 +10,9 @@ from rich.console import Console
 
 from cli.watch import render
 from dlq.clock import FakeClock
-from dlq.genesys.budget import read_budget
-from dlq.genesys.limiter import Priority, RateLimiter
 from dlq.ledger import MemoryLedger, Status
+from dlq.ratelimit import Priority, RateLimiter
+from dlq.ratelimit.usage import read_budget
 from dlq.watch import QueueDepth, Watcher
 
 CRM = "arn:aws:sqs:us-east-1:111122223333:crm-events"

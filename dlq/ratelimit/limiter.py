@@ -1,11 +1,13 @@
-"""The Genesys call budget, shared by every process and host through Redis.
+"""A pace shared by every process and host through Redis (GCRA, with priorities).
 
-Genesys allows 300 requests a minute per client-credentials token
-(`client.credentials.token.rate.per.minute`, Genesys Cloud developer center, "Limits",
+Its first user is the Genesys call budget: Genesys allows 300 requests a minute per
+client-credentials token (`client.credentials.token.rate.per.minute`, Genesys Cloud
+developer center, "Limits",
 https://developer.genesys.cloud/organization/organization/limits#platform-api), and
 answers 429 with `Retry-After` beyond it; every response carries
 `inin-ratelimit-allowed`, `-count` and `-reset` (developer center, "Rate limiting"
-under Platform API). The scripts are in `lua/`.
+under Platform API). API destinations' invocation rates use it too. The scripts are in
+`lua/`.
 """
 
 from __future__ import annotations
@@ -17,21 +19,26 @@ import time
 
 import redis
 
-from dlq.genesys.fleet import client_key, lua
-from dlq.metrics.events import NO_METRICS, MetricsObserver
+from dlq.fleet import digest, fleet_key, lua
+from dlq.observe import NO_METRICS, MetricsObserver
 
 log = logging.getLogger(__name__)
 
 
+def key_prefix(name: str) -> str:
+    """The prefix of the keys of the limiter of `name` (the braces keep them in one slot)."""
+    return fleet_key("ratelimit", f"{{{digest(name)}}}")
+
+
 class Priority(enum.Enum):
-    """Who is asking for a Genesys call: a redelivery (HIGH) or bookkeeping (LOW)."""
+    """Who is asking: a redelivery (HIGH) or bookkeeping (LOW)."""
 
     HIGH = "high"
     LOW = "low"
 
 
 class RateLimiter:
-    """One Genesys call budget per OAuth client, shared by every process and host.
+    """One pace per `name` (an OAuth client id, an API destination), shared by the fleet.
 
     `acquire()` never blocks: it either takes a slot and answers 0.0, or answers how many
     seconds to wait before asking again; it is one Redis round trip (one EVALSHA).
@@ -61,8 +68,9 @@ class RateLimiter:
     def __init__(
         self,
         redis_client: redis.Redis,
-        client_id: str,
+        name: str,
         *,
+        label: str = "genesys budget",
         per_minute: int,
         reserve: float = 0.25,
         burst: int = 2,
@@ -75,7 +83,9 @@ class RateLimiter:
     ) -> None:
         """`jitter` spreads refused callers over one interval, so they do not wake as a herd.
 
-        `allowance_ttl` defaults to five windows. `metrics` hears every answer.
+        `name` is what is paced (only its digest reaches Redis); `label` starts this
+        limiter's log lines. `allowance_ttl` defaults to five windows. `metrics` hears
+        every answer.
         """
         self._metrics = metrics
         ttl = 5 * window if allowance_ttl is None else allowance_ttl
@@ -93,6 +103,7 @@ class RateLimiter:
                 "0 <= server_margin < 1 and allowance_ttl > 0"
             )
         self._per_minute = per_minute
+        self._label = label
         self._jitter = jitter
         self._allowance_ttl = ttl
         self._static_args = [
@@ -106,7 +117,7 @@ class RateLimiter:
         #: `acquire()` carries it to Redis.
         self._reported: tuple[int, float] | None = None
         self._effective = float(per_minute)
-        base = f"dlq:ratelimit:{{{client_key(client_id)}}}"
+        base = key_prefix(name)
         self._keys = [
             f"{base}:tat",
             f"{base}:log",
@@ -115,8 +126,8 @@ class RateLimiter:
             f"{base}:high",
             f"{base}:low",
         ]
-        self._acquire = redis_client.register_script(lua("acquire"))
-        self._penalise = redis_client.register_script(lua("penalise"))
+        self._acquire = redis_client.register_script(lua("acquire", package=__package__))
+        self._penalise = redis_client.register_script(lua("penalise", package=__package__))
 
     @property
     def effective_per_minute(self) -> float:
@@ -170,15 +181,17 @@ class RateLimiter:
         self._effective = effective
         if effective < self._per_minute:
             log.info(
-                "genesys budget: pacing at %.1f calls/min, below the configured %d, "
-                "because Genesys allows less (inin-ratelimit-allowed)",
+                "%s: pacing at %.1f calls/min, below the configured %d, "
+                "because the server allows less (inin-ratelimit-allowed)",
+                self._label,
                 effective,
                 self._per_minute,
                 extra={"effective_per_minute": effective, "configured": self._per_minute},
             )
         else:
             log.info(
-                "genesys budget: back to the configured %d calls/min",
+                "%s: back to the configured %d calls/min",
+                self._label,
                 self._per_minute,
                 extra={"effective_per_minute": effective, "configured": self._per_minute},
             )

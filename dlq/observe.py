@@ -1,21 +1,44 @@
 """The observer seam: what the use cases tell metrics, without knowing who listens.
 
-Every method is called where the thing happens (an ingest, a recorded replay outcome, a
-tracking PATCH, a Genesys call, a budget decision), never by scanning the ledger. An
-observer must not raise into the caller: `Fanout` drops and logs what one does, so a
-metrics outage never costs a replay.
+This module imports nothing of the project, so the Genesys client, the rate limiter and
+the use cases can all report through it without a path back into them. Every hook is
+called where the thing happens (an ingest, a recorded replay outcome, a tracking PATCH,
+a Genesys call, a budget decision), never by scanning the ledger, and receives small
+values: strings, numbers, or a frozen `Outcome`. An observer must not raise into the
+caller: `Fanout` drops and logs what one does, so a metrics outage never costs a replay.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:  # the transport and the limiter import this module: keep it light
-    from dlq.ledger import LedgerItem
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A replay outcome as recorded: what metrics may know of it, and nothing more."""
+
+    #: `replayed`, `failed` or `exhausted`.
+    status: str
+    target_arn: str
+    #: The replay's own failure code (`HTTP503`, `NotARuleTarget`...), for failures.
+    failure_code: str | None = None
+    #: What EventBridge gave up on (the DLQ's ERROR_CODE).
+    dlq_error_code: str | None = None
+    received_at: datetime | None = None
+    recorded_at: datetime | None = None
+
+    @property
+    def latency_seconds(self) -> float | None:
+        """From the DLQ message's ingest to this outcome, when both times are known."""
+        if self.received_at is None or self.recorded_at is None:
+            return None
+        return max(0.0, (self.recorded_at - self.received_at).total_seconds())
 
 
 class MetricsObserver(Protocol):
@@ -24,9 +47,8 @@ class MetricsObserver(Protocol):
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         """A DLQ message was handled: `accepted`, `requeued`, `duplicate` or `rejected`."""
 
-    def finished(self, item: LedgerItem) -> None:
-        """A replay outcome was recorded: `item` as the ledger now holds it (`replayed`,
-        `failed` or `exhausted`)."""
+    def finished(self, outcome: Outcome) -> None:
+        """A replay outcome was recorded in the ledger."""
 
     def tracked(self, *, lag_seconds: float) -> None:
         """A conversation's summary was PATCHed, `lag_seconds` after its first news."""
@@ -48,7 +70,7 @@ class QuietObserver:
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         return None
 
-    def finished(self, item: LedgerItem) -> None:
+    def finished(self, outcome: Outcome) -> None:
         return None
 
     def tracked(self, *, lag_seconds: float) -> None:
@@ -87,8 +109,8 @@ class Fanout:
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         self._each("ingested", outcome, target_arn=target_arn, dlq_error_code=dlq_error_code)
 
-    def finished(self, item: LedgerItem) -> None:
-        self._each("finished", item)
+    def finished(self, outcome: Outcome) -> None:
+        self._each("finished", outcome)
 
     def tracked(self, *, lag_seconds: float) -> None:
         self._each("tracked", lag_seconds=lag_seconds)

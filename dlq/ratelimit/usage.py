@@ -1,4 +1,4 @@
-"""How much of the Genesys budget the fleet is using, read from the limiter's Redis state.
+"""How much of a limiter's pace the fleet is using (the Genesys budget's, for `status`).
 
 Read-only: it looks at the keys `RateLimiter` keeps (the sliding log of granted calls,
 the server's reported allowance, the hold after a 429) and takes nothing. The effective
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from dlq.genesys.fleet import client_key
+from dlq.ratelimit.limiter import key_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +37,6 @@ class BudgetUse:
         return self.granted / self.allowed if self.allowed > 0 else 0.0
 
 
-def limiter_key_prefix(client_id: str) -> str:
-    """The prefix of the limiter's keys for one OAuth client (`RateLimiter` uses the same)."""
-    return f"dlq:ratelimit:{{{client_key(client_id)}}}"
-
-
 def read_budget(
     client: redis.Redis,
     client_id: str,
@@ -52,7 +47,7 @@ def read_budget(
     server_margin: float = 0.03,
 ) -> BudgetUse:
     """The fleet's use of the budget of `client_id`, as the limiter sees it now."""
-    base = limiter_key_prefix(client_id)
+    base = key_prefix(client_id)
     seconds, micros = client.time()
     now = seconds + micros / 1_000_000
     pipe = client.pipeline(transaction=False)

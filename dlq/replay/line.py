@@ -1,30 +1,20 @@
-"""A conversation's events reach a target in the order they happened (`REPLAY_ORDER`).
+"""A conversation's line for one target: which items form it, and which holds it back.
 
 EventBridge delivered a conversation's events in order (start, ACD end, agent end,
 customer end), and a CRM sync may assume it. A DLQ hands them back in any order, so the
 worker that holds a conversation's lock replays the due items of one target in event
-time order, in one pass; this module holds what that pass decides from: which items
-form the line, which one holds the line back, and the record of what a pass did, which
-lets the tasks of items someone else's pass already settled end at once.
+time order, in one pass (`ordered`); this module holds what that pass decides from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-import redis
-from redis.typing import EncodableT, FieldT
 
 from dlq.clock import parse_iso
 from dlq.events import EventKey
-from dlq.ledger import FINAL_STATUSES, LedgerItem, Status
+from dlq.ledger import FINAL_STATUSES, LedgerItem, Status, about_to_change, claimable
 from dlq.ledger.model import route_of
-
-RESULTS_PREFIX = "dlq:order:done:"
-#: How long a pass's results stay readable by the tasks of the items it settled: far
-#: above any queue wait. A task that misses them still ends right, through the ledger.
-RESULTS_TTL_SECONDS = 24 * 3600
 
 
 def line_up(items: Iterable[LedgerItem], key: EventKey) -> list[LedgerItem]:
@@ -39,14 +29,10 @@ def line_up(items: Iterable[LedgerItem], key: EventKey) -> list[LedgerItem]:
 
 
 def is_due(item: LedgerItem, now: float) -> bool:
-    """Whether a claim of `item` could succeed now (the ledger's own claim condition)."""
-    if item.status is Status.RECEIVED:
-        return True
-    if item.status is Status.RETRY_SCHEDULED:
-        return (item.next_attempt_at or 0.0) <= now
-    if item.status is Status.IN_PROGRESS:
-        return (item.lease_until or 0.0) < now
-    return False
+    """Whether a claim of `item` could succeed now (the ledger's own claim rule)."""
+    return claimable(
+        item.status, next_attempt_at=item.next_attempt_at, lease_until=item.lease_until, now=now
+    )
 
 
 def waiting_since(item: LedgerItem) -> float:
@@ -82,42 +68,13 @@ class Hold:
 
 def settled(items: Iterable[LedgerItem], *, imminent_within: float, now: float) -> bool:
     """Whether no item of a conversation is about to change (tracking may summarise it)."""
-    for item in items:
-        if item.status in FINAL_STATUSES:
-            continue
-        if item.status is Status.RETRY_SCHEDULED and (
-            (item.next_attempt_at or 0.0) > now + imminent_within
-        ):
-            continue
-        return False
-    return True
-
-
-class PassResults:
-    """What ordered passes settled, by conversation, in Redis (a hash per conversation)."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
-
-    def record(self, conversation_id: str, outcomes: Mapping[EventKey, str]) -> None:
-        if not outcomes:
-            return
-        name = RESULTS_PREFIX + conversation_id
-        fields: dict[FieldT, EncodableT] = {
-            _field(key): outcome for key, outcome in outcomes.items()
-        }
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(name, mapping=fields)
-        pipe.expire(name, RESULTS_TTL_SECONDS)
-        pipe.execute()
-
-    def outcome(self, conversation_id: str, key: EventKey) -> str | None:
-        raw = self._redis.hget(RESULTS_PREFIX + conversation_id, _field(key))
-        return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def _field(key: EventKey) -> str:
-    return f"{key.event_id}|{route_of(key)}"
+    return not any(
+        item.status not in FINAL_STATUSES
+        and about_to_change(
+            item.status, next_attempt_at=item.next_attempt_at, now=now, within=imminent_within
+        )
+        for item in items
+    )
 
 
 def _event_order(item: LedgerItem) -> tuple[float, str]:

@@ -1,0 +1,289 @@
+"""One attempt of one claimed item: verify, send once, and record the outcome.
+
+Redelivery is the critical path. Nothing Genesys-related stands before it except the
+(cached, rate-limited) conversation lookup, and only when verification is on; the
+bookkeeping on the conversation is left to the tracking task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from dlq.clock import SYSTEM_CLOCK, Clock, moment, parse_iso
+from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
+from dlq.genesys.directory import ConversationDirectory, ConversationMissing
+from dlq.ledger import LedgerItem, LedgerStore, Receipt, Status
+from dlq.observe import NO_METRICS, MetricsObserver, Outcome
+from dlq.replay.outcomes import AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.ports import News, Parking, TargetSender
+from dlq.retry import RetryPolicy, cap_countdown
+from dlq.targets.delivery import Delivery
+
+#: One logger for the whole use case: its records keep the name `dlq.replay`.
+log = logging.getLogger("dlq.replay")
+
+#: A retry is recorded as due this much before its countdown ends, so that a worker
+#: whose clock runs a little ahead still finds it claimable.
+CLOCK_SLACK_SECONDS = 2.0
+
+
+class Attempts:
+    """Makes the attempt a claim holds, and writes what came of it to the ledger."""
+
+    def __init__(
+        self,
+        *,
+        ledger: LedgerStore,
+        redeliverer: TargetSender,
+        directory: ConversationDirectory | None,
+        news: News,
+        policy: RetryPolicy,
+        options: ReplayOptions,
+        ordered: bool,
+        parking: Parking | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        metrics: MetricsObserver = NO_METRICS,
+    ) -> None:
+        """`ordered`: outcomes are told to tracking when the conversation comes to rest
+        (by the pass), not one by one."""
+        self._ledger = ledger
+        self._redeliverer = redeliverer
+        self._directory = directory
+        self._news = news
+        self._policy = policy
+        self._options = options
+        self._ordered = ordered
+        self._parking = parking
+        self._clock = clock
+        self._metrics = metrics
+
+    def run(
+        self,
+        claimed: LedgerItem,
+        task_id: str | None,
+        *,
+        note: str | None = None,
+        verified: bool = False,
+        unverified: Exception | None = None,
+    ) -> LedgerItem:
+        """One send of a claimed item, and its outcome in the ledger. `verified`: the
+        conversation was verified earlier in this pass (once per pass is enough);
+        `unverified`: what that verification raised, this attempt's failure."""
+        context = {
+            "event_id": claimed.event_id,
+            "target_arn": claimed.target_arn,
+            "conversation_id": claimed.conversation_id,
+            "attempt": claimed.attempts,
+            "task_id": task_id,
+        }
+        if claimed.attempts > self._policy.max_attempts:
+            reason = claimed.last_error or "no attempts left"
+            return self.exhaust(claimed, reason, "AttemptsExhausted", task_id)
+        if self._policy.too_old(_age_start(claimed), moment(self._clock.now())):
+            reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
+            return self.exhaust(claimed, reason, "MaxEventAge", task_id)
+        try:
+            if unverified is not None:
+                raise unverified
+            if not verified:
+                self._verify(claimed)
+            delivery = self._redeliverer.redeliver(
+                target_arn=claimed.target_arn,
+                event_id=claimed.event_id,
+                body=claimed.body,
+                conversation_id=claimed.conversation_id,
+                rule_arn=claimed.rule_arn or "",
+                override=claimed.target_override,
+            )
+        except BudgetWait as wait:
+            until = self._clock.now() + (wait.retry_after or 1.0)
+            self._ledger.postpone(claimed, until=until)
+            raise Wait(str(wait), retry_after=wait.retry_after) from None
+        except GiveUp as exc:
+            log.warning(
+                f"replay failed for good: {exc}",
+                extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
+            )
+            failed = ReplayOutcome.FAILED
+            return self._finish(
+                claimed, Status.FAILED, failed, str(exc), task_id, code=_code(exc), note=note
+            )
+        except (RetryLater, ConfigurationError) as exc:
+            error, code = str(exc), _code(exc)
+            if not self._policy.attempts_left(claimed.attempts):
+                return self.exhaust(claimed, error, code, task_id)
+            log.info(
+                f"replay attempt failed, will retry: {error}",
+                extra={**context, "outcome": "retry", "correlation_id": _correlation(exc)},
+            )
+            retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
+            raise AttemptFailed(
+                error,
+                retry_after=retry_after,
+                schedule=lambda delay: self._schedule(claimed, error, code, delay, task_id),
+            ) from exc
+        log.info("replayed", extra={**context, "outcome": "replayed"})
+        return self._finish(
+            claimed,
+            Status.REPLAYED,
+            ReplayOutcome.REPLAYED,
+            None,
+            task_id,
+            receipt=delivery,
+            note=note,
+        )
+
+    def already_final(self, item: LedgerItem, context: dict[str, str | None]) -> ReplayOutcome:
+        """What a task answers for an item that an earlier attempt ended."""
+        if item.status is Status.REPLAYED:
+            log.info("suppressed a duplicate: already replayed", extra=context)
+            return ReplayOutcome.SUPPRESSED
+        return ReplayOutcome.SKIPPED
+
+    def exhaust(
+        self, claimed: LedgerItem, reason: str, code: str, task_id: str | None
+    ) -> LedgerItem:
+        """End the item `exhausted` (and park its message, when a parking queue is set)."""
+        if self._parking is not None:
+            try:
+                self._parking.park(claimed, reason)
+            except Exception as exc:
+                # The item ends exhausted all the same: a parking queue that refuses every
+                # message must not turn an exhausted item into a retry without end.
+                log.exception(
+                    "could not park an exhausted item; it stays in the ledger",
+                    extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
+                )
+                reason = f"{reason}; parking failed ({type(exc).__name__}: {exc})"
+        log.warning(
+            f"replay exhausted: {reason}",
+            extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
+        )
+        exhausted = ReplayOutcome.EXHAUSTED
+        return self._finish(claimed, Status.EXHAUSTED, exhausted, reason, task_id, code=code)
+
+    def release(self, claimed: LedgerItem) -> None:
+        """After an unexpected error mid-attempt: make the item claimable at once for the
+        retry Celery schedules, instead of leaving it leased until the lease lapses."""
+        try:
+            self._ledger.finish(
+                claimed,
+                Status.RETRY_SCHEDULED,
+                outcome="error",
+                error="unexpected error in the worker; see its log",
+                error_code="WorkerError",
+                next_attempt_at=round(self._clock.now(), 3),
+            )
+        except Exception:
+            log.exception("could not release a claim; its lease will lapse instead")
+
+    def tell(self, conversation_id: str, *, snapshot: Sequence[LedgerItem] = ()) -> None:
+        """News for tracking; a failure to tell is logged, never raised."""
+        try:
+            self._news.mark(conversation_id, snapshot=snapshot)
+        except Exception:
+            # Tracking is bookkeeping: the reconciler catches up with what is lost here.
+            log.warning("could not schedule tracking", extra={"conversation_id": conversation_id})
+
+    def _verify(self, claimed: LedgerItem) -> None:
+        if not self._options.verify_conversation or self._directory is None:
+            return
+        if claimed.conversation_id is None:
+            return
+        known = self._directory.lookup(claimed.conversation_id, await_prefetch=True)
+        if known.exists or self._options.redeliver_missing_conversation:
+            return
+        raise ConversationMissing(
+            f"conversation {claimed.conversation_id} no longer exists in Genesys (404), so the "
+            "event was not redelivered; to redeliver such events anyway set "
+            "REPLAY_REDELIVER_MISSING_CONVERSATION=true on the replay workers (they read it: "
+            "restart them with it), then redrive them"
+        )
+
+    def _finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        outcome: ReplayOutcome,
+        error: str | None,
+        task_id: str | None,
+        *,
+        code: str | None = None,
+        receipt: Delivery | None = None,
+        note: str | None = None,
+    ) -> LedgerItem:
+        finished = self._ledger.finish(
+            claimed,
+            status,
+            outcome=outcome.value,
+            error=error,
+            error_code=code,
+            task_id=task_id,
+            sent=_receipt(receipt) if receipt else None,
+            note=note,
+        )
+        self._metrics.finished(observed(finished))
+        return finished
+
+    def _schedule(
+        self, claimed: LedgerItem, error: str, code: str, delay: float, task_id: str | None
+    ) -> None:
+        due = self._clock.now() + max(0.0, cap_countdown(delay) - CLOCK_SLACK_SECONDS)
+        self._ledger.finish(
+            claimed,
+            Status.RETRY_SCHEDULED,
+            outcome="retry_scheduled",
+            error=error,
+            error_code=code,
+            next_attempt_at=round(due, 3),
+            task_id=task_id,
+        )
+        if claimed.conversation_id and (
+            not self._ordered or delay >= self._options.imminent_seconds
+        ):
+            # Unordered, every outcome is news; in order, a conversation is told once it
+            # comes to rest, and a retry far off is a rest worth showing.
+            self.tell(claimed.conversation_id)
+
+
+def observed(item: LedgerItem) -> Outcome:
+    """What metrics are told of a recorded outcome (never the item itself)."""
+    return Outcome(
+        status=item.status.value,
+        target_arn=item.target_arn,
+        failure_code=item.last_error_code,
+        dlq_error_code=item.dlq.error_code,
+        received_at=parse_iso(item.received_at),
+        recorded_at=parse_iso(item.updated_at),
+    )
+
+
+def _receipt(delivery: Delivery) -> Receipt:
+    return Receipt(
+        delivered_to=delivery.delivered_to,
+        answer=delivery.detail,
+        route=delivery.route,
+        transformed=delivery.transformed,
+        digest=delivery.digest,
+    )
+
+
+def _code(exc: BaseException) -> str:
+    """A short, fixed error code for what failed (never a message: agents can read the
+    participant attributes it ends up in)."""
+    code = getattr(exc, "code", None)
+    text = code if isinstance(code, str) and code else type(exc).__name__
+    return "".join(c for c in text if c.isalnum() or c in "._-")[:64] or "Error"
+
+
+def _correlation(exc: BaseException) -> str | None:
+    """Genesys's `inin-correlation-id` of a Genesys error, for support to trace it."""
+    return getattr(exc, "correlation_id", None)
+
+
+def _age_start(item: LedgerItem) -> datetime | None:
+    """Where the age budget starts: the event's own time, or its latest redrive."""
+    starts = [t for t in (parse_iso(item.event_time), parse_iso(item.redriven_at)) if t]
+    return max(starts, default=None)

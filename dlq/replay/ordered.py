@@ -1,0 +1,236 @@
+"""The ordered pass: a conversation's due items for one target, oldest event first.
+
+Runs under the conversation's lock. Verifies the conversation once, then claims and
+attempts the items of the line in event-time order; stops at an item that must wait (a
+retry not yet due), and records what it settled for the other items' tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from dlq.broker import ReplayEnqueuer
+from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
+from dlq.events import EventKey
+from dlq.genesys.directory import ConversationDirectory
+from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
+from dlq.replay.attempt import Attempts
+from dlq.replay.line import Hold, is_due, line_up, settled, waiting_since
+from dlq.replay.outcomes import OUTCOME_OF, AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.results import PassResults
+from dlq.retry import RetryPolicy
+
+log = logging.getLogger("dlq.replay")
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one ordered pass has seen and settled so far."""
+
+    key: EventKey
+    conversation_id: str
+    now: float
+    #: Every item of the conversation, as the pass last saw or left it.
+    view: dict[EventKey, LedgerItem]
+    #: Whether later attempts need not verify the conversation again.
+    verified: bool
+    #: The lookup's error, for the first attempt to record as its own.
+    unverified: Exception | None
+    #: Outcomes of the other tasks' items, for `PassResults`.
+    settled: dict[EventKey, ReplayOutcome] = field(default_factory=dict)
+    own: ReplayOutcome | None = None
+    hold: Hold | None = None
+    given_up: Hold | None = None
+
+    def goes_past(self, waiting: Hold) -> bool:
+        """Note an older item that waits: the line stops behind it (False) until its hold
+        has expired, after which it is passed and order is given up for the newer ones."""
+        if waiting.expires <= self.now:
+            self.given_up = waiting
+            return True
+        self.hold = waiting
+        return False
+
+    def out_of_order_note(self) -> str | None:
+        if self.given_up is None:
+            return None
+        return (
+            f"replayed out of order: the older event {self.given_up.item.event_id} "
+            "still waited for its retry after REPLAY_ORDER_HOLD_SECONDS"
+        )
+
+    def done(self, finished: LedgerItem, outcome: ReplayOutcome) -> None:
+        """Record an attempt the pass ended."""
+        self.unverified = None  # its answer is recorded; later items ask again
+        self.view[finished.key] = finished
+        self.verified = self.verified or outcome is ReplayOutcome.REPLAYED
+        if finished.key == self.key:
+            self.own = outcome
+        else:
+            self.settled[finished.key] = outcome
+
+
+class OrderedPass:
+    """Replays a conversation's line for one target in event-time order, in one pass."""
+
+    def __init__(
+        self,
+        *,
+        ledger: LedgerStore,
+        attempts: Attempts,
+        directory: ConversationDirectory | None,
+        policy: RetryPolicy,
+        options: ReplayOptions,
+        requeue: ReplayEnqueuer,
+        results: PassResults | None,
+        single: Callable[[EventKey, str | None], ReplayOutcome],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """`single` replays one item alone (for an item the conversation index has not
+        caught up with yet)."""
+        self._ledger = ledger
+        self._attempts = attempts
+        self._directory = directory
+        self._policy = policy
+        self._options = options
+        self._requeue = requeue
+        self._results = results
+        self._single = single
+        self._clock = clock
+
+    def run(self, key: EventKey, conversation_id: str, task_id: str | None) -> ReplayOutcome:
+        """Answers `key`'s own outcome, or raises `Wait` when an older item holds it back.
+
+        Stops at an item that must wait (a retry not yet due): the newer items wait behind
+        it, up to `order_hold_seconds` after it began to wait; then they go, and their
+        history says order was given up.
+        """
+        context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        items = self._ledger.by_conversation(conversation_id)
+        line = line_up(items, key)
+        if not any(item.key == key for item in line):
+            # The index has not caught up with a fresh item yet: replay it alone.
+            log.info("not in its conversation's index yet; replayed unordered", extra=context)
+            return self._single(key, task_id)
+        now = self._clock.now()
+        state = _Pass(
+            key,
+            conversation_id,
+            now,
+            {item.key: item for item in items if item.status is not Status.REJECTED},
+            *self._verify_ahead(conversation_id, line, now),
+        )
+        try:
+            for item in line:
+                if not self._item(state, item, task_id, context):
+                    break
+        finally:
+            if self._results is not None and state.settled:
+                self._results.record(
+                    conversation_id, {k: outcome.value for k, outcome in state.settled.items()}
+                )
+        imminent = self._options.imminent_seconds
+        if settled(state.view.values(), imminent_within=imminent, now=self._clock.now()):
+            # One tracking run when the conversation comes to rest, not one per outcome;
+            # it summarises what this pass saw instead of querying the ledger again.
+            self._attempts.tell(conversation_id, snapshot=list(state.view.values()))
+        if state.own is not None:
+            return state.own
+        hold = state.hold
+        assert hold is not None, "a pass that never reached its own item stopped at a hold"
+        raise Wait(
+            f"an older event of conversation {conversation_id} for this target "
+            f"({hold.item.event_id}) waits for its retry; this one goes after it",
+            retry_after=hold.wait(self._clock.now()) + random.uniform(0.5, 2.0),
+        )
+
+    def _item(
+        self, state: _Pass, item: LedgerItem, task_id: str | None, context: dict[str, str | None]
+    ) -> bool:
+        """One item of the pass: claim and attempt it if due, else note why not.
+
+        Answers whether the pass goes on to the next item (False: it waits behind this one).
+        """
+        mine = item.key == state.key
+        claimed = None
+        if item.status not in FINAL_STATUSES and is_due(item, state.now):
+            try:
+                claimed = self._ledger.claim(item.key, lease_seconds=self._options.lease_seconds)
+            except ClaimRefused as refused:
+                if refused.current is None:
+                    return True
+                item = state.view[item.key] = refused.current
+        if claimed is None:
+            if item.status in FINAL_STATUSES:
+                if mine:
+                    state.own = self._attempts.already_final(item, context)
+                return True
+            if mine:
+                state.own = ReplayOutcome.SKIPPED  # not due: the retry that scheduled it owns it
+            return state.goes_past(Hold.of(item, hold_seconds=self._options.order_hold_seconds))
+        try:
+            finished = self._attempts.run(
+                claimed,
+                task_id if mine else None,
+                note=state.out_of_order_note(),
+                verified=state.verified,
+                unverified=state.unverified,
+            )
+        except StaleClaim:
+            log.warning("lost a claim mid-pass; leaving it to its new owner", extra=context)
+            if mine:
+                state.own = ReplayOutcome.SKIPPED
+            return True
+        except (Wait, AttemptFailed) as exc:
+            if mine:
+                raise
+            waiting = self._hand_back(claimed, exc, state.conversation_id, state.now)
+            state.view[claimed.key] = replace(
+                claimed, status=Status.RETRY_SCHEDULED, next_attempt_at=waiting.due
+            )
+            return state.goes_past(waiting)
+        except Exception:
+            self._attempts.release(claimed)
+            raise
+        state.done(finished, OUTCOME_OF[finished.status])
+        return True
+
+    def _verify_ahead(
+        self, conversation_id: str, line: list[LedgerItem], now: float
+    ) -> tuple[bool, Exception | None]:
+        """Verify the conversation once, before any claim.
+
+        Answers whether the pass's attempts need not verify again, and the error the
+        lookup raised, for the first attempt to record as its own (without a second
+        call). A wait (a batch about to verify it, the budget) ends the pass before it
+        claims anything, so waiting costs no ledger write.
+        """
+        if not self._options.verify_conversation or self._directory is None:
+            return True, None
+        if not any(item.status not in FINAL_STATUSES and is_due(item, now) for item in line):
+            return False, None
+        try:
+            known = self._directory.lookup(conversation_id, await_prefetch=True)
+        except BudgetWait as wait:
+            raise Wait(str(wait), retry_after=wait.retry_after) from None
+        except (RetryLater, GiveUp, ConfigurationError) as exc:
+            return False, exc
+        return known.exists or self._options.redeliver_missing_conversation, None
+
+    def _hand_back(
+        self, claimed: LedgerItem, exc: Wait | AttemptFailed, conversation_id: str, now: float
+    ) -> Hold:
+        """Leave another item of the pass to a task of its own, at its retry's time."""
+        if isinstance(exc, AttemptFailed):
+            delay = self._policy.countdown(
+                max(0, claimed.attempts - 1), retry_after=exc.retry_after
+            )
+            exc.schedule(delay)
+        else:
+            delay = exc.retry_after or 1.0  # the attempt already postponed the item
+        self._requeue.enqueue_replay(claimed.key, lock=conversation_id, countdown=delay)
+        return Hold(claimed, now + delay, waiting_since(claimed) + self._options.order_hold_seconds)
