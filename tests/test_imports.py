@@ -1,7 +1,7 @@
-"""The module graph: no import cycles anywhere, and every module imports on its own.
+"""The module graph: no import cycles anywhere, arrows that point down, every module alone.
 
-A cycle held apart by a function-local import is still a cycle: the graph counts every
-import statement, wherever it stands (only `if TYPE_CHECKING:` blocks are left out).
+A cycle held apart by a function-local import or an `if TYPE_CHECKING:` block is still a
+cycle: the graph counts every import statement, wherever it stands.
 """
 
 from __future__ import annotations
@@ -39,16 +39,7 @@ def _imported(module: str, path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    skipped = {
-        id(node)
-        for block in ast.walk(tree)
-        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-        for stmt in block.body
-        for node in ast.walk(stmt)
-    }
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -105,6 +96,93 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 def test_no_module_imports_itself_back_through_others() -> None:
     graph = {name: _imported(name, path) for name, path in MODULES.items()}
     assert _cycles(graph) == []
+
+
+def _unit(module: str) -> str:
+    """The node a module belongs to: its package below `dlq` (`dlq.ledger`), a top-level
+    domain module on its own (`dlq.events`), or its face (`tasks`, `cli`...)."""
+    parts = module.split(".")
+    if parts[0] != "dlq":
+        return parts[0]
+    if len(parts) > 1 and (ROOT / "dlq" / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return module
+
+
+def _package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        edges = graph.setdefault(_unit(name), set())
+        edges.update(_unit(other) for other in _imported(name, path) if _unit(other) != _unit(name))
+    return graph
+
+
+#: What a package must never import, however indirectly it would be tempting to.
+FORBIDDEN = {
+    "dlq.ledger": ("dlq.genesys", "dlq.targets", "dlq.metrics", "dlq.observe", "dlq.ratelimit"),
+    "dlq.genesys": ("dlq.ledger", "dlq.targets", "dlq.metrics", "dlq.replay", "dlq.tracking"),
+    "dlq.targets": ("dlq.genesys", "dlq.ledger", "dlq.metrics", "dlq.replay"),
+    "dlq.ratelimit": ("dlq.genesys", "dlq.targets", "dlq.ledger", "dlq.metrics"),
+    "dlq.fleet": tuple(f"dlq.{p.name}" for p in (ROOT / "dlq").iterdir() if p.is_dir()),
+    "dlq.observe": tuple(m for m in MODULES if m.startswith("dlq.")),
+    "dlq.events": ("dlq.genesys", "dlq.ledger", "dlq.targets", "dlq.metrics"),
+}
+
+
+def test_the_packages_form_no_cycle_with_type_checking_imports_counted() -> None:
+    assert _cycles(_package_graph()) == []
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_a_package_imports_nothing_below_it_that_would_point_back_up(package: str) -> None:
+    reached = _package_graph().get(package, set())
+    assert sorted(reached & set(FORBIDDEN[package]) - {package}) == []
+
+
+def test_the_package_graph_sees_an_import_made_only_for_type_checking(tmp_path: Path) -> None:
+    module = tmp_path / "probe.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from dlq.ledger import Status\n"
+    )
+    assert _imported("dlq.probe", module) == {"dlq.ledger"}
+
+
+def _fresh(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_the_ledger_loads_no_http_client_and_no_other_domain_package() -> None:
+    loaded = _fresh(
+        "import sys, dlq.ledger; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('requests', 'urllib3', 'http') and '.' not in m "
+        "or m.startswith(('dlq.genesys', 'dlq.targets', 'dlq.metrics', 'dlq.ratelimit'))))"
+    )
+    assert loaded == "[]"
+
+
+def test_importing_the_genesys_package_loads_none_of_its_modules() -> None:
+    assert (
+        _fresh("import sys, dlq.genesys; print([m for m in sys.modules if 'genesys.' in m])")
+        == "[]"
+    )
+
+
+#: The longest a product module may grow before it is split (the style guide: one sitting).
+MAX_MODULE_LINES = 400
+
+
+def test_no_product_module_is_longer_than_one_sitting() -> None:
+    product = ("dlq", "tasks", "ingest", "cli", "devstack")
+    lengths = {
+        name: len(path.read_text(encoding="utf-8").splitlines())
+        for name, path in MODULES.items()
+        if name.split(".")[0] in product
+    }
+    assert {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES} == {}
 
 
 def test_the_domain_imports_no_face() -> None:

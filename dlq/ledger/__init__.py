@@ -1,7 +1,16 @@
 """The ledger: one item per (event id, rule, target), the truth about every event.
 
 `Ledger` is the DynamoDB table; `MemoryLedger` its in-memory twin for unit tests; both
-implement `LedgerStore`, which is what the use cases depend on.
+implement `LedgerStore`, which is what the use cases depend on. The package knows no
+Genesys, target or metrics code.
+
+| module | holds |
+| --- | --- |
+| `model` | statuses, the claim rule, items, history entries, the errors of a transition |
+| `port` | `LedgerStore`, the contract both stores keep (held by the contract tests) |
+| `store` | `Ledger`, the DynamoDB table through a low-level boto3 client |
+| `memory` | `MemoryLedger`, its in-memory twin |
+| `schema`, `marshal`, `pages` | the table's definition, typed attribute values, paged reads |
 """
 
 from dlq.ledger.memory import MemoryLedger
@@ -21,8 +30,9 @@ from dlq.ledger.model import (
     about_to_change,
     claimable,
 )
+from dlq.ledger.port import LedgerStore
 from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX, create_table, table_definition
-from dlq.ledger.store import Ledger, LedgerStore
+from dlq.ledger.store import Ledger
 
 __all__ = [
     "BY_CONVERSATION_INDEX",

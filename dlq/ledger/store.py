@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -37,67 +37,8 @@ from dlq.ledger.model import (
     route_of,
     with_history,
 )
+from dlq.ledger.pages import pages
 from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
-
-
-class LedgerStore(Protocol):
-    """What the use cases need of the ledger."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None: ...
-
-    def put_rejected(
-        self,
-        message: DlqMessage,
-        reason: str,
-        *,
-        key: EventKey | None = None,
-        error: DlqError | None = None,
-    ) -> bool: ...
-
-    def count_duplicate(self, key: EventKey) -> LedgerItem: ...
-
-    def claim(self, key: EventKey, *, lease_seconds: float) -> LedgerItem: ...
-
-    def finish(
-        self,
-        claimed: LedgerItem,
-        status: Status,
-        *,
-        outcome: str,
-        error: str | None = None,
-        next_attempt_at: float | None = None,
-        task_id: str | None = None,
-        sent: Receipt | None = None,
-        error_code: str | None = None,
-        note: str | None = None,
-    ) -> LedgerItem: ...
-
-    def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
-
-    def redrive(
-        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
-    ) -> LedgerItem: ...
-
-    def get(self, key: EventKey) -> LedgerItem | None: ...
-
-    def items_for_event(self, event_id: str) -> list[LedgerItem]: ...
-
-    def by_status(
-        self,
-        status: Status,
-        *,
-        updated_before: str | None = None,
-        updated_after: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-    ) -> Iterator[LedgerItem]: ...
-
-    def by_conversation(self, conversation_id: str) -> list[LedgerItem]: ...
-
-    def scan(self) -> Iterator[LedgerItem]: ...
 
 
 class Ledger:
@@ -374,7 +315,7 @@ class Ledger:
 
     def scan(self) -> Iterator[LedgerItem]:
         """Every item (for `status` and tests; the table is an operational one, not a lake)."""
-        for page in self._pages(self._client.scan):
+        for page in pages(self._client.scan, self.table):
             for item in page.get("Items", []):
                 yield LedgerItem.from_item(marshal.plain(item))
 
@@ -383,8 +324,9 @@ class Ledger:
         read back (for metrics and `status`; DynamoDB still reads the index pages)."""
         return sum(
             int(page.get("Count", 0))
-            for page in self._pages(
+            for page in pages(
                 self._client.query,
+                self.table,
                 IndexName=BY_STATUS_INDEX,
                 Select="COUNT",
                 KeyConditionExpression="#s = :s",
@@ -446,34 +388,9 @@ class Ledger:
 
     def _query(self, *, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """The items a Query answers, page after page; at most `limit` of them."""
-        for page in self._pages(self._client.query, limit=limit, **kwargs):
+        for page in pages(self._client.query, self.table, limit=limit, **kwargs):
             for item in page.get("Items", []):
                 yield marshal.plain(item)
-
-    def _pages(
-        self, call: Callable[..., dict[str, Any]], *, limit: int | None = None, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        """The pages of a Query or Scan, following `LastEvaluatedKey`; with `limit`, each
-        page asks for no more than are left (`Limit`), and none is asked for after that.
-
-        Not botocore's paginator: its first use loads the paginator model in every thread
-        that asks at the same time (16 threads of a starting worker spent 1.3 s of CPU on
-        it, and a conversation pass waited for it), and each page costs more through it.
-        """
-        start: dict[str, Any] = {}
-        while True:
-            if limit is not None:
-                if limit <= 0:
-                    return
-                kwargs["Limit"] = min(limit, 1000)
-            page = call(TableName=self.table, **kwargs, **start)
-            yield page
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            if limit is not None:
-                limit -= len(page.get("Items", []))
-            start = {"ExclusiveStartKey": last}
 
 
 def _is_condition_failure(exc: ClientError) -> bool:

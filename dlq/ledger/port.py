@@ -1,0 +1,70 @@
+"""The ledger as the use cases see it: the contract both stores keep (`Ledger`, `MemoryLedger`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from dlq.clock import Clock
+from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
+from dlq.ledger.model import LedgerItem, Receipt, Status
+
+
+class LedgerStore(Protocol):
+    """What the use cases need of the ledger."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def put_received(self, parsed: ParsedEvent, message: DlqMessage) -> LedgerItem | None: ...
+
+    def put_rejected(
+        self,
+        message: DlqMessage,
+        reason: str,
+        *,
+        key: EventKey | None = None,
+        error: DlqError | None = None,
+    ) -> bool: ...
+
+    def count_duplicate(self, key: EventKey) -> LedgerItem: ...
+
+    def claim(self, key: EventKey, *, lease_seconds: float) -> LedgerItem: ...
+
+    def finish(
+        self,
+        claimed: LedgerItem,
+        status: Status,
+        *,
+        outcome: str,
+        error: str | None = None,
+        next_attempt_at: float | None = None,
+        task_id: str | None = None,
+        sent: Receipt | None = None,
+        error_code: str | None = None,
+        note: str | None = None,
+    ) -> LedgerItem: ...
+
+    def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
+
+    def redrive(
+        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+    ) -> LedgerItem: ...
+
+    def get(self, key: EventKey) -> LedgerItem | None: ...
+
+    def items_for_event(self, event_id: str) -> list[LedgerItem]: ...
+
+    def by_status(
+        self,
+        status: Status,
+        *,
+        updated_before: str | None = None,
+        updated_after: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[LedgerItem]: ...
+
+    def by_conversation(self, conversation_id: str) -> list[LedgerItem]: ...
+
+    def scan(self) -> Iterator[LedgerItem]: ...
