@@ -19,8 +19,10 @@ try:
 except ConfigurationError as exc:
     raise SystemExit(f"dlq-replay: {exc}") from None
 
-task_soft_time_limit = 90
-task_time_limit = 120
+# An ordered pass starts no attempt that could not end before the soft limit
+# (REPLAY_TASK_SOFT_TIME_LIMIT, checked against the longest attempt in `Settings`).
+task_soft_time_limit = _settings.replay_task_soft_time_limit
+task_time_limit = task_soft_time_limit + 20
 
 broker_url = _settings.redis_url
 broker_connection_retry_on_startup = True

@@ -26,12 +26,14 @@ def aws_client(
     `parameter_validation`): for the worker's ledger, whose requests only
     `dlq.ledger.store` builds and the contract tests check with validation on.
     """
+    ledger = service == "dynamodb"
     config = Config(
         parameter_validation=validate,
         region_name=settings.aws_region,
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUTS.get(service, 10),
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=settings.ledger_connect_timeout if ledger else CONNECT_TIMEOUT,
+        read_timeout=settings.ledger_read_timeout if ledger else READ_TIMEOUTS.get(service, 10),
+        # The ledger's tries are part of an attempt's bound (`Settings.attempt_bound_seconds`).
+        retries={"mode": "standard", "max_attempts": settings.ledger_tries if ledger else 3},
         max_pool_connections=pool_size,
     )
     return boto3.session.Session().client(service, config=config)

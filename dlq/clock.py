@@ -17,12 +17,19 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass (a short backoff inside one task)."""
+        ...
+
 
 class SystemClock:
     """The machine's clock."""
 
     def now(self) -> float:
         return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
@@ -38,6 +45,10 @@ class FakeClock:
     def now(self) -> float:
         with self._lock:
             return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """A sleep on a fake clock moves it on at once."""
+        self.advance(max(0.0, seconds))
 
     def advance(self, seconds: float) -> float:
         """Move time forward by `seconds`; answers the new time."""

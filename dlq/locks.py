@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from redis.exceptions import LockError
+from redis.lock import Lock
 
 from dlq.events import EventKey
 
@@ -40,9 +41,20 @@ class Held:
     acquired: bool
     #: The lock was busy at first: whoever held it may have done this caller's work.
     waited: bool = False
+    _lock: Lock | None = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.acquired
+
+    def renew(self) -> bool:
+        """Give the lock its whole TTL again, from now (before each attempt of a pass);
+        False when it is no longer ours (it lapsed and another worker took it)."""
+        if self._lock is None:
+            return self.acquired
+        try:
+            return bool(self._lock.reacquire())
+        except LockError:
+            return False
 
 
 class ConversationLocks:
@@ -65,9 +77,10 @@ class ConversationLocks:
         lock = self._client.lock(
             f"dlq:lock:{name}", timeout=self._ttl, sleep=self.POLL_SECONDS, blocking=False
         )
-        held = Held(bool(lock.acquire(blocking=False)))
+        held = Held(bool(lock.acquire(blocking=False)), _lock=lock)
         if not held and wait > 0:
-            held = Held(bool(lock.acquire(blocking=True, blocking_timeout=wait)), waited=True)
+            got = bool(lock.acquire(blocking=True, blocking_timeout=wait))
+            held = Held(got, waited=True, _lock=lock)
         try:
             yield held
         finally:

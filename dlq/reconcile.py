@@ -86,7 +86,11 @@ class Reconciler:
         return report
 
     def _requeue(self, item: LedgerItem, kind: str, report: Counter[str]) -> None:
-        self._enqueuer.enqueue_replay(item.key, lock=lock_name(item.key, item.conversation_id))
+        self._enqueuer.enqueue_replay(
+            item.key,
+            lock=lock_name(item.key, item.conversation_id),
+            generation=item.redriven_at,
+        )
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     dlq_queue_url: str = ""
     ledger_table: str = "dlq-replay-ledger"
     ledger_ttl_days: PositiveInt = 90
+    #: Every ledger call's bounds: botocore's standard retries make up to `ledger_tries`
+    #: tries of (connect + read) each, with its backoff between them. An attempt's lease
+    #: covers two such calls (its claim and its outcome), so they are kept short.
+    ledger_connect_timeout: PositiveFloat = 3.0
+    ledger_read_timeout: PositiveFloat = 5.0
+    ledger_tries: Annotated[int, Field(ge=1, le=10)] = 3
     replay_parking_queue_url: str = ""
 
     # Redis: broker, locks, rate limiter, token cache
@@ -129,8 +135,13 @@ class Settings(BaseSettings):
     #: One send to a target: connect and read bounds of its single try (no SDK retries).
     replay_send_connect_timeout: PositiveFloat = 3.05
     replay_send_read_timeout: PositiveFloat = 30.0
-    #: What an attempt may spend besides Genesys and the send (ledger and Redis calls).
+    #: What an attempt may spend besides Genesys, the send and the ledger (Redis calls,
+    #: the worker's own work).
     replay_lease_margin_seconds: PositiveFloat = 30.0
+    #: A replay task's soft time limit (Celery's `task_soft_time_limit`; the hard one is
+    #: 20 s later). An ordered pass starts no attempt that could not end before it, so
+    #: at least one attempt must fit (see `attempt_bound_seconds`).
+    replay_task_soft_time_limit: PositiveFloat = 160.0
     #: `conversation`: a conversation's events reach each target in event-time order
     #: (one pass per conversation under its lock); `none`: each event on its own.
     replay_order: Literal["conversation", "none"] = "conversation"
@@ -207,12 +218,23 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _attempt_inside_lease(self) -> Settings:
         bound = self.attempt_bound_seconds
+        parts = (
+            f"the longest attempt ({bound:g} s: the Genesys lookup and login, one send, the "
+            "claim and the outcome in the ledger with its retries, REPLAY_LEASE_MARGIN_SECONDS)"
+        )
+        lower = (
+            "or lower REPLAY_SEND_READ_TIMEOUT, GENESYS_READ_TIMEOUT, LEDGER_READ_TIMEOUT or "
+            "LEDGER_TRIES on the replay workers"
+        )
         if bound > self.replay_lease_seconds:
             raise ValueError(
-                f"REPLAY_LEASE_SECONDS ({self.replay_lease_seconds:g} s) must exceed the longest "
-                f"attempt ({bound:g} s: the Genesys lookup and login, one send, "
-                f"REPLAY_LEASE_MARGIN_SECONDS for ledger and Redis calls); raise it, or lower "
-                "REPLAY_SEND_READ_TIMEOUT or GENESYS_READ_TIMEOUT"
+                f"REPLAY_LEASE_SECONDS ({self.replay_lease_seconds:g} s) must exceed {parts}; "
+                f"raise it, {lower}"
+            )
+        if bound > self.replay_task_soft_time_limit:
+            raise ValueError(
+                f"REPLAY_TASK_SOFT_TIME_LIMIT ({self.replay_task_soft_time_limit:g} s) must "
+                f"exceed {parts}; raise it, {lower}"
             )
         return self
 
@@ -269,7 +291,16 @@ class Settings(BaseSettings):
         every other step is a short ledger or Redis call, counted together.
         """
         genesys = 2 * sum(self.genesys_timeouts)
-        return genesys + sum(self.send_timeouts) + self.replay_lease_margin_seconds
+        ledger = 2 * self.ledger_call_bound_seconds
+        return genesys + sum(self.send_timeouts) + ledger + self.replay_lease_margin_seconds
+
+    @property
+    def ledger_call_bound_seconds(self) -> float:
+        """The longest one ledger call can take with botocore's standard retries: every
+        try's connect and read, and the backoff between tries (at most 2**n s, capped at
+        20 s: botocore's `standard` retry mode)."""
+        tries = self.ledger_tries * (self.ledger_connect_timeout + self.ledger_read_timeout)
+        return tries + sum(min(2.0**n, 20.0) for n in range(1, self.ledger_tries))
 
     @property
     def genesys_timeouts(self) -> tuple[float, float]:

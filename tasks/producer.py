@@ -6,7 +6,7 @@ import redis
 from celery import Celery
 
 from dlq.events import EventKey
-from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK, VERIFY_TASK
+from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK, VERIFY_QUEUE, VERIFY_TASK
 
 
 class CeleryEnqueuer:
@@ -17,9 +17,14 @@ class CeleryEnqueuer:
         self._app = app
 
     def enqueue_replay(
-        self, key: EventKey, *, lock: str | None = None, countdown: float = 0.0
+        self,
+        key: EventKey,
+        *,
+        lock: str | None = None,
+        countdown: float = 0.0,
+        generation: str | None = None,
     ) -> None:
-        args = (key.event_id, key.target_arn, key.rule_arn, lock)
+        args = (key.event_id, key.target_arn, key.rule_arn, lock, generation)
         self._app.send_task(REPLAY_TASK, args=args, retry=True, countdown=countdown or None)
 
 
@@ -34,12 +39,22 @@ class TrackingScheduler:
 
 
 class VerifyScheduler:
-    """Schedules one batch verification run, `delay` seconds out (`PendingVerifications`)."""
+    """Schedules one batch verification run, `delay` seconds out (`PendingVerifications`).
 
-    def __init__(self, app: Celery) -> None:
+    Given `broker` (a client of the broker's Redis), it queues none while a run already
+    waits in the `verify` list that no worker has taken (a worker takes a countdown task
+    at once and holds it): that run verifies whatever waits when it starts. Without this,
+    a fleet that consumes no `verify` queue would get one more message a minute, for good
+    (each time the `dlq:verify:scheduled` flag lapses).
+    """
+
+    def __init__(self, app: Celery, *, broker: redis.Redis | None = None) -> None:
         self._app = app
+        self._broker = broker
 
     def __call__(self, delay: float) -> None:
+        if self._broker is not None and self._broker.llen(VERIFY_QUEUE):
+            return
         self._app.send_task(VERIFY_TASK, retry=True, countdown=delay or None)
 
 

@@ -55,14 +55,18 @@ def replay(
     target_arn: str,
     rule_arn: str = "",
     lock: str | None = None,
+    generation: str | None = None,
 ) -> str:
     """Redeliver one event to one target of one rule, or record why not.
 
-    `rule_arn` and `lock` have defaults so that tasks queued before they travelled still run.
+    `rule_arn`, `lock` and `generation` have defaults so that tasks queued before they
+    travelled still run.
     """
     key = EventKey(event_id, target_arn, rule_arn)
     try:
-        outcome = runtime().replayer.replay(key, lock=lock, task_id=self.request.id)
+        outcome = runtime().replayer.replay(
+            key, lock=lock, task_id=self.request.id, generation=generation
+        )
     except Wait as wait:
         return self.wait(wait.retry_after)
     if outcome in NOT_REPLAYED:

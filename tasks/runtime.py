@@ -146,7 +146,7 @@ def build_runtime(config: Settings) -> Runtime:
     )
     client = build_genesys_client(config, cache, metrics=metrics)
     pending = (
-        PendingVerifications(cache, VerifyScheduler(app))
+        PendingVerifications(cache, VerifyScheduler(app, broker=cache))
         if config.replay_verify_conversation
         else None
     )
@@ -189,6 +189,9 @@ def build_runtime(config: Settings) -> Runtime:
             lease_seconds=config.replay_lease_seconds,
             in_order=config.replay_order == "conversation",
             order_hold_seconds=config.replay_order_hold_seconds,
+            attempt_bound_seconds=config.attempt_bound_seconds,
+            time_limit_seconds=config.replay_task_soft_time_limit,
+            ledger_call_seconds=config.ledger_call_bound_seconds,
         ),
         parking=parking,
         requeue=CeleryEnqueuer(app),

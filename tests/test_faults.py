@@ -43,13 +43,17 @@ pytestmark = pytest.mark.slow
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
 CONCURRENCY = 8
 #: Short enough for a test to wait out, above the longest attempt these settings allow
-#: (2 x 2 s of Genesys, 2 s of send, 1 s of margin: 7 s; attempts here take ms to 0.3 s).
-LEASE_SECONDS = "8"
+#: (2 x 2 s of Genesys, 2 s of send, 2 x 4 s of ledger calls, 1 s of margin: 15 s;
+#: attempts here take ms to 0.3 s).
+LEASE_SECONDS = "16"
 SHORT_TIMEOUTS = {
     "GENESYS_CONNECT_TIMEOUT": "1",
     "GENESYS_READ_TIMEOUT": "1",
     "REPLAY_SEND_CONNECT_TIMEOUT": "1",
     "REPLAY_SEND_READ_TIMEOUT": "1",
+    "LEDGER_CONNECT_TIMEOUT": "1",
+    "LEDGER_READ_TIMEOUT": "3",
+    "LEDGER_TRIES": "1",
     "REPLAY_LEASE_MARGIN_SECONDS": "1",
 }
 

@@ -105,8 +105,8 @@ class StopsBrokerAfter:
     def __init__(self, inner, redis_server, n):
         self.inner, self.redis_server, self.left = inner, redis_server, n
 
-    def enqueue_replay(self, key, *, lock=None, countdown=0.0):
-        self.inner.enqueue_replay(key, lock=lock, countdown=countdown)
+    def enqueue_replay(self, key, *, lock=None, countdown=0.0, generation=None):
+        self.inner.enqueue_replay(key, lock=lock, countdown=countdown, generation=generation)
         self.left -= 1
         if self.left == 0:
             self.redis_server.stop()
@@ -279,4 +279,4 @@ def test_the_lambda_prints_one_emf_line_with_the_batchs_counts_and_counts_for_st
     counted = read_counts(redis_client, table, since=time.time() - 120, until=time.time())
     assert counted.by_outcome == {"ingested": 2, "rejected": 1, "duplicate": 1}
     assert counted.by_target[("ingested", "lambda:crm-sync")] == 1
-    assert counted.by_error_code[("ingested", "NO_PERMISSIONS")] == 1
+    assert counted.by_dlq_error_code[("ingested", "NO_PERMISSIONS")] == 1

@@ -32,7 +32,14 @@ OWN_PREFIXES = ("AWS_", "REDIS_", "GENESYS_", "REPLAY_", "LEDGER_", "DLQ_", "POL
 
 
 class NoEnqueue:
-    def enqueue_replay(self, key: Any, *, lock: str | None = None, countdown: float = 0.0) -> None:
+    def enqueue_replay(
+        self,
+        key: Any,
+        *,
+        lock: str | None = None,
+        countdown: float = 0.0,
+        generation: str | None = None,
+    ) -> None:
         raise AssertionError("nothing should reach the broker")
 
 

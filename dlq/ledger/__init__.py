@@ -8,7 +8,7 @@ Genesys, target or metrics code.
 | --- | --- |
 | `model` | statuses, the claim rule, items, history entries, the errors of a transition |
 | `port` | `LedgerStore`, the contract both stores keep (held by the contract tests) |
-| `store` | `Ledger`, the DynamoDB table through a low-level boto3 client |
+| `store`, `reads` | `Ledger`, the DynamoDB table through a low-level boto3 client: writes, reads |
 | `memory` | `MemoryLedger`, its in-memory twin |
 | `schema`, `marshal`, `pages` | the table's definition, typed attribute values, paged reads |
 """

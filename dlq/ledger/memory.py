@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
+    WAITING,
     Attempt,
     ClaimRefused,
     LedgerItem,
@@ -30,6 +32,7 @@ from dlq.ledger.model import (
     rejected_item,
     route_of,
     with_history,
+    with_wait,
 )
 
 Item = dict[str, Any]
@@ -143,8 +146,8 @@ class MemoryLedger:
                 item.pop(name, None)
             if error is not None:
                 item["last_error"] = error[:1000]
-            if error_code is not None:
-                item["last_error_code"] = error_code[:64]
+            if error_code:
+                item["last_error_code"] = failure_code(error_code)
             if next_attempt_at is not None:
                 item["next_attempt_at"] = next_attempt_at
 
@@ -156,7 +159,14 @@ class MemoryLedger:
             refused=lambda _: StaleClaim.of(claimed),
         )
 
-    def postpone(self, claimed: LedgerItem, *, until: float) -> None:
+    def postpone(
+        self,
+        claimed: LedgerItem,
+        *,
+        until: float,
+        reason: str | None = None,
+        code: str | None = None,
+    ) -> None:
         now = self._clock.now()
 
         def postpone(item: Item) -> None:
@@ -166,6 +176,13 @@ class MemoryLedger:
                 attempts=int(item["attempts"]) - 1,
                 updated_at=iso(now),
             )
+            if reason is not None:
+                item.update(
+                    waits=int(item.get("waits", 0)) + 1,
+                    last_error=reason,
+                    last_error_code=code,
+                    history=with_wait(claimed, Attempt(at=iso(now), outcome=WAITING, error=reason)),
+                )
             item.pop("lease_until", None)
             item.pop("claim_token", None)
 
@@ -195,6 +212,7 @@ class MemoryLedger:
             item.update(
                 status=Status.RECEIVED.value,
                 attempts=0,
+                waits=0,
                 updated_at=iso(now),
                 next_attempt_at=round(now, 3),
                 redriven_at=iso(now),

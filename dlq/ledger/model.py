@@ -176,12 +176,21 @@ class LedgerItem:
     redriven_at: str | None = None
     #: Where an operator's redrive routed this item (`redrive --target-override`).
     target_override: str | None = None
+    #: How many times the item waited for something other than its target (Genesys
+    #: down, say) without spending an attempt: the backoff between those waits.
+    waits: int = 0
     history: tuple[Mapping[str, Any], ...] = ()
     route: str = ""
 
     @property
     def rule_arn(self) -> str | None:
         return self.dlq.rule_arn
+
+    @property
+    def redriven_untried(self) -> bool:
+        """Redriven and not attempted since: its first attempt sees the world as it is
+        now, not what the fleet cached about its conversation and target before."""
+        return self.redriven_at is not None and self.attempts == 0
 
     @property
     def key(self) -> EventKey:
@@ -226,6 +235,7 @@ class LedgerItem:
             claim_token=item.get("claim_token"),
             redriven_at=item.get("redriven_at"),
             target_override=item.get("target_override"),
+            waits=int(item.get("waits", 0)),
             history=tuple(item.get("history", ())),
             route=item.get("route", ""),
         )
@@ -332,6 +342,21 @@ def rejected_item(
 def with_history(item: LedgerItem, entry: Attempt) -> list[dict[str, Any]]:
     """The item's history with `entry` added, bounded to the newest `HISTORY_LIMIT`."""
     return [*(dict(h) for h in item.history), entry.to_item()][-HISTORY_LIMIT:]
+
+
+#: The history outcome of a wait that spent no attempt (`LedgerStore.postpone` with a reason).
+WAITING = "waiting"
+
+
+def with_wait(item: LedgerItem, entry: Attempt) -> list[dict[str, Any]]:
+    """The history with a wait added; a run of waits for the same reason is one entry
+    (its latest time and a count), so a long outage does not push the attempts out."""
+    history = [dict(h) for h in item.history]
+    last = history[-1] if history else None
+    if last is not None and last.get("outcome") == WAITING and last.get("error") == entry.error:
+        history[-1] = {**entry.to_item(), "times": int(last.get("times", 1)) + 1}
+        return history
+    return [*history, entry.to_item()][-HISTORY_LIMIT:]
 
 
 def expiry(now: float, ttl_days: int) -> int:

@@ -45,7 +45,18 @@ class LedgerStore(Protocol):
         note: str | None = None,
     ) -> LedgerItem: ...
 
-    def postpone(self, claimed: LedgerItem, *, until: float) -> None: ...
+    def postpone(
+        self,
+        claimed: LedgerItem,
+        *,
+        until: float,
+        reason: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Hand a claimed item back unattempted: its attempt is returned. With `reason`
+        (a wait for Genesys, say, not a budget turn) the wait is written to the history
+        and the last error, and counted in `waits`."""
+        ...
 
     def redrive(
         self, key: EventKey, *, note: str = "redrive", target_override: str | None = None

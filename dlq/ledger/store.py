@@ -14,17 +14,19 @@ contract tests holds both to the same behaviour.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
 from dlq.ledger.model import (
     CLAIM_CONDITION,
     REDRIVABLE_STATUSES,
+    WAITING,
     Attempt,
     ClaimRefused,
     LedgerItem,
@@ -36,19 +38,18 @@ from dlq.ledger.model import (
     rejected_item,
     route_of,
     with_history,
+    with_wait,
 )
-from dlq.ledger.pages import pages
-from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
+from dlq.ledger.reads import TableReads
 
 
-class Ledger:
+class Ledger(TableReads):
     """The ledger table, through a boto3 DynamoDB client (low-level, typed attribute values)."""
 
     def __init__(
         self, client: Any, table: str, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK
     ) -> None:
-        self._client = client
-        self.table = table
+        super().__init__(client, table)
         self.ttl_days = ttl_days
         self._clock = clock
 
@@ -172,9 +173,9 @@ class Ledger:
         if error is not None:
             sets.append("last_error = :error")
             values["error"] = error[:1000]
-        if error_code is not None:
+        if error_code:
             sets.append("last_error_code = :code")
-            values["code"] = error_code[:64]
+            values["code"] = failure_code(error_code)
         if next_attempt_at is not None:
             sets.append("next_attempt_at = :next")
             values["next"] = next_attempt_at
@@ -190,22 +191,45 @@ class Ledger:
         )
         return LedgerItem.from_item(attributes)
 
-    def postpone(self, claimed: LedgerItem, *, until: float) -> None:
-        """Hand a claimed item back unattempted (a wait, not a failure): its attempt is returned."""
+    def postpone(
+        self,
+        claimed: LedgerItem,
+        *,
+        until: float,
+        reason: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Hand a claimed item back unattempted (a wait, not a failure): its attempt is
+        returned; a wait with a `reason` is written to the history and counted."""
+        now = iso(self._clock.now())
+        waited = ""
+        extra: dict[str, Any] = {}
+        if reason is not None:
+            waited = (
+                ", waits = if_not_exists(waits, :zero) + :one, last_error = :error, "
+                "last_error_code = :code, history = :history"
+            )
+            extra = {
+                "zero": 0,
+                "error": reason,
+                "code": code,
+                "history": with_wait(claimed, Attempt(at=now, outcome=WAITING, error=reason)),
+            }
         self._update(
             claimed.event_id,
             claimed.route,
             update=(
                 "SET #s = :retry, next_attempt_at = :until, attempts = attempts - :one, "
-                "updated_at = :now REMOVE lease_until, claim_token"
+                f"updated_at = :now{waited} REMOVE lease_until, claim_token"
             ),
             condition="claim_token = :token",
             values={
                 "retry": Status.RETRY_SCHEDULED.value,
                 "until": round(until, 3),
                 "one": 1,
-                "now": iso(self._clock.now()),
+                "now": now,
                 "token": claimed.claim_token,
+                **extra,
             },
             refused=lambda _: StaleClaim.of(claimed),
         )
@@ -227,7 +251,7 @@ class Ledger:
             key.event_id,
             route_of(key),
             update=(
-                "SET #s = :received, attempts = :zero, updated_at = :now, "
+                "SET #s = :received, attempts = :zero, waits = :zero, updated_at = :now, "
                 "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
                 "if_not_exists(redrives, :zero) + :one" + override
             ),
@@ -246,96 +270,6 @@ class Ledger:
             refused=lambda _: ClaimRefused(self.get(key)),
         )
         return LedgerItem.from_item(attributes)
-
-    # --- reading ------------------------------------------------------------------
-
-    def get(self, key: EventKey) -> LedgerItem | None:
-        response = self._client.get_item(
-            TableName=self.table, Key=marshal.key(key.event_id, route_of(key)), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return LedgerItem.from_item(marshal.plain(item)) if item else None
-
-    def items_for_event(self, event_id: str) -> list[LedgerItem]:
-        """Every (rule, target) item of one event id (also finds `rejected:<message id>`)."""
-        return [
-            LedgerItem.from_item(item)
-            for item in self._query(
-                KeyConditionExpression="event_id = :e",
-                ExpressionAttributeValues=marshal.values(e=event_id),
-                ConsistentRead=True,
-            )
-        ]
-
-    def by_status(
-        self,
-        status: Status,
-        *,
-        updated_before: str | None = None,
-        updated_after: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-    ) -> Iterator[LedgerItem]:
-        """Items of one status, oldest update first (the reconciler's and redrive's view).
-
-        `newest_first` reads the index backwards and `limit` stops after that many items,
-        so an operator's "the latest 20 rejected" costs one page, never the whole index.
-        """
-        condition = "#s = :s"
-        values: dict[str, Any] = {"s": status.value}
-        if updated_before and updated_after:
-            condition += " AND updated_at BETWEEN :a AND :b"
-            values.update(a=updated_after, b=updated_before)
-        elif updated_before:
-            condition += " AND updated_at < :b"
-            values["b"] = updated_before
-        elif updated_after:
-            condition += " AND updated_at > :a"
-            values["a"] = updated_after
-        for item in self._query(
-            limit=limit,
-            IndexName=BY_STATUS_INDEX,
-            KeyConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=marshal.values(**values),
-            ScanIndexForward=not newest_first,
-        ):
-            yield LedgerItem.from_item(item)
-
-    def by_conversation(self, conversation_id: str) -> list[LedgerItem]:
-        """Every item of one conversation (what the tracking summary is made from)."""
-        return [
-            LedgerItem.from_item(item)
-            for item in self._query(
-                IndexName=BY_CONVERSATION_INDEX,
-                KeyConditionExpression="conversation_id = :c",
-                ExpressionAttributeValues=marshal.values(c=conversation_id),
-            )
-        ]
-
-    def scan(self) -> Iterator[LedgerItem]:
-        """Every item (for `status` and tests; the table is an operational one, not a lake)."""
-        for page in pages(self._client.scan, self.table):
-            for item in page.get("Items", []):
-                yield LedgerItem.from_item(marshal.plain(item))
-
-    def count_by_status(self, status: Status) -> int:
-        """How many items have `status`: `Select=COUNT` on the by-status index, no items
-        read back (for metrics and `status`; DynamoDB still reads the index pages)."""
-        return sum(
-            int(page.get("Count", 0))
-            for page in pages(
-                self._client.query,
-                self.table,
-                IndexName=BY_STATUS_INDEX,
-                Select="COUNT",
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=marshal.values(s=status.value),
-            )
-        )
-
-    # --- internals ----------------------------------------------------------------
 
     def _put_new(self, item: dict[str, Any]) -> bool:
         try:
@@ -385,12 +319,6 @@ class Ledger:
                 raise refused(LedgerItem.from_item(marshal.plain(old)) if old else None) from None
             raise
         return marshal.plain(response["Attributes"])
-
-    def _query(self, *, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """The items a Query answers, page after page; at most `limit` of them."""
-        for page in pages(self._client.query, self.table, limit=limit, **kwargs):
-            for item in page.get("Items", []):
-                yield marshal.plain(item)
 
 
 def _is_condition_failure(exc: ClientError) -> bool:

@@ -14,10 +14,18 @@ from datetime import datetime
 from dlq.clock import SYSTEM_CLOCK, Clock, moment, parse_iso
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
-from dlq.ledger import LedgerItem, LedgerStore, Receipt, Status
+from dlq.ledger import LedgerItem, LedgerStore, Receipt, StaleClaim, Status
 from dlq.observe import NO_METRICS, MetricsObserver, Outcome
-from dlq.replay.outcomes import AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.outcomes import (
+    AttemptFailed,
+    RecordLost,
+    ReplayOptions,
+    ReplayOutcome,
+    SendInterrupted,
+    Wait,
+)
 from dlq.replay.ports import News, Parking, TargetSender
+from dlq.replay.waiting import GenesysWait, genesys_wait
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
 
@@ -78,6 +86,8 @@ class Attempts:
             "attempt": claimed.attempts,
             "task_id": task_id,
         }
+        if claimed.redriven_at is not None and claimed.attempts == 1:
+            self._forget_cached(claimed, conversation=not verified and unverified is None)
         if claimed.attempts > self._policy.max_attempts:
             reason = claimed.last_error or "no attempts left"
             return self.exhaust(claimed, reason, "AttemptsExhausted", task_id)
@@ -85,18 +95,19 @@ class Attempts:
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self.exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
-            if unverified is not None:
-                raise unverified
-            if not verified:
-                self._verify(claimed)
-            delivery = self._redeliverer.redeliver(
-                target_arn=claimed.target_arn,
-                event_id=claimed.event_id,
-                body=claimed.body,
-                conversation_id=claimed.conversation_id,
-                rule_arn=claimed.rule_arn or "",
-                override=claimed.target_override,
-            )
+            try:
+                if unverified is not None:
+                    raise unverified
+                if not verified:
+                    self._verify(claimed)
+            except (RetryLater, GiveUp, ConfigurationError) as exc:
+                waiting = genesys_wait(exc)
+                if waiting is None:
+                    raise
+                self._wait_for_genesys(claimed, waiting, exc)
+            delivery = self._send(claimed)
+        except Wait:
+            raise  # waited for Genesys: the item is already handed back
         except BudgetWait as wait:
             until = self._clock.now() + (wait.retry_after or 1.0)
             self._ledger.postpone(claimed, until=until)
@@ -125,15 +136,7 @@ class Attempts:
                 schedule=lambda delay: self._schedule(claimed, error, code, delay, task_id),
             ) from exc
         log.info("replayed", extra={**context, "outcome": "replayed"})
-        return self._finish(
-            claimed,
-            Status.REPLAYED,
-            ReplayOutcome.REPLAYED,
-            None,
-            task_id,
-            receipt=delivery,
-            note=note,
-        )
+        return self._record_delivery(claimed, delivery, task_id, note)
 
     def already_final(self, item: LedgerItem, context: dict[str, str | None]) -> ReplayOutcome:
         """What a task answers for an item that an earlier attempt ended."""
@@ -186,6 +189,94 @@ class Attempts:
         except Exception:
             # Tracking is bookkeeping: the reconciler catches up with what is lost here.
             log.warning("could not schedule tracking", extra={"conversation_id": conversation_id})
+
+    def _send(self, claimed: LedgerItem) -> Delivery:
+        """The one send of the attempt. Anything unforeseen that stops it midway (a task's
+        soft time limit under prefork, a bug) leaves the target's side unknown: that is
+        a failed attempt that may have been delivered, retried after backoff and
+        recorded as such, never a silent release for an immediate retry."""
+        try:
+            return self._redeliverer.redeliver(
+                target_arn=claimed.target_arn,
+                event_id=claimed.event_id,
+                body=claimed.body,
+                conversation_id=claimed.conversation_id,
+                rule_arn=claimed.rule_arn or "",
+                override=claimed.target_override,
+            )
+        except (RetryLater, GiveUp, ConfigurationError):
+            raise
+        except Exception as exc:
+            raise SendInterrupted(
+                f"the send was interrupted ({type(exc).__name__}: {exc}): the target may have "
+                "received the event; it is sent again after the backoff"
+            ) from exc
+
+    def _record_delivery(
+        self, claimed: LedgerItem, delivery: Delivery, task_id: str | None, note: str | None
+    ) -> LedgerItem:
+        """Write `replayed`, again and again while the lease holds: the event is delivered,
+        and releasing the item over a ledger hiccup would send it a second time."""
+        pause = 0.25
+        while True:
+            try:
+                return self._finish(
+                    claimed,
+                    Status.REPLAYED,
+                    ReplayOutcome.REPLAYED,
+                    None,
+                    task_id,
+                    receipt=delivery,
+                    note=note,
+                )
+            except StaleClaim:
+                raise
+            except Exception as exc:
+                left = (claimed.lease_until or 0.0) - self._clock.now()
+                if left < pause + self._options.ledger_call_seconds:
+                    raise RecordLost(
+                        f"event {claimed.event_id} reached {delivery.delivered_to}, but the "
+                        f"ledger refused its outcome until the lease ran out ({exc}); the "
+                        "item comes back when its lease lapses, and may be sent again"
+                    ) from exc
+                log.warning(
+                    f"delivered, but the ledger refused the outcome ({exc}); writing it again "
+                    f"in {pause:.2f} s",
+                    extra={"event_id": claimed.event_id, "target_arn": claimed.target_arn},
+                )
+                self._clock.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def _wait_for_genesys(self, claimed: LedgerItem, waiting: GenesysWait, exc: Exception) -> None:
+        """Hand the item back unattempted: its target is not the problem, Genesys is.
+        Bounded by the item's age budget (checked at every claim), not its attempts."""
+        delay = self._policy.countdown(claimed.waits, retry_after=waiting.retry_after)
+        # The same words for every wait of one cause, so the history keeps them as one entry.
+        status = getattr(exc, "status", None)
+        reason = f"{waiting.reason} ({type(exc).__name__}{f' {status}' if status else ''})"
+        self._ledger.postpone(
+            claimed, until=self._clock.now() + delay, reason=reason, code=waiting.code
+        )
+        log.warning(
+            f"replay waits for Genesys, no attempt spent, looking again in {delay:.0f} s: "
+            f"{reason}: {exc}",
+            extra={
+                "event_id": claimed.event_id,
+                "target_arn": claimed.target_arn,
+                "conversation_id": claimed.conversation_id,
+                "outcome": "waiting",
+                "correlation_id": _correlation(exc),
+            },
+        )
+        raise Wait(reason, retry_after=delay) from exc
+
+    def _forget_cached(self, claimed: LedgerItem, *, conversation: bool) -> None:
+        """The first attempt after a redrive: what was cached before the operator's fix
+        (the target's rule and connection; the conversation's lookup, unless this pass
+        has just looked it up) must not decide it."""
+        self._redeliverer.forget(claimed.target_arn, rule_arn=claimed.rule_arn or "")
+        if conversation and self._directory is not None and claimed.conversation_id:
+            self._directory.forget(claimed.conversation_id)
 
     def _verify(self, claimed: LedgerItem) -> None:
         if not self._options.verify_conversation or self._directory is None:

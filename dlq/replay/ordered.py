@@ -18,9 +18,17 @@ from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
 from dlq.genesys.directory import ConversationDirectory
 from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
+from dlq.locks import Held
 from dlq.replay.attempt import Attempts
 from dlq.replay.line import Hold, is_due, line_up, settled, waiting_since
-from dlq.replay.outcomes import OUTCOME_OF, AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.outcomes import (
+    OUTCOME_OF,
+    AttemptFailed,
+    RecordLost,
+    ReplayOptions,
+    ReplayOutcome,
+    Wait,
+)
 from dlq.replay.results import PassResults
 from dlq.retry import RetryPolicy
 
@@ -40,11 +48,17 @@ class _Pass:
     verified: bool
     #: The lookup's error, for the first attempt to record as its own.
     unverified: Exception | None
-    #: Outcomes of the other tasks' items, for `PassResults`.
-    settled: dict[EventKey, ReplayOutcome] = field(default_factory=dict)
+    #: Outcomes of the other tasks' items, for `PassResults`, with the generation of the
+    #: item each was recorded for.
+    settled: dict[EventKey, tuple[str, str | None]] = field(default_factory=dict)
     own: ReplayOutcome | None = None
     hold: Hold | None = None
     given_up: Hold | None = None
+    #: No attempt may start after this (epoch seconds): it could not end in time.
+    last_start: float = float("inf")
+    attempted: bool = False
+    #: The pass stopped at its time bound (or lost its lock) before it was done.
+    stopped: bool = False
 
     def goes_past(self, waiting: Hold) -> bool:
         """Note an older item that waits: the line stops behind it (False) until its hold
@@ -71,7 +85,7 @@ class _Pass:
         if finished.key == self.key:
             self.own = outcome
         else:
-            self.settled[finished.key] = outcome
+            self.settled[finished.key] = (outcome.value, finished.redriven_at)
 
 
 class OrderedPass:
@@ -102,12 +116,16 @@ class OrderedPass:
         self._single = single
         self._clock = clock
 
-    def run(self, key: EventKey, conversation_id: str, task_id: str | None) -> ReplayOutcome:
+    def run(
+        self, key: EventKey, conversation_id: str, task_id: str | None, held: Held
+    ) -> ReplayOutcome:
         """Answers `key`'s own outcome, or raises `Wait` when an older item holds it back.
 
         Stops at an item that must wait (a retry not yet due): the newer items wait behind
         it, up to `order_hold_seconds` after it began to wait; then they go, and their
-        history says order was given up.
+        history says order was given up. Bounded: no attempt starts unless it can end
+        before the task's time limit, and the lock `held` gets its whole TTL again before
+        each attempt; what is left goes back to the items' own tasks.
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
         items = self._ledger.by_conversation(conversation_id)
@@ -124,15 +142,17 @@ class OrderedPass:
             {item.key: item for item in items if item.status is not Status.REJECTED},
             *self._verify_ahead(conversation_id, line, now),
         )
+        options = self._options
+        state.last_start = (
+            now + options.time_limit_seconds - options.lock_wait_seconds
+        ) - options.attempt_bound_seconds
         try:
             for item in line:
-                if not self._item(state, item, task_id, context):
+                if not self._item(state, item, task_id, context, held):
                     break
         finally:
             if self._results is not None and state.settled:
-                self._results.record(
-                    conversation_id, {k: outcome.value for k, outcome in state.settled.items()}
-                )
+                self._results.record(conversation_id, state.settled)
         imminent = self._options.imminent_seconds
         if settled(state.view.values(), imminent_within=imminent, now=self._clock.now()):
             # One tracking run when the conversation comes to rest, not one per outcome;
@@ -140,6 +160,13 @@ class OrderedPass:
             self._attempts.tell(conversation_id, snapshot=list(state.view.values()))
         if state.own is not None:
             return state.own
+        if state.stopped:
+            log.info("the pass reached its time bound; the task comes back", extra=context)
+            raise Wait(
+                f"the pass over conversation {conversation_id} reached its time bound before "
+                "this event; it goes on in a new task",
+                retry_after=random.uniform(0.1, 0.5),
+            )
         hold = state.hold
         assert hold is not None, "a pass that never reached its own item stopped at a hold"
         raise Wait(
@@ -149,15 +176,24 @@ class OrderedPass:
         )
 
     def _item(
-        self, state: _Pass, item: LedgerItem, task_id: str | None, context: dict[str, str | None]
+        self,
+        state: _Pass,
+        item: LedgerItem,
+        task_id: str | None,
+        context: dict[str, str | None],
+        held: Held,
     ) -> bool:
         """One item of the pass: claim and attempt it if due, else note why not.
 
-        Answers whether the pass goes on to the next item (False: it waits behind this one).
+        Answers whether the pass goes on to the next item (False: it waits behind this one,
+        or the pass stops at its bound).
         """
         mine = item.key == state.key
         claimed = None
         if item.status not in FINAL_STATUSES and is_due(item, state.now):
+            if state.attempted and (self._clock.now() > state.last_start or not held.renew()):
+                state.stopped = True
+                return False
             try:
                 claimed = self._ledger.claim(item.key, lease_seconds=self._options.lease_seconds)
             except ClaimRefused as refused:
@@ -172,6 +208,7 @@ class OrderedPass:
             if mine:
                 state.own = ReplayOutcome.SKIPPED  # not due: the retry that scheduled it owns it
             return state.goes_past(Hold.of(item, hold_seconds=self._options.order_hold_seconds))
+        state.attempted = True
         try:
             finished = self._attempts.run(
                 claimed,
@@ -193,6 +230,8 @@ class OrderedPass:
                 claimed, status=Status.RETRY_SCHEDULED, next_attempt_at=waiting.due
             )
             return state.goes_past(waiting)
+        except RecordLost:
+            raise
         except Exception:
             self._attempts.release(claimed)
             raise
@@ -213,6 +252,10 @@ class OrderedPass:
             return True, None
         if not any(item.status not in FINAL_STATUSES and is_due(item, now) for item in line):
             return False, None
+        if any(item.redriven_untried for item in line):
+            # An operator redrove an item after a fix: ask Genesys again (a 404 cached
+            # for minutes may no longer hold).
+            self._directory.forget(conversation_id)
         try:
             known = self._directory.lookup(conversation_id, await_prefetch=True)
         except BudgetWait as wait:
@@ -232,5 +275,7 @@ class OrderedPass:
             exc.schedule(delay)
         else:
             delay = exc.retry_after or 1.0  # the attempt already postponed the item
-        self._requeue.enqueue_replay(claimed.key, lock=conversation_id, countdown=delay)
+        self._requeue.enqueue_replay(
+            claimed.key, lock=conversation_id, countdown=delay, generation=claimed.redriven_at
+        )
         return Hold(claimed, now + delay, waiting_since(claimed) + self._options.order_hold_seconds)

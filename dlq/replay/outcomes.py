@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dlq.errors import RetryLater
+from dlq.errors import DlqReplayError, RetryLater
 from dlq.ledger import IMMINENT_SECONDS, Status
 
 
@@ -28,6 +28,17 @@ OUTCOME_OF = {
 
 class Wait(RetryLater):
     """Come back after `retry_after` seconds; no attempt was spent (lock busy, budget)."""
+
+
+class RecordLost(DlqReplayError):
+    """The target received the event but the ledger could not record it before the lease
+    ran out: the item is left leased (never released for an immediate retry); once the
+    lease lapses the reconciler brings it back, and the target may receive it again."""
+
+
+class SendInterrupted(RetryLater):
+    """The send stopped midway for a reason of the worker's own (a time limit, a bug): the
+    target may have received the event. A failed attempt, retried after the backoff."""
 
 
 class AttemptFailed(RetryLater):
@@ -54,3 +65,11 @@ class ReplayOptions:
     #: How long a task waits for its conversation's lock before it is sent back to the
     #: queue: a pass usually ends sooner, and a re-sent task costs a broker round trip.
     lock_wait_seconds: float = 1.0
+    #: The longest one attempt can take (`Settings.attempt_bound_seconds`): an ordered
+    #: pass starts no attempt that could not end before `time_limit_seconds`.
+    attempt_bound_seconds: float = 150.0
+    #: The task's soft time limit (`REPLAY_TASK_SOFT_TIME_LIMIT`), which bounds a pass.
+    time_limit_seconds: float = 160.0
+    #: The longest one ledger call can take with its retries: a delivered attempt's
+    #: outcome is written again and again while its lease has at least this much left.
+    ledger_call_seconds: float = 30.0

@@ -23,6 +23,9 @@ class TargetSender(Protocol):
         override: str | None = None,
     ) -> Delivery: ...
 
+    def forget(self, target_arn: str, *, rule_arn: str = "") -> None:
+        """Drop what was cached about a target and its rule (an operator changed them)."""
+
 
 class Parking(Protocol):
     """Keeps an exhausted item's message where an operator can take it back (`dlq.parking`)."""

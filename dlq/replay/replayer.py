@@ -20,7 +20,14 @@ from dlq.locks import ConversationLocks, conversation_of, lock_name
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.attempt import Attempts
 from dlq.replay.ordered import OrderedPass
-from dlq.replay.outcomes import OUTCOME_OF, AttemptFailed, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.outcomes import (
+    OUTCOME_OF,
+    AttemptFailed,
+    RecordLost,
+    ReplayOptions,
+    ReplayOutcome,
+    Wait,
+)
 from dlq.replay.ports import News, Parking, TargetSender
 from dlq.replay.results import PassResults
 from dlq.retry import RetryPolicy
@@ -83,13 +90,19 @@ class Replayer:
         )
 
     def replay(
-        self, key: EventKey, *, lock: str | None = None, task_id: str | None = None
+        self,
+        key: EventKey,
+        *,
+        lock: str | None = None,
+        task_id: str | None = None,
+        generation: str | None = None,
     ) -> ReplayOutcome:
         """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later.
 
         `lock` is the item's `lock_name`, which the task carries so that the claim is the
         first ledger request; without it (a task queued before it travelled) the item is
-        read first to learn its conversation.
+        read first to learn its conversation. `generation` is the item's `redriven_at` as
+        the task was enqueued for it: a pass's record of another generation is no answer.
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
         if lock is None:
@@ -102,7 +115,7 @@ class Replayer:
             lock = lock_name(key, item.conversation_id)
 
         conversation_id = conversation_of(lock) if self._pass is not None else None
-        settled_by_pass = self._settled_by_pass(conversation_id, key, context)
+        settled_by_pass = self._settled_by_pass(conversation_id, key, generation, context)
         if settled_by_pass is not None:
             return settled_by_pass
         with self._locks.hold(lock, wait=self._options.lock_wait_seconds) as held:
@@ -111,19 +124,25 @@ class Replayer:
             if conversation_id is not None and self._pass is not None:
                 if held.waited:
                     # The pass we waited for has most likely settled this item too.
-                    settled_by_pass = self._settled_by_pass(conversation_id, key, context)
+                    settled_by_pass = self._settled_by_pass(
+                        conversation_id, key, generation, context
+                    )
                     if settled_by_pass is not None:
                         return settled_by_pass
-                return self._pass.run(key, conversation_id, task_id)
+                return self._pass.run(key, conversation_id, task_id, held)
             return self._single(key, task_id)
 
     def _settled_by_pass(
-        self, conversation_id: str | None, key: EventKey, context: dict[str, str | None]
+        self,
+        conversation_id: str | None,
+        key: EventKey,
+        generation: str | None,
+        context: dict[str, str | None],
     ) -> ReplayOutcome | None:
-        """The outcome an ordered pass recorded for `key`, if one did."""
+        """The outcome an ordered pass recorded for this generation of `key`, if one did."""
         if conversation_id is None or self._results is None:
             return None
-        outcome = self._results.outcome(conversation_id, key)
+        outcome = self._results.outcome(conversation_id, key, generation=generation)
         if outcome is None:
             return None
         # Its outcome was logged by the pass that settled it.
@@ -149,7 +168,7 @@ class Replayer:
             # Our lease lapsed and another worker took the item over: it is theirs.
             log.warning("lost the claim mid-attempt; leaving it to its new owner", extra=context)
             return ReplayOutcome.SKIPPED
-        except (Wait, AttemptFailed):
+        except (Wait, AttemptFailed, RecordLost):
             raise
         except Exception:
             self._attempts.release(claimed)

@@ -6,6 +6,11 @@ and takes from that listing what EventBridge would have used: the input transfor
 and the target's parameters. The listing is read once per rule per `ttl_seconds` for the
 whole fleet (cached in Redis), not once per event.
 
+A rule may list one ARN under several target ids (one Lambda twice, with two inputs). The
+message names the ARN only, so when those targets differ the replay cannot know which one
+missed the event and sends nothing (`AmbiguousTarget`); when they are alike, the ARN says
+all there is to know.
+
 EventBridge API reference, ListTargetsByRule:
 https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListTargetsByRule.html
 """
@@ -16,8 +21,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +40,9 @@ log = logging.getLogger(__name__)
 CACHE_PREFIX = "dlq:rule:"
 FILL_PREFIX = "dlq:rule-fill:"
 #: Per rule ARN: how many times the fleet called ListTargetsByRule (operators, tests).
+#: The hash expires `LOOKUPS_TTL_SECONDS` after the latest call (each call sets it again).
 LOOKUPS_KEY = "dlq:stats:rule-lookups"
+LOOKUPS_TTL_SECONDS = 86400
 #: How long a worker waits for another worker's lookup of the same rule before its own.
 FILL_WAIT_SECONDS = 5.0
 #: How long a process keeps a rule's targets to itself (at most half the fleet's TTL).
@@ -131,6 +138,10 @@ class RuleTarget:
             http=HttpParameters.from_target(target),
         )
 
+    def delivers_like(self, other: RuleTarget) -> bool:
+        """Whether `other` sends the same payload the same way; target ids aside."""
+        return replace(self, target_id="") == replace(other, target_id="")
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"Arn": self.arn, "Id": self.target_id, **self.input.to_dict()}
         if self.message_group_id is not None:
@@ -140,6 +151,36 @@ class RuleTarget:
         if self.http is not None:
             out["HttpParameters"] = self.http.to_dict()
         return out
+
+
+def listed_target(
+    rule_arn: str, target_arn: str, listed: Sequence[RuleTarget]
+) -> RuleTarget | None:
+    """The rule's one way of delivering to `target_arn`, or None when it lists no such ARN.
+
+    Targets of the same ARN that differ in what `RuleTarget` keeps (input, input path,
+    input transformer, parameters) raise a `RuleTargetError` coded `AmbiguousTarget`: the
+    DLQ message cannot say which of them missed the event, and a guess would send one
+    target's payload in place of the other's. Alike ones are one delivery: the first.
+    """
+    same = [target for target in listed if target.arn == target_arn]
+    if not same:
+        return None
+    if all(same[0].delivers_like(other) for other in same[1:]):
+        return same[0]
+    ids = ", ".join(target.target_id or "?" for target in same)
+    raise RuleTargetError(
+        f"rule {rule_arn} lists {target_arn} {len(same)} times (targets {ids}) with "
+        "different input or parameters, and a DLQ message names only the ARN, so which of "
+        "them missed the event is unknown: nothing was redelivered. To send it anyway, route "
+        "it explicitly: `dlq-replay redrive --error-code AmbiguousTarget --target-arn "
+        f"{target_arn} --target-override {target_arn}` (narrow with --rule-arn or "
+        "--conversation-id; the original event is sent, without any target's input "
+        "transformation). To prevent it, give each of the rule's targets its own ARN (a "
+        "Lambda alias or version each, a queue each)",
+        target_arn=target_arn,
+        code="AmbiguousTarget",
+    )
 
 
 class RuleBook:
@@ -183,9 +224,9 @@ class RuleBook:
                 target_arn=target_arn,
                 code="RuleNotFound",
             )
-        for target in listed:
-            if target.arn == target_arn:
-                return target
+        target = listed_target(rule_arn, target_arn, listed)
+        if target is not None:
+            return target
         raise RuleTargetError(
             f"{target_arn} is not a target of rule {rule_arn} (the DLQ message's TARGET_ARN "
             "is not what the rule delivers to), so the event was not redelivered: if the rule "
@@ -196,6 +237,11 @@ class RuleBook:
             target_arn=target_arn,
             code="NotARuleTarget",
         )
+
+    def forget(self, rule_arn: str) -> None:
+        """Drop the fleet's copy of a rule's targets (an operator changed the rule)."""
+        self._recent.forget(rule_arn)
+        self._cache.delete(CACHE_PREFIX + rule_arn)
 
     def targets(self, rule_arn: str) -> list[RuleTarget] | None:
         """The rule's targets (None when the rule is gone), from the caches or EventBridge."""
@@ -247,7 +293,10 @@ class RuleBook:
         if rule is None:
             return None
         client = self._events_for(rule.region)
-        self._cache.hincrby(LOOKUPS_KEY, rule_arn, 1)
+        pipe = self._cache.pipeline(transaction=False)
+        pipe.hincrby(LOOKUPS_KEY, rule_arn, 1)
+        pipe.expire(LOOKUPS_KEY, LOOKUPS_TTL_SECONDS)
+        pipe.execute()
         targets: list[RuleTarget] = []
         token: str | None = None
         try:

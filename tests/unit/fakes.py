@@ -206,7 +206,11 @@ class FakeTarget:
     calls: list[Sent] = field(default_factory=list)
     delivered: list[Sent] = field(default_factory=list)
     on_send: Callable[[], None] | None = None
+    forgotten: list[tuple[str, str]] = field(default_factory=list)
     _script: list[BaseException | None] = field(default_factory=list)
+
+    def forget(self, target_arn: str, *, rule_arn: str = "") -> None:
+        self.forgotten.append((target_arn, rule_arn))
 
     def fail_with(self, *answers: BaseException | None) -> None:
         self._script.extend(answers)
@@ -262,12 +266,19 @@ class RecordingNews:
 class RecordingEnqueuer:
     keys: list[EventKey] = field(default_factory=list)
     countdowns: list[float] = field(default_factory=list)
+    generations: list[str | None] = field(default_factory=list)
 
     def enqueue_replay(
-        self, key: EventKey, *, lock: str | None = None, countdown: float = 0.0
+        self,
+        key: EventKey,
+        *,
+        lock: str | None = None,
+        countdown: float = 0.0,
+        generation: str | None = None,
     ) -> None:
         self.keys.append(key)
         self.countdowns.append(countdown)
+        self.generations.append(generation)
 
 
 @dataclass

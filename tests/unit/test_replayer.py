@@ -441,13 +441,15 @@ def test_a_give_up_target_error_fails_the_item_with_its_reason(
     assert parking.parked == []
 
 
-def test_an_unexpected_error_releases_the_claim_for_an_immediate_retry(
-    make_replayer, receive, ledger, target, clock
+def test_an_unexpected_error_before_the_send_releases_the_claim_for_an_immediate_retry(
+    make_replayer, receive, ledger, target, clock, directory, monkeypatch
 ):
     key = receive()
-    target.fail_with(RuntimeError("a bug"))
+    monkeypatch.setattr(
+        directory, "lookup", lambda *a, **k: (_ for _ in ()).throw(KeyError("a bug"))
+    )
 
-    with pytest.raises(RuntimeError, match="a bug"):
+    with pytest.raises(KeyError, match="a bug"):
         make_replayer().replay(key)
 
     item = ledger.get(key)
@@ -455,7 +457,26 @@ def test_an_unexpected_error_releases_the_claim_for_an_immediate_retry(
     assert item.next_attempt_at == round(clock.now(), 3)
     assert item.claim_token is None
     assert item.history[-1]["outcome"] == "error"
+    assert target.calls == []
+    monkeypatch.undo()
     assert make_replayer().replay(key) is ReplayOutcome.REPLAYED
+
+
+def test_a_send_interrupted_midway_is_a_failed_attempt_that_may_have_been_delivered(
+    make_replayer, receive, ledger, target
+):
+    key = receive()
+    target.fail_with(RuntimeError("SoftTimeLimitExceeded"))
+
+    with pytest.raises(AttemptFailed) as raised:
+        make_replayer().replay(key)
+    raised.value.schedule(30.0)
+
+    item = ledger.get(key)
+    assert (item.status, item.attempts) == (Status.RETRY_SCHEDULED, 1)
+    assert item.last_error_code == "SendInterrupted"
+    assert "may have received the event" in item.last_error
+    assert item.next_attempt_at > ledger.clock.now()
 
 
 # --- the conversation check -------------------------------------------------------------
@@ -520,31 +541,77 @@ def test_an_event_without_a_conversation_is_redelivered_without_lookup_or_news(
     assert target.delivered[0].conversation_id is None
 
 
-def test_a_genesys_outage_on_the_lookup_is_a_failed_attempt_without_a_send(
-    make_replayer, receive, target, genesys
+def test_a_genesys_outage_on_the_lookup_waits_without_a_send_or_an_attempt(
+    make_replayer, receive, target, genesys, ledger
 ):
     genesys.script(CONVERSATION_ID, 503)
     key = receive()
 
-    with pytest.raises(AttemptFailed) as raised:
+    with pytest.raises(Wait) as raised:
         make_replayer().replay(key)
 
     assert isinstance(raised.value.__cause__, GenesysServerError)
     assert target.calls == []
+    item = ledger.get(key)
+    assert (item.status, item.attempts, item.waits) == (Status.RETRY_SCHEDULED, 0, 1)
+    assert item.last_error_code == "GenesysUnavailable"
+    assert item.history[-1]["outcome"] == "waiting"
 
 
-def test_a_genesys_429_on_the_lookup_is_a_failed_attempt_after_its_retry_after(
-    make_replayer, receive, target, genesys
+def test_a_genesys_429_on_the_lookup_waits_at_least_its_retry_after(
+    make_replayer, receive, target, genesys, ledger
 ):
     genesys.script(CONVERSATION_ID, 429)
     key = receive()
 
-    with pytest.raises(AttemptFailed) as raised:
+    with pytest.raises(Wait) as raised:
         make_replayer().replay(key)
 
     assert isinstance(raised.value.__cause__, GenesysRateLimited)
-    assert raised.value.retry_after == 17.0
+    assert raised.value.retry_after >= 17.0
     assert target.calls == []
+    assert ledger.get(key).attempts == 0
+
+
+def test_a_403_on_the_lookup_waits_for_an_operator_with_a_code_that_says_so(
+    make_replayer, receive, target, genesys, ledger
+):
+    genesys.script(CONVERSATION_ID, 403)
+    key = receive()
+
+    with pytest.raises(Wait):
+        make_replayer().replay(key)
+
+    item = ledger.get(key)
+    assert (item.status, item.attempts) == (Status.RETRY_SCHEDULED, 0)
+    assert item.last_error_code == "GenesysForbidden"
+    assert "conversation:communication:view" in item.last_error
+    assert target.calls == []
+
+
+def test_repeated_waits_for_genesys_are_one_history_entry_and_spend_no_attempt(
+    make_replayer, receive, genesys, ledger, clock
+):
+    key = receive()
+    for _ in range(12):
+        genesys.script(CONVERSATION_ID, 503)
+        with pytest.raises(Wait):
+            make_replayer().replay(key)
+        clock.advance(700)
+
+    item = ledger.get(key)
+    assert (item.attempts, item.waits) == (0, 12)
+    waits = [h for h in item.history if h["outcome"] == "waiting"]
+    assert len(waits) == 1 and waits[0]["times"] == 12
+    assert item.history[0]["outcome"] == "received"
+
+
+def test_a_conversation_genesys_says_is_gone_still_fails(make_replayer, receive, genesys, ledger):
+    genesys.script(CONVERSATION_ID, 404)
+    key = receive()
+
+    assert make_replayer().replay(key) is ReplayOutcome.FAILED
+    assert ledger.get(key).last_error_code == "ConversationMissing"
 
 
 def test_a_rate_limiter_wait_postpones_the_item_without_spending_an_attempt(

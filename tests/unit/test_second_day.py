@@ -1,0 +1,177 @@
+"""The second day: a redrive is attempted against the world as it is now, a pass is
+bounded in time, and a delivery is never repeated because its bookkeeping failed."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlq.ledger import Status
+from dlq.replay import PassResults, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay.outcomes import RecordLost
+from dlq.targets.errors import TargetRejected
+
+from .conftest import LEASE_SECONDS
+from .fakes import CONVERSATION_ID, TARGET_ARN
+from .test_ordering import conversation, sent_ids
+
+
+@pytest.fixture()
+def ordered(make_replayer, enqueuer, cache):
+    def build(**options):
+        return make_replayer(
+            requeue=enqueuer,
+            results=PassResults(cache),
+            options=ReplayOptions(lease_seconds=LEASE_SECONDS, **options),
+        )
+
+    return build
+
+
+def rejected() -> TargetRejected:
+    return TargetRejected("400 from the target", target_arn=TARGET_ARN, code="HTTP400")
+
+
+# --- a redrive's task is not answered by an older pass's record ---------------------------
+
+
+def test_a_redriven_item_is_attempted_although_a_pass_recorded_its_old_failure(
+    ordered, receive, target, ledger, enqueuer
+):
+    first, second = conversation(receive, 2)
+    target.fail_with(None, rejected())  # the first event is delivered, the second refused
+
+    assert ordered().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+    assert ledger.get(second).status is Status.FAILED
+    # The second event's own task comes later and ends on the pass's record.
+    assert ordered().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
+
+    redriven = ledger.redrive(second, note="redrive by operator")
+    outcome = ordered().replay(second, lock=CONVERSATION_ID, generation=redriven.redriven_at)
+
+    assert outcome is ReplayOutcome.REPLAYED
+    assert sent_ids(target) == [first.event_id, second.event_id]
+    assert ledger.get(second).status is Status.REPLAYED
+
+
+def test_a_task_of_the_same_generation_still_ends_on_the_pass_record_without_a_send(
+    ordered, receive, target, ledger
+):
+    first, second = conversation(receive, 2)
+    ordered().replay(first, lock=CONVERSATION_ID)
+    sends = len(target.calls)
+
+    assert ordered().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+    assert len(target.calls) == sends
+
+
+def test_the_first_attempt_after_a_redrive_forgets_the_cached_conversation_and_target(
+    make_replayer, receive, target, ledger, directory, genesys, cache
+):
+    key = receive()
+    del genesys.conversations[CONVERSATION_ID]
+    assert make_replayer().replay(key) is ReplayOutcome.FAILED  # a 404, cached for minutes
+    assert directory.cached(CONVERSATION_ID).exists is False
+
+    genesys.add(CONVERSATION_ID)  # the division was granted
+    ledger.redrive(key, note="redrive by operator")
+
+    assert make_replayer().replay(key) is ReplayOutcome.REPLAYED
+    assert target.forgotten == [(key.target_arn, key.rule_arn)]
+
+
+def test_an_ordered_pass_over_a_redriven_item_looks_the_conversation_up_again(
+    ordered, receive, target, ledger, directory, genesys
+):
+    key = receive()
+    del genesys.conversations[CONVERSATION_ID]
+    assert ordered().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
+
+    genesys.add(CONVERSATION_ID)
+    redriven = ledger.redrive(key, note="redrive by operator")
+
+    outcome = ordered().replay(key, lock=CONVERSATION_ID, generation=redriven.redriven_at)
+    assert outcome is ReplayOutcome.REPLAYED
+    assert directory.cached(CONVERSATION_ID).exists is True
+
+
+# --- a pass is bounded ----------------------------------------------------------------------
+
+
+def test_a_pass_starts_no_attempt_that_could_not_end_before_the_time_limit(
+    ordered, receive, target, ledger, clock
+):
+    keys = conversation(receive, 5)
+    target.on_send = lambda: clock.advance(40)  # a slow target
+
+    with pytest.raises(Wait):
+        ordered(attempt_bound_seconds=50, time_limit_seconds=160).replay(
+            keys[4], lock=CONVERSATION_ID
+        )
+
+    # 160 s less the lock wait (1 s) and one attempt (50 s): attempts may start until
+    # 109 s in; they end at 40, 80, 120.
+    assert sent_ids(target) == [k.event_id for k in keys[:3]]
+    assert [ledger.get(k).status for k in keys[3:]] == [Status.RECEIVED] * 2
+
+
+def test_a_pass_whose_lock_was_taken_over_stops_before_its_next_attempt(
+    ordered, receive, target, ledger, cache
+):
+    keys = conversation(receive, 3)
+
+    def steal() -> None:
+        for name in cache.scan_iter("dlq:lock:*"):
+            cache.set(name, "another worker")
+
+    target.on_send = steal
+
+    with pytest.raises(Wait):
+        ordered().replay(keys[2], lock=CONVERSATION_ID)
+
+    assert sent_ids(target) == [keys[0].event_id]
+
+
+# --- a delivery is never repeated because its bookkeeping failed ---------------------------
+
+
+class FlakyFinish:
+    """Wraps the ledger: the first `failures` writes of an outcome raise."""
+
+    def __init__(self, ledger, failures: int) -> None:
+        self._ledger = ledger
+        self.failures = failures
+
+    def finish(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the ledger did not answer")
+        return self._ledger.finish(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._ledger, name)
+
+
+def test_a_delivered_event_whose_outcome_write_fails_once_is_recorded_and_sent_once(
+    make_replayer, receive, target, ledger
+):
+    key = receive()
+
+    outcome = make_replayer(ledger=FlakyFinish(ledger, failures=1)).replay(key)
+
+    assert outcome is ReplayOutcome.REPLAYED
+    assert len(target.calls) == 1
+    assert ledger.get(key).status is Status.REPLAYED
+
+
+def test_a_delivery_the_ledger_never_records_stays_leased_instead_of_released(
+    make_replayer, receive, target, ledger, clock
+):
+    key = receive()
+
+    with pytest.raises(RecordLost, match="may be sent again"):
+        make_replayer(ledger=FlakyFinish(ledger, failures=10_000)).replay(key)
+
+    item = ledger.get(key)
+    assert item.status is Status.IN_PROGRESS  # not released for an immediate retry
+    assert make_replayer().replay(key) is ReplayOutcome.SKIPPED
+    assert len(target.calls) == 1
