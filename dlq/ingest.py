@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.arrivals import Arrivals
 from dlq.broker import ReplayEnqueuer
 from dlq.errors import HandOffError
 from dlq.events import (
@@ -60,18 +61,25 @@ def admit(
     org_id: str | None = None,
     verifications: PendingVerifications | None = None,
     metrics: MetricsObserver = NO_METRICS,
+    arrivals: Arrivals | None = None,
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
 
     With `verifications`, a new item's conversation is marked to verify in the next
     batch (an optimisation: the replay looks it up on its own if that fails). `metrics`
     hears each outcome (a hand-off that fails is not one: the message comes back).
+    With `arrivals`, ordered passes learn that an event of the conversation just arrived.
 
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
     """
     result = _admit(
-        message, ledger=ledger, enqueuer=enqueuer, org_id=org_id, verifications=verifications
+        message,
+        ledger=ledger,
+        enqueuer=enqueuer,
+        org_id=org_id,
+        verifications=verifications,
+        arrivals=arrivals,
     )
     metrics.ingested(
         result.outcome.value,
@@ -88,6 +96,7 @@ def _admit(
     enqueuer: ReplayEnqueuer,
     org_id: str | None,
     verifications: PendingVerifications | None,
+    arrivals: Arrivals | None,
 ) -> IngestResult:
     record = subscriber_record(message.body)
     if record is not None:
@@ -124,6 +133,8 @@ def _admit(
     if existing is not None and not retried:
         _write(lambda: ledger.count_duplicate(parsed.key), message)
     else:
+        if arrivals is not None and parsed.conversation_id:
+            _note_arrival(arrivals, parsed.conversation_id)
         try:
             enqueuer.enqueue_replay(parsed.key, lock=lock_name(parsed.key, parsed.conversation_id))
         except Exception as exc:
@@ -194,3 +205,12 @@ def _write(write: Callable[[], T], message: DlqMessage) -> T:
             f"ledger write failed for SQS message {message.message_id}: {exc}; "
             "the message stays in the DLQ and is retried"
         ) from exc
+
+
+def _note_arrival(arrivals: Arrivals, conversation_id: str) -> None:
+    try:
+        arrivals.arrived(conversation_id)
+    except Exception as exc:
+        # Order is kept by the ledger's line and the hold; the note only helps a shuffled
+        # DLQ drained slowly. Losing it must not cost the message.
+        log.warning(f"could not note the arrival of conversation {conversation_id}: {exc}")

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     #: How long an event waiting for its retry holds back the newer events of its
     #: conversation and target; after it, they go, and their history says so.
     replay_order_hold_seconds: PositiveFloat = 300.0
+    #: A pass waits while the ingest took an event of its conversation this recently, or
+    #: while the poller is draining the DLQ (an earlier event may still be in it)...
+    replay_ingest_quiet_seconds: Annotated[float, Field(ge=0)] = 2.0
+    #: ...but never longer than this after its oldest waiting event was received.
+    replay_ingest_max_hold_seconds: Annotated[float, Field(ge=0)] = 60.0
     #: Conversations verified per analytics multi-get call (halved, for the fleet, after
     #: a 400 that says the call asked for too many).
     genesys_verify_batch: Annotated[int, Field(gt=0, le=1000)] = 100

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import redis
 
+from dlq.arrivals import Arrivals
 from dlq.aws import aws_client
 from dlq.broker import ReplayEnqueuer
 from dlq.events import DlqMessage
@@ -14,6 +16,8 @@ from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class FrontDoor:
     verifications: PendingVerifications | None = None
     #: Hears each message's outcome (counters, Prometheus, EMF).
     metrics: MetricsObserver = NO_METRICS
+    #: Tells ordered passes of events still arriving (REPLAY_ORDER=conversation).
+    arrivals: Arrivals | None = None
 
     @classmethod
     def from_settings(
@@ -41,16 +47,20 @@ class FrontDoor:
             ttl_days=settings.ledger_ttl_days,
         )
         verifications = None
+        # Connects on first use, not here.
+        client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
         if settings.replay_verify_conversation:
-            # Connects on first use, not here.
-            client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
-            verifications = PendingVerifications(client, VerifyScheduler(app))
+            verifications = PendingVerifications(client, VerifyScheduler(app, broker=client))
+        arrivals = None
+        if settings.replay_order == "conversation":
+            arrivals = Arrivals(client, keep_seconds=settings.replay_ingest_max_hold_seconds)
         return cls(
             ledger=ledger,
             enqueuer=CeleryEnqueuer(app),
             org_id=settings.genesys_org_id,
             verifications=verifications,
             metrics=metrics,
+            arrivals=arrivals,
         )
 
     def handle(self, message: DlqMessage) -> IngestResult:
@@ -62,4 +72,15 @@ class FrontDoor:
             org_id=self.org_id,
             verifications=self.verifications,
             metrics=self.metrics,
+            arrivals=self.arrivals,
         )
+
+    def received(self, count: int, *, wait_seconds: float) -> None:
+        """The poller's receive brought `count` messages: while they come, the DLQ drains."""
+        if self.arrivals is None:
+            return
+        try:
+            # A long poll that finds nothing takes `wait_seconds`: the note outlives it.
+            self.arrivals.draining(count > 0, for_seconds=wait_seconds + 5)
+        except Exception as exc:
+            log.warning(f"could not note whether the DLQ is draining: {exc}")

@@ -5,9 +5,10 @@ message to the ingest core, then batch-deletes exactly the messages whose ledger
 is written and whose task is enqueued. A message whose hand-off failed stays in the
 queue and comes back after a short, growing visibility delay.
 
-A transient failure (throttling, 5xx, a lost connection) is retried with a growing
-pause; a permanent one (no credentials, access denied, no such queue or table) stops
-every receiver, and `run` raises it: retrying cannot help until an operator acts.
+A transient failure (throttling, 5xx, a lost connection, an expired session token) is
+retried with a growing pause; a permanent one (no credentials, access denied, no such
+queue or table) stops every receiver, and `run` raises it: retrying cannot help until an
+operator acts. Which is which is `dlq.awserrors`' vocabulary, the one targets use too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.awserrors import AwsErrorKind, error_kind, is_permanent
 from dlq.clock import SYSTEM_CLOCK, Clock
-from dlq.doctor.explain import explain_aws
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.observe import NO_METRICS, MetricsObserver
@@ -40,11 +41,6 @@ RECEIVE_VISIBILITY_SECONDS = 120
 #: Pauses after a failed receive: doubling from the first to the last.
 RECEIVE_BACKOFF_FIRST = 1.0
 RECEIVE_BACKOFF_MAX = 60.0
-
-
-def is_permanent(exc: BaseException | None) -> bool:
-    """Whether an AWS failure will repeat until an operator acts (credentials, IAM, names)."""
-    return isinstance(exc, ClientError | BotoCoreError) and explain_aws(exc).permanent
 
 
 @dataclass
@@ -144,6 +140,7 @@ class Poller:
             MessageSystemAttributeNames=["All"],
         )
         raw_messages = response.get("Messages", [])
+        self._door.received(len(raw_messages), wait_seconds=self._wait_seconds)
         messages = [DlqMessage.from_receive_message(raw) for raw in raw_messages]
         now = self._clock.now()
         for message in messages:
@@ -163,10 +160,13 @@ class Poller:
         try:
             result = self._door.handle(message)
         except HandOffError as exc:
-            if is_permanent(exc.__cause__):
-                # The ledger table is missing or refused: every message would fail alike.
-                assert exc.__cause__ is not None
-                self._fail(exc.__cause__)
+            cause = exc.__cause__
+            # The ledger table is missing or refused: every message would fail alike. An
+            # invalid request is this message's own (the ledger refused its item): the
+            # others may pass, so it stays in the queue instead of stopping them all.
+            if is_permanent(cause) and error_kind(cause) is not AwsErrorKind.INVALID:
+                assert cause is not None
+                self._fail(cause)
             else:
                 log.error(str(exc), extra={"sqs_message_id": message.message_id})
             return False

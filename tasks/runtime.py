@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from celery.signals import worker_init, worker_process_init
 
+from dlq.arrivals import Arrivals
 from dlq.aws import aws_client
 from dlq.genesys.client import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory
@@ -189,6 +190,8 @@ def build_runtime(config: Settings) -> Runtime:
             lease_seconds=config.replay_lease_seconds,
             in_order=config.replay_order == "conversation",
             order_hold_seconds=config.replay_order_hold_seconds,
+            ingest_quiet_seconds=config.replay_ingest_quiet_seconds,
+            ingest_max_hold_seconds=config.replay_ingest_max_hold_seconds,
             attempt_bound_seconds=config.attempt_bound_seconds,
             time_limit_seconds=config.replay_task_soft_time_limit,
             ledger_call_seconds=config.ledger_call_bound_seconds,
@@ -196,6 +199,7 @@ def build_runtime(config: Settings) -> Runtime:
         parking=parking,
         requeue=CeleryEnqueuer(app),
         results=PassResults(cache),
+        arrivals=Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds),
         metrics=metrics,
     )
     tracker = Tracker(

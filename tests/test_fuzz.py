@@ -192,6 +192,9 @@ class RecordingDoor:
         self.results.append(result)
         return result
 
+    def received(self, count: int, *, wait_seconds: float) -> None:
+        self.door.received(count, wait_seconds=wait_seconds)
+
 
 @pytest.fixture()
 def fresh(moto_server, redis_client, make_settings):

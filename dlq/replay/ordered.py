@@ -12,8 +12,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from dlq.arrivals import Arrivals
 from dlq.broker import ReplayEnqueuer
-from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.clock import SYSTEM_CLOCK, Clock, parse_iso
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
 from dlq.genesys.directory import ConversationDirectory
@@ -102,10 +103,12 @@ class OrderedPass:
         requeue: ReplayEnqueuer,
         results: PassResults | None,
         single: Callable[[EventKey, str | None], ReplayOutcome],
+        arrivals: Arrivals | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """`single` replays one item alone (for an item the conversation index has not
-        caught up with yet)."""
+        caught up with yet); `arrivals` tells of events still on their way from the DLQ."""
+        self._arrivals = arrivals
         self._ledger = ledger
         self._attempts = attempts
         self._directory = directory
@@ -128,6 +131,7 @@ class OrderedPass:
         each attempt; what is left goes back to the items' own tasks.
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        self._await_arrivals(conversation_id, key)
         items = self._ledger.by_conversation(conversation_id)
         line = line_up(items, key)
         if not any(item.key == key for item in line):
@@ -237,6 +241,32 @@ class OrderedPass:
             raise
         state.done(finished, OUTCOME_OF[finished.status])
         return True
+
+    def _await_arrivals(self, conversation_id: str, key: EventKey) -> None:
+        """Raise `Wait` while an earlier event of the conversation may still be on its way
+        from the DLQ (`dlq.arrivals`), within the hold that `key`'s item has left."""
+        if self._arrivals is None:
+            return
+        wait = self._arrivals.wait(
+            conversation_id, quiet_seconds=self._options.ingest_quiet_seconds
+        )
+        if wait <= 0:
+            return
+        # Bounded from the task's own item: a task comes back at most until its item has
+        # waited the whole hold; one read of the item, only while something is arriving.
+        item = self._ledger.get(key)
+        received = parse_iso(item.received_at) if item is not None else None
+        if received is None:
+            return
+        left = received.timestamp() + self._options.ingest_max_hold_seconds - self._clock.now()
+        if left <= 0:
+            return
+        raise Wait(
+            f"events of conversation {conversation_id} may still be on their way from the "
+            "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
+            "REPLAY_INGEST_MAX_HOLD_SECONDS)",
+            retry_after=min(wait, left) + random.uniform(0.05, 0.3),
+        )
 
     def _verify_ahead(
         self, conversation_id: str, line: list[LedgerItem], now: float

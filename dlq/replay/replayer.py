@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 
+from dlq.arrivals import Arrivals
 from dlq.broker import ReplayEnqueuer
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
@@ -51,6 +52,7 @@ class Replayer:
         parking: Parking | None = None,
         requeue: ReplayEnqueuer | None = None,
         results: PassResults | None = None,
+        arrivals: Arrivals | None = None,
         clock: Clock = SYSTEM_CLOCK,
         metrics: MetricsObserver = NO_METRICS,
     ) -> None:
@@ -83,6 +85,7 @@ class Replayer:
                 requeue=requeue,
                 results=results,
                 single=self._single,
+                arrivals=arrivals,
                 clock=clock,
             )
             if options.in_order and requeue is not None

@@ -175,3 +175,71 @@ def test_a_delivery_the_ledger_never_records_stays_leased_instead_of_released(
     assert item.status is Status.IN_PROGRESS  # not released for an immediate retry
     assert make_replayer().replay(key) is ReplayOutcome.SKIPPED
     assert len(target.calls) == 1
+
+
+# --- order does not depend on the ingest's speed ----------------------------------------
+
+
+@pytest.fixture()
+def arrivals(cache, clock):
+    from dlq.arrivals import Arrivals
+
+    return Arrivals(cache, keep_seconds=60, clock=clock)
+
+
+@pytest.fixture()
+def held_back(make_replayer, enqueuer, cache, arrivals):
+    def build(**options):
+        return make_replayer(
+            requeue=enqueuer,
+            results=PassResults(cache),
+            arrivals=arrivals,
+            options=ReplayOptions(
+                lease_seconds=LEASE_SECONDS,
+                ingest_quiet_seconds=2,
+                ingest_max_hold_seconds=30,
+                **options,
+            ),
+        )
+
+    return build
+
+
+def test_a_pass_waits_while_its_conversation_is_still_arriving_then_delivers_in_order(
+    held_back, receive, target, arrivals, clock
+):
+    later = receive(age=10)
+    arrivals.arrived(CONVERSATION_ID)
+
+    with pytest.raises(Wait) as raised:
+        held_back().replay(later, lock=CONVERSATION_ID)
+    assert 2 <= raised.value.retry_after < 3
+    assert target.calls == []
+
+    earlier = receive(age=20)  # the earlier event comes out of the DLQ meanwhile
+    arrivals.arrived(CONVERSATION_ID)
+    clock.advance(2.5)
+
+    assert held_back().replay(later, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+    assert sent_ids(target) == [earlier.event_id, later.event_id]
+
+
+def test_while_the_poller_drains_the_dlq_every_pass_waits(held_back, receive, target, arrivals):
+    key = receive()
+    arrivals.draining(True, for_seconds=25)
+
+    with pytest.raises(Wait):
+        held_back().replay(key, lock=CONVERSATION_ID)
+
+    arrivals.draining(False, for_seconds=25)
+    assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+
+
+def test_the_hold_for_arrivals_ends_after_its_maximum_so_a_trickle_still_drains(
+    held_back, receive, target, arrivals, clock
+):
+    key = receive()
+    clock.advance(31)  # received 31 s ago; the poller has kept draining all along
+    arrivals.draining(True, for_seconds=25)
+
+    assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
