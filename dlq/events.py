@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dlq.settings import MAX_EVENT_BYTES
-from dlq.topics import GenesysDetail, conversation_id_of, genesys_org_of
+from dlq.topics import GenesysDetail, NotAConversationId, conversation_id_of, genesys_org_of
 
 #: Longest TARGET_ARN accepted (ARNs stay well below it; DynamoDB keys stop at 1024 bytes).
 MAX_ARN_BYTES = 1024
@@ -281,7 +281,10 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
             genesys = GenesysDetail.model_validate(event.detail)
         except ValidationError as exc:
             raise InvalidMessage(f"not a Genesys event detail: {_first_error(exc)}") from None
-        conversation_id = _checked_uuid(conversation_id_of(genesys), "conversation id")
+        try:
+            conversation_id = conversation_id_of(genesys)
+        except NotAConversationId as exc:
+            raise InvalidMessage(str(exc)) from None
         participant_id = _checked_uuid(genesys.event_body.get("participantId"), "participantId")
 
     return ParsedEvent(

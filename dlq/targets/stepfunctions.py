@@ -1,4 +1,4 @@
-"""Step Functions targets: one execution per event, named after the event."""
+"""Step Functions targets: one execution per (event, rule, target), named after them."""
 
 from __future__ import annotations
 
@@ -16,17 +16,40 @@ from dlq.targets.kind import SendContext, TargetKind
 _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
-def execution_name(event_id: str) -> str:
-    """The execution's name: the event id, so a second start of the same event is refused.
+def execution_name(event_id: str, *, rule_arn: str = "", target_arn: str = "") -> str:
+    """The execution's name for one delivery: the same on every attempt, and another for
+    every other (rule, target) of the same event.
 
-    Step Functions allows 80 characters of [A-Za-z0-9-_]; an id outside that keeps its
-    readable part and gains a digest, so two ids never share a name.
+    With neither a rule nor a target, the name is the event id; otherwise the event id and
+    a digest of the event, rule and target. Step Functions allows 80 characters of
+    [A-Za-z0-9-_]: an id outside that keeps its readable part and gains a digest, so two
+    ids never share a name.
     """
-    if _EXECUTION_NAME.fullmatch(event_id):
-        return event_id
-    digest = hashlib.sha256(event_id.encode()).hexdigest()[:16]
-    readable = re.sub(r"[^A-Za-z0-9_-]", "-", event_id)[:63]
-    return f"{readable}-{digest}"
+    if not rule_arn and not target_arn:
+        if _EXECUTION_NAME.fullmatch(event_id):
+            return event_id
+        return f"{_readable(event_id)}-{_digest(event_id)}"
+    return f"{_readable(event_id)}_{_digest(event_id, rule_arn, target_arn)}"
+
+
+def _readable(event_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", event_id)[:63]
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def name_of(replay: Replay) -> str:
+    """The execution's name for `replay`, derived from its ledger key (event, rule, target).
+
+    The key is the event alone when no rule is named and the target is this machine, so
+    that name is the event id; every other key that reaches this machine (another rule,
+    another target routed here by an override) adds its digest.
+    """
+    if not replay.rule_arn and replay.target_arn == replay.delivered_to:
+        return execution_name(replay.event_id)
+    return execution_name(replay.event_id, rule_arn=replay.rule_arn, target_arn=replay.target_arn)
 
 
 def machine_type(client: Any, state_machine_arn: str) -> str:
@@ -38,12 +61,13 @@ def start_execution(client: Any, replay: Replay, *, express: bool) -> str:
     """Start one execution; for a STANDARD machine, one already started is the delivery.
 
     A STANDARD machine refuses a second execution of the same name (Step Functions API
-    reference, StartExecution: idempotent for 90 days), so naming it after the event makes
-    a repeated attempt harmless. An EXPRESS machine keeps no such record and reuses names
-    at once, so there the ledger alone guards against a second start, and each attempt's
-    execution gets a name of its own.
+    reference, StartExecution: idempotent for 90 days), so naming it after the delivery's
+    key (`name_of`) makes a repeated attempt harmless, while the same event under another
+    rule or for another target is started on its own. An EXPRESS machine keeps no such
+    record and reuses names at once, so there the ledger alone guards against a second
+    start, and each attempt's execution gets a name of its own.
     """
-    name = execution_name(replay.event_id)
+    name = name_of(replay)
     if express:
         name = f"{name[:71]}-{uuid.uuid4().hex[:8]}"
     try:
