@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 
 from cli.output import Output
 from dlq.aws import aws_client
-from dlq.doctor.explain import Explanation, explain_aws, explain_redis, redact_url
+from dlq.awserrors import Explanation, explain_aws
+from dlq.doctor.explain import explain_redis, redact_url
 from dlq.errors import ConfigurationError, DlqReplayError
 from dlq.ledger import Ledger
 from dlq.settings import Settings, load_settings

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from dlq.aws import aws_client
-from dlq.doctor.explain import MISSING_QUEUE, aws_error, explain_aws
+from dlq.awserrors import MISSING_QUEUE, aws_error, explain_aws
 from dlq.doctor.queue import Finding, Severity, review_dlq
 from dlq.ledger import create_table
 from dlq.settings import Settings

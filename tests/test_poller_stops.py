@@ -68,8 +68,18 @@ def client_error(code: str, operation: str = "ReceiveMessage", status: int = 400
     )
 
 
+class NoMessages:
+    """The front door of a poller whose receives bring nothing: only told so."""
+
+    def received(self, count: int, *, wait_seconds: float) -> None:
+        assert count == 0
+
+    def handle(self, message: Any) -> Any:
+        raise AssertionError("no message should be handled")
+
+
 def scripted_poller(sqs: ScriptedSqs) -> Poller:
-    return Poller(sqs=sqs, queue_url="https://sqs/q", front_door=None, wait_seconds=0)  # type: ignore[arg-type]
+    return Poller(sqs=sqs, queue_url="https://sqs/q", front_door=NoMessages(), wait_seconds=0)  # type: ignore[arg-type]
 
 
 @pytest.fixture()

@@ -374,14 +374,14 @@ def test_an_event_bus_target_is_refused_without_the_opt_in(settings, redeliverer
 
 def test_an_event_bus_gets_the_event_under_the_replay_source(settings, opted_in, unique):
     redeliverer = opted_in
-    settings = redeliverer.settings
+    source = redeliverer.options.event_bus_source
     url, queue_arn = new_queue(settings, f"bus-sub-{unique}")
     events = client("events", settings)
     bus_arn = events.create_event_bus(Name=f"replay-{unique}")["EventBusArn"]
     events.put_rule(
         Name="all",
         EventBusName=bus_arn,
-        EventPattern=json.dumps({"source": [settings.replay_event_bus_source]}),
+        EventPattern=json.dumps({"source": [source]}),
     )
     events.put_targets(Rule="all", EventBusName=bus_arn, Targets=[{"Id": "q", "Arn": queue_arn}])
     original = json.loads(odd_body("e-1"))
@@ -390,7 +390,7 @@ def test_an_event_bus_gets_the_event_under_the_replay_source(settings, opted_in,
 
     [message] = receive_all(settings, url)
     event = json.loads(message["Body"])
-    assert event["source"] == settings.replay_event_bus_source
+    assert event["source"] == source
     assert event["detail-type"] == original["detail-type"]
     assert event["detail"] == original["detail"]
     assert delivery.detail == f"{event['id']} (re-sourced as dlq-replay.test)"

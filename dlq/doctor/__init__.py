@@ -2,13 +2,20 @@
 
 | module | holds |
 | --- | --- |
-| `explain` | AWS and Redis failures as one line, cause and fix; which ones are permanent |
+| `checks` | `diagnose`: every check below, in the order a reader fixes things |
+| `check` | `Check`, the value each check returns |
+| `broker` | Redis: reachable, never evicting, persistent |
+| `ledger` | the DynamoDB table, its indexes and TTL |
 | `queue` | the review of an existing EventBridge DLQ (`Finding`s), read-only |
-| `checks` | `doctor`'s checks of every dependency (`Check`s) |
+| `genesys` | a Genesys token and each permission the replay needs |
+| `rules` | the EventBridge rules the DLQ's messages name |
+| `explain` | Redis failures as one line, cause and fix (AWS ones: `dlq.awserrors`) |
 """
 
-from dlq.doctor.checks import Check, diagnose
-from dlq.doctor.explain import Explanation, explain_aws, explain_redis, redact_url
+from dlq.awserrors import Explanation, explain_aws
+from dlq.doctor.check import Check
+from dlq.doctor.checks import diagnose
+from dlq.doctor.explain import explain_redis, redact_url
 from dlq.doctor.queue import Finding, Severity, review_dlq
 
 __all__ = [

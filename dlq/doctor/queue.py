@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dlq.doctor.explain import MISSING_QUEUE, aws_error, explain_aws
+from dlq.awserrors import MISSING_QUEUE, aws_error, explain_aws
 
 #: AWS's advice for an SQS-triggered function: the queue's visibility timeout is at
 #: least six times the function's timeout.

@@ -1,12 +1,17 @@
-"""What Genesys says in its response headers: the rate-limit budget and `Retry-After`."""
+"""What Genesys says in its response headers: the rate-limit budget and `Retry-After`.
+
+`Retry-After` is read by `dlq.retryafter`, the parser targets share; it is re-exported here.
+"""
 
 from __future__ import annotations
 
-import email.utils
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from dlq.retryafter import parse_retry_after
+
+__all__ = ["RateLimitInfo", "number", "parse_retry_after"]
 
 
 @dataclass(frozen=True)
@@ -51,19 +56,3 @@ def number(value: str | None) -> float | None:
     except ValueError:
         return None
     return parsed if parsed is not None and math.isfinite(parsed) and parsed >= 0 else None
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if value is None or not value.strip():
-        return None
-    seconds = number(value.strip())
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)

@@ -15,8 +15,9 @@ from dlq.genesys.errors import (
     GenesysServerError,
     GenesysUnauthorized,
 )
-from dlq.genesys.headers import RateLimitInfo, parse_retry_after
+from dlq.genesys.headers import RateLimitInfo
 from dlq.genesys.transport import Response
+from dlq.retryafter import parse_retry_after
 
 #: When a 429 names no wait at all (Genesys always does), hold the fleet this long.
 DEFAULT_429_WAIT = 5.0

@@ -48,6 +48,6 @@ KIND = TargetKind(
     send=lambda context, replay: invoke_lambda(
         context.client("lambda", replay.delivered_to),
         replay,
-        invocation_type=context.settings.replay_lambda_invocation_type,
+        invocation_type=context.options.lambda_invocation_type,
     ),
 )

@@ -3,18 +3,16 @@
 | class | base | raised when |
 | --- | --- | --- |
 | `TargetThrottled` | RetryLater | the target or its service throttled the call (429, SlowDown) |
-| `TargetUnavailable` | RetryLater | 5xx, timeout, connection failure, a 408/425 from an endpoint |
+| `TargetUnavailable` | RetryLater | 5xx, timeout, no connection, 408/425, busy, expired token |
 | `TargetFailed` | RetryLater | the target ran and failed (a Lambda `FunctionError`) |
 | `TargetMissing` | GiveUp | the queue, topic, function, stream, bus or state machine is gone |
-| `TargetForbidden` | GiveUp | this service may not call the target (AccessDenied*, KMS access) |
+| `TargetForbidden` | GiveUp | this service may not call the target (AccessDenied*, bad keys, KMS) |
 | `TargetRejected` | GiveUp | the target refused this event (invalid, too large, any other 4xx) |
 | `UnsupportedTarget` | GiveUp | the ARN is not a kind of target this service can call |
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import (
@@ -29,7 +27,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from dlq.awserrors import AwsErrorKind, kind_of
 from dlq.errors import ConfigurationError, DlqReplayError, GiveUp, RetryLater
+from dlq.retryafter import parse_retry_after
 
 
 class TargetError(DlqReplayError):
@@ -103,97 +103,6 @@ class UnsupportedTarget(TargetFatal):
     """The ARN names a kind of target this service cannot redeliver to."""
 
 
-THROTTLED = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "Throttled",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "TransactionInProgressException",
-        "EC2ThrottledException",
-        "ExecutionLimitExceeded",
-        "KMSThrottlingException",
-        "KMSThrottling",
-        "KmsThrottled",
-        "KmsThrottlingException",
-    }
-)
-
-#: Retryable whatever their HTTP status: a 4xx among them is a passing state of the target.
-UNAVAILABLE = frozenset(
-    {
-        "InternalError",
-        "InternalFailure",
-        "InternalFailureException",
-        "InternalServerError",
-        "InternalServerException",
-        "ServiceException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "RequestExpired",
-        "ResourceConflictException",
-        "ResourceNotReadyException",
-        "EC2UnexpectedException",
-        "ENILimitReachedException",
-        "SubnetIPAddressLimitReachedException",
-        "EFSMountConnectivityException",
-        "EFSMountTimeoutException",
-        "SnapStartNotReadyException",
-        "SnapStartTimeoutException",
-    }
-)
-
-MISSING = frozenset(
-    {
-        "ResourceNotFoundException",
-        "ResourceNotFound",
-        "QueueDoesNotExist",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "NonExistentQueue",
-        "NotFound",
-        "NotFoundException",
-        "StateMachineDoesNotExist",
-        "StateMachineDeleting",
-        "EndpointDisabled",
-    }
-)
-
-FORBIDDEN = frozenset(
-    {
-        "AuthorizationError",
-        "AuthorizationErrorException",
-        "KMSAccessDenied",
-        "KMSAccessDeniedException",
-        "KmsAccessDenied",
-        "KmsAccessDeniedException",
-        "KMSOptInRequired",
-        "KmsOptInRequired",
-        "OptInRequired",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidAccessKeyId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "MissingAuthenticationToken",
-        "NotAuthorizedForSourceException",
-        "NotAuthorizedForDetailTypeException",
-    }
-)
-
-
 def classify(
     target_arn: str,
     code: str,
@@ -204,42 +113,45 @@ def classify(
 ) -> TargetError:
     """The error to raise for `code` (an AWS error code) answered by the target.
 
-    A code none of the tables know is judged by its HTTP status: a 4xx is the caller's
-    fault and will not pass, anything else (5xx, no status) may.
+    The code's kind comes from `dlq.awserrors`, the vocabulary doctor and the poller use.
+    A code it does not know is judged by its HTTP status: a 4xx is the caller's fault and
+    will not pass, anything else (5xx, no status) may.
     """
     said = f"{target_arn} answered {code}: {message}" if message else f"{target_arn}: {code}"
-    if code in THROTTLED or "Throttl" in code:
+    kind = kind_of(code, http_status=status)
+    if kind is AwsErrorKind.THROTTLED:
         return TargetThrottled(
             f"{said}; throttled, retrying later",
             target_arn=target_arn,
             code=code,
             retry_after=retry_after,
         )
-    if code in UNAVAILABLE:
+    if kind in _RETRYABLE:
         return TargetUnavailable(
-            f"{said}; the service failed on its side, retrying later",
+            f"{said}; {_RETRYABLE[kind]}, retrying later",
             target_arn=target_arn,
             code=code,
             retry_after=retry_after,
         )
-    if code in MISSING:
+    if kind is AwsErrorKind.MISSING:
         return TargetMissing(
             f"{said}; the target does not exist: recreate it or route the event elsewhere "
             "(REPLAY_TARGET_OVERRIDES on the replay workers; restart them with it), then redrive",
             target_arn=target_arn,
             code=code,
         )
-    if code in FORBIDDEN or code.startswith("AccessDenied"):
+    if kind in _FORBIDDEN:
         return TargetForbidden(
             f"{said}; not allowed: grant the replay role permission on the target "
             "(and its KMS key), then redrive",
             target_arn=target_arn,
             code=code,
         )
-    if status is not None and 400 <= status < 500:
+    if kind is AwsErrorKind.INVALID or (status is not None and 400 <= status < 500):
+        http = f" (HTTP {status})" if status is not None else ""
         return TargetRejected(
-            f"{said}; the target refused the event (HTTP {status}): fix the target or the "
-            "event, then redrive",
+            f"{said}; the target refused the event{http}: fix the target or the event, "
+            "then redrive",
             target_arn=target_arn,
             code=code,
         )
@@ -249,6 +161,15 @@ def classify(
         code=code,
         retry_after=retry_after,
     )
+
+
+#: Retryable kinds other than throttling, with what the worker says of them.
+_RETRYABLE = {
+    AwsErrorKind.UNAVAILABLE: "the service failed on its side",
+    AwsErrorKind.BUSY: "the target is busy or not ready",
+    AwsErrorKind.EXPIRED: "the worker's AWS credentials expired (they renew)",
+}
+_FORBIDDEN = frozenset({AwsErrorKind.ACCESS_DENIED, AwsErrorKind.BAD_CREDENTIALS, AwsErrorKind.KMS})
 
 
 def from_client_error(target_arn: str, error: ClientError) -> TargetError:
@@ -262,7 +183,7 @@ def from_client_error(target_arn: str, error: ClientError) -> TargetError:
         str(details.get("Code") or "Unknown"),
         str(details.get("Message") or ""),
         status=metadata.get("HTTPStatusCode"),
-        retry_after=retry_after_seconds(headers.get("retry-after")),
+        retry_after=parse_retry_after(headers.get("retry-after")),
     )
 
 
@@ -298,18 +219,5 @@ def from_botocore_error(target_arn: str, error: BotoCoreError) -> DlqReplayError
     )
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+#: The shared `Retry-After` parser (`dlq.retryafter`) under the name targets import it by.
+retry_after_seconds = parse_retry_after

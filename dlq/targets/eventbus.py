@@ -48,7 +48,7 @@ def put_bus_event(client: Any, replay: Replay, *, source: str) -> str:
 
 def send(context: SendContext, replay: Replay) -> str:
     """Put the event again under REPLAY_EVENT_BUS_SOURCE, or refuse without it."""
-    source = context.settings.replay_event_bus_source
+    source = context.options.event_bus_source
     if not source:
         raise UnsupportedTarget(
             f"{replay.delivered_to} is an event bus: the event cannot be put there again as it "

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import requests
 
 from dlq.httpsession import PooledSession
+from dlq.retryafter import parse_retry_after
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import (
     TargetError,
@@ -16,7 +17,6 @@ from dlq.targets.errors import (
     TargetRejected,
     TargetThrottled,
     TargetUnavailable,
-    retry_after_seconds,
 )
 from dlq.targets.kind import SendContext, TargetKind
 
@@ -124,14 +124,14 @@ def _status_error(
             f"{said}; throttled, retrying later",
             target_arn=target_arn,
             code=code,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     if status in RETRYABLE_STATUSES or status >= 500:
         return TargetUnavailable(
             f"{said}; retrying later",
             target_arn=target_arn,
             code=code,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     if status in (401, 403):
         return TargetForbidden(
@@ -169,8 +169,8 @@ def _redacted(url: str) -> str:
 
 def send(context: SendContext, replay: Replay) -> str:
     """POST to the URL that REPLAY_HTTP_TARGETS maps the destination to."""
-    url = str(context.settings.replay_http_targets[replay.delivered_to])
-    return post_event(context.http, url, replay, timeout=context.settings.send_timeouts)
+    url = context.options.http_targets[replay.delivered_to]
+    return post_event(context.http, url, replay, timeout=context.options.timeouts)
 
 
 #: Chosen by configuration only: an ARN listed in REPLAY_HTTP_TARGETS.

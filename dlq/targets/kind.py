@@ -8,36 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import requests
 
-from dlq.settings import Settings
+from dlq.targets.connections import Connections
 from dlq.targets.delivery import Replay
-from dlq.targets.queue_urls import QueueUrls
-
-if TYPE_CHECKING:
-    from dlq.targets.apidestination import Connections
+from dlq.targets.facts import TargetFacts
+from dlq.targets.options import SendOptions
 
 
 class SendContext(Protocol):
-    """What a kind's `send` may use: the settings, a client for the target, shared caches."""
+    """What a kind's `send` may use: its options, a client for the target, shared caches."""
 
     @property
-    def settings(self) -> Settings: ...
+    def options(self) -> SendOptions: ...
 
     @property
     def http(self) -> requests.Session: ...
 
     @property
-    def queue_urls(self) -> QueueUrls: ...
+    def facts(self) -> TargetFacts:
+        """What AWS said about target ARNs (a queue's URL, a machine's type), kept a while."""
+        ...
 
     def client(self, service: str, target_arn: str) -> Any:
         """The boto3 client of `service` in the region `target_arn` names."""
-        ...
-
-    def remember(self, key: str, compute: Callable[[], str]) -> str:
-        """`compute()`, kept for this process for a few minutes (a target's settings)."""
         ...
 
     @property

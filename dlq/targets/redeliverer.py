@@ -21,16 +21,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.aws import aws_client, target_client
 from dlq.errors import ConfigurationError
-from dlq.memo import Memo
 from dlq.ratelimit import RateLimiter
 from dlq.settings import Settings
-from dlq.targets.apidestination import Connections
 from dlq.targets.arn import Arn
+from dlq.targets.connections import Connections
 from dlq.targets.delivery import Delivery, Replay
 from dlq.targets.errors import UnsupportedTarget, from_botocore_error, from_client_error
+from dlq.targets.facts import TargetFacts
 from dlq.targets.http import new_session
 from dlq.targets.kind import TargetKind
-from dlq.targets.queue_urls import QueueUrls
+from dlq.targets.options import SendOptions
 from dlq.targets.registry import kind_of
 from dlq.targets.rules import RuleBook, RuleTarget
 from dlq.targets.transform import Rendered, render
@@ -38,9 +38,6 @@ from dlq.targets.transform import Rendered, render
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str, str], Any]
-
-#: How long a target's looked-up settings (a state machine's type) are trusted.
-REMEMBER_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +74,8 @@ class Redeliverer:
         self._http = http or new_session()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self._queue_urls = QueueUrls()
-        self._remembered: Memo[str, str] = Memo(REMEMBER_SECONDS)
+        self._options = SendOptions.from_settings(settings)
+        self._facts = TargetFacts()
         self._cache = cache
         self._rules = (
             RuleBook(self._reader("events"), cache, ttl_seconds=settings.replay_rule_cache_seconds)
@@ -88,6 +85,7 @@ class Redeliverer:
         self._connections = Connections(
             lambda service, region: self._reader(service)(region),
             self._http,
+            facts=self._facts,
             timeout=settings.send_timeouts,
         )
         self._gates: dict[str, RateLimiter] = {}
@@ -118,16 +116,16 @@ class Redeliverer:
         return gate.acquire()
 
     @property
-    def settings(self) -> Settings:
-        return self._settings
+    def options(self) -> SendOptions:
+        return self._options
 
     @property
     def http(self) -> requests.Session:
         return self._http
 
     @property
-    def queue_urls(self) -> QueueUrls:
-        return self._queue_urls
+    def facts(self) -> TargetFacts:
+        return self._facts
 
     def plan(self, target_arn: str, *, rule_arn: str = "", override: str | None = None) -> Plan:
         """Where an event for `target_arn` (of rule `rule_arn`) goes, and why.
@@ -215,6 +213,14 @@ class Redeliverer:
             route=plan.route,
         )
 
+    def forget(self, target_arn: str, *, rule_arn: str = "") -> None:
+        """Drop what this process and the fleet cached about a target and its rule, so the
+        next send reads them again (after an operator's fix and redrive)."""
+        if self._rules is not None and rule_arn:
+            self._rules.forget(rule_arn)
+        self._connections.forget_target(target_arn)
+        self._facts.forget(target_arn)
+
     def client(self, service: str, target_arn: str) -> Any:
         """The boto3 client of `service` in `target_arn`'s region, built once."""
         arn = Arn.parse(target_arn)
@@ -225,10 +231,6 @@ class Redeliverer:
             if client is None:
                 client = self._clients[key] = self._factory(*key)
         return client
-
-    def remember(self, key: str, compute: Callable[[], str]) -> str:
-        """`compute()`, kept for this process for `REMEMBER_SECONDS` (shared by threads)."""
-        return self._remembered.get(key, compute)
 
     def _reader(self, service: str) -> Callable[[str], Any]:
         """Clients for reads of our own (rules, destinations, secrets): standard retries."""

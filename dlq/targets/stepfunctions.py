@@ -89,8 +89,8 @@ def start_execution(client: Any, replay: Replay, *, express: bool) -> str:
 def send(context: SendContext, replay: Replay) -> str:
     """Start the execution the way the machine's type allows (its type read once, cached)."""
     client = context.client("stepfunctions", replay.delivered_to)
-    kind = context.remember(
-        f"states-type:{replay.delivered_to}", lambda: machine_type(client, replay.delivered_to)
+    kind = context.facts.get(
+        replay.delivered_to, "states-type", lambda: machine_type(client, replay.delivered_to)
     )
     return start_execution(client, replay, express=kind == "EXPRESS")
 

@@ -67,7 +67,6 @@ Error messages name the rule, the variable or path and the fix, never the event'
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -75,6 +74,7 @@ from typing import Any
 
 from dlq.errors import GiveUp
 from dlq.targets.arn import Arn
+from dlq.targets.eventjson import dump, loads
 from dlq.targets.jsonpath import PathSyntaxError, Selection, select
 
 __all__ = [
@@ -226,26 +226,13 @@ def render(target_input: TargetInput, body: str, *, rule_arn: str) -> Rendered:
     return Rendered(_transform(target_input.transformer, event, rule_arn), transformed=True)
 
 
-# --- JSON that keeps each number's text, so re-serialising changes nothing but spacing.
-
-
-@dataclass(frozen=True, slots=True)
-class _Number:
-    """A JSON number kept as written (`1.50` stays `1.50`, `1e3` stays `1e3`)."""
-
-    text: str
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+# --- the event, read so that re-serialising changes nothing but spacing (`eventjson`)
 
 
 def _envelope(body: str) -> dict[str, Any] | None:
     """The event in `body`, or None when `body` is not an EventBridge event."""
     try:
-        event = json.loads(
-            body, parse_int=_Number, parse_float=_Number, parse_constant=_no_constant
-        )
+        event = loads(body)
     except (ValueError, RecursionError):
         return None
     if not isinstance(event, dict) or any(key not in event for key in ENVELOPE_KEYS):
@@ -253,29 +240,9 @@ def _envelope(body: str) -> dict[str, Any] | None:
     return event
 
 
-def _dump(value: Any) -> str:
-    """Compact JSON: no spaces, members in their order, numbers as written, UTF-8 text."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, _Number):
-        return value.text
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(_dump(item) for item in value) + "]"
-    if isinstance(value, dict):
-        members = (json.dumps(k, ensure_ascii=False) + ":" + _dump(v) for k, v in value.items())
-        return "{" + ",".join(members) + "}"
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
-
-
 def _text(value: Any) -> str:
     """A value's text inside a JSON string: a string as it is (unescaped), else its JSON."""
-    return value if isinstance(value, str) else _dump(value)
+    return value if isinstance(value, str) else dump(value)
 
 
 # --- InputPath
@@ -286,11 +253,11 @@ def _input_path(path: str, event: dict[str, Any], rule_arn: str) -> str:
     if not selection.found:
         raise InputTransformationFailed(
             f"Rule {rule_arn}: the target's InputPath {path!r} selects nothing in event "
-            f"{_dump(event['id'])}, and the EventBridge guide does not say what it sends "
+            f"{dump(event['id'])}, and the EventBridge guide does not say what it sends "
             f"then ({GUIDE}). Fix: replay this event without its InputPath or to a target "
             "whose InputPath matches it."
         )
-    return _dump(selection.value)
+    return dump(selection.value)
 
 
 def _select(path: str, event: dict[str, Any], rule_arn: str, *, what: str) -> Selection:
@@ -408,4 +375,4 @@ def _substitute(template: str, resolve: _Resolve) -> str:
 def _placeholder(selection: Selection, *, quoted: bool) -> str:
     if not selection.found:
         return "" if quoted else "null"
-    return _text(selection.value) if quoted else _dump(selection.value)
+    return _text(selection.value) if quoted else dump(selection.value)

@@ -66,20 +66,24 @@ class ScriptedSqs:
 
 
 class RefusingDoor:
-    """A front door whose ledger write fails with `cause`."""
+    """A front door whose ledger write fails with `cause` (by default, never reached)."""
 
-    def __init__(self, cause: Exception) -> None:
+    def __init__(self, cause: Exception | None = None) -> None:
         self.cause = cause
 
     def handle(self, message: Any) -> Any:
+        if self.cause is None:
+            raise AssertionError("no message should reach the front door")
         raise HandOffError("the ledger refused the item") from self.cause
 
     def received(self, count: int, *, wait_seconds: float) -> None:
         return None
 
 
-def poller(sqs: ScriptedSqs, door: Any = None) -> Poller:
-    return Poller(sqs=sqs, queue_url="https://sqs/q", front_door=door, wait_seconds=0)
+def poller(sqs: ScriptedSqs, door: RefusingDoor | None = None) -> Poller:
+    return Poller(
+        sqs=sqs, queue_url="https://sqs/q", front_door=door or RefusingDoor(), wait_seconds=0
+    )
 
 
 @pytest.fixture()

@@ -1,0 +1,87 @@
+"""`doctor`'s checks of Redis, the broker: reachable, never evicting, persistent."""
+
+from __future__ import annotations
+
+import redis
+from redis.exceptions import RedisError, ResponseError
+
+from dlq.doctor.check import Check
+from dlq.doctor.explain import explain_redis, redact_url
+
+
+def check_redis(url: str) -> list[Check]:
+    """Reachable, never evicting, persistent: the broker must not drop tasks."""
+    shown = redact_url(url)
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=3, socket_timeout=5, decode_responses=True
+    )
+    try:
+        client.ping()
+    except RedisError as exc:
+        explained = explain_redis(exc, url)
+        return [
+            Check("redis", False, explained.cause, explained.fix),
+            Check("redis eviction", None, "not checked: Redis is unreachable"),
+            Check("redis persistence", None, "not checked: Redis is unreachable"),
+        ]
+    try:
+        return [
+            Check("redis", True, f"{shown} answers PING"),
+            _eviction(client),
+            _persistence(client),
+        ]
+    finally:
+        client.close()
+
+
+def _config(client: redis.Redis, name: str) -> str | None:
+    """A CONFIG value, or None where CONFIG is disabled (managed Redis services)."""
+    try:
+        values: dict[str, str] = client.config_get(name)  # type: ignore[assignment]
+    except ResponseError:
+        return None
+    return values.get(name)
+
+
+def _eviction(client: redis.Redis) -> Check:
+    policy = _config(client, "maxmemory-policy")
+    if policy is None:
+        return Check(
+            "redis eviction",
+            None,
+            "not checked: this Redis refuses CONFIG GET (a managed service?)",
+            "make sure its parameter group sets maxmemory-policy noeviction",
+        )
+    if policy != "noeviction":
+        return Check(
+            "redis eviction",
+            False,
+            f"maxmemory-policy is {policy}: when memory runs short Redis silently drops keys "
+            "(queued tasks, locks, the shared token)",
+            "set maxmemory-policy noeviction (`redis-server --maxmemory-policy noeviction`, "
+            "or CONFIG SET then CONFIG REWRITE; on ElastiCache, the parameter group)",
+        )
+    return Check("redis eviction", True, "maxmemory-policy noeviction")
+
+
+def _persistence(client: redis.Redis) -> Check:
+    appendonly, save = _config(client, "appendonly"), _config(client, "save")
+    if appendonly is None and save is None:
+        return Check(
+            "redis persistence",
+            None,
+            "not checked: this Redis refuses CONFIG GET (a managed service?)",
+            "make sure it persists (AOF, or snapshots with a backup policy)",
+        )
+    if appendonly == "yes":
+        return Check("redis persistence", True, "AOF on (appendonly yes)")
+    if save:
+        return Check("redis persistence", True, f"RDB snapshots (save {save}), AOF off")
+    return Check(
+        "redis persistence",
+        False,
+        "no persistence (appendonly no, no save schedule): a restart loses every queued "
+        "and scheduled task until the reconciler rebuilds them from the ledger",
+        "turn on AOF: `redis-server --appendonly yes` (or CONFIG SET appendonly yes then "
+        "CONFIG REWRITE)",
+    )
