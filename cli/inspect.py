@@ -83,6 +83,7 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
             ("detail-type", entry["detail_type"] or "-"),
             ("received", entry["received_at"]),
             ("updated", entry["updated_at"]),
+            ("error code", entry["last_error_code"] or "-"),
             ("last error", entry["last_error"] or "-"),
             ("reject reason", entry["reject_reason"] or "-"),
             ("duplicates", entry["duplicates"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cli.output import Output
+from dlq.codes import shown_code
 from dlq.ledger import LedgerItem, LedgerStore, Status
 
 
@@ -34,9 +35,10 @@ def list_status(out: Output, ledger: LedgerStore, status: Status, *, limit: int)
         return
     out.table(
         title,
-        ["event", "target", "updated", "attempts", "last error"],
-        [(i.event_id, i.target_arn, i.updated_at, i.attempts, i.last_error or "-") for i in items],
-    )
+        ["event", "target", "updated", "attempts", "error code", "last error"],
+        [(i.event_id, i.target_arn, i.updated_at, i.attempts, shown_code(i.last_error_code),
+          i.last_error or "-") for i in items],
+    )  # fmt: skip
     if items:
         out.line("`dlq-replay inspect <event>` shows one with its history")
 
@@ -53,4 +55,5 @@ def _record(item: LedgerItem) -> dict[str, Any]:
         "reject_reason": item.reject_reason,
         "last_error": item.last_error,
         "last_error_code": item.last_error_code,
+        "dlq_error_code": item.dlq.error_code,
     }

@@ -10,6 +10,7 @@ from rich.progress import Progress
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
+from dlq.codes import DLQ_ERROR_CODES, shown_code
 from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem, Status
 from dlq.redrive import RedriveFilter, select
 from dlq.redrive import redrive as redrive_items
@@ -25,7 +26,17 @@ from tasks.producer import CeleryEnqueuer
     type=click.Choice([s.value for s in REDRIVABLE_STATUSES]),
     help="Which statuses to redrive (default: failed and exhausted).",
 )
-@click.option("--error-code", help="Only items whose DLQ ERROR_CODE is this.")
+@click.option(
+    "--error-code",
+    metavar="CODE",
+    help="Only items whose last error code is this: the replay's own (HTTP503, "
+    "NotARuleTarget...), as `status` counts them and `inspect` shows them.",
+)
+@click.option(
+    "--dlq-error-code",
+    metavar="CODE",
+    help="Only items whose DLQ ERROR_CODE (EventBridge's: ERROR_FROM_TARGET...) is this.",
+)
 @click.option("--target-arn", help="Only items for this target.")
 @click.option("--rule-arn", help="Only items from this rule.")
 @click.option("--detail-type", help="Only items of this detail-type.")
@@ -46,6 +57,7 @@ from tasks.producer import CeleryEnqueuer
 def redrive(
     statuses: tuple[str, ...],
     error_code: str | None,
+    dlq_error_code: str | None,
     target_arn: str | None,
     rule_arn: str | None,
     detail_type: str | None,
@@ -64,6 +76,7 @@ def redrive(
     wanted = RedriveFilter(
         statuses=tuple(Status(s) for s in statuses) or RedriveFilter().statuses,
         error_code=error_code,
+        dlq_error_code=dlq_error_code,
         target_arn=target_arn,
         rule_arn=rule_arn,
         detail_type=detail_type,
@@ -71,21 +84,26 @@ def redrive(
         since=since,
         until=until,
     )
-    chosen = list(select(ledger, wanted))
     out = Output(as_json=as_json)
-    rows = [(i.event_id, i.target_arn, i.status.value, i.last_error or "") for i in chosen]
+    if error_code in DLQ_ERROR_CODES:
+        click.echo(
+            f"note: {error_code} is an EventBridge ERROR_CODE; --error-code takes the replay's "
+            f"own codes (`status` lists them); for the DLQ's, use --dlq-error-code {error_code}",
+            err=True,
+        )
+    chosen = list(select(ledger, wanted))
+    rows = [_row(i) for i in chosen]
     if dry_run or not chosen:
         if as_json:
-            out.json({"dry_run": dry_run, "items": [dict(zip(("event_id", "target_arn",
-                      "status", "last_error"), r, strict=True)) for r in rows]})  # fmt: skip
+            out.json({"dry_run": dry_run, "items": [dict(zip(_FIELDS, r, strict=True))
+                                                    for r in rows]})  # fmt: skip
         else:
-            out.table(f"{len(chosen)} items would be redriven", ["event", "target", "status",
-                      "last error"], rows)  # fmt: skip
+            out.table(f"{len(chosen)} items would be redriven", _COLUMNS, rows)
         return
     if target_override:
         _check_override(target_override)
     if not yes:
-        out.table("to redrive", ["event", "target", "status", "last error"], rows)
+        out.table("to redrive", _COLUMNS, rows)
         click.confirm(f"Redrive {len(chosen)} items?", abort=True)
     with Progress(disable=not out.rich, transient=True) as progress:
         bar = progress.add_task("redriving", total=len(chosen))
@@ -109,6 +127,21 @@ def redrive(
         out.json({"redriven": done, "skipped": skipped})
     else:
         out.line(f"redriven: {done}, skipped (changed meanwhile): {skipped}")
+
+
+_FIELDS = ("event_id", "target_arn", "status", "error_code", "dlq_error_code", "last_error")
+_COLUMNS = ["event", "target", "status", "error code", "DLQ error code", "last error"]
+
+
+def _row(item: LedgerItem) -> tuple[str, str, str, str, str, str]:
+    return (
+        item.event_id,
+        item.target_arn,
+        item.status.value,
+        shown_code(item.last_error_code),
+        item.dlq.error_code or "",
+        item.last_error or "",
+    )
 
 
 def _check_override(arn: str) -> None:

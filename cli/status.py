@@ -49,7 +49,7 @@ def status(
     interval: float,
     once: bool,
 ) -> None:
-    """Outcomes by target and error code since WHEN; what waits in the ledger now."""
+    """Outcomes by target, error code and DLQ error code since WHEN; what waits now."""
     if only or watch or once:
         _other_views(as_json, only, limit, watch or once, interval, once)
         return
@@ -78,9 +78,14 @@ def status(
         [(o, t, n) for o, targets in report["by_target"].items() for t, n in targets.items()],
     )
     out.table(
-        "by error code",
+        "by error code (the replay's: redrive --error-code)",
         ["outcome", "error code", "events"],
         [(o, c, n) for o, codes in report["by_error_code"].items() for c, n in codes.items()],
+    )
+    out.table(
+        "by DLQ error code (EventBridge's: redrive --dlq-error-code)",
+        ["outcome", "DLQ error code", "events"],
+        [(o, c, n) for o, codes in report["by_dlq_error_code"].items() for c, n in codes.items()],
     )
     out.table("waiting in the ledger now", ["status", "items"], list(report["waiting"].items()))
     oldest = report["oldest_pending"]

@@ -1,9 +1,13 @@
 """The redrive use case: choose failed or exhausted items and give them a fresh start.
 
-The operator narrows the choice (statuses, DLQ error code, target, rule, detail-type,
-conversation, update time); each chosen item goes back to `received` with a fresh
-attempt budget and a history note, and its replay is enqueued again. An item that
+The operator narrows the choice (statuses, error code, DLQ error code, target, rule,
+detail-type, conversation, update time); each chosen item goes back to `received` with a
+fresh attempt budget and a history note, and its replay is enqueued again. An item that
 changed since it was listed is left alone.
+
+The error code is the replay's own (`HTTP503`, `NotARuleTarget`: what `status` counts
+failed and exhausted items by); the DLQ error code is EventBridge's `ERROR_CODE`
+(`ERROR_FROM_TARGET`). `dlq.codes` says which is which.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dlq.broker import ReplayEnqueuer
+from dlq.codes import shown_code
 from dlq.events import EventKey
 from dlq.ledger import REDRIVABLE_STATUSES, ClaimRefused, LedgerItem, LedgerStore, Status
 from dlq.locks import lock_name
@@ -23,7 +28,10 @@ class RedriveFilter:
     """Which items to redrive; an unset field matches every item."""
 
     statuses: tuple[Status, ...] = tuple(sorted(REDRIVABLE_STATUSES))
+    #: The replay's last failure code, spelt as `status` shows it (`none`: no code).
     error_code: str | None = None
+    #: The DLQ's ERROR_CODE, as EventBridge wrote it.
+    dlq_error_code: str | None = None
     target_arn: str | None = None
     rule_arn: str | None = None
     detail_type: str | None = None
@@ -32,14 +40,16 @@ class RedriveFilter:
     until: datetime | None = None
 
     def matches(self, item: LedgerItem) -> bool:
-        wanted = {
-            self.error_code: item.dlq.error_code,
-            self.target_arn: item.target_arn,
-            self.rule_arn: item.dlq.rule_arn,
-            self.detail_type: item.detail_type,
-            self.conversation_id: item.conversation_id,
-        }
-        return all(want is None or have == want for want, have in wanted.items())
+        # Pairs, not a dict keyed by the wanted values: two filters may want one value.
+        wanted = (
+            (self.error_code and shown_code(self.error_code), shown_code(item.last_error_code)),
+            (self.dlq_error_code, item.dlq.error_code),
+            (self.target_arn, item.target_arn),
+            (self.rule_arn, item.dlq.rule_arn),
+            (self.detail_type, item.detail_type),
+            (self.conversation_id, item.conversation_id),
+        )
+        return all(not want or have == want for want, have in wanted)
 
 
 @dataclass
@@ -78,12 +88,16 @@ def redrive(
     result = RedriveResult()
     for item in items:
         try:
-            ledger.redrive(item.key, note=note, target_override=target_override)
+            redriven = ledger.redrive(item.key, note=note, target_override=target_override)
         except ClaimRefused:
             result.skipped += 1  # changed since it was listed: leave it
         else:
             key = item.key
-            enqueuer.enqueue_replay(key, lock=lock_name(key, item.conversation_id))
+            enqueuer.enqueue_replay(
+                key,
+                lock=lock_name(key, item.conversation_id),
+                generation=redriven.redriven_at,
+            )
             result.keys.append(key)
             result.redriven += 1
         each(item)

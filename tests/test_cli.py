@@ -390,8 +390,8 @@ def test_status_json_reads_outcomes_by_target_and_error_code_from_the_counters(
 
     assert {o: n for o, n in report["by_outcome"].items() if n} == statuses
     assert report["by_target"]["failed"] == {"sqs:crm-events": 2, "lambda:crm-sync": 1}
-    assert report["by_error_code"]["replayed"] == {"NO_PERMISSIONS": 1}
-    assert report["by_error_code"]["rejected"] == {"ERROR_FROM_TARGET": 1}
+    assert report["by_dlq_error_code"]["replayed"] == {"NO_PERMISSIONS": 1}
+    assert report["by_dlq_error_code"]["rejected"] == {"ERROR_FROM_TARGET": 1}
 
 
 def test_status_since_leaves_out_the_minutes_before_it(
@@ -573,7 +573,7 @@ def test_inspect_of_an_unknown_event_exits_1_naming_it(env, ledger, event_id):
 
 FILTERS = {
     "default: failed and exhausted": ([], "abcde"),
-    "error code": (["--error-code", "THROTTLING"], "ace"),
+    "DLQ error code": (["--dlq-error-code", "THROTTLING"], "ace"),
     "target": (["--target-arn", CRM_LAMBDA], "cd"),
     "conversation": (["--conversation-id", "c2"], "bc"),
     "status": (["--status", "exhausted"], "bd"),

@@ -114,6 +114,11 @@ class ConversationDirectory:
         data["participant_ids"] = tuple(data.get("participant_ids") or ())
         return KnownConversation(conversation_id=conversation_id, **data)
 
+    def forget(self, conversation_id: str) -> None:
+        """Drop what the fleet knows of a conversation (a 404 kept for minutes, a
+        verification), so the next lookup asks Genesys: after an operator's redrive."""
+        self._cache.delete(CACHE_PREFIX + conversation_id)
+
     def lookup(
         self,
         conversation_id: str,

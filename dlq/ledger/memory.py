@@ -180,7 +180,7 @@ class MemoryLedger:
                 item.update(
                     waits=int(item.get("waits", 0)) + 1,
                     last_error=reason,
-                    last_error_code=code,
+                    last_error_code=failure_code(code),
                     history=with_wait(claimed, Attempt(at=iso(now), outcome=WAITING, error=reason)),
                 )
             item.pop("lease_until", None)

@@ -212,7 +212,7 @@ class Ledger(TableReads):
             extra = {
                 "zero": 0,
                 "error": reason,
-                "code": code,
+                "code": failure_code(code),
                 "history": with_wait(claimed, Attempt(at=now, outcome=WAITING, error=reason)),
             }
         self._update(

@@ -1,16 +1,20 @@
 """Cluster-wide outcome counters in Redis, by minute: what `dlq-replay status` reads.
 
 One hash per minute and deployment (`dlq:stats:<ledger table>:<minute epoch>`), one
-field per (outcome, target, error code), one HINCRBY per outcome as it happens. A
-bucket expires `ttl_seconds` after its minute; each process sets that expiry once per
-bucket. Reading a window is one HGETALL per minute in it, pipelined: cheap at any
-ledger size, unlike a scan, and bounded by the retention.
+field per (outcome, target, error code, DLQ error code), one HINCRBY per outcome as it
+happens, pipelined with the EXPIRE that makes the bucket go `ttl_seconds` after its
+minute (every time: a bucket recreated after a Redis restart gets its expiry too).
+Reading a window is one HGETALL per minute in it, pipelined: cheap at any ledger size,
+unlike a scan, and bounded by the retention.
+
+The two codes are the two vocabularies of `dlq.codes`: the error code is the replay's
+own (`HTTP503`), set for `failed` and `exhausted` only (`none` otherwise); the DLQ error
+code is EventBridge's ERROR_CODE, for every outcome.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ import redis
 from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
-from dlq.metrics.labels import dlq_error_label, failure_label, target_label
+from dlq.metrics.labels import NONE, dlq_error_label, failure_label, target_label
 from dlq.observe import Outcome, QuietObserver
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,8 @@ PREFIX = "dlq:stats:"
 _SEP = "|"
 #: The outcomes counted, in the order `status` shows them.
 OUTCOMES = ("ingested", "duplicate", "rejected", "replayed", "failed", "exhausted")
+#: The outcomes that carry the replay's own error code.
+FAILURE_OUTCOMES = ("failed", "exhausted")
 #: The ingest core's outcomes, as counted.
 _INGEST = {
     "accepted": "ingested",
@@ -41,28 +47,28 @@ _INGEST = {
 }
 
 
-def outcome_labels(outcome: Outcome) -> tuple[str, str, str]:
-    """(outcome, target, error code) of a recorded replay outcome.
+def outcome_labels(outcome: Outcome) -> tuple[str, str, str, str]:
+    """(outcome, target, error code, DLQ error code) of a recorded replay outcome.
 
-    The error code is the replay's own failure code for `failed`/`exhausted`, and the
-    DLQ's ERROR_CODE (what EventBridge gave up on) for `replayed`.
+    The error code is the replay's own failure code for `failed`/`exhausted` (`none` for
+    `replayed`, whatever an earlier retry failed with); the DLQ error code is the DLQ's
+    ERROR_CODE (what EventBridge gave up on).
     """
     status = outcome.status
-    if status in ("failed", "exhausted"):
-        code = failure_label(outcome.failure_code)
-    else:
-        code = dlq_error_label(outcome.dlq_error_code)
-    return status, target_label(outcome.target_arn), code
+    code = failure_label(outcome.failure_code if status in FAILURE_OUTCOMES else None)
+    dlq_code = dlq_error_label(outcome.dlq_error_code)
+    return status, target_label(outcome.target_arn), code, dlq_code
 
 
 def ingest_labels(
     outcome: str, target_arn: str | None, dlq_error_code: str | None
-) -> tuple[str, str, str] | None:
-    """(outcome, target, error code) of an ingest, or None for one not counted (a requeue)."""
+) -> tuple[str, str, str, str] | None:
+    """(outcome, target, error code, DLQ error code) of an ingest (no replay yet: its error
+    code is `none`), or None for one not counted (a requeue)."""
     counted = _INGEST.get(outcome)
     if counted is None:
         return None
-    return counted, target_label(target_arn), dlq_error_label(dlq_error_code)
+    return counted, target_label(target_arn), NONE, dlq_error_label(dlq_error_code)
 
 
 def bucket_key(scope: str, bucket: int) -> str:
@@ -88,8 +94,6 @@ class OutcomeCounters(QuietObserver):
         self._scope = scope
         self._clock = clock
         self._ttl = ttl_seconds
-        self._expiring: set[int] = set()
-        self._lock = threading.Lock()
 
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         labels = ingest_labels(outcome, target_arn, dlq_error_code)
@@ -99,37 +103,31 @@ class OutcomeCounters(QuietObserver):
     def finished(self, outcome: Outcome) -> None:
         self._count(*outcome_labels(outcome))
 
-    def _count(self, outcome: str, target: str, code: str) -> None:
+    def _count(self, outcome: str, target: str, code: str, dlq_code: str) -> None:
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS
         key = bucket_key(self._scope, bucket)
-        with self._lock:
-            first = bucket not in self._expiring
-            if first:
-                # Only the current minute's bucket needs remembering.
-                self._expiring = {bucket}
         try:
-            if first:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.hincrby(key, _SEP.join((outcome, target, code)), 1)
-                pipe.expire(key, BUCKET_SECONDS + self._ttl)
-                pipe.execute()
-            else:
-                self._redis.hincrby(key, _SEP.join((outcome, target, code)), 1)
+            # One round trip either way; an EXPIRE sent once per bucket and process would
+            # leave a bucket that a Redis restart emptied mid-minute without one, for good.
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hincrby(key, _SEP.join((outcome, target, code, dlq_code)), 1)
+            pipe.expire(key, BUCKET_SECONDS + self._ttl)
+            pipe.execute()
         except RedisError as exc:
-            with self._lock:
-                self._expiring.discard(bucket)
             log.warning(f"could not count a {outcome} outcome in Redis ({exc}); status undercounts")
 
 
 @dataclass(frozen=True)
 class OutcomeCounts:
-    """Counts over a window: by outcome, and by (outcome, target) and (outcome, code)."""
+    """Counts over a window: by outcome, and by (outcome, target), (outcome, error code:
+    `failed` and `exhausted` only) and (outcome, DLQ error code)."""
 
     since: float
     until: float
     by_outcome: Counter[str] = field(default_factory=Counter)
     by_target: Counter[tuple[str, str]] = field(default_factory=Counter)
     by_error_code: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_dlq_error_code: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, object]:
         def nested(counter: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
@@ -144,6 +142,7 @@ class OutcomeCounts:
             "by_outcome": {o: self.by_outcome[o] for o in OUTCOMES},
             "by_target": nested(self.by_target),
             "by_error_code": nested(self.by_error_code),
+            "by_dlq_error_code": nested(self.by_dlq_error_code),
         }
 
 
@@ -176,10 +175,19 @@ def _add(counts: OutcomeCounts, fields: Iterable[tuple[bytes | str, bytes | str]
     for raw_field, raw_value in fields:
         name = raw_field.decode() if isinstance(raw_field, bytes) else raw_field
         parts = name.split(_SEP)
-        if len(parts) != 3:
+        if len(parts) == 4:
+            outcome, target, code, dlq_code = parts
+        elif len(parts) == 3:
+            # Counted before the two codes had a field each: one code, by the outcome.
+            outcome, target, legacy = parts
+            failure = outcome in FAILURE_OUTCOMES
+            code, dlq_code = (legacy, "") if failure else (NONE, legacy)
+        else:
             continue
-        outcome, target, code = parts
         n = int(raw_value)
         counts.by_outcome[outcome] += n
         counts.by_target[(outcome, target)] += n
-        counts.by_error_code[(outcome, code)] += n
+        if outcome in FAILURE_OUTCOMES:
+            counts.by_error_code[(outcome, code)] += n
+        if dlq_code:
+            counts.by_dlq_error_code[(outcome, dlq_code)] += n

@@ -11,39 +11,14 @@ from __future__ import annotations
 import re
 import threading
 
+from dlq.codes import DLQ_ERROR_CODES, NO_CODE, shown_code
 from dlq.targets.arn import Arn
 
 #: Distinct target labels one process keeps; later ones are counted as `other`.
 MAX_TARGETS = 200
 OTHER = "other"
-NONE = "none"
+NONE = NO_CODE
 
-#: The EventBridge DLQ's documented ERROR_CODE values ("a sample": others are `other`).
-DLQ_ERROR_CODES = frozenset(
-    {
-        "CONNECTION_FAILURE",
-        "CROSS_ACCOUNT_INGESTION_FAILED",
-        "CROSS_REGION_INGESTION_FAILED",
-        "ERROR_FROM_TARGET",
-        "EVENTS_IN_BATCH_REQUEST_REJECTED",
-        "FAILED_TO_ASSUME_ROLE",
-        "INTERNAL_ERROR",
-        "INVALID_JSON",
-        "INVALID_PARAMETER",
-        "NO_PERMISSIONS",
-        "NO_RESOURCE",
-        "RESOURCE_ALREADY_EXISTS",
-        "RESOURCE_LIMIT_EXCEEDED",
-        "RESOURCE_MODIFICATION_COLLISION",
-        "SDK_CLIENT_ERROR",
-        "THIRD_ACCOUNT_HOP_DETECTED",
-        "THIRD_REGION_HOP_DETECTED",
-        "THROTTLING",
-        "TIMEOUT",
-        "TRANSIENT_ASSUME_ROLE",
-        "UNKNOWN",
-    }
-)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]")
 _seen: set[str] = set()
 _seen_lock = threading.Lock()
@@ -79,7 +54,6 @@ def dlq_error_label(code: str | None) -> str:
 
 
 def failure_label(code: str | None) -> str:
-    """One of the replay's own short failure codes (`NotARuleTarget`, `HTTP503`...)."""
-    if not code:
-        return NONE
-    return _UNSAFE.sub("_", code)[:40]
+    """One of the replay's own short failure codes (`NotARuleTarget`, `HTTP503`...), as
+    the ledger keeps it and `redrive --error-code` takes it (`dlq.codes`); `none`."""
+    return shown_code(code)

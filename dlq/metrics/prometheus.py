@@ -36,9 +36,9 @@ NS = "dlq_replay"
 EVENTS = Counter(
     f"{NS}_events",
     "DLQ events by outcome: ingested, duplicate, rejected (ingest); replayed, failed, "
-    "exhausted (replay). error_code: the DLQ's ERROR_CODE, or the replay's own failure "
-    "code for failed and exhausted.",
-    ["outcome", "target", "error_code"],
+    "exhausted (replay). error_code: the replay's own failure code for failed and "
+    "exhausted (none otherwise); dlq_error_code: the DLQ's ERROR_CODE.",
+    ["outcome", "target", "error_code", "dlq_error_code"],
 )
 REPLAY_LATENCY = Histogram(
     f"{NS}_replay_latency_seconds",
