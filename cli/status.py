@@ -88,6 +88,13 @@ def status(
         [(o, c, n) for o, codes in report["by_dlq_error_code"].items() for c, n in codes.items()],
     )
     out.table("waiting in the ledger now", ["status", "items"], list(report["waiting"].items()))
+    for_genesys = report["waiting_for_genesys"]
+    if for_genesys:
+        out.table(
+            "of which waiting for Genesys, no attempt spent (`inspect` says why)",
+            ["code", "items"],
+            list(for_genesys.items()),
+        )
     oldest = report["oldest_pending"]
     if oldest:
         out.line(

@@ -22,6 +22,13 @@ MAX_LENGTH = 40
 NO_CODE = "none"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]")
 
+#: The codes an item waits under, without spending attempts, while Genesys cannot verify
+#: its conversation (`dlq.replay.waiting`); `status` counts them as "waiting for Genesys".
+GENESYS_UNAVAILABLE = "GenesysUnavailable"
+GENESYS_FORBIDDEN = "GenesysForbidden"
+GENESYS_LOGIN = "GenesysLogin"
+GENESYS_WAIT_CODES = frozenset({GENESYS_UNAVAILABLE, GENESYS_FORBIDDEN, GENESYS_LOGIN})
+
 #: The EventBridge DLQ's documented ERROR_CODE values ("a sample": others occur).
 DLQ_ERROR_CODES = frozenset(
     {

@@ -9,12 +9,14 @@ the head of each pending status's index. Reusable by any view (`status --watch`)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 import redis
 
 from dlq.clock import iso, parse_iso
+from dlq.codes import GENESYS_WAIT_CODES
 from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 from dlq.metrics.counters import RETENTION_SECONDS, read_counts
 from dlq.metrics.sampling import SAMPLED_STATUSES
@@ -64,6 +66,11 @@ def status_report(
     # The ledger first: without it there is nothing to report, and its error says why.
     waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
     oldest = _oldest_pending(ledger)
+    for_genesys = Counter(
+        item.last_error_code
+        for item in ledger.by_status(Status.RETRY_SCHEDULED)
+        if item.last_error_code in GENESYS_WAIT_CODES
+    )
     earliest = now - RETENTION_SECONDS
     start = earliest if since is None else max(since, earliest)
     counts = read_counts(client, scope, since=start, until=now)
@@ -74,6 +81,7 @@ def status_report(
         **counts.as_dict(),
         "since_epoch": counts.since,
         "waiting": waiting,
+        "waiting_for_genesys": dict(sorted(for_genesys.items())),
         "oldest_pending": oldest,
     }
 

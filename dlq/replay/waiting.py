@@ -11,14 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlq.codes import GENESYS_FORBIDDEN, GENESYS_LOGIN, GENESYS_UNAVAILABLE
 from dlq.errors import BudgetWait
 from dlq.genesys.errors import GenesysCredentialsError, GenesysForbidden, GenesysRetryable
-
-#: The codes an item waits under (`status` counts them as "waiting for Genesys").
-GENESYS_UNAVAILABLE = "GenesysUnavailable"
-GENESYS_FORBIDDEN = "GenesysForbidden"
-GENESYS_LOGIN = "GenesysLogin"
-WAIT_CODES = frozenset({GENESYS_UNAVAILABLE, GENESYS_FORBIDDEN, GENESYS_LOGIN})
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,3 +243,20 @@ def test_the_hold_for_arrivals_ends_after_its_maximum_so_a_trickle_still_drains(
     arrivals.draining(True, for_seconds=25)
 
     assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+
+
+def test_status_counts_what_waits_for_genesys_by_its_code(
+    make_replayer, receive, genesys, ledger, cache, clock
+):
+    from dlq.metrics.report import status_report
+
+    waiting, forbidden, delivered = receive(), receive(), receive(conversation_id=None)
+    genesys.script(CONVERSATION_ID, 503, 403)
+    for key in (waiting, forbidden):
+        with pytest.raises(Wait):
+            make_replayer().replay(key)
+    make_replayer().replay(delivered)
+
+    report = status_report(ledger, cache, "ledger-t", now=clock.now())
+
+    assert report["waiting_for_genesys"] == {"GenesysForbidden": 1, "GenesysUnavailable": 1}
