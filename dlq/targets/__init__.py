@@ -1,9 +1,22 @@
-"""Redelivery of an event to the target that missed it, chosen by the TARGET_ARN.
+"""Redelivery of an event to the target that missed it: what EventBridge would have sent.
 
-`Redeliverer.redeliver` sends the DLQ message body, unchanged, to the target's kind
-(one module per kind: `awslambda`, `sqs`, `sns`, `stepfunctions`, `kinesis`, `firehose`,
-`eventbus`, `http`, collected in `registry`), and raises a `TargetError` that says
-whether to retry (`RetryLater`) or give up (`GiveUp`).
+`Redeliverer.redeliver` routes by the message's rule (`rules`: the rule's own targets,
+never just the TARGET_ARN's word), renders the target's input transformation
+(`transform`), and sends once through the target's kind, raising a `TargetError` that
+says whether to retry (`RetryLater`) or give up (`GiveUp`). The package knows no
+Genesys, ledger or metrics code.
+
+| module | holds |
+| --- | --- |
+| `redeliverer` | `Redeliverer`: routing (`plan`), one send, `forget` after a redrive |
+| `rules` | `RuleBook`: a rule's targets, shared by the fleet in Redis |
+| `transform`, `jsonpath`, `eventjson` | input transformation as EventBridge does it |
+| `kind`, `registry` | `TargetKind` and `SendContext`; the kinds by ARN |
+| `awslambda`, `sqs`, `sns`, `stepfunctions`, `kinesis`, `firehose`, `eventbus`, `http`, `apidestination` | one module per kind |
+| `connections`, `connection_auth` | API destinations' connections: the cache and OAuth token; the secret's layouts |
+| `facts` | `TargetFacts`: what AWS said about target ARNs, one TTL, `forget(arn)` |
+| `options` | `SendOptions`: the settings a send reads |
+| `errors`, `arn`, `delivery` | the error tree, ARNs, what a send answers |
 """
 
 from dlq.targets.arn import Arn
