@@ -35,7 +35,7 @@ from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, Status, create_table,
 from dlq.ledger.model import route_of
 from dlq.metrics.counters import OutcomeCounters
 from dlq.ratelimit import RateLimiter
-from dlq.replay.attempt import observed
+from dlq.replay.recorded import observed
 from dlq.settings import load_settings
 from dlq.tracking import Tracker
 from tasks.names import REPLAY_TASK

@@ -23,7 +23,7 @@ from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 from cli.main import main
 from dlq.ledger import Status
 from dlq.metrics.counters import OutcomeCounters
-from dlq.replay.attempt import observed
+from dlq.replay.recorded import observed
 
 pytestmark = pytest.mark.slow
 

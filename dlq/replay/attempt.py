@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 
-from dlq.clock import SYSTEM_CLOCK, Clock, moment, parse_iso
+from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
-from dlq.ledger import LedgerItem, LedgerStore, Receipt, StaleClaim, Status
-from dlq.observe import NO_METRICS, MetricsObserver, Outcome
+from dlq.ledger import LedgerItem, LedgerStore, StaleClaim, Status
+from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.outcomes import (
     AttemptFailed,
     RecordLost,
@@ -25,6 +24,7 @@ from dlq.replay.outcomes import (
     Wait,
 )
 from dlq.replay.ports import News, Parking, TargetSender
+from dlq.replay.recorded import age_start, code_of, correlation_of, observed, receipt_of
 from dlq.replay.waiting import GenesysWait, genesys_wait
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
@@ -91,20 +91,11 @@ class Attempts:
         if claimed.attempts > self._policy.max_attempts:
             reason = claimed.last_error or "no attempts left"
             return self.exhaust(claimed, reason, "AttemptsExhausted", task_id)
-        if self._policy.too_old(_age_start(claimed), moment(self._clock.now())):
+        if self._policy.too_old(age_start(claimed), moment(self._clock.now())):
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self.exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
-            try:
-                if unverified is not None:
-                    raise unverified
-                if not verified:
-                    self._verify(claimed)
-            except (RetryLater, GiveUp, ConfigurationError) as exc:
-                waiting = genesys_wait(exc)
-                if waiting is None:
-                    raise
-                self._wait_for_genesys(claimed, waiting, exc)
+            self._check_conversation(claimed, verified=verified, unverified=unverified)
             delivery = self._send(claimed)
         except Wait:
             raise  # waited for Genesys: the item is already handed back
@@ -115,19 +106,19 @@ class Attempts:
         except GiveUp as exc:
             log.warning(
                 f"replay failed for good: {exc}",
-                extra={**context, "outcome": "failed", "correlation_id": _correlation(exc)},
+                extra={**context, "outcome": "failed", "correlation_id": correlation_of(exc)},
             )
             failed = ReplayOutcome.FAILED
             return self._finish(
-                claimed, Status.FAILED, failed, str(exc), task_id, code=_code(exc), note=note
+                claimed, Status.FAILED, failed, str(exc), task_id, code=code_of(exc), note=note
             )
         except (RetryLater, ConfigurationError) as exc:
-            error, code = str(exc), _code(exc)
+            error, code = str(exc), code_of(exc)
             if not self._policy.attempts_left(claimed.attempts):
                 return self.exhaust(claimed, error, code, task_id)
             log.info(
                 f"replay attempt failed, will retry: {error}",
-                extra={**context, "outcome": "retry", "correlation_id": _correlation(exc)},
+                extra={**context, "outcome": "retry", "correlation_id": correlation_of(exc)},
             )
             retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
             raise AttemptFailed(
@@ -189,6 +180,22 @@ class Attempts:
         except Exception:
             # Tracking is bookkeeping: the reconciler catches up with what is lost here.
             log.warning("could not schedule tracking", extra={"conversation_id": conversation_id})
+
+    def _check_conversation(
+        self, claimed: LedgerItem, *, verified: bool, unverified: Exception | None
+    ) -> None:
+        """The conversation's verification (or what the pass's raised): its failure is the
+        attempt's, unless it is about Genesys, not the conversation: then the item waits."""
+        try:
+            if unverified is not None:
+                raise unverified
+            if not verified:
+                self._verify(claimed)
+        except (RetryLater, GiveUp, ConfigurationError) as exc:
+            waiting = genesys_wait(exc)
+            if waiting is None:
+                raise
+            self._wait_for_genesys(claimed, waiting, exc)
 
     def _send(self, claimed: LedgerItem) -> Delivery:
         """The one send of the attempt. Anything unforeseen that stops it midway (a task's
@@ -265,7 +272,7 @@ class Attempts:
                 "target_arn": claimed.target_arn,
                 "conversation_id": claimed.conversation_id,
                 "outcome": "waiting",
-                "correlation_id": _correlation(exc),
+                "correlation_id": correlation_of(exc),
             },
         )
         raise Wait(reason, retry_after=delay) from exc
@@ -312,7 +319,7 @@ class Attempts:
             error=error,
             error_code=code,
             task_id=task_id,
-            sent=_receipt(receipt) if receipt else None,
+            sent=receipt_of(receipt) if receipt else None,
             note=note,
         )
         self._metrics.finished(observed(finished))
@@ -337,44 +344,3 @@ class Attempts:
             # Unordered, every outcome is news; in order, a conversation is told once it
             # comes to rest, and a retry far off is a rest worth showing.
             self.tell(claimed.conversation_id)
-
-
-def observed(item: LedgerItem) -> Outcome:
-    """What metrics are told of a recorded outcome (never the item itself)."""
-    return Outcome(
-        status=item.status.value,
-        target_arn=item.target_arn,
-        failure_code=item.last_error_code,
-        dlq_error_code=item.dlq.error_code,
-        received_at=parse_iso(item.received_at),
-        recorded_at=parse_iso(item.updated_at),
-    )
-
-
-def _receipt(delivery: Delivery) -> Receipt:
-    return Receipt(
-        delivered_to=delivery.delivered_to,
-        answer=delivery.detail,
-        route=delivery.route,
-        transformed=delivery.transformed,
-        digest=delivery.digest,
-    )
-
-
-def _code(exc: BaseException) -> str:
-    """A short, fixed error code for what failed (never a message: agents can read the
-    participant attributes it ends up in)."""
-    code = getattr(exc, "code", None)
-    text = code if isinstance(code, str) and code else type(exc).__name__
-    return "".join(c for c in text if c.isalnum() or c in "._-")[:64] or "Error"
-
-
-def _correlation(exc: BaseException) -> str | None:
-    """Genesys's `inin-correlation-id` of a Genesys error, for support to trace it."""
-    return getattr(exc, "correlation_id", None)
-
-
-def _age_start(item: LedgerItem) -> datetime | None:
-    """Where the age budget starts: the event's own time, or its latest redrive."""
-    starts = [t for t in (parse_iso(item.event_time), parse_iso(item.redriven_at)) if t]
-    return max(starts, default=None)

@@ -12,8 +12,9 @@ Genesys, ledger or metrics code.
 | `rules` | `RuleBook`: a rule's targets, shared by the fleet in Redis |
 | `transform`, `jsonpath`, `eventjson` | input transformation as EventBridge does it |
 | `kind`, `registry` | `TargetKind` and `SendContext`; the kinds by ARN |
-| `awslambda`, `sqs`, `sns`, `stepfunctions`, `kinesis`, `firehose`, `eventbus`, `http`, `apidestination` | one module per kind |
-| `connections`, `connection_auth` | API destinations' connections: the cache and OAuth token; the secret's layouts |
+| `awslambda`, `sqs`, `sns`, `stepfunctions`, ... | one module per kind (`registry` lists them) |
+| `connections` | API destinations' connections, cached, and their OAuth tokens |
+| `connection_auth` | what a connection's secret says a call carries, in every layout |
 | `facts` | `TargetFacts`: what AWS said about target ARNs, one TTL, `forget(arn)` |
 | `options` | `SendOptions`: the settings a send reads |
 | `errors`, `arn`, `delivery` | the error tree, ARNs, what a send answers |

@@ -17,7 +17,7 @@ import pytest
 from dlq.errors import GiveUp
 from dlq.ledger import MemoryLedger, Status
 from dlq.replay import ReplayOutcome
-from dlq.replay.attempt import observed
+from dlq.replay.recorded import observed
 from dlq.targets.errors import TargetFatal
 from dlq.targets.rules import CACHE_PREFIX, RuleBook, RuleTarget, RuleTargetError, listed_target
 

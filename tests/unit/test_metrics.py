@@ -20,7 +20,7 @@ from dlq.metrics.report import parse_since
 from dlq.metrics.sampling import Sampler, read_sample
 from dlq.observe import Fanout, NoMetrics
 from dlq.replay import ReplayOutcome
-from dlq.replay.attempt import observed
+from dlq.replay.recorded import observed
 
 from .conftest import settle
 from .fakes import TARGET_ARN
