@@ -15,7 +15,12 @@ CONNECT_TIMEOUT = 3
 
 
 def aws_client(
-    service: str, settings: Settings, *, pool_size: int = 32, validate: bool = True
+    service: str,
+    settings: Settings,
+    *,
+    pool_size: int = 32,
+    validate: bool = True,
+    region: str | None = None,
 ) -> Any:
     """A boto3 client with bounded timeouts and standard retries, for our own resources.
 
@@ -24,16 +29,23 @@ def aws_client(
     how the demo and the tests point every client at moto. `validate=False` skips
     botocore's client-side parameter validation (botocore `Config`,
     `parameter_validation`): for the worker's ledger, whose requests only
-    `dlq.ledger.store` builds and the contract tests check with validation on.
+    `dlq.ledger.store` builds and the contract tests check with validation on. `region`
+    overrides AWS_REGION (a secret named by an ARN of another region).
     """
     ledger = service == "dynamodb"
     config = Config(
         parameter_validation=validate,
-        region_name=settings.aws_region,
+        region_name=region or settings.aws_region,
         connect_timeout=settings.ledger_connect_timeout if ledger else CONNECT_TIMEOUT,
         read_timeout=settings.ledger_read_timeout if ledger else READ_TIMEOUTS.get(service, 10),
-        # The ledger's tries are part of an attempt's bound (`Settings.attempt_bound_seconds`).
-        retries={"mode": "standard", "max_attempts": settings.ledger_tries if ledger else 3},
+        # The ledger's tries are part of an attempt's bound (`Settings.attempt_bound_seconds`):
+        # `total_max_attempts` counts the first request, `max_attempts` only the retries
+        # after it (botocore docs, "Retries").
+        retries=(
+            {"mode": "standard", "total_max_attempts": settings.ledger_tries}
+            if ledger
+            else {"mode": "standard", "max_attempts": 3}
+        ),
         max_pool_connections=pool_size,
     )
     return boto3.session.Session().client(service, config=config)
