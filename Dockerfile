@@ -30,7 +30,7 @@ COPY celeryconfig.py flowerconfig.py ./
 RUN mkdir /data && chown app:app /data
 
 # An explicit path: Flower then fails when the file is missing instead of silently
-# starting without its auth check.
+# starting without its settings (the auth check is in the Celery app, tasks/flowerauth.py).
 ENV FLOWER_CONF=/app/flowerconfig.py
 
 USER app

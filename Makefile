@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest unit bench redis-server clean build-IngestFunction
+.PHONY: demo test lint typecheck pytest unit contract integration e2e deployment bench-smoke bench \
+	redis-server clean build-IngestFunction
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +40,30 @@ pytest: $(STAMP) redis-server
 
 test: lint typecheck pytest
 
-# The fast tests of every decision: no server is started (seconds, not minutes).
+# One folder of tests/ each, by what its tests start (`make pytest` runs them all).
+# unit: no server (tests/unit/conftest.py refuses them), the ledger contract on MemoryLedger.
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit tests/test_ledger_contract.py -k "not dynamodb"
+	$(BIN)/pytest tests/unit
+
+# contract: the same ledger contract on DynamoDB (moto's server).
+contract: $(STAMP)
+	$(BIN)/pytest tests/contract
+
+# integration: real redis-server, moto and the Genesys simulator; no Celery worker.
+integration: $(STAMP) redis-server
+	$(BIN)/pytest tests/integration
+
+# e2e: real Celery workers, in-process or as processes (minutes).
+e2e: $(STAMP) redis-server
+	$(BIN)/pytest tests/e2e
+
+# deployment: compose, the SAM template, the Dockerfile and Flower's configuration.
+deployment: $(STAMP) redis-server
+	$(BIN)/pytest tests/deployment
+
+# bench-smoke: the benchmarks in --quick mode (`make bench` runs them in full).
+bench-smoke: $(STAMP) redis-server
+	$(BIN)/pytest tests/bench_smoke
 
 demo: $(STAMP) redis-server
 	$(BIN)/dlq-replay demo

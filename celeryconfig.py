@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from dlq.errors import ConfigurationError
-from dlq.settings import MAX_COUNTDOWN_SECONDS, load_settings
+from dlq.secrets.redis_auth import without_userinfo
+from dlq.settings import MAX_COUNTDOWN_SECONDS, Settings, load_settings
 from tasks.names import (
     RECONCILE_TASK,
     REPLAY_QUEUE,
@@ -13,6 +16,22 @@ from tasks.names import (
     VERIFY_QUEUE,
     VERIFY_TASK,
 )
+
+#: The broker's password provider when REDIS_PASSWORD_SECRET_ARN is set: kombu reads a
+#: `credential_provider` from the broker URL's query and calls what it names (on connecting,
+#: never here), which answers the process's one `RedisCredentials`.
+BROKER_CREDENTIALS = "tasks.config.broker_credentials"
+
+
+def broker_url_of(settings: Settings) -> str:
+    """REDIS_URL; with a password kept in a secret store, without user information and
+    naming the credential provider instead."""
+    if not settings.redis_password_secret_arn:
+        return settings.redis_url
+    parts = urlsplit(without_userinfo(settings.redis_url))
+    query = [*parse_qsl(parts.query), ("credential_provider", BROKER_CREDENTIALS)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
 
 try:
     _settings = load_settings()
@@ -24,7 +43,7 @@ except ConfigurationError as exc:
 task_soft_time_limit = _settings.replay_task_soft_time_limit
 task_time_limit = task_soft_time_limit + 20
 
-broker_url = _settings.redis_url
+broker_url = broker_url_of(_settings)
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # Off by default (REDIS_ACK_EMULATION): the ledger and the reconciler, not kombu's

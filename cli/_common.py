@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
+import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -17,6 +18,7 @@ from dlq.awserrors import Explanation, explain_aws
 from dlq.doctor.explain import explain_redis, redact_url
 from dlq.errors import ConfigurationError, DlqReplayError
 from dlq.ledger import Ledger
+from dlq.secrets.redis_auth import RedisCredentials, redis_client
 from dlq.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +75,11 @@ def _redis_url() -> str:
 
 def settings() -> Settings:
     return load_settings()
+
+
+def redis_of(config: Settings, **options: Any) -> redis.Redis:
+    """A client of REDIS_URL, with the password REDIS_PASSWORD_SECRET_ARN names if set."""
+    return redis_client(config.redis_url, RedisCredentials.from_settings(config), **options)
 
 
 def ledger_of(config: Settings) -> Ledger:

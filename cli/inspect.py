@@ -1,19 +1,29 @@
-"""`dlq-replay inspect`: everything about one event, from the ledger and the tracking state."""
+"""`dlq-replay inspect`: everything about one event, from the ledger and the tracking state.
+
+The body and the payload are customer data: the fields REPLAY_MASKED_FIELDS names are
+masked (`dlq.masking`), and a body that is not JSON is withheld, unless `--unmasked`, whose
+every use is logged with the operator's identity (`cli.audit`).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
+from typing import Any
 
 import click
 import redis
 
-from cli._common import friendly_errors, ledger_of, settings
+from cli._common import friendly_errors, ledger_of, redis_of, settings
+from cli.audit import record_access
 from cli.output import Output
 from dlq.genesys.client import GenesysClient, build_genesys_client
 from dlq.genesys.errors import RateLimitWait
 from dlq.ledger import LedgerItem
+from dlq.masking import MaskPath, compile_mask_paths, mask_body
+from dlq.redact import scrub
 from dlq.settings import Settings
 from dlq.tracking import last_tracked
 
@@ -28,9 +38,15 @@ from dlq.tracking import last_tracked
     help="Also build what a redelivery sends now (the rule target's input transformation), "
     "beside the original body.",
 )
+@click.option(
+    "--unmasked",
+    is_flag=True,
+    help="Show the body and payload as they are, customer data included (the fields of "
+    "REPLAY_MASKED_FIELDS are masked otherwise); logged with your identity.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
-def inspect(event_id: str, live: bool, payload: bool, as_json: bool) -> None:
+def inspect(event_id: str, live: bool, payload: bool, unmasked: bool, as_json: bool) -> None:
     """Everything about one event: DLQ error, original body, attempts, Genesys attributes."""
     config = settings()
     ledger = ledger_of(config)
@@ -39,7 +55,15 @@ def inspect(event_id: str, live: bool, payload: bool, as_json: bool) -> None:
     if not items:
         out.error(f"no ledger item for event {event_id}; `dlq-replay status` lists what is there")
         raise SystemExit(1)
-    cache = redis.Redis.from_url(config.redis_url)
+    masks = None if unmasked else compile_mask_paths(config.replay_masked_fields)
+    if unmasked:
+        record_access(
+            config,
+            "inspect --unmasked",
+            event_ids=[item.event_id for item in items],
+            conversation_ids=[item.conversation_id or "" for item in items],
+        )
+    cache = redis_of(config)
     client = build_genesys_client(config, cache) if live else None
     report = []
     for item in items:
@@ -48,16 +72,18 @@ def inspect(event_id: str, live: bool, payload: bool, as_json: bool) -> None:
             tracked = last_tracked(cache, item.conversation_id) or None
         entry = {
             **{k: v for k, v in asdict(item).items() if k not in ("body", "history", "dlq")},
+            # Items written before errors were scrubbed at the source are scrubbed here.
+            "last_error": scrub(item.last_error) if item.last_error else None,
             "dlq": asdict(item.dlq),
-            "history": list(item.history),
-            "body": _pretty(item.body),
+            "history": [_scrubbed(entry) for entry in item.history],
+            "body": _shown(item.body, masks, forgotten=item.forgotten_at is not None),
             "tracking": tracked,
         }
         delivered = [h for h in item.history if h.get("delivered_to")]
         if delivered:
             entry["sent"] = {k: delivered[-1].get(k) for k in _SENT_FIELDS}
         if payload and item.status.value != "rejected":
-            entry["payload_now"] = _payload_now(config, cache, item)
+            entry["payload_now"] = _payload_now(config, cache, item, masks)
         if client is not None and item.conversation_id:
             entry["genesys_attributes"] = _live_attributes(
                 client, item.conversation_id, config.genesys_attribute_prefix
@@ -120,6 +146,9 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
         )  # fmt: skip
         out.line(f"payload a redelivery sends now, via {now.get('route')}{same}:")
         out.line(str(now.get("payload") or now.get("error")))
+    if entry.get("forgotten_at"):
+        out.line(f"original body: forgotten at {entry['forgotten_at']} (`dlq-replay forget`)")
+        return
     out.line("original body:")
     out.line(str(entry["body"]))
 
@@ -151,7 +180,9 @@ def _live_attributes(client: GenesysClient, conversation_id: str, prefix: str) -
 _SENT_FIELDS = ("at", "delivered_to", "route", "transformed", "payload_digest", "receipt")
 
 
-def _payload_now(config: Settings, cache: redis.Redis, item: LedgerItem) -> dict[str, object]:
+def _payload_now(
+    config: Settings, cache: redis.Redis, item: LedgerItem, masks: tuple[MaskPath, ...] | None
+) -> dict[str, object]:
     """What a redelivery of `item` would send now: the route and the rendered payload."""
     from dlq.errors import DlqReplayError
     from dlq.targets import Redeliverer
@@ -162,11 +193,31 @@ def _payload_now(config: Settings, cache: redis.Redis, item: LedgerItem) -> dict
             item.target_arn, rule_arn=item.rule_arn or "", override=item.target_override
         )
         if plan.target is None:
-            return {"route": plan.route, "payload": _pretty(item.body), "digest": None}
+            return {"route": plan.route, "payload": _shown(item.body, masks), "digest": None}
         rendered = render(plan.target.input, item.body, rule_arn=item.rule_arn or "")
     except DlqReplayError as error:
         return {"route": "none", "error": f"not redeliverable now: {error}"}
-    return {"route": plan.route, "payload": _pretty(rendered.payload), "digest": rendered.digest}
+    shown = _shown(rendered.payload, masks)
+    return {"route": plan.route, "payload": shown, "digest": rendered.digest}
+
+
+def _scrubbed(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A history entry with its texts scrubbed (`dlq.redact`)."""
+    texts = ("error", "note")
+    return {k: scrub(v) if k in texts and isinstance(v, str) else v for k, v in entry.items()}
+
+
+def _shown(body: str, masks: tuple[MaskPath, ...] | None, *, forgotten: bool = False) -> str:
+    """A body as `inspect` prints it: indented, its masked fields masked (None: as stored);
+    a body that is not JSON is withheld when masking, its fields cannot be told apart."""
+    if forgotten:
+        return ""
+    if masks is None:
+        return _pretty(body)
+    masked = mask_body(body, masks)
+    if masked is None:
+        return f"<{len(body)} characters that are not JSON: withheld; --unmasked shows them>"
+    return masked
 
 
 def _pretty(body: str) -> str:

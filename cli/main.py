@@ -19,6 +19,7 @@ COMMANDS = {
     "status": "cli.status:status",
     "inspect": "cli.inspect:inspect",
     "redrive": "cli.redrive:redrive",
+    "forget": "cli.forget:forget",
     "seed": "cli.seed:seed",
     "demo": "cli.demo:demo",
     "genesys-sim": "cli.sim:genesys_sim",

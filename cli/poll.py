@@ -7,9 +7,8 @@ import signal
 from types import FrameType
 
 import click
-import redis
 
-from cli._common import friendly_errors, settings
+from cli._common import friendly_errors, redis_of, settings
 from dlq.aws import aws_client
 from dlq.logs import configure_logging
 from dlq.metrics.wiring import process_metrics, start_endpoint
@@ -30,7 +29,7 @@ def poll(receivers: int | None, until_empty: bool) -> None:
     # (a shared .env may name that directory), so the variable is dropped before
     # prometheus_client is imported.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
+    cache = redis_of(config, health_check_interval=30)
     endpoint = (
         start_endpoint(
             config, cache, port=config.poller_metrics_port, setting="POLLER_METRICS_PORT"

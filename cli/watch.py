@@ -12,14 +12,15 @@ from dataclasses import asdict
 from typing import Any
 
 import click
-import redis
 from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cli._common import redis_of
 from cli.output import Output
 from dlq.aws import aws_client
+from dlq.genesys.credentials import GenesysCredentials
 from dlq.ledger import Ledger
 from dlq.ratelimit.usage import read_budget
 from dlq.settings import Settings
@@ -29,9 +30,13 @@ from dlq.watch import OUTCOMES, PENDING, Snapshot, Watcher, sqs_depth
 
 def watcher_for(config: Settings, ledger: Ledger) -> Watcher:
     """A watcher over the real sources the settings name."""
-    cache = redis.Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    cache = redis_of(config, socket_timeout=5, socket_connect_timeout=5)
     sqs = aws_client("sqs", config) if config.dlq_queue_url else None
-    client_id = config.genesys_client_id
+    client_id = (
+        GenesysCredentials.from_settings(config).client_id.get()
+        if config.has_genesys_client
+        else ""
+    )
     return Watcher(
         ledger=ledger,
         queue_depth=(lambda: sqs_depth(sqs, config.dlq_queue_url)) if sqs else None,

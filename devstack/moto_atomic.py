@@ -1,5 +1,8 @@
 """moto's server with DynamoDB's write atomicity: `python -m devstack.moto_atomic --port N`.
 
+(And with EventBridge's TestEventPattern answered by moto's own matcher: see
+`EventPatternTests`.)
+
 DynamoDB evaluates a condition expression and applies the write as one step per item;
 the ledger's guarantee (two writers, one winner) rests on that. moto's threaded server
 does not: two concurrent conditional updates can both pass their check. This launcher
@@ -11,6 +14,7 @@ polls included) stays concurrent.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -42,6 +46,42 @@ class DynamoDbSerialised:
             return list(self._app(environ, start_response))
 
 
+class EventPatternTests:
+    """A WSGI middleware that answers EventBridge's `TestEventPattern`.
+
+    moto (5.2) routes PutEvents by its own pattern matcher but answers TestEventPattern
+    with an empty body; this answers it with that matcher, so tests can hold the replay's
+    matcher (`dlq.targets.pattern`) to the emulator's.
+    """
+
+    TARGET = "AWSEvents.TestEventPattern"
+
+    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]]) -> None:
+        self._app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") != self.TARGET:
+            return self._app(environ, start_response)
+        from moto.events.exceptions import InvalidEventPatternException
+        from moto.events.models import EventPattern
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        try:
+            pattern = EventPattern.load(request.get("EventPattern"))
+            answer: dict[str, Any] = {"Result": pattern.matches_event(json.loads(request["Event"]))}
+            status = "200 OK"
+        except InvalidEventPatternException as exc:
+            answer = {"__type": "InvalidEventPatternException", "message": exc.message}
+            status = "400 Bad Request"
+        body = json.dumps(answer).encode()
+        start_response(
+            status,
+            [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -52,7 +92,7 @@ def main() -> None:
     run_simple(
         args.host,
         args.port,
-        DynamoDbSerialised(app),
+        EventPatternTests(DynamoDbSerialised(app)),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -9,16 +9,30 @@ from devstack.process import ChildServer, free_port
 
 
 class RedisServer(ChildServer):
-    """`redis-server` on 127.0.0.1 with no persistence: a restart starts empty."""
+    """`redis-server` on 127.0.0.1 with no persistence: a restart starts empty.
 
-    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
+    With `password`, clients must AUTH with it (`requirepass`, written to a config file so
+    it is not on the command line); `url` carries no password either way.
+    """
+
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, password: str | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run 'make test' or install it")
         port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
+        self.password = password
+        config: list[str] = []
+        if password is not None:
+            conf = workdir / "redis.conf"
+            conf.write_text(f"requirepass {password}\n")
+            conf.chmod(0o600)
+            config = [str(conf)]
         argv = [
             binary,
+            *config,
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--save", "",

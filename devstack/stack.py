@@ -18,7 +18,9 @@ from typing import Any
 from devstack.moto_server import MotoServer, aws_environment
 from devstack.process import ChildServer, die_with_parent, free_port
 from devstack.redis_server import RedisServer
+from devstack.rules import BUS
 from devstack.sim_admin import SimAdmin
+from devstack.synthetic import DEFAULT_ORG
 from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 
 SIM_CLIENT_ID = "dlq-replay-local-client"
@@ -36,6 +38,10 @@ _ENV_FILE_GROUPS = (
         ("LEDGER_TABLE", "DLQ_QUEUE_URL", "REPLAY_PARKING_QUEUE_URL"),
     ),
     ("Redis: the broker, locks, the Genesys budget.", ("REDIS_URL",)),
+    (
+        "The trust boundary: the demo's rule is on a custom bus, allowed for this org's events.",
+        ("REPLAY_ALLOWED_BUSES", "GENESYS_ORG_ID"),
+    ),
     (
         "Genesys Cloud: the local simulator and its test credentials (not a real secret).",
         ("GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL", "GENESYS_CLIENT_ID",
@@ -120,6 +126,10 @@ class DevStack:
             "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
             "LEDGER_TABLE": self.ledger_table,
             "DLQ_QUEUE_URL": f"{self.moto.url}/123456789012/{self.dlq_name}",
+            # The demo's rule is on a custom bus (devstack.rules.BUS), as for Genesys
+            # events forwarded from the partner bus: the trust boundary must allow it.
+            "REPLAY_ALLOWED_BUSES": BUS,
+            "GENESYS_ORG_ID": DEFAULT_ORG,
         }
         env.update(overrides)
         return env

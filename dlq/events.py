@@ -35,11 +35,13 @@ DLQ_ATTRIBUTE_NAMES = (
 
 
 class InvalidMessage(ValueError):
-    """A DLQ message that cannot be replayed; `reason` says why, for the ledger."""
+    """A DLQ message that cannot be replayed; `reason` says why, for the ledger, and
+    `code` in a word when there is one (`ForeignOrg`, `BusNotAllowed`...)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +273,8 @@ def parse_dlq_message(message: DlqMessage, *, org_id: str | None = None) -> Pars
             named = f"org {source_org}" if source_org else f"source {event.source[:200]!r}"
             raise InvalidMessage(
                 f"event from {named}, not from GENESYS_ORG_ID {org_id} (the ingest's setting: "
-                "the poller or the Lambda reads it)"
+                "the poller or the Lambda reads it)",
+                code="ForeignOrg",
             )
 
     genesys: GenesysDetail | None = None

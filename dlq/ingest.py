@@ -17,6 +17,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.arrivals import Arrivals
+from dlq.boundary import TrustBoundary
 from dlq.broker import ReplayEnqueuer
 from dlq.errors import HandOffError
 from dlq.events import (
@@ -59,11 +60,15 @@ def admit(
     ledger: LedgerStore,
     enqueuer: ReplayEnqueuer,
     org_id: str | None = None,
+    boundary: TrustBoundary | None = None,
     verifications: PendingVerifications | None = None,
     metrics: MetricsObserver = NO_METRICS,
     arrivals: Arrivals | None = None,
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
+
+    A message outside the trust `boundary` (default: the Genesys partner buses of
+    `org_id`, or of any org when it is None: `dlq.boundary`) is kept as `rejected`.
 
     With `verifications`, a new item's conversation is marked to verify in the next
     batch (an optimisation: the replay looks it up on its own if that fails). `metrics`
@@ -78,6 +83,7 @@ def admit(
         ledger=ledger,
         enqueuer=enqueuer,
         org_id=org_id,
+        boundary=boundary if boundary is not None else TrustBoundary(org_id=org_id),
         verifications=verifications,
         arrivals=arrivals,
     )
@@ -95,6 +101,7 @@ def _admit(
     ledger: LedgerStore,
     enqueuer: ReplayEnqueuer,
     org_id: str | None,
+    boundary: TrustBoundary,
     verifications: PendingVerifications | None,
     arrivals: Arrivals | None,
 ) -> IngestResult:
@@ -103,12 +110,15 @@ def _admit(
         return _subscriber_record(message, record, ledger)
     try:
         parsed = parse_dlq_message(message, org_id=org_id)
+        refusal = boundary.refusal(message.error.rule_arn, parsed.event.source)
+        if refusal is not None:
+            raise InvalidMessage(refusal.reason, code=refusal.code)
     except InvalidMessage as exc:
-        reason = exc.reason
-        _write(lambda: ledger.put_rejected(message, reason), message)
+        reason, code = exc.reason, exc.code
+        _write(lambda: ledger.put_rejected(message, reason, code=code), message)
         log.warning(
             "rejected a DLQ message",
-            extra={"sqs_message_id": message.message_id, "reason": reason},
+            extra={"sqs_message_id": message.message_id, "reason": reason, "code": code},
         )
         return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
 

@@ -1,19 +1,21 @@
 """JSON log lines, one object per line, the same in workers, the poller and the Lambda.
 
 Redaction is by construction: only the context fields named in `FIELDS` are written,
-and every text is scrubbed of bearer/basic credentials and of the secret values the
-process registered with `configure_logging(secrets=...)`.
+and every text goes through the process's scrubber (`dlq.redact`): every secret the
+process read (settings, secret stores, Genesys tokens, API-destination connections) and
+anything shaped like a credential.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from dlq.redact import REDACTED, remember, scrub
 
 #: The context a log line may carry (passed with `extra={...}`).
 FIELDS = (
@@ -33,16 +35,19 @@ FIELDS = (
     "count",
     "duration_ms",
 )
-_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-REDACTED = "[redacted]"
+
+__all__ = ["FIELDS", "REDACTED", "JsonFormatter", "configure_logging"]
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object with a fixed set of context fields."""
+    """Formats a record as one JSON object with a fixed set of context fields.
+
+    `secrets` are scrubbed by this formatter besides the process's own (`dlq.redact`).
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
+        self._secrets = tuple(s for s in secrets if s)
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -60,16 +65,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
     def scrub(self, text: str) -> str:
-        text = _CREDENTIALS.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return scrub(text, also=self._secrets)
 
 
 def configure_logging(
     *, level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
 ) -> None:
-    """Send every log record of the process to `stream` (stderr) as JSON lines."""
+    """Send every log record of the process to `stream` (stderr) as JSON lines.
+
+    `secrets` join the process's scrubber (`dlq.redact.remember`).
+    """
+    remember(*secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets))
     root = logging.getLogger()

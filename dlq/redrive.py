@@ -67,7 +67,8 @@ def select(ledger: LedgerStore, chosen: RedriveFilter) -> Iterator[LedgerItem]:
         if status not in REDRIVABLE_STATUSES:
             raise ValueError(f"only {sorted(REDRIVABLE_STATUSES)} items can be redriven")
         for item in ledger.by_status(status, updated_after=after, updated_before=before):
-            if chosen.matches(item):
+            # A forgotten item has no body left to replay (`dlq.forget`).
+            if chosen.matches(item) and item.forgotten_at is None:
                 yield item
 
 

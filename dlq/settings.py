@@ -18,6 +18,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dlq.errors import ConfigurationError
+from dlq.masking import DEFAULT_MASKED_FIELDS, MaskedFields
+from dlq.namelist import NameList
+from dlq.redact import remember
+from dlq.secretref import SecretReference
 
 #: Genesys Cloud region domains by the SDK's region name: `PureCloudRegionHosts` in the
 #: official Python SDK (PureCloudPlatformClientV2/configuration.py).
@@ -69,6 +73,11 @@ class Settings(BaseSettings):
     genesys_login_base_url: HttpUrl | None = None
     genesys_client_id: str = ""
     genesys_client_secret: SecretStr = SecretStr("")
+    #: The client id and secret kept in Secrets Manager or SSM Parameter Store instead (a
+    #: reference: `dlq.secretref`), read at start and again when Genesys refuses
+    #: the client, so a rotation needs no restart. Each excludes its plain variable.
+    genesys_client_id_arn: str = ""
+    genesys_client_secret_arn: str = ""
     genesys_org_id: str | None = None
     genesys_rate_limit_per_minute: PositiveInt = 240
     genesys_rate_limit_reserve: Annotated[float, Field(ge=0, lt=1)] = 0.25
@@ -96,6 +105,10 @@ class Settings(BaseSettings):
 
     # Redis: broker, locks, rate limiter, token cache
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: The Redis password (or ElastiCache AUTH token) kept in Secrets Manager or SSM instead
+    #: of REDIS_URL (which then carries none; a user name may stay in it): read at start and
+    #: again when Redis refuses it.
+    redis_password_secret_arn: str = ""
     #: kombu's ack emulation on the Redis broker: every task delivered is also written to
     #: an `unacked` hash and index until acknowledged (6 Redis commands per task), so the
     #: tasks of a worker that died come back after the visibility timeout (37 min). Off:
@@ -121,7 +134,11 @@ class Settings(BaseSettings):
     #: Redeliver to TARGET_ARN as the message says, without checking it against the rule
     #: (and without the rule target's input transformation and parameters).
     replay_trust_target_arn: bool = False
-    #: How long the fleet trusts a rule's target list (ListTargetsByRule), in seconds.
+    #: More buses (names, `*` wildcards) and rule ARNs to replay besides the org's Genesys
+    #: partner bus (dlq.boundary): comma-separated or a JSON list; they need GENESYS_ORG_ID.
+    replay_allowed_buses: NameList = Field(default_factory=list)
+    replay_allowed_rules: NameList = Field(default_factory=list)
+    #: How long the fleet trusts a rule's targets and pattern (ListTargetsByRule, DescribeRule).
     replay_rule_cache_seconds: PositiveFloat = 60.0
     #: How a Lambda target is invoked: `Event` (asynchronously, as EventBridge does) or
     #: `RequestResponse` (wait, and let the function's error decide the retry).
@@ -180,6 +197,9 @@ class Settings(BaseSettings):
     #: Workers also print CloudWatch EMF lines for failed and exhausted outcomes
     #: (`DlqReplay` EventsFailed, EventsExhausted), for a log route that extracts EMF.
     replay_metrics_emf: bool = False
+
+    #: The body fields `inspect` masks unless `--unmasked` (dlq.masking, README "Customer data").
+    replay_masked_fields: MaskedFields = Field(default_factory=lambda: list(DEFAULT_MASKED_FIELDS))
 
     @field_validator("genesys_region")
     @classmethod
@@ -264,6 +284,49 @@ class Settings(BaseSettings):
                 "else the password in REDIS_URL"
             )
         return value
+
+    @field_validator(
+        "genesys_client_id_arn", "genesys_client_secret_arn", "redis_password_secret_arn"
+    )
+    @classmethod
+    def _secret_reference(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            SecretReference.parse(value)  # its ValueError says what a reference looks like
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> Settings:
+        secret = self.genesys_client_secret.get_secret_value()
+        # (what is given plainly, its value, its reference's variable, the reference)
+        pairs = (
+            ("GENESYS_CLIENT_ID", self.genesys_client_id, "GENESYS_CLIENT_ID_ARN",
+             self.genesys_client_id_arn),
+            ("GENESYS_CLIENT_SECRET", secret, "GENESYS_CLIENT_SECRET_ARN",
+             self.genesys_client_secret_arn),
+            ("the password in REDIS_URL", self.redis_url_password, "REDIS_PASSWORD_SECRET_ARN",
+             self.redis_password_secret_arn),
+        )  # fmt: skip
+        for plain, given, name, reference in pairs:
+            if given and reference:
+                raise ValueError(
+                    f"{plain} and its reference ({name}) are both set: keep one (the "
+                    "reference, to read it from the secret store)"
+                )
+        # Every text the process writes is scrubbed of these (dlq.redact).
+        remember(secret, self.redis_url_password)
+        return self
+
+    @property
+    def redis_url_password(self) -> str | None:
+        """The password REDIS_URL carries, if any."""
+        password = urlsplit(self.redis_url).password
+        return unquote(password) if password is not None else None
+
+    @property
+    def has_genesys_client(self) -> bool:
+        """Whether an OAuth client id is configured, plainly or by reference."""
+        return bool(self.genesys_client_id or self.genesys_client_id_arn)
 
     @cached_property
     def genesys_domain(self) -> str:

@@ -1,20 +1,20 @@
-"""What both front doors share: the ledger, the producer and the org check, built once."""
+"""What both front doors share: the ledger, the producer and the trust boundary, built once."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-import redis
-
 from dlq.arrivals import Arrivals
 from dlq.aws import aws_client
+from dlq.boundary import TrustBoundary
 from dlq.broker import ReplayEnqueuer
 from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
 from dlq.observe import NO_METRICS, MetricsObserver
+from dlq.secrets.redis_auth import RedisCredentials, redis_client
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ class FrontDoor:
     ledger: LedgerStore
     enqueuer: ReplayEnqueuer
     org_id: str | None = None
+    #: Which rules' events are admitted (default: the Genesys partner buses of `org_id`).
+    boundary: TrustBoundary | None = None
     #: The fleet's to-verify list, when conversations are verified before redelivery.
     verifications: PendingVerifications | None = None
     #: Hears each message's outcome (counters, Prometheus, EMF).
@@ -36,8 +38,13 @@ class FrontDoor:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, metrics: MetricsObserver = NO_METRICS
+        cls,
+        settings: Settings,
+        *,
+        metrics: MetricsObserver = NO_METRICS,
+        redis_auth: RedisCredentials | None = None,
     ) -> FrontDoor:
+        """`redis_auth`: the Redis password from a secret store (default: the settings')."""
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer, VerifyScheduler
 
@@ -48,7 +55,8 @@ class FrontDoor:
         )
         verifications = None
         # Connects on first use, not here.
-        client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        redis_auth = redis_auth or RedisCredentials.from_settings(settings)
+        client = redis_client(settings.redis_url, redis_auth, health_check_interval=30)
         if settings.replay_verify_conversation:
             verifications = PendingVerifications(client, VerifyScheduler(app, broker=client))
         arrivals = None
@@ -57,7 +65,8 @@ class FrontDoor:
         return cls(
             ledger=ledger,
             enqueuer=CeleryEnqueuer(app),
-            org_id=settings.genesys_org_id,
+            org_id=settings.genesys_org_id or None,
+            boundary=TrustBoundary.from_settings(settings),
             verifications=verifications,
             metrics=metrics,
             arrivals=arrivals,
@@ -70,6 +79,7 @@ class FrontDoor:
             ledger=self.ledger,
             enqueuer=self.enqueuer,
             org_id=self.org_id,
+            boundary=self.boundary,
             verifications=self.verifications,
             metrics=self.metrics,
             arrivals=self.arrivals,

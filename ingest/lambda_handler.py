@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
-
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.logs import configure_logging
 from dlq.metrics.emf import EmfCounts
 from dlq.metrics.wiring import process_metrics
-from dlq.settings import load_settings
+from dlq.secrets.redis_auth import redis_client
 from ingest.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)
@@ -61,13 +59,19 @@ def _print(line: str) -> None:
 
 
 def _default_front_door() -> FrontDoor:
-    # Built once per Lambda container, on the first invocation, not at import.
+    # Built once per Lambda container, on the first invocation, not at import. The settings
+    # and the Redis password (REDIS_PASSWORD_SECRET_ARN) are the process's, which the
+    # broker's connections share (tasks.config).
+    from tasks.config import redis_credentials, settings
+
     global _front_door
     if _front_door is None:
         configure_logging()
-        settings = load_settings()
+        config, credentials = settings(), redis_credentials()
+        if credentials is not None:
+            credentials.read()
         # The outcome counters `dlq-replay status` reads (connects on first use).
-        cache = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
-        metrics = process_metrics(settings, cache, prometheus=False)
-        _front_door = FrontDoor.from_settings(settings, metrics=metrics)
+        cache = redis_client(config.redis_url, credentials, health_check_interval=30)
+        metrics = process_metrics(config, cache, prometheus=False)
+        _front_door = FrontDoor.from_settings(config, metrics=metrics, redis_auth=credentials)
     return _front_door

@@ -1,20 +1,24 @@
 """The Celery application, configured from `celeryconfig` (which reads the settings).
 
 The task modules are listed in `include`, so a worker imports them at start while a
-producer (the ingest Lambda, the poller) stays light and sends tasks by name.
+producer (the ingest Lambda, the poller) stays light and sends tasks by name. Flower, which
+every start path runs with this app, refuses to serve without authentication
+(`tasks.flowerauth`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import import_modules, setup_logging
 
 from dlq.logs import configure_logging
 from tasks import metrics as _metrics  # noqa: F401  (connects the /metrics signal handlers)
 from tasks.config import settings
+from tasks.flowerauth import require_authentication, running_flower
 
 app = Celery(
     "dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"]
@@ -28,3 +32,13 @@ def _json_logs(loglevel: Any = None, **_: Any) -> None:
     # `celery worker --loglevel X` arrives as a number; a name is accepted too.
     level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel or "INFO"
     configure_logging(level=level, secrets=[settings().genesys_client_secret.get_secret_value()])
+
+
+@import_modules.connect
+def _flower_requires_auth(sender: Any = None, **_: Any) -> None:
+    """Flower sends this once its options are final, before it listens: stop it there
+    unless it has authentication (`tasks.flowerauth` says why here and not elsewhere)."""
+    if sender is app and running_flower():
+        from tornado.options import options
+
+        require_authentication(options, os.environ)

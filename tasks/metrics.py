@@ -26,7 +26,7 @@ from typing import Any
 
 from celery.signals import celeryd_init, worker_process_shutdown, worker_ready
 
-from tasks.config import settings
+from tasks.config import redis_credentials, settings
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,10 @@ def _serve(**_: Any) -> None:
     config = settings()
     if not config.replay_metrics_port:
         return
-    import redis
-
     from dlq.metrics.wiring import start_endpoint
+    from dlq.secrets.redis_auth import redis_client
 
-    client = redis.Redis.from_url(config.redis_url, health_check_interval=30)
+    client = redis_client(config.redis_url, redis_credentials(), health_check_interval=30)
     start_endpoint(config, client, port=config.replay_metrics_port, setting="REPLAY_METRICS_PORT")
 
 

@@ -20,11 +20,12 @@ from tasks.runtime import runtime
 RETRYABLE = (AttemptFailed, ClientError, BotoCoreError, RedisError)
 
 #: Outcomes that end the task FAILURE, so Flower counts the event as a failed task.
-NOT_REPLAYED = (ReplayOutcome.FAILED, ReplayOutcome.EXHAUSTED)
+NOT_REPLAYED = (ReplayOutcome.FAILED, ReplayOutcome.EXHAUSTED, ReplayOutcome.REJECTED)
 
 
 class EventNotReplayed(Exception):
-    """An event ended `failed` or `exhausted` (the ledger has recorded it): the task fails.
+    """An event ended `failed`, `exhausted` or `rejected` (the ledger has recorded it): the
+    task fails.
 
     Expected, never retried: it is in the task's `throws` and not in `autoretry_for`, so
     the worker logs it as one line without a traceback, and the task ends FAILURE.

@@ -23,7 +23,9 @@ from celery.signals import worker_init, worker_process_init
 
 from dlq.arrivals import Arrivals
 from dlq.aws import aws_client
+from dlq.boundary import TrustBoundary
 from dlq.genesys.client import build_genesys_client
+from dlq.genesys.credentials import GenesysCredentials
 from dlq.genesys.directory import ConversationDirectory
 from dlq.genesys.pending import PendingVerifications
 from dlq.ledger import Ledger
@@ -33,12 +35,14 @@ from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
 from dlq.replay import PassResults, Replayer, ReplayOptions
 from dlq.retry import TRACKING_POLICY, RetryPolicy
+from dlq.secrets.redis_auth import RedisCredentials, redis_client
 from dlq.settings import Settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
 from dlq.verify import Prefetcher
 from tasks.application import app
-from tasks.config import settings
+from tasks.config import forget as forget_config
+from tasks.config import genesys_credentials, redis_credentials, settings
 from tasks.names import REPLAY_TASK, TRACK_TASK
 from tasks.producer import (
     CeleryEnqueuer,
@@ -75,7 +79,9 @@ def runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = build_runtime(settings())
+            _runtime = build_runtime(
+                settings(), redis_auth=redis_credentials(), genesys=genesys_credentials()
+            )
         return _runtime
 
 
@@ -112,7 +118,7 @@ def reset_runtime() -> None:
     global _runtime
     with _lock:
         _runtime = None
-    settings.cache_clear()
+    forget_config()
 
 
 @contextmanager
@@ -136,16 +142,29 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         reset_runtime()
 
 
-def build_runtime(config: Settings) -> Runtime:
-    """Wire the domain objects for one worker process."""
-    cache = redis.Redis.from_url(config.redis_url, health_check_interval=30)
+def build_runtime(
+    config: Settings,
+    *,
+    redis_auth: RedisCredentials | None = None,
+    genesys: GenesysCredentials | None = None,
+) -> Runtime:
+    """Wire the domain objects for one worker process.
+
+    `redis_auth` and `genesys` are the process's credentials (`tasks.config`), which
+    re-read a referenced secret when Redis or Genesys refuses it (by default, the
+    settings' own); referenced secrets are read here, at start.
+    """
+    redis_auth = redis_auth or RedisCredentials.from_settings(config)
+    if redis_auth is not None:
+        redis_auth.read()
+    cache = redis_client(config.redis_url, redis_auth, health_check_interval=30)
     # Client-side validation costs about 0.9 ms of CPU per ledger request (cProfile).
     dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)
     metrics = process_metrics(
         config, cache, prometheus=config.replay_metrics_port > 0, emf=worker_emf(config)
     )
-    client = build_genesys_client(config, cache, metrics=metrics)
+    client = build_genesys_client(config, cache, metrics=metrics, credentials=genesys)
     pending = (
         PendingVerifications(cache, VerifyScheduler(app, broker=cache))
         if config.replay_verify_conversation
@@ -195,6 +214,7 @@ def build_runtime(config: Settings) -> Runtime:
             attempt_bound_seconds=config.attempt_bound_seconds,
             time_limit_seconds=config.replay_task_soft_time_limit,
             ledger_call_seconds=config.ledger_call_bound_seconds,
+            boundary=TrustBoundary.from_settings(config),
         ),
         parking=parking,
         requeue=CeleryEnqueuer(app),

@@ -1,24 +1,24 @@
-"""Real parts for the tests: a redis-server and a moto server, started once per session."""
+"""The servers any test may ask for, each started on its first request: a redis-server
+and a moto server once per session, the Genesys simulator per test (or per module).
+
+tests/unit/conftest.py refuses them all; the other folders use them as they are here.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
 from devstack.moto_server import MotoServer, aws_environment
 from devstack.process import free_port
 from devstack.redis_server import RedisServer
 from dlq.settings import Settings
-
-#: Copies of ../shared/fixtures, so a clone tests on its own.
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
 
 #: The test Redis's port, chosen before any test module is imported: the Celery app reads
 #: its broker from REDIS_URL whenever its configuration is first touched, which may be
@@ -81,10 +81,6 @@ def make_settings() -> Callable[..., Settings]:
 
 
 # --- Genesys Cloud: the simulator and settings that point the client at it -------------
-
-#: Credentials the simulator fixture accepts.
-SIM_CLIENT_ID = "0d3c7a2e-sim-client"
-SIM_CLIENT_SECRET = "sim-secret-7f3a9c1e5b"
 
 
 @pytest.fixture()

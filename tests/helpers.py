@@ -1,4 +1,5 @@
-"""Builders shared by the tests: DLQ messages, events, AWS resources on the moto server."""
+"""What the tests share: paths, the simulator's credentials, and builders of DLQ messages,
+events and AWS resources on the moto server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from dlq.aws import aws_client
@@ -15,6 +17,15 @@ from dlq.ledger import Ledger, create_table
 from dlq.settings import Settings
 
 T = TypeVar("T")
+
+#: The repository's root, wherever a test file sits below tests/.
+REPO = Path(__file__).resolve().parent.parent
+#: Copies of ../shared/fixtures, so a clone tests on its own.
+FIXTURES = REPO / "tests" / "fixtures"
+
+#: Credentials the simulator fixtures accept.
+SIM_CLIENT_ID = "0d3c7a2e-sim-client"
+SIM_CLIENT_SECRET = "sim-secret-7f3a9c1e5b"
 
 ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
 RULE = f"arn:aws:events:us-east-1:111122223333:rule/aws.partner/genesys.com/cloud/{ORG}/crm/r"

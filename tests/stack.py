@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers import dlq_attributes
+from helpers import ORG, SIM_CLIENT_ID, SIM_CLIENT_SECRET, dlq_attributes
 
 from devstack.http_sink import HttpSink
 from dlq.aws import aws_client
+from dlq.boundary import TrustBoundary
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, create_table
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
@@ -37,6 +38,10 @@ BASE_ENV = {
     "GENESYS_RATE_LIMIT_PER_MINUTE": "60000",
     "GENESYS_CONNECT_TIMEOUT": "2",
     "GENESYS_READ_TIMEOUT": "2",
+    # The stacks' rules are on custom buses, `genesys-<unique>` (Genesys events forwarded
+    # there, as some users have them): allowed explicitly, as those users must.
+    "REPLAY_ALLOWED_BUSES": "genesys-*",
+    "GENESYS_ORG_ID": ORG,
 }
 
 
@@ -104,7 +109,11 @@ class Stack:
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer
 
-        door = FrontDoor(ledger=self.ledger, enqueuer=CeleryEnqueuer(app))
+        door = FrontDoor(
+            ledger=self.ledger,
+            enqueuer=CeleryEnqueuer(app),
+            boundary=TrustBoundary.from_settings(self.settings),
+        )
         poller = Poller(sqs=self.sqs, queue_url=self.dlq_url, front_door=door, wait_seconds=0)
         return dict(poller.run(until_empty=True).counts)
 
@@ -150,8 +159,6 @@ configured = environment
 
 def sim_env(sim: Any) -> dict[str, str]:
     """The base environment with the Genesys settings of a running simulator."""
-    from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-
     return {
         **BASE_ENV,
         "GENESYS_API_BASE_URL": sim.url,

@@ -9,6 +9,7 @@
 | `queue` | the review of an existing EventBridge DLQ (`Finding`s), read-only |
 | `genesys` | a Genesys token and each permission the replay needs |
 | `rules` | the EventBridge rules the DLQ's messages name |
+| `boundary` | the trust boundary, and the peeked DLQ messages it would reject |
 | `explain` | Redis failures as one line, cause and fix (AWS ones: `dlq.awserrors`) |
 """
 

@@ -7,16 +7,27 @@ from redis.exceptions import RedisError, ResponseError
 
 from dlq.doctor.check import Check
 from dlq.doctor.explain import explain_redis, redact_url
+from dlq.errors import DlqReplayError
+from dlq.secrets.redis_auth import RedisCredentials, redis_client
 
 
-def check_redis(url: str) -> list[Check]:
-    """Reachable, never evicting, persistent: the broker must not drop tasks."""
+def check_redis(url: str, credentials: RedisCredentials | None = None) -> list[Check]:
+    """Reachable, never evicting, persistent: the broker must not drop tasks.
+
+    `credentials`: the password REDIS_PASSWORD_SECRET_ARN names (`url` then has none).
+    """
     shown = redact_url(url)
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=5, decode_responses=True
+    client = redis_client(
+        url, credentials, socket_connect_timeout=3, socket_timeout=5, decode_responses=True
     )
     try:
         client.ping()
+    except DlqReplayError as exc:  # the password's secret could not be read
+        return [
+            Check("redis", False, str(exc), "fix REDIS_PASSWORD_SECRET_ARN or its grant"),
+            Check("redis eviction", None, "not checked: no password to connect with"),
+            Check("redis persistence", None, "not checked: no password to connect with"),
+        ]
     except RedisError as exc:
         explained = explain_redis(exc, url)
         return [

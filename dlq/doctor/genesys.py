@@ -25,7 +25,7 @@ def check_genesys(settings: Settings, *, transport: Transport | None = None) -> 
         f"genesys {CONVERSATION_PERMISSION}",
         f"genesys {ANALYTICS_PERMISSION}",
     )
-    if not settings.genesys_client_id and not settings.replay_verify_conversation:
+    if not settings.has_genesys_client and not settings.replay_verify_conversation:
         why = "skipped: REPLAY_VERIFY_CONVERSATION is false and no GENESYS_CLIENT_ID is set"
         return [Check(name, None, why) for name in names]
     transport = transport or RequestsTransport()

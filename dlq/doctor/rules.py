@@ -14,15 +14,16 @@ from botocore.exceptions import ClientError
 from dlq.aws import aws_client
 from dlq.awserrors import ACCESS_DENIED, aws_error, explain_aws
 from dlq.doctor.check import Check
+from dlq.events import DlqMessage
+from dlq.rulearn import RuleRef
 from dlq.settings import Settings
-from dlq.targets.rules import RuleRef
 
 #: The peek takes at most this many DLQ messages (one receive).
 PEEK_MESSAGES = 10
 
 
-def peek_rules(sqs: Any, queue_url: str) -> dict[str, set[str]]:
-    """RULE_ARN -> TARGET_ARNs of up to ten DLQ messages, received without consuming them.
+def peek_messages(sqs: Any, queue_url: str) -> list[DlqMessage]:
+    """Up to ten DLQ messages, received without consuming them.
 
     A zero visibility timeout leaves each message visible (it is never deleted); the
     receive still counts towards a redrive policy's maxReceiveCount.
@@ -34,25 +35,36 @@ def peek_rules(sqs: Any, queue_url: str) -> dict[str, set[str]]:
         WaitTimeSeconds=0,
         MessageAttributeNames=["All"],
     )
+    return [DlqMessage.from_receive_message(m) for m in response.get("Messages", [])]
+
+
+def peek_rules(sqs: Any, queue_url: str) -> dict[str, set[str]]:
+    """RULE_ARN -> TARGET_ARNs of up to ten DLQ messages, received without consuming them."""
+    return rules_of(peek_messages(sqs, queue_url))
+
+
+def rules_of(messages: list[DlqMessage]) -> dict[str, set[str]]:
+    """RULE_ARN -> TARGET_ARNs of `messages`."""
     rules: dict[str, set[str]] = {}
-    for message in response.get("Messages", []):
-        attributes = message.get("MessageAttributes", {})
-        rule = attributes.get("RULE_ARN", {}).get("StringValue")
-        target = attributes.get("TARGET_ARN", {}).get("StringValue")
+    for message in messages:
+        rule, target = message.error.rule_arn, message.error.target_arn
         if rule:
             rules.setdefault(rule, set()).update([target] if target else [])
     return rules
 
 
-def check_rules(settings: Settings) -> list[Check]:
-    """events:ListTargetsByRule on each rule the DLQ's messages name (a peek, no consuming)."""
+def check_rules(settings: Settings, messages: list[DlqMessage] | None = None) -> list[Check]:
+    """events:ListTargetsByRule on each rule the DLQ's messages name (a peek, no consuming;
+    `messages`: what an earlier peek received)."""
     if not settings.dlq_queue_url:
         return [Check("eventbridge rules", None, "not checked: DLQ_QUEUE_URL is not set")]
     try:
-        rules = peek_rules(aws_client("sqs", settings), settings.dlq_queue_url)
+        if messages is None:
+            messages = peek_messages(aws_client("sqs", settings), settings.dlq_queue_url)
     except ClientError as exc:
         explained = explain_aws(exc)
         return [Check("eventbridge rules", None, f"not checked: {explained.cause}", explained.fix)]
+    rules = rules_of(messages)
     if not rules:
         return [
             Check("eventbridge rules", None, "not checked: no DLQ message to name a rule (empty)")

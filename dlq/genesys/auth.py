@@ -5,6 +5,10 @@
 refresh token, so an expired or refused token is simply fetched again. Source: Genesys
 Cloud developer center, "Client Credentials Grant"
 (https://developer.genesys.cloud/authorization/platform-auth/use-client-credentials).
+
+A refused login re-reads the client id and secret when they come from a secret store
+(`GenesysCredentials`) and tries once more if they changed: a rotated secret is picked up
+without a restart. Every token issued or shared joins the process's scrubber.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from redis.exceptions import LockError, RedisError
 
 from dlq.errors import RetryLater
 from dlq.fleet import digest, fleet_key, lua
+from dlq.genesys.credentials import GenesysCredentials
 from dlq.genesys.errors import GenesysBadResponse, GenesysCredentialsError
 from dlq.genesys.responses import error_details, status_error
 from dlq.genesys.transport import Request, Transport
+from dlq.redact import remember
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,10 +45,39 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
-    """Ask the login host for a client-credentials token (no scope: roles decide)."""
-    settings.require("genesys_client_id", "genesys_client_secret", purpose="the Genesys client")
-    pair = f"{settings.genesys_client_id}:{settings.genesys_client_secret.get_secret_value()}"
+def _shared(cached: bytes | str) -> SecretStr:
+    """A token another process fetched: scrubbed from this process's texts too."""
+    token = _text(cached)
+    remember(token)
+    return SecretStr(token)
+
+
+def fetch_token(
+    settings: Settings, transport: Transport, credentials: GenesysCredentials | None = None
+) -> IssuedToken:
+    """Ask the login host for a client-credentials token (no scope: roles decide).
+
+    `credentials` default to the settings' own. When the login refuses the client and the
+    secret store holds other credentials than the refused ones, one more try uses them.
+    """
+    credentials = credentials or GenesysCredentials.from_settings(settings)
+    credentials.require(purpose="the Genesys client")
+    used = credentials.pair()
+    try:
+        return _login(settings, transport, used, credentials.names)
+    except GenesysCredentialsError:
+        if not credentials.refresh(used):
+            raise
+    log.info("genesys: the login refused the client; trying the credentials just read")
+    return _login(settings, transport, credentials.pair(), credentials.names)
+
+
+def _login(
+    settings: Settings, transport: Transport, client: tuple[str, str], names: str
+) -> IssuedToken:
+    """One token request with `client` (id, secret)."""
+    basic = base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
+    remember(client[1], basic)
     what = f"POST {TOKEN_PATH}"
     response = transport.send(
         Request(
@@ -51,7 +86,7 @@ def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
             what,
             timeout=settings.genesys_timeouts,
             data={"grant_type": "client_credentials"},
-            headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+            headers={"Authorization": f"Basic {basic}"},
         )
     )
     if response.status_code == 200:
@@ -66,6 +101,7 @@ def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
             ) from None
         if not isinstance(token, str) or not token:
             raise GenesysBadResponse(f"{what} answered an empty access_token", status=200)
+        remember(token)
         log.info("genesys: new access token, valid %.0f s", expires_in)
         return IssuedToken(SecretStr(token), expires_in)
     code, correlation, text = error_details(response)
@@ -74,7 +110,7 @@ def fetch_token(settings: Settings, transport: Transport) -> IssuedToken:
         raise GenesysCredentialsError(
             f"the login host {settings.genesys_login_url} refused the OAuth client "
             f"({status} {code}: {text}; correlation id {correlation}): check "
-            "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client uses the "
+            f"{names}, that the client uses the "
             "client-credentials grant, and that GENESYS_REGION is the client's region, in the "
             "environment of the process that logged this (the workers, or doctor and "
             "`inspect --genesys`, each reading its own)",
@@ -182,13 +218,13 @@ class TokenCache:
         while True:
             cached = client.get(self.key)
             if cached:
-                return SecretStr(_text(cached))
+                return _shared(cached)
             if lock.acquire(blocking=False):
                 try:
                     # Double check: the previous holder may have stored it just now.
                     cached = client.get(self.key)
                     if cached:
-                        return SecretStr(_text(cached))
+                        return _shared(cached)
                     issued = self._fetch()
                     self._remember_locally(issued)
                     ttl_ms = max(int(issued.usable_for() * 1000), 1)

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from dlq.genesys.auth import TokenCache, TokenProvider, fetch_token
 from dlq.genesys.checks import clean_attributes, path_id
+from dlq.genesys.credentials import GenesysCredentials
 from dlq.genesys.errors import (
     BatchRefused,
     GenesysBadRequest,
@@ -195,22 +196,32 @@ class GenesysClient:
 
 
 def build_genesys_client(
-    settings: Settings, redis_client: redis.Redis, *, metrics: MetricsObserver = NO_METRICS
+    settings: Settings,
+    redis_client: redis.Redis,
+    *,
+    metrics: MetricsObserver = NO_METRICS,
+    credentials: GenesysCredentials | None = None,
 ) -> GenesysClient:
-    """The client wired for a worker: this process's session, shared token and budget."""
-    settings.require("genesys_client_id", "genesys_client_secret", purpose="the Genesys client")
+    """The client wired for a worker: this process's session, shared token and budget.
+
+    `credentials` default to the settings' own; referenced ones are read here, at start
+    (a missing secret or grant shows now, not at the first lookup).
+    """
+    credentials = credentials or GenesysCredentials.from_settings(settings)
+    credentials.require(purpose="the Genesys client")
+    client_id, _ = credentials.pair()
     transport = RequestsTransport(metrics=metrics)
     refresh_budget = sum(settings.genesys_timeouts) + 5.0
     tokens = TokenCache(
         redis_client,
-        settings.genesys_client_id,
-        lambda: fetch_token(settings, transport),
+        client_id,
+        lambda: fetch_token(settings, transport, credentials),
         lock_timeout=refresh_budget,
         wait_timeout=refresh_budget,
     )
     limiter = RateLimiter(
         redis_client,
-        settings.genesys_client_id,
+        client_id,
         per_minute=settings.genesys_rate_limit_per_minute,
         reserve=settings.genesys_rate_limit_reserve,
         window=settings.genesys_rate_limit_window_seconds,

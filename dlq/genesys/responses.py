@@ -17,6 +17,7 @@ from dlq.genesys.errors import (
 )
 from dlq.genesys.headers import RateLimitInfo
 from dlq.genesys.transport import Response
+from dlq.redact import scrub
 from dlq.retryafter import parse_retry_after
 
 #: When a 429 names no wait at all (Genesys always does), hold the fleet this long.
@@ -27,7 +28,8 @@ def error_details(response: Response) -> tuple[str | None, str | None, str]:
     """(code, correlation id, Genesys's own message) from an error response.
 
     Genesys errors are `{"message", "code", "status", "contextId"}`; the login host
-    answers OAuth's `{"error", "error_description"}`.
+    answers OAuth's `{"error", "error_description"}`. The message is scrubbed before it is
+    cut short (`dlq.redact`): a cut secret would no longer be recognised.
     """
     try:
         body = response.json()
@@ -40,7 +42,7 @@ def error_details(response: Response) -> tuple[str | None, str | None, str]:
     return (
         str(code) if code else None,
         str(correlation) if correlation else None,
-        str(text)[:200] if text else "no message",
+        scrub(str(text))[:200] if text else "no message",
     )
 
 

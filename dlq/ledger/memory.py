@@ -17,6 +17,11 @@ from typing import Any
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
+from dlq.ledger.forgetting import (
+    FORGOTTEN_ATTRIBUTES,
+    check_forgettable,
+    forgotten_history,
+)
 from dlq.ledger.model import (
     REDRIVABLE_STATUSES,
     WAITING,
@@ -34,6 +39,7 @@ from dlq.ledger.model import (
     with_history,
     with_wait,
 )
+from dlq.redact import scrub
 
 Item = dict[str, Any]
 
@@ -66,10 +72,17 @@ class MemoryLedger:
         *,
         key: EventKey | None = None,
         error: DlqError | None = None,
+        code: str | None = None,
     ) -> bool:
         return self._put_new(
             rejected_item(
-                message, reason, now=self._clock.now(), ttl_days=self.ttl_days, key=key, error=error
+                message,
+                reason,
+                now=self._clock.now(),
+                ttl_days=self.ttl_days,
+                key=key,
+                error=error,
+                code=code,
             )
         )
 
@@ -145,7 +158,9 @@ class MemoryLedger:
             for name in ("lease_until", "claim_token", "next_attempt_at"):
                 item.pop(name, None)
             if error is not None:
-                item["last_error"] = error[:1000]
+                item["last_error"] = scrub(error)[:1000]
+                if status is Status.REJECTED:
+                    item["reject_reason"] = item["last_error"]
             if error_code:
                 item["last_error_code"] = failure_code(error_code)
             if next_attempt_at is not None:
@@ -198,15 +213,13 @@ class MemoryLedger:
         self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
     ) -> LedgerItem:
         current = self.get(key)
-        if current is None or current.status not in REDRIVABLE_STATUSES:
-            raise ClaimRefused(current)
+        if current is None or current.status not in REDRIVABLE_STATUSES or current.forgotten_at:
+            raise ClaimRefused(current)  # a forgotten item has no body left to replay
         now = self._clock.now()
         listed = current
 
         def unchanged(item: Item) -> bool:
-            return item.get("status") == listed.status and item.get("updated_at") == (
-                listed.updated_at
-            )
+            return _unchanged_since(listed, item)
 
         def redrive(item: Item) -> None:
             item.update(
@@ -229,6 +242,25 @@ class MemoryLedger:
             route_of(key),
             condition=unchanged,
             change=redrive,
+            refused=lambda found: ClaimRefused(found),
+        )
+
+    def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
+        check_forgettable(listed)
+        at = iso(self._clock.now())
+
+        def forget(item: Item) -> None:
+            for name in FORGOTTEN_ATTRIBUTES:
+                item.pop(name, None)
+            item.update(
+                history=forgotten_history(listed, Attempt(at=at, outcome=note)), forgotten_at=at
+            )
+
+        return self._update(
+            listed.event_id,
+            listed.route,
+            condition=lambda item: _unchanged_since(listed, item),
+            change=forget,
             refused=lambda found: ClaimRefused(found),
         )
 
@@ -324,6 +356,15 @@ class MemoryLedger:
             chosen,
             key=lambda item: (str(item.get(order, "")), item["event_id"], item["route"]),
         )
+
+
+def _unchanged_since(listed: LedgerItem, item: Item) -> bool:
+    """The condition of an operator's change: the item is as listed, and not forgotten."""
+    return (
+        item.get("status") == listed.status
+        and item.get("updated_at") == listed.updated_at
+        and "forgotten_at" not in item
+    )
 
 
 def _holds(claimed: LedgerItem) -> Callable[[Item], bool]:

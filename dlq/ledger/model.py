@@ -14,7 +14,9 @@ from enum import StrEnum
 from typing import Any
 
 from dlq.clock import iso
+from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
+from dlq.redact import scrub
 
 HISTORY_LIMIT = 20
 #: A rejected body is kept whole up to this size; beyond it, a prefix and its digest.
@@ -95,14 +97,14 @@ class Attempt:
 
     def to_item(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
-        if self.error:
-            entry["error"] = self.error[:500]
+        if self.error:  # scrubbed, then cut: it may quote what a target answered
+            entry["error"] = scrub(self.error)[:500]
         if self.task_id:
             entry["task_id"] = self.task_id
         if self.sent is not None:
             entry.update(self.sent.to_item())
         if self.note:
-            entry["note"] = self.note[:500]
+            entry["note"] = scrub(self.note)[:500]
         return entry
 
 
@@ -181,6 +183,8 @@ class LedgerItem:
     waits: int = 0
     history: tuple[Mapping[str, Any], ...] = ()
     route: str = ""
+    #: When `forget` dropped its customer data (dlq.ledger.forgetting): never redriven.
+    forgotten_at: str | None = None
 
     @property
     def rule_arn(self) -> str | None:
@@ -238,6 +242,7 @@ class LedgerItem:
             waits=int(item.get("waits", 0)),
             history=tuple(item.get("history", ())),
             route=item.get("route", ""),
+            forgotten_at=item.get("forgotten_at"),
         )
 
 
@@ -259,8 +264,9 @@ class StaleClaim(Exception):
 
 
 def check_finish_status(status: Status) -> None:
-    """`finish()` ends an attempt; it never moves an item back to a waiting state."""
-    if status in (Status.IN_PROGRESS, Status.RECEIVED, Status.REJECTED):
+    """`finish()` ends an attempt; it never moves an item back to a waiting state (it may
+    end `rejected`: the worker found the event outside the trust boundary)."""
+    if status in (Status.IN_PROGRESS, Status.RECEIVED):
         raise ValueError(f"finish() cannot move an item to {status}")
 
 
@@ -302,9 +308,11 @@ def rejected_item(
     ttl_days: int,
     key: EventKey | None = None,
     error: DlqError | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """A message that cannot be replayed, with the raw body: keyed by its SQS message id,
-    or by `key` when the message names the event (a custom-bus subscriber record)."""
+    or by `key` when the message names the event (a custom-bus subscriber record).
+    `code` says why in a word (`BusNotAllowed`...), kept as `last_error_code`."""
     at = iso(now)
     body = message.body
     encoded = body.encode("utf-8", errors="surrogatepass")
@@ -319,6 +327,7 @@ def rejected_item(
         "updated_at": at,
         "expires_at": expiry(now, ttl_days),
         "reject_reason": reason[:1000],
+        "last_error_code": failure_code(code),
         "sqs_message_id": message.message_id,
         "body_sha256": hashlib.sha256(encoded).hexdigest(),
         "body_bytes": len(encoded),
@@ -376,7 +385,8 @@ def _dlq_fields(error: DlqError) -> dict[str, Any]:
     return {
         "rule_arn": error.rule_arn,
         "error_code": error.error_code,
-        "error_message": (error.error_message or "")[:2000] or None,
+        # EventBridge's message may quote what the target answered it.
+        "error_message": scrub(error.error_message or "")[:2000] or None,
         "exhausted_retry_condition": error.exhausted_retry_condition,
         "retry_attempts": error.retry_attempts,
     }

@@ -25,6 +25,7 @@ class LedgerStore(Protocol):
         *,
         key: EventKey | None = None,
         error: DlqError | None = None,
+        code: str | None = None,
     ) -> bool: ...
 
     def count_duplicate(self, key: EventKey) -> LedgerItem: ...
@@ -61,6 +62,14 @@ class LedgerStore(Protocol):
     def redrive(
         self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
     ) -> LedgerItem: ...
+
+    def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
+        """Drop what a final item holds of the customer: its body, its error and reject
+        texts, and every history entry's texts (`HISTORY_FACTS` stay), with `note` added
+        to the history. Its status, attempts, codes and times stay as they are, so every
+        count does too. `ClaimRefused` with the item when it is not final, was forgotten
+        already, or changed since it was `listed`."""
+        ...
 
     def get(self, key: EventKey) -> LedgerItem | None: ...
 

@@ -4,6 +4,7 @@
                             |  +--retryable--> retry_scheduled --claim--> in_progress
                             +--fatal--> failed
                             +--attempts or age used up--> exhausted
+                            +--outside the trust boundary (rule's pattern)--> rejected
     (bad input at ingest) --> rejected          failed | exhausted --redrive--> received
 
 `LedgerStore` is the interface the use cases depend on; `Ledger` implements it on a
@@ -23,6 +24,11 @@ from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
+from dlq.ledger.forgetting import (
+    FORGOTTEN_ATTRIBUTES,
+    check_forgettable,
+    forgotten_history,
+)
 from dlq.ledger.model import (
     CLAIM_CONDITION,
     REDRIVABLE_STATUSES,
@@ -41,6 +47,7 @@ from dlq.ledger.model import (
     with_wait,
 )
 from dlq.ledger.reads import TableReads
+from dlq.redact import scrub
 
 
 class Ledger(TableReads):
@@ -74,6 +81,7 @@ class Ledger(TableReads):
         *,
         key: EventKey | None = None,
         error: DlqError | None = None,
+        code: str | None = None,
     ) -> bool:
         """Keep a message that cannot be replayed, with its reason and raw body.
 
@@ -82,7 +90,13 @@ class Ledger(TableReads):
         """
         return self._put_new(
             rejected_item(
-                message, reason, now=self._clock.now(), ttl_days=self.ttl_days, key=key, error=error
+                message,
+                reason,
+                now=self._clock.now(),
+                ttl_days=self.ttl_days,
+                key=key,
+                error=error,
+                code=code,
             )
         )
 
@@ -172,7 +186,9 @@ class Ledger(TableReads):
         removes = ["lease_until", "claim_token"]
         if error is not None:
             sets.append("last_error = :error")
-            values["error"] = error[:1000]
+            values["error"] = scrub(error)[:1000]  # a target's answer may be quoted
+            if status is Status.REJECTED:  # the worker's verdict: the trust boundary
+                sets.append("reject_reason = :error")
         if error_code:
             sets.append("last_error_code = :code")
             values["code"] = failure_code(error_code)
@@ -243,8 +259,8 @@ class Ledger(TableReads):
         item); without it, any earlier override is dropped.
         """
         current = self.get(key)
-        if current is None or current.status not in REDRIVABLE_STATUSES:
-            raise ClaimRefused(current)
+        if current is None or current.status not in REDRIVABLE_STATUSES or current.forgotten_at:
+            raise ClaimRefused(current)  # a forgotten item has no body left to replay
         now = self._clock.now()
         override = ", target_override = :override" if target_override else " REMOVE target_override"
         attributes = self._update(
@@ -255,7 +271,9 @@ class Ledger(TableReads):
                 "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
                 "if_not_exists(redrives, :zero) + :one" + override
             ),
-            condition="#s = :old AND updated_at = :old_updated",
+            condition=(
+                "#s = :old AND updated_at = :old_updated AND attribute_not_exists(forgotten_at)"
+            ),
             values={
                 "received": Status.RECEIVED.value,
                 "zero": 0,
@@ -270,6 +288,43 @@ class Ledger(TableReads):
             refused=lambda _: ClaimRefused(self.get(key)),
         )
         return LedgerItem.from_item(attributes)
+
+    def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
+        """Drop what a final item holds of the customer; its status, attempts, codes and
+        times stay (`LedgerStore.forget`). Conditional on the item as `listed`."""
+        check_forgettable(listed)
+        now = iso(self._clock.now())
+        attributes = self._update(
+            listed.event_id,
+            listed.route,
+            update=(
+                "SET history = :history, forgotten_at = :now "
+                f"REMOVE {', '.join(FORGOTTEN_ATTRIBUTES)}"
+            ),
+            condition=(
+                "#s = :old AND updated_at = :old_updated AND attribute_not_exists(forgotten_at)"
+            ),
+            values={
+                "history": forgotten_history(listed, Attempt(at=now, outcome=note)),
+                "now": now,
+                "old": listed.status.value,
+                "old_updated": listed.updated_at,
+            },
+            refused=lambda current: ClaimRefused(
+                current or self._stored(listed.event_id, listed.route)
+            ),
+            old_on_refusal=True,
+        )
+        return LedgerItem.from_item(attributes)
+
+    def _stored(self, event_id: str, route: str) -> LedgerItem | None:
+        """The item at this key as it stands (a rejected item's route is not always the
+        `route_of` its key: see `rejected_item`)."""
+        response = self._client.get_item(
+            TableName=self.table, Key=marshal.key(event_id, route), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return LedgerItem.from_item(marshal.plain(item)) if item else None
 
     def _put_new(self, item: dict[str, Any]) -> bool:
         try:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from dlq.clock import SYSTEM_CLOCK, Clock, moment
-from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
+from dlq.errors import BudgetWait, ConfigurationError, GiveUp, Rejected, RetryLater
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
 from dlq.ledger import LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.observe import NO_METRICS, MetricsObserver
@@ -24,7 +24,14 @@ from dlq.replay.outcomes import (
     Wait,
 )
 from dlq.replay.ports import News, Parking, TargetSender
-from dlq.replay.recorded import age_start, code_of, correlation_of, observed, receipt_of
+from dlq.replay.recorded import (
+    age_start,
+    code_of,
+    correlation_of,
+    observed,
+    receipt_of,
+    text_of,
+)
 from dlq.replay.waiting import GenesysWait, genesys_wait
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
@@ -95,8 +102,18 @@ class Attempts:
             reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
             return self.exhaust(claimed, reason, "MaxEventAge", task_id)
         try:
+            self._check_boundary(claimed)
             self._check_conversation(claimed, verified=verified, unverified=unverified)
             delivery = self._send(claimed)
+        except Rejected as exc:
+            said = text_of(exc)
+            log.warning(
+                f"replay rejected, nothing sent: {said}", extra={**context, "outcome": "rejected"}
+            )
+            rejected = ReplayOutcome.REJECTED
+            return self._finish(
+                claimed, Status.REJECTED, rejected, said, task_id, code=exc.code, note=note
+            )
         except Wait:
             raise  # waited for Genesys: the item is already handed back
         except BudgetWait as wait:
@@ -104,16 +121,17 @@ class Attempts:
             self._ledger.postpone(claimed, until=until)
             raise Wait(str(wait), retry_after=wait.retry_after) from None
         except GiveUp as exc:
+            said = text_of(exc)
             log.warning(
-                f"replay failed for good: {exc}",
+                f"replay failed for good: {said}",
                 extra={**context, "outcome": "failed", "correlation_id": correlation_of(exc)},
             )
             failed = ReplayOutcome.FAILED
             return self._finish(
-                claimed, Status.FAILED, failed, str(exc), task_id, code=code_of(exc), note=note
+                claimed, Status.FAILED, failed, said, task_id, code=code_of(exc), note=note
             )
         except (RetryLater, ConfigurationError) as exc:
-            error, code = str(exc), code_of(exc)
+            error, code = text_of(exc), code_of(exc)
             if not self._policy.attempts_left(claimed.attempts):
                 return self.exhaust(claimed, error, code, task_id)
             log.info(
@@ -197,6 +215,16 @@ class Attempts:
                 raise
             self._wait_for_genesys(claimed, waiting, exc)
 
+    def _check_boundary(self, claimed: LedgerItem) -> None:
+        """The ingest's trust-boundary check again, with the workers' settings: an item
+        admitted before it (or by an ingest configured otherwise) is judged by it too."""
+        boundary = self._options.boundary
+        if boundary is None:
+            return
+        refusal = boundary.refusal(claimed.rule_arn, claimed.source or "")
+        if refusal is not None:
+            raise Rejected(refusal.reason, code=refusal.code)
+
     def _send(self, claimed: LedgerItem) -> Delivery:
         """The one send of the attempt. Anything unforeseen that stops it midway (a task's
         soft time limit under prefork, a bug) leaves the target's side unknown: that is
@@ -266,7 +294,7 @@ class Attempts:
         )
         log.warning(
             f"replay waits for Genesys, no attempt spent, looking again in {delay:.0f} s: "
-            f"{reason}: {exc}",
+            f"{reason}: {text_of(exc)}",
             extra={
                 "event_id": claimed.event_id,
                 "target_arn": claimed.target_arn,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dlq.boundary import TrustBoundary
 from dlq.errors import DlqReplayError, RetryLater
 from dlq.ledger import IMMINENT_SECONDS, Status
 
@@ -14,6 +15,8 @@ class ReplayOutcome(StrEnum):
     REPLAYED = "replayed"
     FAILED = "failed"
     EXHAUSTED = "exhausted"
+    #: Outside the trust boundary (`dlq.boundary`): nothing was sent.
+    REJECTED = "rejected"
     SUPPRESSED = "duplicate_suppressed"
     SKIPPED = "skipped"
 
@@ -23,6 +26,7 @@ OUTCOME_OF = {
     Status.REPLAYED: ReplayOutcome.REPLAYED,
     Status.FAILED: ReplayOutcome.FAILED,
     Status.EXHAUSTED: ReplayOutcome.EXHAUSTED,
+    Status.REJECTED: ReplayOutcome.REJECTED,
 }
 
 
@@ -78,3 +82,6 @@ class ReplayOptions:
     #: The longest one ledger call can take with its retries: a delivered attempt's
     #: outcome is written again and again while its lease has at least this much left.
     ledger_call_seconds: float = 30.0
+    #: Which rules' events may be sent at all (`dlq.boundary`), checked again before each
+    #: attempt (the ingest checked it first); None: not checked here.
+    boundary: TrustBoundary | None = None

@@ -7,6 +7,7 @@ from datetime import datetime
 from dlq.clock import parse_iso
 from dlq.ledger import LedgerItem, Receipt
 from dlq.observe import Outcome
+from dlq.redact import scrub
 from dlq.targets.delivery import Delivery
 
 
@@ -38,6 +39,13 @@ def code_of(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     text = code if isinstance(code, str) and code else type(exc).__name__
     return "".join(c for c in text if c.isalnum() or c in "._-")[:64] or "Error"
+
+
+def text_of(exc: BaseException) -> str:
+    """What the ledger and the log say of a failure: its message, scrubbed of every secret
+    the process knows and of anything shaped like a credential (a target's answer may
+    have echoed one into it)."""
+    return scrub(str(exc))
 
 
 def correlation_of(exc: BaseException) -> str | None:

@@ -47,6 +47,7 @@ def genesys_wait(exc: BaseException) -> GenesysWait | None:
         return GenesysWait(
             GENESYS_LOGIN,
             "the Genesys login refused the OAuth client: check GENESYS_CLIENT_ID and "
-            "GENESYS_CLIENT_SECRET on the replay workers",
+            "GENESYS_CLIENT_SECRET (or the secrets their _ARN variables name) on the replay "
+            "workers",
         )
     return None

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlq.targets.answer import summarise
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import TargetFailed
 from dlq.targets.kind import TargetKind
-
-#: How much of a failed function's error payload goes into the error message.
-FUNCTION_ERROR_EXCERPT = 500
 
 
 def invoke_lambda(client: Any, replay: Replay, *, invocation_type: str = "Event") -> str:
@@ -27,9 +25,10 @@ def invoke_lambda(client: Any, replay: Replay, *, invocation_type: str = "Event"
     # Read the stream either way, so the connection goes back to the pool.
     payload = response["Payload"].read()
     if response.get("FunctionError"):
-        excerpt = payload[:FUNCTION_ERROR_EXCERPT].decode("utf-8", errors="replace")
+        # The function's error may quote what it was given or holds: scrubbed, cut short.
         raise TargetFailed(
-            f"{replay.delivered_to} failed ({response['FunctionError']}): {excerpt}; "
+            f"{replay.delivered_to} failed ({response['FunctionError']}: "
+            f"{summarise(payload)}); "
             "the function still fails on this event, retrying later",
             target_arn=replay.delivered_to,
             code="FunctionError",

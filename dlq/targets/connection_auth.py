@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlq.errors import ConfigurationError
-from dlq.logs import REDACTED
+from dlq.redact import REDACTED
 
 #: The methods a connection may use at its token endpoint (`ConnectionOAuthHttpMethod`).
 TOKEN_METHODS = frozenset({"GET", "POST", "PUT"})

@@ -11,7 +11,9 @@ their ARNs (`TargetFacts`), so an operator's redrive reads them again.
 The OAuth token is kept per connection until it expires (less a margin), and fetched again
 when the connection's settings change or the endpoint refuses it: EventBridge "refreshes
 OAuth tokens when a 401 or 407 response is returned" (user guide, "Authorization methods
-for connections"). No secret reaches a log, an error message or a `repr`.
+for connections"). No secret reaches a log, an error message or a `repr`: every value
+read from a connection's secret, and every token, joins the process's scrubber
+(`dlq.redact`), which the logs and the targets' error texts go through.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from dlq.errors import ConfigurationError
+from dlq.redact import remember
 from dlq.retryafter import parse_retry_after
 from dlq.targets.arn import Arn
 from dlq.targets.connection_auth import (
@@ -170,9 +173,11 @@ class Connections:
                     f"the secret of connection {connection_arn} is not JSON; re-enter the "
                     "connection's credentials (UpdateConnection), then redrive"
                 ) from None
-        return parse_authorization(
+        authorization = parse_authorization(
             described, secret if isinstance(secret, Mapping) else {}, connection_arn=connection_arn
         )
+        remember(*authorization.secrets)
+        return authorization
 
     def _token_lock(self, connection_arn: str) -> threading.Lock:
         with self._lock:
@@ -195,6 +200,7 @@ class Connections:
     def _fetch(self, connection_arn: str, client: OAuthClient) -> _Token:
         """One client-credentials token request (RFC 6749 section 4.4), Basic client auth."""
         pair = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode()).decode()
+        remember(pair)
         form = {"grant_type": "client_credentials", **client.body}
         in_query = client.method == "GET"
         what = f"the OAuth token endpoint of {connection_arn}"
@@ -253,6 +259,7 @@ class Connections:
                 code="OAuthBadResponse",
             )
         value, lifetime = issued
+        remember(value)
         lifetime = UNSTATED_TOKEN_SECONDS if lifetime is None else lifetime
         margin = min(TOKEN_MARGIN_SECONDS, lifetime / 10)
         log.info("%s issued a token, valid %.0f s", what, lifetime)

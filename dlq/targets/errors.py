@@ -29,6 +29,7 @@ from botocore.exceptions import (
 
 from dlq.awserrors import AwsErrorKind, kind_of
 from dlq.errors import ConfigurationError, DlqReplayError, GiveUp, RetryLater
+from dlq.redact import scrub
 from dlq.retryafter import parse_retry_after
 
 
@@ -115,8 +116,10 @@ def classify(
 
     The code's kind comes from `dlq.awserrors`, the vocabulary doctor and the poller use.
     A code it does not know is judged by its HTTP status: a 4xx is the caller's fault and
-    will not pass, anything else (5xx, no status) may.
+    will not pass, anything else (5xx, no status) may. The service's message is scrubbed
+    (`dlq.redact`): it is the one text of the answer an error quotes.
     """
+    message = scrub(message)
     said = f"{target_arn} answered {code}: {message}" if message else f"{target_arn}: {code}"
     kind = kind_of(code, http_status=status)
     if kind is AwsErrorKind.THROTTLED:

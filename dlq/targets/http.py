@@ -9,6 +9,7 @@ import requests
 
 from dlq.httpsession import PooledSession
 from dlq.retryafter import parse_retry_after
+from dlq.targets.answer import summarise
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import (
     TargetError,
@@ -72,7 +73,9 @@ def call(
 
     `timeout` is (connect, read) seconds: a slow endpoint costs a retry, never a stuck
     worker, and requests never resends a request on its own. Messages name the URL
-    without its query or credentials, and never the headers (they may hold secrets).
+    without its query or credentials, and never the headers (they may hold secrets); of
+    an error answer they keep its size, digest, code and a scrubbed excerpt
+    (`dlq.targets.answer`): it may echo the request's credentials.
     """
     where = _redacted(url)
     data = None if method in ("GET", "HEAD") else replay.data
@@ -118,7 +121,7 @@ def _status_error(
 ) -> TargetError:
     status = response.status_code
     code = f"HTTP{status}"
-    said = f"{where} answered HTTP {status}: {response.text[:200]!r}"
+    said = f"{where} answered HTTP {status} ({summarise(response.content)})"
     if status == 429:
         return TargetThrottled(
             f"{said}; throttled, retrying later",

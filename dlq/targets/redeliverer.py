@@ -1,10 +1,10 @@
 """The Redeliverer: routes an event to the target that missed it and sends it there once.
 
-Routing (`plan`) checks the message's TARGET_ARN against its rule's own targets, unless
-the operator routed it explicitly (REPLAY_TARGET_OVERRIDES, or an item's redrive
-override: the escape hatch, logged) or chose to trust the attribute
-(REPLAY_TRUST_TARGET_ARN). The payload is then what EventBridge would have sent: the
-rule target's input transformation of the original event.
+Routing (`plan`) checks the message's TARGET_ARN against its rule's own targets, and the
+event against the rule's pattern, unless the operator routed it explicitly
+(REPLAY_TARGET_OVERRIDES, or an item's redrive override: the escape hatch, logged) or
+chose to trust the attribute (REPLAY_TRUST_TARGET_ARN). The payload is then what
+EventBridge would have sent: the rule target's input transformation of the original event.
 """
 
 from __future__ import annotations
@@ -179,10 +179,15 @@ class Redeliverer:
         target that missed it: one try.
 
         Raises a `TargetError`: `RetryLater` subclasses when another attempt may pass,
-        `GiveUp` subclasses when none will; `ConfigurationError` when an operator must
-        act (credentials, a permission).
+        `GiveUp` subclasses when none will; `Rejected` when the rule's event pattern does
+        not match the event (routed by the rule only); `ConfigurationError` when an
+        operator must act (credentials, a permission).
         """
         plan = self.plan(target_arn, rule_arn=rule_arn, override=override)
+        if plan.route == "rule" and self._rules is not None:
+            # What the rule would have delivered at all: an explicit route is the
+            # operator's word instead, and a trusted one asks EventBridge nothing.
+            self._rules.check_pattern(rule_arn, target_arn, body)
         if plan.target is not None:
             rendered = render(plan.target.input, body, rule_arn=rule_arn)
         else:

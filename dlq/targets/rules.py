@@ -3,8 +3,9 @@
 Anyone allowed `sqs:SendMessage` on the DLQ can write a message naming any ARN, so a
 replay goes only to a target that the message's own rule lists (`events:ListTargetsByRule`),
 and takes from that listing what EventBridge would have used: the input transformation
-and the target's parameters. The listing is read once per rule per `ttl_seconds` for the
-whole fleet (cached in Redis), not once per event.
+and the target's parameters; and only an event that the rule's pattern matches
+(`events:DescribeRule`, `pattern`). The listing and the pattern are read once per rule per
+`ttl_seconds` for the whole fleet (cached in Redis), not once per event.
 
 A rule may list one ARN under several target ids (one Lambda twice, with two inputs). The
 message names the ARN only, so when those targets differ the replay cannot know which one
@@ -19,20 +20,21 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 import redis
 from botocore.exceptions import ClientError
 
-from dlq.errors import ConfigurationError
-from dlq.memo import Memo
-from dlq.targets.arn import Arn
+from dlq.boundary import PATTERN_MISMATCH
+from dlq.errors import ConfigurationError, Rejected
+from dlq.rulearn import RuleRef as RuleRef  # re-exported: where routing reads rule ARNs
 from dlq.targets.errors import TargetFatal
+from dlq.targets.pattern import EventPattern, PatternUnsupported
+from dlq.targets.rulecache import FleetCache, Keys
 from dlq.targets.transform import TargetInput
 
 log = logging.getLogger(__name__)
@@ -40,44 +42,18 @@ log = logging.getLogger(__name__)
 CACHE_PREFIX = "dlq:rule:"
 FILL_PREFIX = "dlq:rule-fill:"
 #: Per rule ARN: how many times the fleet called ListTargetsByRule (operators, tests).
-#: The hash expires `LOOKUPS_TTL_SECONDS` after the latest call (each call sets it again).
+#: The hash expires a day after the latest call (`rulecache.LOOKUPS_TTL_SECONDS`).
 LOOKUPS_KEY = "dlq:stats:rule-lookups"
-LOOKUPS_TTL_SECONDS = 86400
-#: How long a worker waits for another worker's lookup of the same rule before its own.
-FILL_WAIT_SECONDS = 5.0
-#: How long a process keeps a rule's targets to itself (at most half the fleet's TTL).
-LOCAL_SECONDS = 5.0
+#: The same three for a rule's event pattern (DescribeRule).
+PATTERN_PREFIX = "dlq:rule-pattern:"
+PATTERN_FILL_PREFIX = "dlq:rule-pattern-fill:"
+PATTERN_LOOKUPS_KEY = "dlq:stats:rule-pattern-lookups"
 
 EventsClientFor = Callable[[str], Any]
 
 
 class RuleTargetError(TargetFatal):
     """The event cannot go where its message says; the message says what to do instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class RuleRef:
-    """Which rule an ARN names: `arn:aws:events:<region>:<account>:rule/[<bus>/]<name>`.
-
-    A partner bus's name holds slashes (`aws.partner/genesys.com/cloud/<org>/<suffix>`),
-    so the rule's name is the last part and the bus everything between.
-    """
-
-    arn: str
-    region: str
-    bus: str
-    name: str
-
-    @classmethod
-    def parse(cls, rule_arn: str) -> RuleRef | None:
-        arn = Arn.parse(rule_arn)
-        if arn is None or arn.service != "events" or not arn.resource.startswith("rule/"):
-            return None
-        path = arn.resource.removeprefix("rule/")
-        bus, _, name = path.rpartition("/")
-        if not name or not arn.region:
-            return None
-        return cls(arn=rule_arn, region=arn.region, bus=bus or "default", name=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,24 +160,34 @@ def listed_target(
 
 
 class RuleBook:
-    """The targets of each rule, read with ListTargetsByRule and shared by the fleet.
+    """The targets and the event pattern of each rule, read with ListTargetsByRule and
+    DescribeRule and shared by the fleet.
 
-    `events_for(region)` is an EventBridge client for that region. Answers are cached in
-    Redis for `ttl_seconds`; a rule found gone is cached too, so a backlog for a deleted
-    rule costs one call per period, not one per event. Concurrent misses of one rule wait
-    for whichever worker fetches it.
+    `events_for(region)` is an EventBridge client for that region. Each answer is cached
+    in Redis for `ttl_seconds` (`rulecache`): one call of each kind per rule per period,
+    whatever the backlog, a rule found gone included; `forget` drops both.
     """
 
     def __init__(
         self, events_for: EventsClientFor, cache: redis.Redis, *, ttl_seconds: float = 60.0
     ) -> None:
         self._events_for = events_for
-        self._cache = cache
-        self._ttl = max(1, round(ttl_seconds))
-        self._local = threading.Lock()
-        # Each process keeps what it read for a few seconds more: the fleet's copy in
-        # Redis costs a read and a parse per event otherwise.
-        self._recent: Memo[str, list[RuleTarget] | None] = Memo(min(LOCAL_SECONDS, ttl_seconds / 2))
+        self._targets: FleetCache[list[RuleTarget]] = FleetCache(
+            cache,
+            Keys(CACHE_PREFIX, FILL_PREFIX, LOOKUPS_KEY),
+            ttl_seconds=ttl_seconds,
+            fetch=self._list,
+            encode=lambda targets: [t.to_dict() for t in targets],
+            decode=lambda document: [RuleTarget.from_target(t) for t in document],
+        )
+        self._patterns: FleetCache[RulePattern] = FleetCache(
+            cache,
+            Keys(PATTERN_PREFIX, PATTERN_FILL_PREFIX, PATTERN_LOOKUPS_KEY),
+            ttl_seconds=ttl_seconds,
+            fetch=self._describe,
+            encode=lambda pattern: {"EventPattern": pattern.text},
+            decode=lambda document: RulePattern(document.get("EventPattern")),
+        )
 
     def target(self, rule_arn: str, target_arn: str) -> RuleTarget:
         """The rule's own target whose ARN is `target_arn`, else a `RuleTargetError`."""
@@ -216,14 +202,7 @@ class RuleBook:
             )
         listed = self.targets(rule_arn)
         if listed is None:
-            raise RuleTargetError(
-                f"rule {rule_arn} no longer exists, so the event was not redelivered: restore "
-                f"the rule with its target {target_arn}, or route the target explicitly with "
-                "REPLAY_TARGET_OVERRIDES on the replay workers (restart them with it) or "
-                "`dlq-replay redrive --target-override`, then redrive",
-                target_arn=target_arn,
-                code="RuleNotFound",
-            )
+            raise _rule_not_found(rule_arn, target_arn)
         target = listed_target(rule_arn, target_arn, listed)
         if target is not None:
             return target
@@ -238,65 +217,61 @@ class RuleBook:
             code="NotARuleTarget",
         )
 
+    def check_pattern(self, rule_arn: str, target_arn: str, body: str) -> None:
+        """Raise `Rejected` (`PatternMismatch`) unless the rule's event pattern matches
+        the event in `body`, as EventBridge would have matched it before delivering."""
+        described = self.pattern(rule_arn)
+        if described is None:
+            raise _rule_not_found(rule_arn, target_arn)
+        if described.text is None:
+            raise Rejected(
+                f"rule {rule_arn} has no event pattern (a scheduled rule): it never delivered "
+                "this event, so a message naming it was not written by EventBridge; nothing "
+                "was sent (check who may sqs:SendMessage on the DLQ)",
+                code=PATTERN_MISMATCH,
+            )
+        try:
+            pattern = described.parsed
+        except PatternUnsupported as exc:
+            raise RuleTargetError(
+                f"the event pattern of rule {rule_arn} cannot be evaluated here ({exc}), so "
+                "whether the rule delivered this event is unknown and nothing was sent: "
+                "upgrade dlq-replay, or send it anyway with `dlq-replay redrive --error-code "
+                f"PatternUnsupported --target-override {target_arn}` (no input transformation)",
+                target_arn=target_arn,
+                code="PatternUnsupported",
+            ) from None
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = None
+        if not pattern.matches(event):
+            raise Rejected(
+                f"the event does not match the event pattern of rule {rule_arn}: EventBridge "
+                "would never have delivered it to the rule's targets, so nothing was sent; if "
+                "the rule's pattern changed since, the event is no longer the rule's; if not, "
+                "someone wrote this message to the DLQ: check who may sqs:SendMessage on it",
+                code=PATTERN_MISMATCH,
+            )
+
     def forget(self, rule_arn: str) -> None:
-        """Drop the fleet's copy of a rule's targets (an operator changed the rule)."""
-        self._recent.forget(rule_arn)
-        self._cache.delete(CACHE_PREFIX + rule_arn)
+        """Drop the fleet's copy of a rule's targets and pattern (an operator changed it)."""
+        self._targets.forget(rule_arn)
+        self._patterns.forget(rule_arn)
 
     def targets(self, rule_arn: str) -> list[RuleTarget] | None:
         """The rule's targets (None when the rule is gone), from the caches or EventBridge."""
-        return self._recent.get(rule_arn, lambda: self._shared(rule_arn))
+        return self._targets.get(rule_arn)
 
-    def _shared(self, rule_arn: str) -> list[RuleTarget] | None:
-        cached = self._cached(rule_arn)
-        if cached is not None:
-            return cached.targets
-        with self._local:  # one thread of this process asks; the others read its answer
-            cached = self._cached(rule_arn)
-            if cached is not None:
-                return cached.targets
-            claimed = self._cache.set(FILL_PREFIX + rule_arn, "1", nx=True, ex=30)
-            if not claimed:
-                cached = self._await_other_worker(rule_arn)
-                if cached is not None:
-                    return cached.targets
-            try:
-                cached = self._cached(rule_arn)  # filled between our miss and our claim
-                if cached is not None:
-                    return cached.targets
-                listed = self._list(rule_arn)
-                document = None if listed is None else [t.to_dict() for t in listed]
-                self._cache.set(CACHE_PREFIX + rule_arn, json.dumps(document), ex=self._ttl)
-            finally:
-                if claimed:  # never release another worker's claim
-                    self._cache.delete(FILL_PREFIX + rule_arn)
-            return listed
-
-    def _cached(self, rule_arn: str) -> _Cached | None:
-        raw = self._cache.get(CACHE_PREFIX + rule_arn)
-        if raw is None:
-            return None
-        document = json.loads(raw)
-        return _Cached(None if document is None else [RuleTarget.from_target(t) for t in document])
-
-    def _await_other_worker(self, rule_arn: str) -> _Cached | None:
-        deadline = time.monotonic() + FILL_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            cached = self._cached(rule_arn)
-            if cached is not None:
-                return cached
-        return None
+    def pattern(self, rule_arn: str) -> RulePattern | None:
+        """The rule's event pattern (None when the rule is gone), cached as its targets are."""
+        return self._patterns.get(rule_arn)
 
     def _list(self, rule_arn: str) -> list[RuleTarget] | None:
         rule = RuleRef.parse(rule_arn)
         if rule is None:
             return None
         client = self._events_for(rule.region)
-        pipe = self._cache.pipeline(transaction=False)
-        pipe.hincrby(LOOKUPS_KEY, rule_arn, 1)
-        pipe.expire(LOOKUPS_KEY, LOOKUPS_TTL_SECONDS)
-        pipe.execute()
         targets: list[RuleTarget] = []
         token: str | None = None
         try:
@@ -311,21 +286,57 @@ class RuleBook:
                 if not token:
                     return targets
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "ResourceNotFoundException":
-                log.warning("a rule named in the DLQ is gone", extra={"rule_arn": rule_arn})
-                return None
-            if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-                raise ConfigurationError(
-                    f"events:ListTargetsByRule on {rule_arn} was denied: grant the workers "
-                    "events:ListTargetsByRule on the rule (see the README's IAM section), or "
-                    "set REPLAY_TRUST_TARGET_ARN=true to redeliver to TARGET_ARN unchecked"
-                ) from None
-            raise
+            _gone_or_raise(error, rule_arn, "ListTargetsByRule")
+            return None
+
+    def _describe(self, rule_arn: str) -> RulePattern | None:
+        rule = RuleRef.parse(rule_arn)
+        if rule is None:
+            return None
+        try:
+            answer = self._events_for(rule.region).describe_rule(
+                Name=rule.name, EventBusName=rule.bus
+            )
+        except ClientError as error:
+            _gone_or_raise(error, rule_arn, "DescribeRule")
+            return None
+        return RulePattern(answer.get("EventPattern") or None)
 
 
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    """A cache hit: the rule's targets, or None for a rule known to be gone."""
+@dataclass(frozen=True)
+class RulePattern:
+    """What DescribeRule says of a rule's pattern: its text (None: a scheduled rule)."""
 
-    targets: list[RuleTarget] | None
+    text: str | None
+
+    @cached_property
+    def parsed(self) -> EventPattern:
+        """The pattern, parsed once (`PatternUnsupported` when it cannot be evaluated)."""
+        return EventPattern.parse(self.text or "{}")
+
+
+def _rule_not_found(rule_arn: str, target_arn: str) -> RuleTargetError:
+    return RuleTargetError(
+        f"rule {rule_arn} no longer exists, so the event was not redelivered: restore "
+        f"the rule with its target {target_arn}, or route the target explicitly with "
+        "REPLAY_TARGET_OVERRIDES on the replay workers (restart them with it) or "
+        "`dlq-replay redrive --target-override`, then redrive",
+        target_arn=target_arn,
+        code="RuleNotFound",
+    )
+
+
+def _gone_or_raise(error: ClientError, rule_arn: str, action: str) -> None:
+    """Return for a rule that is gone; raise a denial as a `ConfigurationError`, any
+    other error as it is."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "ResourceNotFoundException":
+        log.warning("a rule named in the DLQ is gone", extra={"rule_arn": rule_arn})
+        return
+    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+        raise ConfigurationError(
+            f"events:{action} on {rule_arn} was denied: grant the workers events:{action} "
+            "on the rule (see the README's IAM section), or set REPLAY_TRUST_TARGET_ARN=true "
+            "to redeliver to TARGET_ARN unchecked"
+        ) from None
+    raise error

@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 QUICK_EVENTS = 5 * 4 + 1  # bench.common.QUICK: 5 conversations of 4 events, 1 presence
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         argv = [sys.executable, "-m", f"bench.{name}", "--quick", "--dynamodb", "moto"]
         argv += ["--output", str(out / f"{name}.json"), *extra.get(name, [])]
         procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     figures: dict[str, dict] = {}
     for name, proc in procs.items():

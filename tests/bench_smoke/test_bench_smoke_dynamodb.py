@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 QUICK_EVENTS = 5 * 4 + 1
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def _bench(argv: list[str], *, path: str | None = None) -> subprocess.CompletedP
     env = {**os.environ, "PATH": path} if path is not None else None
     return subprocess.run(
         [sys.executable, "-m", *argv],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

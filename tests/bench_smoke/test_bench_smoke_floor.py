@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +24,7 @@ def floor(tmp_path_factory: pytest.TempPathFactory) -> dict:
     argv = [sys.executable, "-m", "bench.floor", "--quick", "--dynamodb", "moto"]
     argv += ["--cost", str(out / "no-cost.json"), "--output", str(out / "floor.json")]
     done = subprocess.run(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=150
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=150
     )
     assert done.returncode == 0, f"bench.floor failed:\n{done.stdout[-4000:]}"
     figures: dict = json.loads((out / "floor.json").read_text())

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 
 def test_quick_limiter_benchmark_reports_its_figures(tmp_path: Path) -> None:
     output = tmp_path / "limiter.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench.limiter", "--quick", "--output", str(output)],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=180,

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FIXTURES
 
 from bench import report, scale
 from bench.common import WorkloadSpec, arrival_order
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bench"
 
 
 def _document(path: Path, between: str) -> str:
@@ -33,7 +32,7 @@ def _document(path: Path, between: str) -> str:
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     folder = tmp_path / "results"
-    shutil.copytree(FIXTURES, folder)
+    shutil.copytree(FIXTURES / "bench", folder)
     return folder
 
 

@@ -1,9 +1,12 @@
 """One contract, two stores: `MemoryLedger` and the DynamoDB `Ledger` (on moto's server).
 
-Every test here runs twice, once per store, and both must behave the same: what each
-`LedgerStore` method writes, when a conditional transition is refused, and what the
-reads return, in which order. DynamoDB (moto) is the reference; the in-memory twin is
-what unit tests use, so where the two differ, the twin is wrong.
+The tests are written once, here, and held against each store by a module that imports
+them and provides the `backend` fixture: tests/unit/test_ledger_contract_memory.py
+(`memory_backend`, no server, in `make unit`) and tests/contract/
+test_ledger_contract_dynamodb.py (`dynamodb_backend`, on moto's server). Both stores must
+behave the same: what each `LedgerStore` method writes, when a conditional transition is
+refused, and what the reads return, in which order. DynamoDB (moto) is the reference;
+the in-memory twin is what unit tests use, so where the two differ, the twin is wrong.
 
 Both stores get a `FakeClock`: time moves only by `clock.advance()`, never by sleeping.
 Items are made from real DLQ messages (`tests/helpers.py`), through the stores' own
@@ -42,6 +45,7 @@ from dlq.ledger import (
     marshal,
 )
 from dlq.ledger.model import route_of
+from dlq.settings import Settings
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
 OTHER_TARGET = "arn:aws:lambda:us-east-1:111122223333:function:crm-sync"
@@ -62,20 +66,21 @@ class Backend:
     stored: Callable[[EventKey], dict[str, Any] | None]
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def memory_backend() -> Backend:
+    """`MemoryLedger` on a fresh `FakeClock`."""
     clock = FakeClock()
-    if request.param == "memory":
-        memory = MemoryLedger(clock=clock)
+    memory = MemoryLedger(clock=clock)
 
-        def held(key: EventKey) -> dict[str, Any] | None:
-            return copy.deepcopy(memory._items.get((key.event_id, route_of(key))))
+    def held(key: EventKey) -> dict[str, Any] | None:
+        return copy.deepcopy(memory._items.get((key.event_id, route_of(key))))
 
-        return Backend(memory, clock, held)
+    return Backend(memory, clock, held)
 
-    request.getfixturevalue("moto_server")
-    client = aws_client("dynamodb", request.getfixturevalue("make_settings")())
-    table = f"contract-{request.getfixturevalue('unique')}"
+
+def dynamodb_backend(settings: Settings, table: str) -> Backend:
+    """The DynamoDB `Ledger` on a new `table` (created here), on a fresh `FakeClock`."""
+    clock = FakeClock()
+    client = aws_client("dynamodb", settings)
     create_table(client, table)
 
     def stored(key: EventKey) -> dict[str, Any] | None:
@@ -560,8 +565,8 @@ def test_finish_twice_with_one_claim_raises_stale_claim(ledger):
     assert current(ledger, key) == done
 
 
-@pytest.mark.parametrize("status", [Status.IN_PROGRESS, Status.RECEIVED, Status.REJECTED])
-def test_finish_refuses_a_waiting_or_rejected_status_with_value_error(ledger, status):
+@pytest.mark.parametrize("status", [Status.IN_PROGRESS, Status.RECEIVED])
+def test_finish_refuses_a_waiting_status_with_value_error(ledger, status):
     key = key_of(receive(ledger))
     claimed = ledger.claim(key, lease_seconds=LEASE)
 
@@ -569,6 +574,30 @@ def test_finish_refuses_a_waiting_or_rejected_status_with_value_error(ledger, st
         ledger.finish(claimed, status, outcome="nonsense")
 
     assert current(ledger, key) == claimed
+
+
+def test_finish_to_rejected_keeps_the_reason_and_the_code(ledger):
+    # The worker's verdict on an event outside the trust boundary (its rule's pattern).
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
+
+    ledger.finish(
+        claimed, Status.REJECTED, outcome="rejected", error="no match", error_code="PatternMismatch"
+    )
+
+    item = current(ledger, key)
+    assert (item.status, item.reject_reason) == (Status.REJECTED, "no match")
+    assert (item.last_error, item.last_error_code) == ("no match", "PatternMismatch")
+    assert item.lease_until is None and item.claim_token is None
+
+
+def test_put_rejected_keeps_a_code_when_given(ledger):
+    message = received_message("{}", TARGET)
+
+    assert ledger.put_rejected(message, "bus not allowed", code="BusNotAllowed") is True
+
+    item = current(ledger, EventKey(f"rejected:{message.message_id}", TARGET))
+    assert (item.reject_reason, item.last_error_code) == ("bus not allowed", "BusNotAllowed")
 
 
 # --- postpone ---------------------------------------------------------------------------
@@ -684,6 +713,161 @@ def test_redrive_is_refused_when_the_item_changed_since_it_was_read(ledger, cloc
     assert refused.value.current == after
     assert (after.status, after.attempts, after.last_error) == (Status.FAILED, 1, "still 400")
     assert [entry["outcome"] for entry in after.history[-2:]] == ["the other operator", "failed"]
+
+
+# --- forget -----------------------------------------------------------------------------
+
+#: What `forget` removes from an item (the texts that may hold customer data).
+FORGOTTEN = {"body", "body_truncated", "last_error", "error_message", "reject_reason"}
+#: What a history entry keeps after `forget`.
+HISTORY_FACTS = {
+    "at", "outcome", "task_id", "delivered_to", "route", "transformed", "payload_digest", "times"
+}  # fmt: skip
+PHONE = "+13175550199"
+
+
+def failed_with_texts(ledger: LedgerStore, conversation_id: str) -> Key:
+    """A failed item whose texts quote the customer: its error, its note, the receipt."""
+    key = key_of(receive(ledger, conversation_id=conversation_id))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
+    ledger.finish(
+        claimed,
+        Status.FAILED,
+        outcome="failed",
+        error=f"400 from the target: unknown caller {PHONE}",
+        error_code="HTTP400",
+        task_id="task-1",
+        sent=Receipt(delivered_to=TARGET, answer=f"echo {PHONE}", route="rule", digest="d1"),
+        note=f"ordering given up for {PHONE}",
+    )
+    return key
+
+
+def test_forget_drops_the_body_and_every_text_and_keeps_status_attempts_codes_and_times(
+    ledger, clock, stored
+):
+    conversation = str(uuid.uuid4())
+    key = failed_with_texts(ledger, conversation)
+    before = stored(key)
+    assert FORGOTTEN - {"body_truncated", "reject_reason"} <= set(before)
+    clock.advance(60)
+
+    item = ledger.forget(current(ledger, key), note="forgotten by ops")
+
+    after = stored(key)
+    assert not FORGOTTEN & set(after)
+    assert PHONE not in repr(after) and conversation not in after.get("body", "")
+    kept = {k: v for k, v in before.items() if k not in FORGOTTEN | {"history"}}
+    assert {k: v for k, v in after.items() if k not in {"history", "forgotten_at"}} == kept
+    assert after["forgotten_at"] == iso(clock.now())
+    assert after["history"] == [
+        *({k: v for k, v in h.items() if k in HISTORY_FACTS} for h in before["history"]),
+        {"at": iso(clock.now()), "outcome": "forgotten by ops"},
+    ]
+    assert after["history"][-2]["delivered_to"] == TARGET  # where it went is not a text
+    assert (item.status, item.attempts, item.last_error_code) == (Status.FAILED, 1, "HTTP400")
+    assert (item.body, item.last_error, item.forgotten_at) == ("", None, iso(clock.now()))
+    assert item == current(ledger, key)
+
+
+def test_forget_of_a_rejected_item_drops_its_raw_body_and_reason_and_keeps_its_digest(
+    ledger, stored
+):
+    key = item_in(ledger, Status.REJECTED)
+    before = stored(key)
+
+    ledger.forget(current(ledger, key))
+
+    after = stored(key)
+    assert not FORGOTTEN & set(after)
+    assert (after["status"], after["body_sha256"], after["body_bytes"]) == (
+        "rejected",
+        before["body_sha256"],
+        before["body_bytes"],
+    )
+
+
+def test_forget_keeps_the_item_where_the_indexes_find_it(ledger):
+    conversation = str(uuid.uuid4())
+    key = failed_with_texts(ledger, conversation)
+
+    ledger.forget(current(ledger, key))
+
+    assert event_ids(ledger.by_status(Status.FAILED)) == [key.event_id]
+    assert event_ids(ledger.by_conversation(conversation)) == [key.event_id]
+
+
+@pytest.mark.parametrize("status", [Status.RECEIVED, Status.IN_PROGRESS, Status.RETRY_SCHEDULED])
+def test_forget_is_refused_for_a_pending_item_which_still_needs_its_body(ledger, stored, status):
+    key = item_in(ledger, status)
+    before = stored(key)
+
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.forget(current(ledger, key))
+
+    assert refused.value.current == current(ledger, key)
+    assert stored(key) == before
+
+
+def test_forget_is_refused_when_the_item_changed_since_it_was_listed(ledger, clock, stored):
+    key = item_in(ledger, Status.FAILED)
+    listed = current(ledger, key)
+    clock.advance(1)
+    ledger.redrive(key, note="the other operator")  # back to work: its body is needed
+    before = stored(key)
+
+    with pytest.raises(ClaimRefused) as refused:
+        ledger.forget(listed)
+
+    assert refused.value.current == current(ledger, key)
+    assert stored(key) == before and "body" in before
+
+
+def test_forget_twice_is_refused_the_second_time_and_changes_nothing(ledger, clock, stored):
+    key = item_in(ledger, Status.REPLAYED)
+    ledger.forget(current(ledger, key))
+    forgotten = current(ledger, key)
+    before = stored(key)
+    clock.advance(1)
+
+    with pytest.raises(ClaimRefused):
+        ledger.forget(forgotten)
+
+    assert stored(key) == before
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.EXHAUSTED])
+def test_a_forgotten_item_is_never_redriven(ledger, stored, status):
+    key = item_in(ledger, status)
+    ledger.forget(current(ledger, key))
+    before = stored(key)
+
+    with pytest.raises(ClaimRefused):
+        ledger.redrive(key)
+
+    assert stored(key) == before
+
+
+def test_a_redrive_that_read_the_item_before_it_was_forgotten_is_refused(
+    ledger, stored, monkeypatch
+):
+    key = item_in(ledger, Status.FAILED)
+    read = ledger.get
+
+    def read_then_let_another_operator_forget(key: EventKey) -> LedgerItem | None:
+        """Between the redrive's read and its write, another operator forgets the item."""
+        seen = read(key)
+        monkeypatch.setattr(ledger, "get", read)
+        assert seen is not None
+        ledger.forget(seen)
+        return seen
+
+    monkeypatch.setattr(ledger, "get", read_then_let_another_operator_forget)
+    with pytest.raises(ClaimRefused):
+        ledger.redrive(key)
+
+    after = stored(key)
+    assert (after["status"], "body" in after) == ("failed", False)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import pytest
 import redis
 import requests
 import yaml
+from helpers import REPO
 
 from devstack.moto_server import MotoServer
 from devstack.process import ChildServer, die_with_parent, free_port, wait_for_port
@@ -40,7 +41,6 @@ from dlq.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: The container port of each service another one reaches by name.
 SERVICE_PORTS = {"redis": 6379, "moto": 5000, "genesys-sim": 8080}

@@ -3,14 +3,13 @@
 Docker is not available on the build machines, so nothing here builds an image or starts a
 container; what can be checked without it is: every command names a real entry point, every
 variable is a setting, every copied file exists, and the SAM template lints clean and
-matches the ledger the code creates.
+matches the ledger the code creates. Its IAM, queue policy and encryption are in
+`test_least_privilege.py`.
 """
 
 from __future__ import annotations
 
-import copy
 import fnmatch
-import functools
 import importlib
 import os
 import re
@@ -22,13 +21,14 @@ from typing import Any
 
 import pytest
 import yaml
+from cfn import condition_holds, load_template, parameter_values, resolve
+from helpers import REPO
 from pydantic import AliasChoices
 
 from dlq.ledger import table_definition
 from dlq.settings import PLACEHOLDER_PREFIX, Settings
 from tasks import names
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 CLI_SUBCOMMANDS = {
@@ -54,15 +54,6 @@ AWS_VARIABLES = {
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 }
-#: What Lambda needs to attach a function to a VPC: these actions take no resource scope.
-VPC_ACTIONS = {
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-}
 #: Variables only docker-compose.yml reads (interpolated into it from .env).
 COMPOSE_VARIABLES = {"REDIS_PASSWORD"}
 #: Variables of the images we do not build: redis-cli's password for the healthcheck.
@@ -73,39 +64,6 @@ INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 # --- loading ------------------------------------------------------------------------
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading `!Ref X` as {"Ref": X} and `!Sub s` as {"Fn::Sub": s}."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
-@functools.cache
-def _parsed_template() -> dict[str, Any]:
-    text = (REPO / "template.yaml").read_text()
-    return yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 (safe loader subclass)
-
-
-def load_template() -> dict[str, Any]:
-    """The template, parsed once per session (a copy each time: tests may not share edits)."""
-    return copy.deepcopy(_parsed_template())
 
 
 def load_compose() -> dict[str, Any]:
@@ -193,7 +151,7 @@ def test_redis_requires_the_password_from_dotenv_and_so_does_its_healthcheck() -
     password = command[command.index("--requirepass") + 1]
     assert password.startswith("${REDIS_PASSWORD:?")  # compose stops when it is not set
     assert redis["environment"]["REDISCLI_AUTH"] == "${REDIS_PASSWORD}"
-    # redis-cli exits 0 on NOAUTH: healthy must mean PONG (tests/test_compose.py runs it).
+    # redis-cli exits 0 on NOAUTH: healthy must mean PONG (test_compose.py runs it).
     assert redis["healthcheck"]["test"][0] == "CMD-SHELL"
     assert "grep -q PONG" in redis["healthcheck"]["test"][1]
 
@@ -487,7 +445,6 @@ def test_ledger_table_matches_the_code() -> None:
     )
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"]["SSEEnabled"] is True
 
 
 def _function() -> dict[str, Any]:
@@ -509,7 +466,7 @@ def test_dlq_trigger_reports_batch_item_failures() -> None:
     (event,) = _function()["Events"].values()
     assert event["Type"] == "SQS"
     props = event["Properties"]
-    assert props["Queue"] == {"Ref": "DeadLetterQueueArn"}
+    # Which queue: test_dead_letter_queue_alarms_watch_the_queue_the_function_drains.
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BatchSize"] == {"Ref": "BatchSize"}
     assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "MaximumBatchingWindowInSeconds"}
@@ -517,63 +474,6 @@ def test_dlq_trigger_reports_batch_item_failures() -> None:
 
 def test_redis_url_parameter_is_not_echoed() -> None:
     assert load_template()["Parameters"]["RedisUrl"]["NoEcho"] is True
-
-
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """A policy's statements, with both branches of a conditional statement."""
-    found: list[dict[str, Any]] = []
-    for statement in document["Statement"]:
-        branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
-        found.extend(b for b in branches if b != {"Ref": "AWS::NoValue"})
-    return found
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def assert_least_privilege(statements: list[dict[str, Any]]) -> None:
-    for statement in statements:
-        actions = _as_list(statement["Action"])
-        assert statement["Effect"] == "Allow"
-        assert "NotAction" not in statement and "NotResource" not in statement
-        assert not [a for a in actions if "*" in a], statement
-        if "*" in _as_list(statement["Resource"]):
-            # Only what attaching a function to a VPC needs takes no resource scope.
-            assert set(actions) <= VPC_ACTIONS, statement
-
-
-def test_function_role_is_least_privilege() -> None:
-    role = load_template()["Resources"]["IngestFunctionRole"]["Properties"]
-    assert "ManagedPolicyArns" not in role
-    statements = [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
-    assert_least_privilege(statements)
-    grants = {statement["Sid"]: statement for statement in statements}
-    assert set(grants["Ledger"]["Action"]) == {
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:GetItem",
-    }
-    assert grants["Ledger"]["Resource"] == {"Fn::GetAtt": ["LedgerTable", "Arn"]}
-    assert set(grants["DeadLetterQueue"]["Action"]) == {
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "sqs:ChangeMessageVisibility",
-    }
-    assert grants["DeadLetterQueue"]["Resource"] == {"Ref": "DeadLetterQueueArn"}
-    assert _function()["Role"] == {"Fn::GetAtt": ["IngestFunctionRole", "Arn"]}
-    assert "Policies" not in _function()
-
-
-def test_worker_policy_is_scoped_and_exported() -> None:
-    template = load_template()
-    policy = template["Resources"]["WorkerPolicy"]["Properties"]["PolicyDocument"]
-    statements = _statements(policy)
-    assert_least_privilege(statements)
-    assert not [s for s in statements if "*" in _as_list(s["Resource"])]
-    assert {s["Sid"] for s in statements} >= {"Ledger", "DeadLetterQueue", "ParkingQueue"}
-    assert template["Outputs"]["WorkerPolicyArn"]["Value"] == {"Ref": "WorkerPolicy"}
 
 
 def test_sam_builds_the_function_with_the_makefile_target_it_names() -> None:
@@ -584,95 +484,17 @@ def test_sam_builds_the_function_with_the_makefile_target_it_names() -> None:
     assert '--target "$(ARTIFACTS_DIR)" .' in makefile
 
 
-# --- template.yaml: a small evaluator of the intrinsics these tests need ---------------
-
-#: The pseudo parameters, as in a stack in us-east-1 of the commercial partition.
-PSEUDO = {
-    "AWS::Partition": "aws",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "dlq-replay",
-}
-DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:genesys-eventbridge-dlq"
-#: A rule on the Genesys partner event bus: the bus name has slashes of its own.
-PARTNER_RULE_ARN = (
-    "arn:aws:events:us-east-1:123456789012:rule/aws.partner/genesys.com/cloud/"
-    "0f2b6a3e-2c4d-4d2a-9b1e-7c3f5a9e8d10/crm-sync/conversation-end-to-crm"
-)
-DEFAULT_BUS_RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/conversation-end"
-
-
-def parameter_values(template: dict[str, Any], **overrides: str) -> dict[str, Any]:
-    """Each parameter's value: its default unless overridden; list parameters as lists."""
-    values: dict[str, Any] = {}
-    for name, parameter in template["Parameters"].items():
-        raw = overrides.get(name, parameter.get("Default"))
-        if parameter["Type"] == "CommaDelimitedList" and raw is not None:
-            raw = str(raw).split(",")
-        values[name] = raw
-    return values
-
-
-def resolve(template: dict[str, Any], value: Any, params: dict[str, Any]) -> Any:
-    """Evaluate Ref, Condition and the Fn:: functions the template's conditions, queue URL
-    and ARNs use, the way CloudFormation would for these parameter values."""
-
-    def go(v: Any) -> Any:
-        return resolve(template, v, params)
-
-    if isinstance(value, list):
-        return [go(v) for v in value]
-    if not isinstance(value, dict) or len(value) != 1:
-        return value
-    ((key, arg),) = value.items()
-    if key == "Ref":
-        return PSEUDO[arg] if arg in PSEUDO else params[arg]
-    if key == "Condition":
-        return go(template["Conditions"][arg])
-    if key == "Fn::Equals":
-        left, right = go(arg)
-        return left == right
-    if key == "Fn::Not":
-        return not go(arg[0])
-    if key == "Fn::And":
-        return all(go(v) for v in arg)
-    if key == "Fn::Or":
-        return any(go(v) for v in arg)
-    if key == "Fn::Join":
-        separator, items = arg
-        return separator.join(go(items))
-    if key == "Fn::Split":
-        separator, source = arg
-        return go(source).split(separator)
-    if key == "Fn::Select":
-        index, items = arg
-        return go(items)[int(index)]
-    if key == "Fn::Sub":
-        text, variables = (arg, {}) if isinstance(arg, str) else arg
-        names = {k: go(v) for k, v in variables.items()}
-        return re.sub(
-            r"\$\{([^}!]+)\}",
-            lambda m: str(names[m[1]] if m[1] in names else go({"Ref": m[1]})),
-            text,
-        )
-    return value
-
-
-def condition_holds(name: str, **overrides: str) -> bool:
-    template = load_template()
-    return bool(resolve(template, {"Condition": name}, parameter_values(template, **overrides)))
-
-
-def iam_matches(pattern: str, arn: str) -> bool:
-    """IAM's ARN wildcards: `*` any run of characters (slashes included), `?` one."""
-    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, arn) is not None
-
-
 # --- template.yaml: alarms -----------------------------------------------------------
 
-_QUEUE_NAME = {"Fn::Select": [5, {"Fn::Split": [":", {"Ref": "DeadLetterQueueArn"}]}]}
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:genesys-eventbridge-dlq"
+
+_QUEUE_NAME = {
+    "Fn::If": [
+        "CreateDeadLetterQueue",
+        {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
+        {"Fn::Select": [5, {"Fn::Split": [":", {"Ref": "DeadLetterQueueArn"}]}]},
+    ]
+}
 _FUNCTION = {"Ref": "IngestFunction"}
 #: alarm -> (namespace, metric, dimensions, statistic, threshold)
 ALARMS: dict[str, tuple[str, str, dict[str, Any], str, Any]] = {
@@ -720,12 +542,28 @@ def test_alarm_watches_its_metric_above_its_threshold(alarm: str) -> None:
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_dead_letter_queue_alarms_watch_the_queue_the_function_drains() -> None:
+@pytest.mark.parametrize(
+    ("overrides", "queue_arn", "queue_name"),
+    [
+        (
+            {},
+            {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+            {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]},
+        ),
+        ({"DeadLetterQueueArn": DLQ_ARN}, DLQ_ARN, "genesys-eventbridge-dlq"),
+    ],
+    ids=["created", "existing"],
+)
+def test_dead_letter_queue_alarms_watch_the_queue_the_function_drains(
+    overrides: dict[str, str], queue_arn: Any, queue_name: Any
+) -> None:
     template = load_template()
-    params = parameter_values(template, DeadLetterQueueArn=DLQ_ARN)
+    params = parameter_values(template, **overrides)
+    (event,) = template["Resources"]["IngestFunction"]["Properties"]["Events"].values()
+    assert resolve(template, event["Properties"]["Queue"], params) == queue_arn
     for alarm in ("DeadLetterQueueAgeAlarm", "DeadLetterQueueDepthAlarm"):
         (dimension,) = template["Resources"][alarm]["Properties"]["Dimensions"]
-        assert resolve(template, dimension["Value"], params) == "genesys-eventbridge-dlq"
+        assert resolve(template, dimension["Value"], params) == queue_name
 
 
 def test_dead_letter_queue_thresholds_are_parameters_with_an_hour_of_age_by_default() -> None:
@@ -776,195 +614,6 @@ def test_every_alarm_is_explained_in_the_operations_guide() -> None:
     operations = (REPO / "docs" / "operations.md").read_text()
     for name in _alarms():
         assert f"`{name}`" in operations, f"{name} is not in docs/operations.md"
-
-
-# --- template.yaml: the dead-letter queue's policy ---------------------------------------
-
-
-def _queue_policy() -> dict[str, Any]:
-    return load_template()["Resources"]["DeadLetterQueuePolicy"]
-
-
-def test_queue_policy_exists_only_when_rule_arns_are_given() -> None:
-    assert _queue_policy()["Condition"] == "HasDeadLetterQueueRuleArns"
-    assert load_template()["Parameters"]["DeadLetterQueueRuleArns"]["Default"] == ""
-    assert not condition_holds("HasDeadLetterQueueRuleArns")
-    assert condition_holds("HasDeadLetterQueueRuleArns", DeadLetterQueueRuleArns=PARTNER_RULE_ARN)
-    assert condition_holds(
-        "HasDeadLetterQueueRuleArns",
-        DeadLetterQueueRuleArns=f"{DEFAULT_BUS_RULE_ARN},{PARTNER_RULE_ARN}",
-    )
-
-
-def test_queue_policy_lets_only_eventbridge_send_and_only_for_the_listed_rules() -> None:
-    (statement,) = _queue_policy()["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
-    assert statement["Resource"] == {"Ref": "DeadLetterQueueArn"}
-    assert statement["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": {"Ref": "DeadLetterQueueRuleArns"}}
-    }
-
-
-def test_queue_policy_is_attached_to_the_queue_named_by_its_arn() -> None:
-    template = load_template()
-    params = parameter_values(
-        template,
-        DeadLetterQueueArn="arn:aws:sqs:eu-west-1:210987654321:genesys-eventbridge-dlq",
-        DeadLetterQueueRuleArns=PARTNER_RULE_ARN,
-    )
-    queues = resolve(template, _queue_policy()["Properties"]["Queues"], params)
-    assert queues == ["https://sqs.eu-west-1.amazonaws.com/210987654321/genesys-eventbridge-dlq"]
-
-
-def test_queue_policy_stays_on_the_queue_when_the_stack_lets_go_of_it() -> None:
-    # Removing it would leave EventBridge unable to dead-letter: events lost, not parked.
-    assert _queue_policy()["DeletionPolicy"] == "Retain"
-    assert _queue_policy()["UpdateReplacePolicy"] == "Retain"
-
-
-@pytest.mark.parametrize(
-    ("value", "accepted"),
-    [
-        ("", True),
-        (DEFAULT_BUS_RULE_ARN, True),
-        (PARTNER_RULE_ARN, True),
-        ("arn:aws-us-gov:events:us-gov-west-1:123456789012:rule/bus/rule", True),
-        (f" {DEFAULT_BUS_RULE_ARN}", False),
-        (DLQ_ARN, False),
-        ("arn:aws:events:us-east-1:123456789012:event-bus/default", False),
-    ],
-)
-def test_rule_arns_parameter_takes_rules_of_any_bus_and_nothing_else(
-    value: str, accepted: bool
-) -> None:
-    # CloudFormation applies a list parameter's pattern to each item.
-    pattern = load_template()["Parameters"]["DeadLetterQueueRuleArns"]["AllowedPattern"]
-    assert (re.fullmatch(pattern, value) is not None) is accepted
-
-
-# --- template.yaml: IAM for rule-aware routing -----------------------------------------
-
-ROUTING_GRANTS = {
-    "RuleTargets": (
-        "events:ListTargetsByRule",
-        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*",
-    ),
-    "ApiDestinations": (
-        "events:DescribeApiDestination",
-        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:api-destination/*",
-    ),
-    "Connections": (
-        "events:DescribeConnection",
-        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:connection/*",
-    ),
-    "ConnectionSecrets": (
-        "secretsmanager:GetSecretValue",
-        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
-        ":secret:events!connection/*",
-    ),
-}
-WORKER_ACTIONS = {
-    # the ledger and its indexes
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:DescribeTable",
-    # the dead-letter queue (and the parking queue's send)
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-    "sqs:SendMessage",
-    # the dead-letter queue's key, when it has one
-    "kms:Decrypt",
-    # rule-aware routing
-    *(action for action, _ in ROUTING_GRANTS.values()),
-}
-
-
-def _worker_statements() -> list[dict[str, Any]]:
-    policy = load_template()["Resources"]["WorkerPolicy"]["Properties"]["PolicyDocument"]
-    return _statements(policy)
-
-
-def _ingest_statements() -> list[dict[str, Any]]:
-    role = load_template()["Resources"]["IngestFunctionRole"]["Properties"]
-    return [s for policy in role["Policies"] for s in _statements(policy["PolicyDocument"])]
-
-
-def test_worker_policy_grants_exactly_the_workers_actions() -> None:
-    actions = [a for s in _worker_statements() for a in _as_list(s["Action"])]
-    assert set(actions) == WORKER_ACTIONS
-    assert not [a for a in actions if "*" in a]
-
-
-@pytest.mark.parametrize(
-    "statements",
-    [_worker_statements, _ingest_statements],
-    ids=["workers", "ingest"],
-)
-def test_rule_aware_routing_is_granted_on_rules_destinations_connections_and_secrets(
-    statements: Any,
-) -> None:
-    grants = {s.get("Sid"): s for s in statements()}
-    for sid, (action, resource) in ROUTING_GRANTS.items():
-        assert grants[sid]["Effect"] == "Allow", sid
-        assert grants[sid]["Action"] == action, sid
-        assert grants[sid]["Resource"] == {"Fn::Sub": resource}, sid
-
-
-@pytest.mark.parametrize(
-    ("sid", "arn"),
-    [
-        ("RuleTargets", DEFAULT_BUS_RULE_ARN),
-        ("RuleTargets", PARTNER_RULE_ARN),
-        ("RuleTargets", "arn:aws:events:us-east-1:123456789012:rule/crm-bus/to-crm"),
-        (
-            "ApiDestinations",
-            "arn:aws:events:us-east-1:123456789012:api-destination/crm/6f1c2d3e-4a5b-4c6d",
-        ),
-        ("Connections", "arn:aws:events:us-east-1:123456789012:connection/crm/9a8b7c6d-5e4f"),
-        (
-            "ConnectionSecrets",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
-            "events!connection/crm/9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d-AbCdEf",
-        ),
-    ],
-)
-def test_routing_grants_cover_what_eventbridge_names(sid: str, arn: str) -> None:
-    template = load_template()
-    grant = {s.get("Sid"): s for s in _worker_statements()}[sid]
-    pattern = resolve(template, grant["Resource"], parameter_values(template))
-    assert iam_matches(pattern, arn)
-
-
-def test_connection_secret_grant_reaches_no_other_secret() -> None:
-    template = load_template()
-    grant = {s.get("Sid"): s for s in _worker_statements()}["ConnectionSecrets"]
-    pattern = resolve(template, grant["Resource"], parameter_values(template))
-    for other in (
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/client-secret-AbCdEf",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:events!other/x-AbCdEf",
-        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:events!connection/crm/x-AbCdEf",
-    ):
-        assert not iam_matches(pattern, other), other
-
-
-def test_worker_policy_decrypts_only_with_the_dead_letter_queue_key_when_it_is_set() -> None:
-    policy = load_template()["Resources"]["WorkerPolicy"]["Properties"]["PolicyDocument"]
-    conditionals = [s["Fn::If"] for s in policy["Statement"] if "Fn::If" in s]
-    (conditional,) = [c for c in conditionals if c[1]["Sid"] == "DeadLetterQueueKey"]
-    condition, statement, otherwise = conditional
-    assert condition == "HasDeadLetterQueueKey"
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    assert statement["Action"] == "kms:Decrypt"
-    assert statement["Resource"] == {"Ref": "DeadLetterQueueKmsKeyArn"}
-    assert not condition_holds("HasDeadLetterQueueKey")
 
 
 SHOW_ACK_EMULATION = (

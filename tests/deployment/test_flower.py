@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import REPO
 
 from devstack.process import free_port, wait_for_port
 from devstack.redis_server import RedisServer
 
-REPO = Path(__file__).resolve().parent.parent
 CREDENTIALS = ("user", "pass")
 
 

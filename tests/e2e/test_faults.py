@@ -23,8 +23,14 @@ import boto3
 import pytest
 from botocore.config import Config
 from broker import queued_tasks
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import dlq_attributes, eventually, genesys_event, lambda_record
+from helpers import (
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    dlq_attributes,
+    eventually,
+    genesys_event,
+    lambda_record,
+)
 from stack import BASE_ENV, Stack, configured
 
 import ingest.poller

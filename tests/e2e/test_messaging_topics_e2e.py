@@ -12,10 +12,10 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FIXTURES
 from stack import Stack, configured, in_process_worker, sim_env
 
 from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES
@@ -23,7 +23,7 @@ from dlq.ledger import Status
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "genesys-chat-message-event.json"
+FIXTURE = FIXTURES / "genesys-chat-message-event.json"
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,12 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 from click.testing import CliRunner
-from conftest import SIM_CLIENT_SECRET
-from helpers import eventually, genesys_event
+from helpers import REPO, SIM_CLIENT_SECRET, eventually, genesys_event
 from prometheus_client.parser import text_string_to_metric_families
 from stack import HttpSink, Stack, configured, sim_env
 
@@ -38,7 +36,6 @@ from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
 
 

@@ -1,6 +1,6 @@
 """Security properties: no credential in logs or the ledger, org isolation, oversize input.
 
-Flower refusing unauthenticated requests is covered by tests/test_flower.py.
+Flower refusing unauthenticated requests is covered by tests/deployment/test_flower.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ from typing import Any
 
 import pytest
 from broker import queued_tasks
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import ORG, RULE, dlq_attributes, genesys_event, lambda_record, new_ledger
+from helpers import (
+    ORG,
+    RULE,
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    dlq_attributes,
+    genesys_event,
+    lambda_record,
+    new_ledger,
+)
 from stack import BASE_ENV, Stack, configured
 
 from devstack.process import free_port

@@ -24,8 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 import requests
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import genesys_event
+from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET, genesys_event
 from stack import BASE_ENV, Stack, configured
 
 from devstack.moto_server import MotoServer

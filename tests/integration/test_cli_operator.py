@@ -15,8 +15,7 @@ import uuid
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from conftest import SIM_CLIENT_ID
-from helpers import genesys_event, parsed, received_message
+from helpers import SIM_CLIENT_ID, genesys_event, parsed, received_message
 
 from cli.main import main
 from dlq.aws import aws_client

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
 from cli.main import main
 from devstack.process import ChildServer, free_port

@@ -11,10 +11,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 import redis
+from helpers import FIXTURES
 from pydantic import SecretStr
 
 from devstack.genesys_sim import GenesysSimulator
@@ -43,7 +43,6 @@ from dlq.genesys.transport import MockTransport, Request, Response
 from dlq.ratelimit import Priority, RateLimiter
 from dlq.settings import Settings
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONVERSATION = json.loads((FIXTURES / "genesys-get-conversation.json").read_text())
 CONV_ID = CONVERSATION["id"]
 CUSTOMER = CONVERSATION["participants"][0]["id"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import eventually
+from helpers import FIXTURES, eventually
 
 from devstack.genesys_sim import GenesysSimulator
 from devstack.process import ChildServer, free_port
@@ -25,9 +25,8 @@ from devstack.sim_admin import (
     SimAdmin,
 )
 
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-CONVERSATION = json.loads((FIXTURES_DIR / "genesys-get-conversation.json").read_text())
-TOO_MANY = json.loads((FIXTURES_DIR / "genesys-429-response.json").read_text())
+CONVERSATION = json.loads((FIXTURES / "genesys-get-conversation.json").read_text())
+TOO_MANY = json.loads((FIXTURES / "genesys-429-response.json").read_text())
 CONV_ID = CONVERSATION["id"]
 CUSTOMER = CONVERSATION["participants"][0]["id"]
 ININ_HEADERS = ("inin-ratelimit-allowed", "inin-ratelimit-count", "inin-ratelimit-reset")

@@ -9,8 +9,16 @@ from collections import Counter
 
 import pytest
 from broker import queued_tasks
-from conftest import FIXTURES
-from helpers import ORG, RULE, dlq_attributes, genesys_event, lambda_record, new_ledger, new_queue
+from helpers import (
+    FIXTURES,
+    ORG,
+    RULE,
+    dlq_attributes,
+    genesys_event,
+    lambda_record,
+    new_ledger,
+    new_queue,
+)
 
 from dlq.aws import aws_client
 from dlq.ledger import Status

@@ -3,29 +3,25 @@
 Against a real redis-server (and moto's server for the ledger the ingest writes first).
 A long run is simulated with the project's `FakeClock`, never by sleeping: what expires
 by Redis's own clock (the `dlq:verify:scheduled` flag, a minute) is made to lapse by
-deleting it, which is all its TTL does. docs/operations.md lists the keys and bounds.
+deleting it, which is all its TTL does. docs/operations.md lists the keys and bounds;
+tests/e2e/test_redis_bounds_e2e.py checks every key a real worker's run leaves.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from helpers import genesys_event, new_ledger, received_message
-from stack import Stack, configured, in_process_worker, sim_env
 
-from devstack.sim_admin import PATCH_ATTRIBUTES
 from dlq.clock import FakeClock
 from dlq.genesys.client import build_genesys_client
 from dlq.genesys.directory import ConversationDirectory, PrefetchPending
 from dlq.genesys.pending import PENDING_KEY, SCHEDULED_KEY, PendingVerifications
-from dlq.ledger import FINAL_STATUSES
 from dlq.settings import Settings
 from ingest.frontdoor import FrontDoor
 from tasks.application import app
@@ -68,7 +64,7 @@ def ingest(door: FrontDoor, count: int) -> list[str]:
 
 
 def scores(client: redis.Redis) -> list[float]:
-    return [score for _, score in client.zrange(PENDING_KEY, 0, -1, withscores=True)]
+    return [float(pair[1]) for pair in client.zrange(PENDING_KEY, 0, -1, withscores=True)]
 
 
 # --- the to-verify list, with no `verify` consumer ----------------------------------------
@@ -160,71 +156,3 @@ def test_a_burst_beyond_the_size_keeps_the_oldest_and_leaves_the_rest_to_the_sin
     overflow = conversations.lookup(ids[-1], await_prefetch=True)
     assert overflow.exists  # looked up at once, on its own
     assert sim_admin.reads(ids[-1]) == 1
-
-
-# --- every key a run leaves behind ----------------------------------------------------------
-
-#: Celery's and kombu's own keys without an expiry, each bounded another way
-#: (docs/operations.md): the queues, by what the ledger holds; bindings, by the queues.
-STRUCTURAL = ("_kombu.binding", "unacked")
-QUEUES = {"replay", "track", "verify"}
-
-
-@pytest.fixture()
-def stack(redis_server, moto_server, sim, unique, redis_url) -> Iterator[Stack]:
-    sim.admin.reset()
-    sim.admin.configure(rate_limit=100_000)
-    with configured({**sim_env(sim), "LEDGER_TABLE": f"ledger-{unique}"}):
-        yield Stack(unique, sim)
-
-
-@pytest.mark.slow
-def test_every_key_a_replay_run_leaves_in_redis_has_an_expiry_or_a_known_bound(
-    stack: Stack, redis_client: redis.Redis
-):
-    conversations = [str(uuid.uuid4()) for _ in range(6)]
-    stack.sim.admin.seed(*conversations)
-    for conversation in conversations:
-        event = genesys_event(conversation_id=conversation)
-        del event["detail"]["eventBody"]["participantId"]  # annotate the customer
-        stack.put_dlq(event)
-    stack.ingest()
-
-    with in_process_worker():
-        items = stack.wait_final(6, timeout=120)
-        deadline = time.monotonic() + 60
-        while stack.sim.admin.stats().count(PATCH_ATTRIBUTES) < len(conversations):
-            assert time.monotonic() < deadline, "tracking did not run"
-            time.sleep(0.2)
-
-    assert all(i.status in FINAL_STATUSES for i in items)
-    keys = [raw.decode() for raw in redis_client.scan_iter(count=1000)]
-    unbounded = [
-        key
-        for key in keys
-        if key not in QUEUES and not key.startswith(STRUCTURAL) and redis_client.ttl(key) < 0
-    ]
-    assert unbounded == []
-    patterns = documented_patterns()
-    assert [key for key in keys if key.startswith("dlq:") and not documented(key, patterns)] == []
-
-
-def documented_patterns() -> list[str]:
-    """The key patterns in the first column of docs/operations.md's Redis table."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
-    patterns: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("| `dlq:"):
-            first_cell = line.split(" | ")[0]
-            patterns += re.findall(r"`([^`]+)`", first_cell)
-    return patterns
-
-
-def documented(key: str, patterns: list[str]) -> bool:
-    """Whether `key` matches a pattern: exactly, or by the text before its first
-    `<placeholder>` (`dlq:conv:<conversation id>` covers every `dlq:conv:...` key)."""
-    for pattern in patterns:
-        prefix, placeholder, _ = pattern.partition("<")
-        if key == pattern or (placeholder and key.startswith(prefix)):
-            return True
-    return False

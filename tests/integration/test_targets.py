@@ -59,7 +59,7 @@ def odd_body(event_id: str) -> str:
 
 @pytest.fixture()
 def settings(moto_server: MotoServer, make_settings: Callable[..., Settings]) -> Settings:
-    # These tests are about each kind's send; routing by the rule is tests/test_routing.py's.
+    # These tests are about each kind's send; routing by the rule is test_routing.py's.
     return make_settings(aws_region=REGION, replay_trust_target_arn=True)
 
 

@@ -25,7 +25,7 @@ from dlq.events import EventKey, parse_dlq_message
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import ConversationDirectory
 from dlq.genesys.transport import MockTransport
-from dlq.ledger import LedgerItem, MemoryLedger, Status
+from dlq.ledger import MemoryLedger
 from dlq.locks import ConversationLocks
 from dlq.ratelimit import RateLimiter
 from dlq.reconcile import Reconciler
@@ -36,6 +36,9 @@ from dlq.tracking import Tracker, TrackingNews
 
 from .fakes import (
     CONVERSATION_ID,
+    DEBOUNCE_SECONDS,
+    LEASE_SECONDS,
+    PREFIX,
     TARGET_ARN,
     FakeParking,
     FakeTarget,
@@ -49,24 +52,29 @@ from .fakes import (
     fixture,
 )
 
-LEASE_SECONDS = 150.0
-DEBOUNCE_SECONDS = 5.0
-PREFIX = "dlqReplay"
-
-
 # --- no servers in unit tests -----------------------------------------------------------
+# tests/conftest.py starts each server on first request; here every server fixture, and
+# every fixture that connects to one, fails instead, naming where the test belongs.
 
 
 def _no_server(name: str) -> Callable[[], None]:
     def refuse() -> None:
-        pytest.fail(f"a unit test asked for {name}: unit tests start no server")
+        pytest.fail(
+            f"a unit test asked for {name}: unit tests start no server: "
+            "this test belongs in tests/integration"
+        )
 
     return refuse
 
 
 redis_server = pytest.fixture(_no_server("redis_server"), name="redis_server")
+redis_url = pytest.fixture(_no_server("redis_url"), name="redis_url")
+redis_client = pytest.fixture(_no_server("redis_client"), name="redis_client")
 moto_server = pytest.fixture(_no_server("moto_server"), name="moto_server")
 genesys_sim = pytest.fixture(_no_server("genesys_sim"), name="genesys_sim")
+sim = pytest.fixture(_no_server("sim"), name="sim")
+sim_admin = pytest.fixture(_no_server("sim_admin"), name="sim_admin")
+genesys_settings = pytest.fixture(_no_server("genesys_settings"), name="genesys_settings")
 
 
 # --- time, ledger, Redis ----------------------------------------------------------------
@@ -233,27 +241,6 @@ def receive(ledger: MemoryLedger, clock: FakeClock) -> Receive:
         return parsed.key
 
     return put
-
-
-def settle(
-    ledger: MemoryLedger,
-    key: EventKey,
-    status: Status,
-    *,
-    error: str | None = None,
-    error_code: str | None = None,
-    next_attempt_at: float | None = None,
-) -> LedgerItem:
-    """Claim an item and end the attempt with `status`, as a worker would."""
-    claimed = ledger.claim(key, lease_seconds=LEASE_SECONDS)
-    return ledger.finish(
-        claimed,
-        status,
-        outcome=status.value,
-        error=error,
-        error_code=error_code,
-        next_attempt_at=next_attempt_at,
-    )
 
 
 # --- the use cases ----------------------------------------------------------------------

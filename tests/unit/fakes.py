@@ -5,6 +5,8 @@
 - `StaticTokens`, `ScriptedLimiter`: the token provider and the rate limiter, scripted.
 - `FakeTarget`, `FakeParking`, `RecordingNews`, `RecordingEnqueuer`, `RecordingSchedule`:
   the outside world of a replay, recording what it was asked to do.
+- `settle`: an attempt claimed and ended on the ledger, as a worker would; the constants
+  (`LEASE_SECONDS`, `DEBOUNCE_SECONDS`, `PREFIX`) the conftest's world is built with.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pydantic import SecretStr
 from devstack.sim_state import analytics_view
 from dlq.events import EventKey
 from dlq.genesys.transport import Request, Response
-from dlq.ledger import LedgerItem
+from dlq.ledger import LedgerItem, MemoryLedger, Status
 from dlq.ratelimit import Priority
 from dlq.targets.delivery import Delivery
 
@@ -35,6 +37,11 @@ CONVERSATION_ID = "7d3e9a41-2b6c-4f80-9c15-6a0b8e2f1d94"
 #: Its customer participant, where tracking writes.
 CUSTOMER_ID = "c41a7e02-93d5-4b6f-8e21-0f5d9c3b7a68"
 TARGET_ARN = "arn:aws:sqs:us-east-1:111122223333:crm-sync"
+#: The lease of a claim, and the tracking debounce, in the world of conftest.
+LEASE_SECONDS = 150.0
+DEBOUNCE_SECONDS = 5.0
+#: The Genesys attribute prefix of the unit tests' settings.
+PREFIX = "dlqReplay"
 
 _CONVERSATION = re.compile(r"/api/v2/conversations/([^/]+)$")
 _ATTRIBUTES = re.compile(r"/api/v2/conversations/([^/]+)/participants/([^/]+)/attributes$")
@@ -289,3 +296,27 @@ class RecordingSchedule:
 
     def __call__(self, conversation_id: str, countdown: float) -> None:
         self.runs.append((conversation_id, countdown))
+
+
+# --- a worker's moves on the ledger -------------------------------------------------------
+
+
+def settle(
+    ledger: MemoryLedger,
+    key: EventKey,
+    status: Status,
+    *,
+    error: str | None = None,
+    error_code: str | None = None,
+    next_attempt_at: float | None = None,
+) -> LedgerItem:
+    """Claim an item and end the attempt with `status`, as a worker would."""
+    claimed = ledger.claim(key, lease_seconds=LEASE_SECONDS)
+    return ledger.finish(
+        claimed,
+        status,
+        outcome=status.value,
+        error=error,
+        error_code=error_code,
+        next_attempt_at=next_attempt_at,
+    )

@@ -239,5 +239,6 @@ def test_an_ambiguous_item_ends_failed_with_its_code_kept_by_the_ledger(
     assert item.status is Status.FAILED
     assert item.last_error_code == "AmbiguousTarget"
     assert "--target-override" in (item.last_error or "")
+    assert item is not None
     assert observed(item).failure_code == "AmbiguousTarget"  # what `status` counts by
     assert target.delivered == []

@@ -82,7 +82,10 @@ class RefusingDoor:
 
 def poller(sqs: ScriptedSqs, door: RefusingDoor | None = None) -> Poller:
     return Poller(
-        sqs=sqs, queue_url="https://sqs/q", front_door=door or RefusingDoor(), wait_seconds=0
+        sqs=sqs,
+        queue_url="https://sqs/q",
+        front_door=door or RefusingDoor(),  # type: ignore[arg-type]
+        wait_seconds=0,
     )
 
 

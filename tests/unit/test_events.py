@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 from dlq.events import DlqMessage, EventKey, InvalidMessage, parse_dlq_message, subscriber_record
 from dlq.settings import MAX_EVENT_BYTES

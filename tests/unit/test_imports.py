@@ -14,17 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("dlq", "tasks", "ingest", "cli", "devstack", "bench")
 TOP_MODULES = ("celeryconfig", "flowerconfig")
 
 
 def _module_names() -> dict[str, Path]:
-    names: dict[str, Path] = {name: ROOT / f"{name}.py" for name in TOP_MODULES}
+    names: dict[str, Path] = {name: REPO / f"{name}.py" for name in TOP_MODULES}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             names[".".join(parts)] = path
@@ -104,7 +104,7 @@ def _unit(module: str) -> str:
     parts = module.split(".")
     if parts[0] != "dlq":
         return parts[0]
-    if len(parts) > 1 and (ROOT / "dlq" / parts[1]).is_dir():
+    if len(parts) > 1 and (REPO / "dlq" / parts[1]).is_dir():
         return ".".join(parts[:2])
     return module
 
@@ -123,7 +123,7 @@ FORBIDDEN = {
     "dlq.genesys": ("dlq.ledger", "dlq.targets", "dlq.metrics", "dlq.replay", "dlq.tracking"),
     "dlq.targets": ("dlq.genesys", "dlq.ledger", "dlq.metrics", "dlq.replay"),
     "dlq.ratelimit": ("dlq.genesys", "dlq.targets", "dlq.ledger", "dlq.metrics"),
-    "dlq.fleet": tuple(f"dlq.{p.name}" for p in (ROOT / "dlq").iterdir() if p.is_dir()),
+    "dlq.fleet": tuple(f"dlq.{p.name}" for p in (REPO / "dlq").iterdir() if p.is_dir()),
     "dlq.observe": tuple(m for m in MODULES if m.startswith("dlq.")),
     "dlq.events": ("dlq.genesys", "dlq.ledger", "dlq.targets", "dlq.metrics"),
 }
@@ -149,7 +149,7 @@ def test_the_package_graph_sees_an_import_made_only_for_type_checking(tmp_path: 
 
 def _fresh(code: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
@@ -208,7 +208,7 @@ def _import_alone(module: str) -> tuple[str, int, str]:
     env = {**os.environ, "FLOWER_ALLOW_NO_AUTH": "1"}
     done = subprocess.run(
         [sys.executable, "-c", f"{PRELUDE.get(module, '')}import {module}"],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
@@ -236,6 +236,6 @@ def test_production_paths_never_import_the_local_dev_stack() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'devstack'))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]

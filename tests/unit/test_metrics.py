@@ -22,8 +22,7 @@ from dlq.observe import Fanout, NoMetrics
 from dlq.replay import ReplayOutcome
 from dlq.replay.recorded import observed
 
-from .conftest import settle
-from .fakes import TARGET_ARN
+from .fakes import TARGET_ARN, settle
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,8 +21,7 @@ from dlq.locks import ConversationLocks, Held
 from dlq.replay import AttemptFailed, PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.targets.errors import TargetMissing, TargetUnavailable
 
-from .conftest import LEASE_SECONDS
-from .fakes import CONVERSATION_ID, TARGET_ARN
+from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN
 
 HOLD_SECONDS = 300.0
 OTHER_TARGET = "arn:aws:sqs:us-east-1:123456789012:other-target"

@@ -8,8 +8,7 @@ import pytest
 
 from dlq.ledger import Status
 
-from .conftest import DEBOUNCE_SECONDS, LEASE_SECONDS, settle
-from .fakes import CONVERSATION_ID
+from .fakes import CONVERSATION_ID, DEBOUNCE_SECONDS, LEASE_SECONDS, settle
 
 GRACE = 120.0
 WINDOW = 3600.0

@@ -17,8 +17,7 @@ from dlq.tracking import (
     TrackingOutcome,
 )
 
-from .conftest import DEBOUNCE_SECONDS, LEASE_SECONDS, settle
-from .fakes import CONVERSATION_ID, CUSTOMER_ID, patches
+from .fakes import CONVERSATION_ID, CUSTOMER_ID, DEBOUNCE_SECONDS, LEASE_SECONDS, patches, settle
 
 PENDING = PENDING_PREFIX + CONVERSATION_ID
 SNAPSHOT = SNAPSHOT_PREFIX + CONVERSATION_ID

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-from helpers import eventually, genesys_event
+from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET, eventually, genesys_event
 from misbehaving import LedgerFaultProxy, SlowSink
 from stack import BASE_ENV, Stack, configured
 
@@ -105,7 +104,8 @@ def worker_log(launcher: DevStack, name: str = "worker") -> str:
 def bounded(timeouts: dict[str, str], *, soft_limit_above: float) -> dict[str, str]:
     """`timeouts` with the soft time limit `soft_limit_above` seconds above the attempt
     bound they make, and the lease (and conversation lock) one second above it."""
-    settings = Settings(_env_file=None, **{k.lower(): v for k, v in timeouts.items()})
+    values: dict[str, Any] = {k.lower(): v for k, v in timeouts.items()}
+    settings = Settings(_env_file=None, **values)
     seconds = settings.attempt_bound_seconds
     return {
         **timeouts,
@@ -227,7 +227,7 @@ def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits
     assert interrupted.last_error_code == "SendInterrupted"
     assert "may have received the event" in (interrupted.last_error or "")
     assert interrupted.attempts == 1
-    assert outcomes(interrupted) == ["retry_scheduled"]
+    assert outcomes(interrupted) == ["retry_scheduled"]  # type: ignore[arg-type]
     # After the backoff, not at once: a released item would be due the moment it was written.
     recorded = parse_iso(str(interrupted.history[-1]["at"]))
     assert recorded is not None and interrupted.next_attempt_at is not None
