@@ -21,6 +21,7 @@ from dlq.events import EventKey
 from dlq.ledger import Status
 from dlq.locks import ConversationLocks
 from dlq.replay import CLOCK_SLACK_SECONDS
+from dlq.targets import execution_name
 from tasks.application import app
 from tasks.producer import CeleryEnqueuer
 
@@ -100,7 +101,7 @@ def test_with_verification_off_redelivery_ignores_a_genesys_outage_and_tracking_
     assert stack.sim.admin.stats().count(GET_CONVERSATION, 200) <= 3
 
 
-def test_a_conversation_answering_503_twice_is_replayed_after_backoff(stack):
+def test_a_conversation_answering_503_twice_waits_without_spending_attempts(stack):
     [conversation], events = conversations_with_events(stack, 1, 1)
     stack.sim.admin.script(conversation, [503, 503])
     # Scripted answers serve any call on the conversation: tracking waits until the
@@ -109,15 +110,12 @@ def test_a_conversation_answering_503_twice_is_replayed_after_backoff(stack):
         stack.put_dlq(events[0])
         stack.ingest()
         [item] = stack.wait_final(1)
+    # Genesys's 503s are waits, not attempts: one attempt, the one that delivered.
     assert item.status is Status.REPLAYED
-    assert item.attempts == 3
-    assert [h["outcome"] for h in item.history] == [
-        "received",
-        "retry_scheduled",
-        "retry_scheduled",
-        "replayed",
-    ]
-    assert all("503" in h["error"] for h in item.history[1:3])
+    assert (item.attempts, item.waits) == (1, 2)
+    assert [h["outcome"] for h in item.history] == ["received", "waiting", "replayed"]
+    assert item.history[1]["times"] == 2
+    assert "503" in item.history[1]["error"]
     assert len(stack.target_messages()) == 1
 
 
@@ -302,7 +300,10 @@ def test_lambda_and_step_functions_targets_receive_the_event(stack):
         (machine_arn, Status.REPLAYED),
     }
     [execution] = sfn.list_executions(stateMachineArn=machine_arn)["executions"]
-    assert execution["name"] == to_machine["id"]
+    # One execution per (event, rule, target): the event id and a digest of the rest.
+    assert execution["name"] == execution_name(
+        to_machine["id"], rule_arn=stack.rule_arn, target_arn=machine_arn
+    )
     described = sfn.describe_execution(executionArn=execution["executionArn"])
     assert json.loads(described["input"]) == to_machine
 

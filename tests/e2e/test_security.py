@@ -240,7 +240,10 @@ def test_an_event_from_the_configured_org_is_accepted(org_door, redis_client):
     [item] = list(org_door.ledger.scan())
     assert item.status is Status.RECEIVED
     lock = event["detail"]["eventBody"]["conversationId"]
-    assert queued_tasks(redis_client) == [(REPLAY_TASK, [event["id"], API_DESTINATION, RULE, lock])]
+    # The last argument is the item's generation: None until a redrive.
+    assert queued_tasks(redis_client) == [
+        (REPLAY_TASK, [event["id"], API_DESTINATION, RULE, lock, None])
+    ]
 
 
 # --- oversize bodies -----------------------------------------------------------------------------

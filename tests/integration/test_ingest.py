@@ -99,10 +99,11 @@ def test_the_poller_drains_a_mixed_dlq_into_the_ledger_and_the_broker(
 
     tasks = queued_tasks(redis_client)
     # The task carries the whole key (event, target, the rule the message named) and the
-    # lock its attempt takes (the conversation), so the worker's first ledger call is the claim.
+    # lock its attempt takes (the conversation), so the worker's first ledger call is the claim;
+    # and the item's generation, None until a redrive.
     by_event = {e["id"]: e["detail"]["eventBody"]["conversationId"] for e in events}
     assert sorted(tuple(args) for _, args in tasks) == sorted(
-        (*key, RULE, by_event[key[0]]) for key in accepted
+        (*key, RULE, by_event[key[0]], None) for key in accepted
     )
     assert {name for name, _ in tasks} == {REPLAY_TASK}
 
