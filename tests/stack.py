@@ -104,16 +104,17 @@ class Stack:
             MessageAttributes=dlq_attributes(target, rule_arn=self.rule_arn),
         )
 
+    @property
+    def boundary(self) -> TrustBoundary:
+        """The trust boundary the stack's settings draw (its bus is allowed)."""
+        return TrustBoundary.from_settings(self.settings)
+
     def ingest(self) -> dict[str, int]:
         """Drain the DLQ through the poller (the real front door)."""
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer
 
-        door = FrontDoor(
-            ledger=self.ledger,
-            enqueuer=CeleryEnqueuer(app),
-            boundary=TrustBoundary.from_settings(self.settings),
-        )
+        door = FrontDoor(ledger=self.ledger, enqueuer=CeleryEnqueuer(app), boundary=self.boundary)
         poller = Poller(sqs=self.sqs, queue_url=self.dlq_url, front_door=door, wait_seconds=0)
         return dict(poller.run(until_empty=True).counts)
 

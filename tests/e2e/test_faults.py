@@ -490,7 +490,11 @@ def test_the_poller_keeps_every_message_while_the_ledger_is_unreachable_then_dra
             MessageAttributes=dlq_attributes(stack.target_arn),
         )
         enqueuer = CeleryEnqueuer(app)
-        down = FrontDoor(ledger=unreachable_ledger(stack.ledger.table), enqueuer=enqueuer)
+        down = FrontDoor(
+            ledger=unreachable_ledger(stack.ledger.table),
+            enqueuer=enqueuer,
+            boundary=stack.boundary,
+        )
         poller = Poller(sqs=stack.sqs, queue_url=stack.dlq_url, front_door=down, wait_seconds=0)
         received = sum(poller.poll_once() for _ in range(2))
 
@@ -505,7 +509,7 @@ def test_the_poller_keeps_every_message_while_the_ledger_is_unreachable_then_dra
             every=0.2,
         )
 
-        up = FrontDoor(ledger=stack.ledger, enqueuer=enqueuer)
+        up = FrontDoor(ledger=stack.ledger, enqueuer=enqueuer, boundary=stack.boundary)
         drained = Poller(sqs=stack.sqs, queue_url=stack.dlq_url, front_door=up, wait_seconds=0)
         counts = drained.run(until_empty=True).counts
 
@@ -527,7 +531,11 @@ def test_the_lambda_reports_every_record_while_the_ledger_is_unreachable_then_in
         records = [lambda_record(json.dumps(genesys_event()), stack.target_arn) for _ in range(3)]
         records.append(lambda_record("{not json", stack.target_arn))
         enqueuer = CeleryEnqueuer(app)
-        down = FrontDoor(ledger=unreachable_ledger(stack.ledger.table), enqueuer=enqueuer)
+        down = FrontDoor(
+            ledger=unreachable_ledger(stack.ledger.table),
+            enqueuer=enqueuer,
+            boundary=stack.boundary,
+        )
         result = handler({"Records": records}, None, front_door=down)
         assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [
             r["messageId"] for r in records
@@ -536,7 +544,9 @@ def test_the_lambda_reports_every_record_while_the_ledger_is_unreachable_then_in
 
         # SQS delivers the reported records again; with the ledger back they go through.
         retry = handler(
-            {"Records": records}, None, front_door=FrontDoor(ledger=stack.ledger, enqueuer=enqueuer)
+            {"Records": records},
+            None,
+            front_door=FrontDoor(ledger=stack.ledger, enqueuer=enqueuer, boundary=stack.boundary),
         )
     assert retry == {"batchItemFailures": []}
     assert Counter(i.status for i in stack.ledger.scan()) == {

@@ -136,7 +136,12 @@ def drained(redis_server, moto_server, sim):
             )
             assert stop_poller_endpoint is not None
             metrics = process_metrics(settings, cache, prometheus=True)
-            door = FrontDoor(ledger=stack.ledger, enqueuer=CeleryEnqueuer(app), metrics=metrics)
+            door = FrontDoor(
+                ledger=stack.ledger,
+                enqueuer=CeleryEnqueuer(app),
+                metrics=metrics,
+                boundary=stack.boundary,
+            )
             poller = Poller(
                 sqs=stack.sqs,
                 queue_url=stack.dlq_url,

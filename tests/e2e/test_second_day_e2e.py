@@ -97,7 +97,11 @@ def test_a_redrive_after_the_target_is_fixed_delivers_the_event_once_after_the_o
             stack.put_dlq(event, target_arn=API_DESTINATION)
         # The first event's task runs the conversation's pass over both: the second's
         # failure is recorded in Redis for the tasks of the items that pass settled.
-        door = FrontDoor(ledger=stack.ledger, enqueuer=LosingEnqueuer({second["id"]}))
+        door = FrontDoor(
+            ledger=stack.ledger,
+            enqueuer=LosingEnqueuer({second["id"]}),
+            boundary=stack.boundary,
+        )
         with held_conversations(stack, [conversation]):
             assert drain(stack, door) == {"accepted": 2}
         items = by_event(stack.wait_final(2, timeout=30))

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from broker import queued_tasks
 from click.testing import CliRunner, Result
-from helpers import RULE, SIM_CLIENT_ID, SIM_CLIENT_SECRET, dlq_attributes, genesys_event
+from helpers import ORG, RULE, SIM_CLIENT_ID, SIM_CLIENT_SECRET, dlq_attributes, genesys_event
 
 from cli.main import main
 from dlq.aws import aws_client
@@ -70,6 +70,9 @@ def env(moto_server, redis_url, unique) -> dict[str, str]:
         "DLQ_QUEUE_URL": f"{moto_server.url}/123456789012/dlq-{unique}",
         "REDIS_URL": redis_url,
         "REPLAY_PARKING_QUEUE_URL": "",
+        # The synthetic messages' rule is on a custom bus `genesys`, as the demo's.
+        "REPLAY_ALLOWED_BUSES": "genesys",
+        "GENESYS_ORG_ID": ORG,
     }
 
 

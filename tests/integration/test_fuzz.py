@@ -245,7 +245,10 @@ def assert_accounted(door: RecordingDoor, ledger: Ledger, bodies: dict[str, str]
             assert item.reject_reason == (result.reason or "")[:1000]
             assert item.body == bodies[result.message_id]
     assert len(items) == len(accepted) + len(rejected)
-    assert {tuple(args) for _, args in queued_tasks(redis_client)} == accepted
+    # Each task: the key, the lock and the item's generation (None until a redrive).
+    assert {tuple(args) for _, args in queued_tasks(redis_client)} == {
+        (*task, None) for task in accepted
+    }
 
 
 def body_of(record: Any) -> str:

@@ -280,7 +280,7 @@ def test_a_change_of_pace_is_logged_once(
         budget.note_server_allowance(6000)
         budget.acquire()
         budget.acquire()
-    messages = [r.getMessage() for r in caplog.records if r.name == "dlq.ratelimit"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dlq.ratelimit.limiter"]
     assert len(messages) == 2
     assert "pacing at 9.0 calls/min, below the configured 600" in messages[0]
     assert "back to the configured 600" in messages[1]
