@@ -204,7 +204,9 @@ def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits
                 **env,
                 **limits,
                 "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url}),
-                "REPLAY_BACKOFF_BASE": "4",
+                # The retry waits 15 s: the test sees the item between its two attempts
+                # even when a busy machine makes each ledger scan slow.
+                "REPLAY_BACKOFF_BASE": "15",
                 "REPLAY_BACKOFF_JITTER": "false",
             }
         ),
@@ -213,14 +215,20 @@ def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits
         stack.put_dlq(event, target_arn=API_DESTINATION)
         assert stack.ingest() == {"accepted": 1}
         start_prefork_worker(launcher, concurrency=1)
-        interrupted = eventually(
-            lambda: next(
-                (i for i in stack.ledger.scan() if i.status is Status.RETRY_SCHEDULED), None
-            ),
-            timeout=120,  # a prefork worker starts slowly on a busy machine
-            what="the item scheduled for a retry after its interrupted send",
-            every=0.1,
-        )
+        try:
+            interrupted = eventually(
+                lambda: next(
+                    (i for i in stack.ledger.scan() if i.status is Status.RETRY_SCHEDULED),
+                    None,
+                ),
+                timeout=120,  # a prefork worker starts slowly on a busy machine
+                what="the item scheduled for a retry after its interrupted send",
+                every=0.1,
+            )
+        except AssertionError as missed:
+            seen = [(i.status.value, i.attempts, i.last_error_code) for i in stack.ledger.scan()]
+            tail = worker_log(launcher)[-3000:]
+            raise AssertionError(f"{missed}; ledger {seen}; worker log:\n{tail}") from None
         received_before_retry = sink.delivered()[event["id"]]
         [item] = stack.wait_final(1, timeout=120)
 
