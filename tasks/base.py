@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Task, uuid
 from celery.exceptions import Ignore
+from celery.worker.request import Request
 
 from dlq.ledger import StaleClaim
 from dlq.replay import AttemptFailed
@@ -21,14 +22,33 @@ WAIT_FLOOR_SECONDS = 0.5
 WAITING = "waiting"
 
 
+class NamedRequest(Request):  # type: ignore[misc]
+    """A worker's request whose every task event names its task.
+
+    Celery names a task only in `task-received`; a monitor that starts listening after
+    that event (Flower started after the workers, or switching task events on once it
+    runs: they are off by default) sees the task's `task-started`, `task-retried`,
+    `task-failed` or `task-succeeded` without a name, and Flower lists it under no task
+    type. With the name in every event, Celery's event state (Flower's) fills it in from
+    whichever event it sees first.
+    """
+
+    def send_event(self, type: str, **fields: Any) -> None:
+        fields.setdefault("name", self.name)
+        super().send_event(type, **fields)
+
+
 class BoundedTask(Task):  # type: ignore[misc]
     """A task whose retries follow its `RetryPolicy` and stay below the broker's bound.
 
     Celery's autoretry catches the error and calls `retry`; this is where the policy
     chooses the countdown (backoff with jitter, stretched to a server's `Retry-After`,
     capped below the visibility timeout), bounds the task's retries, and records a failed
-    attempt's retry in the ledger before it is scheduled.
+    attempt's retry in the ledger before it is scheduled. Its task events name the task
+    (`NamedRequest`).
     """
+
+    Request = NamedRequest
 
     def policy(self) -> RetryPolicy:
         """The policy this task's retries follow (the worker's runtime holds one per task)."""
