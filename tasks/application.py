@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -20,9 +21,16 @@ from tasks import metrics as _metrics  # noqa: F401  (connects the /metrics sign
 from tasks.config import settings
 from tasks.flowerauth import require_authentication, running_flower
 
-app = Celery(
-    "dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"]
-)
+
+class _App(Celery):  # type: ignore[misc]
+    """The Celery app whose workers print the broker URL as configured (`tasks.banner`)."""
+
+    @cached_property
+    def Worker(self) -> Any:
+        return self.subclass_with_self("tasks.banner:Worker")
+
+
+app = _App("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"])
 app.config_from_object("celeryconfig")
 
 
