@@ -25,12 +25,15 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from devstack.sim_admin import SimAdmin
+from devstack.sim_conversations import generate_conversation
+from devstack.sim_events import named_participants, read_events_file
 from devstack.sim_http import SimServer
-from devstack.sim_state import SimConfig, SimState, generate_conversation
+from devstack.sim_state import SimConfig, SimState
 
 
 class GenesysSimulator:
@@ -82,14 +85,42 @@ class GenesysSimulator:
         self.stop()
 
 
+class _ShowsDefaults(argparse.HelpFormatter):
+    """Help that says each option's default, where it has one (not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in help_text:
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = SimConfig()
-    p = argparse.ArgumentParser(prog="genesys-sim", description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
-    p.add_argument("--port", type=int, default=8089)
-    p.add_argument("--client-id", default=defaults.client_id)
-    p.add_argument("--client-secret", default=defaults.client_secret)
-    p.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime)
+    # Every option says its default: a reader configures GENESYS_CLIENT_ID from `--help`.
+    p = argparse.ArgumentParser(
+        prog="genesys-sim",
+        description=__doc__.splitlines()[0],
+        formatter_class=_ShowsDefaults,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback)")
+    p.add_argument("--port", type=int, default=8089, help="port of the login and API routes")
+    p.add_argument(
+        "--client-id",
+        default=defaults.client_id,
+        help="the OAuth client id it accepts (GENESYS_CLIENT_ID)",
+    )
+    p.add_argument(
+        "--client-secret",
+        default=defaults.client_secret,
+        help="the client secret it accepts (GENESYS_CLIENT_SECRET; a test value, not a secret)",
+    )
+    p.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=defaults.token_lifetime,
+        help="seconds a token lives",
+    )
     p.add_argument("--rate-limit", type=int, default=defaults.rate_limit, help="calls per window")
     p.add_argument("--rate-window", type=float, default=defaults.rate_window, help="seconds")
     p.add_argument(
@@ -99,11 +130,25 @@ def _parser() -> argparse.ArgumentParser:
         help="inin-ratelimit-allowed to send, when it should differ from --rate-limit",
     )
     p.add_argument("--auto-create", action="store_true", help="answer any UUID with a conversation")
-    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument(
+        "--events",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="events (JSON, or JSON lines: EventBridge events, DLQ messages, `aws sqs "
+        "receive-message` output) whose conversations it knows with the participants they "
+        "name, so replaying them annotates those participants (repeat)",
+    )
+    p.add_argument("--latency-ms", type=float, default=0.0, help="added to every API call")
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of random 5xx")
     p.add_argument("--seed", type=int, default=None, help="seed of the random 5xx")
     p.add_argument("--reject-all", action="store_true", help="answer every API call 503")
-    p.add_argument("--retry-after-http-date", action="store_true")
+    p.add_argument(
+        "--retry-after-http-date",
+        action="store_true",
+        help="send Retry-After as an HTTP date instead of seconds",
+    )
     p.add_argument(
         "--analytics-max-ids",
         type=int,
@@ -149,6 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         analytics_lag_seconds=args.analytics_lag_seconds,
     )
     sim.state.seed([generate_conversation(i) for i in args.conversation])
+    for path in args.events:
+        learned = sim.state.learn(named_participants(read_events_file(path)))
+        print(
+            f"genesys-sim: {path}: {learned['created']} conversations with the participants its "
+            f"events name, {learned['participants_added']} participants added",
+            flush=True,
+        )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

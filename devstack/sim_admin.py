@@ -84,6 +84,12 @@ class SimAdmin:
         """Store full conversation bodies as given (e.g. the fixture)."""
         self._call("POST", "conversations", {"conversations": list(bodies)})
 
+    def learn_events(self, events: Iterable[Any]) -> dict[str, int]:
+        """Give conversations the participants these events name (creating the conversations
+        not known yet): EventBridge events, DLQ messages or their bodies, as JSON or text."""
+        learned: dict[str, int] = self._call("POST", "events", {"events": list(events)})
+        return learned
+
     def script(self, conversation_id: str, faults: Iterable[int | dict[str, Any]]) -> None:
         """Queue answers for a conversation before normal behaviour, e.g. [503, 503].
 

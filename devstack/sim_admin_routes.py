@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devstack.sim_state import Fault, SimState, generate_conversation
+from devstack.sim_conversations import generate_conversation
+from devstack.sim_events import named_participants
+from devstack.sim_state import Fault, SimState
 
 
 def admin_route(state: SimState, method: str, path: str, payload: Any) -> tuple[int, Any]:
-    """(status, body) of an admin call: stats, reset, config, tokens, seeds, faults."""
+    """(status, body) of an admin call: stats, reset, config, tokens, seeds, events, faults."""
     parts = path.strip("/").split("/")[1:]
     if method == "GET" and parts == ["stats"]:
         return 200, state.stats()
@@ -33,6 +35,9 @@ def admin_route(state: SimState, method: str, path: str, payload: Any) -> tuple[
         bodies += list(payload.get("conversations", []))
         state.seed(bodies, age_seconds=float(payload.get("age_seconds", 0.0)))
         return 200, {"conversations": bodies}
+    if method == "POST" and parts == ["events"]:
+        # Events as an operator has them: their conversations get the participants named.
+        return 200, state.learn(named_participants(payload.get("events", [])))
     if method == "POST" and parts == ["faults"]:
         for conversation_id, faults in payload.get("conversations", {}).items():
             state.add_faults(conversation_id, [Fault.parse(f) for f in faults])

@@ -11,11 +11,14 @@ import random
 import secrets
 import threading
 import time
-import uuid
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from devstack.sim_conversations import analytics_view as analytics_view
+from devstack.sim_conversations import generate_conversation, named_participant
+from devstack.sim_conversations import participant_id as participant_id
 
 #: Counter labels, one per route (the admin client exports the same names).
 TOKEN = "POST /oauth/token"
@@ -29,8 +32,6 @@ PERMISSIONS = {
     GET_CONVERSATION: "conversation:communication:view",
     ANALYTICS_DETAILS: "analytics:conversationDetail:view",
 }
-
-_PARTICIPANT_NS = uuid.UUID("0c7f2d1e-5b4a-4e3c-9a8b-7d6e5f4a3b2c")
 
 
 @dataclass
@@ -83,95 +84,6 @@ class Fault:
         if isinstance(raw, int):
             return cls(status=raw)
         return cls(**raw)
-
-
-def participant_id(conversation_id: str, role: str) -> str:
-    """The id a generated conversation gives its participant of `role` (customer, agent...)."""
-    return str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:{role}"))
-
-
-def generate_conversation(conversation_id: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """A realistic ended voice conversation (customer, acd, agent) with stable participant ids."""
-    end = now or datetime.now(UTC)
-    start = end - timedelta(minutes=6, seconds=36)
-
-    def iso(moment: datetime) -> str:
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def pid(role: str) -> str:
-        return participant_id(conversation_id, role)
-
-    queue_id = str(uuid.uuid5(_PARTICIPANT_NS, "queue:Support"))
-    return {
-        "id": conversation_id,
-        "startTime": iso(start),
-        "endTime": iso(end),
-        "address": "tel:+13175550100",
-        "participants": [
-            {
-                "id": pid("customer"),
-                "purpose": "customer",
-                "participantType": "External",
-                "name": "Sim Caller",
-                "startTime": iso(start),
-                "endTime": iso(end),
-                "ani": "tel:+13175550199",
-                "dnis": "tel:+13175550100",
-                "attributes": {},
-                "calls": [{"id": pid("call"), "state": "disconnected", "direction": "inbound"}],
-            },
-            {
-                "id": pid("acd"),
-                "purpose": "acd",
-                "queueId": queue_id,
-                "queueName": "Support",
-                "attributes": {},
-            },
-            {
-                "id": pid("agent"),
-                "purpose": "agent",
-                "userId": str(uuid.uuid5(_PARTICIPANT_NS, f"{conversation_id}:user")),
-                "queueId": queue_id,
-                "wrapup": {"code": str(uuid.uuid5(_PARTICIPANT_NS, "wrapup")), "name": "Resolved"},
-                "attributes": {},
-            },
-        ],
-        "recordingState": "none",
-        "divisions": [],
-        "selfUri": f"/api/v2/conversations/{conversation_id}",
-    }
-
-
-def analytics_view(body: dict[str, Any]) -> dict[str, Any]:
-    """A conversation as `GET /api/v2/analytics/conversations/details` shows it: the
-    conversation's `conversationId`, start and end, and its participants by
-    `participantId` and `purpose`, each with its sessions (no attributes: the endpoint is
-    "WithoutAttributes")."""
-    participants = []
-    for participant in body.get("participants", []):
-        media = [
-            {"sessionId": session.get("id"), "mediaType": kind.rstrip("s")}
-            for kind in ("calls", "callbacks", "chats", "emails", "messages")
-            for session in participant.get(kind, [])
-        ]
-        entry = {
-            "participantId": participant["id"],
-            "purpose": participant.get("purpose"),
-            "sessions": media,
-        }
-        if participant.get("name"):
-            entry["participantName"] = participant["name"]
-        if participant.get("userId"):
-            entry["userId"] = participant["userId"]
-        participants.append(entry)
-    view: dict[str, Any] = {
-        "conversationId": body["id"],
-        "conversationStart": body.get("startTime"),
-        "participants": participants,
-    }
-    if body.get("endTime"):
-        view["conversationEnd"] = body["endTime"]
-    return view
 
 
 @dataclass
@@ -286,6 +198,35 @@ class SimState:
                 self.conversations[str(body["id"])] = body
                 self.created[str(body["id"])] = time.monotonic() - age_seconds
                 self.deleted.discard(str(body["id"]))
+
+    def learn(self, named: Iterable[tuple[str, str]]) -> dict[str, int]:
+        """Give conversations the participants events name, (conversation id, participant
+        id) pairs: a conversation not known yet is created with them (the first its
+        customer), one that is known gains those it lacks; a deleted one stays deleted.
+        Answers how many conversations were created and participants added."""
+        by_conversation: dict[str, list[str]] = {}
+        for conversation_id, pid in named:
+            ids = by_conversation.setdefault(conversation_id, [])
+            if pid not in ids:
+                ids.append(pid)
+        created = added = 0
+        with self.lock:
+            for conversation_id, ids in by_conversation.items():
+                if conversation_id in self.deleted:
+                    continue
+                body = self.conversations.get(conversation_id)
+                if body is None:
+                    body = generate_conversation(conversation_id, named=ids)
+                    self.conversations[conversation_id] = body
+                    self.created[conversation_id] = time.monotonic()
+                    created += 1
+                    continue
+                known = {p.get("id") for p in body.get("participants", [])}
+                for pid in ids:
+                    if pid not in known:
+                        body.setdefault("participants", []).append(named_participant(pid))
+                        added += 1
+        return {"created": created, "participants_added": added}
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """The conversation body, generated on first sight when `auto_create` is on."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devstack.sim_state import participant_id
+from devstack.sim_conversations import participant_id
 
 DEFAULT_ORG = "5b1f0d2e-8c34-4e1a-9a77-2d6c0e9f4b13"
 CONVERSATION_TOPICS = ("customer.start", "acd.end", "agent.end", "customer.end")
