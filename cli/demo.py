@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shlex
 import signal
 import sys
 import tempfile
@@ -20,32 +19,37 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 import redis
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli._common import friendly_errors
+from cli._common import friendly_errors, redis_of
+from cli.demo_report import next_steps, removal, report, summary_of
 from cli.output import Output
 from devstack.http_sink import HttpSink
 from devstack.process import free_port
 from devstack.queues import create_local_dlq
 from devstack.rules import create_demo_rules
-from devstack.sim_admin import GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 from devstack.stack import DevStack, SimOptions
 from devstack.synthetic import Workload, generate, send_batches
 from dlq.aws import aws_client
 from dlq.doctor import Severity
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
 from dlq.logs import configure_logging
+from dlq.metrics.wiring import process_metrics
 from dlq.provision import queue_name, setup
 from dlq.settings import Settings, load_settings
 from dlq.tracking import pending_runs
 from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller
 
-FAILING_TARGET = "arn:aws:events:us-east-1:111122223333:api-destination/crm-webhook/always-503"
+#: The target that always fails: an API destination of its own name, in the all-zeros
+#: account no real one has, so its counts and listings never share a label with a real
+#: target's (`events:api-destination/<name>`).
+FAILING_TARGET = (
+    "arn:aws:events:us-east-1:000000000000:api-destination/dlq-replay-demo-failing/always-503"
+)
 TARGET_QUEUE = "crm-events"
 WEBHOOK_QUEUE = "crm-webhook-shaped"
 PARKING_QUEUE = "dlq-replay-parking"
@@ -92,12 +96,15 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
             style="dim",
         )
         flower = _start_processes(stack, config, workers)
+        # Counted as `dlq-replay poll` counts: `status` shows what this ingest did.
+        metrics = process_metrics(config, redis_of(config), prometheus=False)
         poller = Poller(
             sqs=aws_client("sqs", config),
             queue_url=config.dlq_queue_url,
-            front_door=FrontDoor.from_settings(config),
+            front_door=FrontDoor.from_settings(config, metrics=metrics),
             receivers=2,
             wait_seconds=1,
+            metrics=metrics,
         )
         threading.Thread(target=poller.run, name="poller", daemon=True).start()
         out.line(f"Flower: {flower['url']}  (user {flower['user']}, password {flower['password']})")
@@ -105,9 +112,9 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         ledger = Ledger(aws_client("dynamodb", config), config.ledger_table)
         expected = workload.unique_events + workload.malformed
         items = _follow(out, ledger, config, expected, timeout)
-        summary = _summary(items, stack, expected, api, config)
-        steps = _next_steps(env_file, items)
-        _report(out, summary, steps, stack, flower, keeps_running=not no_wait)
+        summary = summary_of(items, stack, expected, api)
+        steps = next_steps(env_file, items)
+        report(out, summary, steps, stack, flower, keeps_running=not no_wait)
         if not no_wait:
             out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
             # Piped (`make demo | tee`), the lines above would wait in the buffer until exit.
@@ -124,7 +131,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         failing.stop()
         api.stop()
         if not as_json:  # the JSON summary names the directory and the command itself
-            out.line(f"the demo's files stay in {workdir}: {_removal(workdir)}")
+            out.line(f"the demo's files stay in {workdir}: {removal(workdir)}")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -276,121 +283,3 @@ def _counts_line(counts: Counter[str]) -> str:
     order = ("replayed", "failed", "exhausted", "rejected", "retry_scheduled", "in_progress",
              "received")  # fmt: skip
     return " ".join(f"{name} {counts[name]}" for name in order if counts[name])
-
-
-def _summary(
-    items: list[LedgerItem], stack: DevStack, expected: int, api: HttpSink, config: Settings
-) -> dict[str, Any]:
-    counts = Counter(i.status.value for i in items)
-    stats = stack.admin.stats()
-    lookups, patches = stats.count(GET_CONVERSATION), stats.count(PATCH_ATTRIBUTES)
-    calls = lookups + patches + stats.count(TOKEN)
-    events = sum(1 for i in items if i.status.value != "rejected")
-    final = sum(1 for i in items if i.status in FINAL_STATUSES)
-    return {
-        "replayed": counts["replayed"],
-        "failed": counts["failed"],
-        "exhausted": counts["exhausted"],
-        "rejected": counts["rejected"],
-        "duplicates_suppressed": sum(i.duplicates for i in items),
-        "genesys_lookups": lookups,
-        "genesys_patches": patches,
-        "genesys_calls_per_event": round(calls / events, 3) if events else 0.0,
-        "genesys_429s": stats.status(429),
-        "transformed_deliveries": sum(
-            1
-            for i in items
-            if any(h.get("transformed") for h in i.history if h.get("outcome") == "replayed")
-        ),
-        "api_destination_calls": sum(api.event_ids.values()),
-        "events": events,
-        "consistent": len(items) == expected and final == expected,
-    }
-
-
-@dataclass(frozen=True)
-class NextSteps:
-    """Shell lines an operator pastes after the summary: `source` the env file, then look."""
-
-    env_file: Path
-    commands: list[str]
-
-
-def _next_steps(env_file: Path, items: list[LedgerItem]) -> NextSteps:
-    """`source` the env file, then commands with the venv's `dlq-replay` by its absolute
-    path (outside the venv it is not on PATH), naming event ids this run really has."""
-    cli = shlex.quote(str(Path(sys.executable).with_name("dlq-replay")))
-    commands = [f"source {shlex.quote(str(env_file))}", f"{cli} status"]
-    unhappy = next((i for i in items if i.status.value in ("failed", "exhausted")), None)
-    if unhappy is not None:
-        commands.append(f"{cli} status --status {unhappy.status.value}")
-        commands.append(f"{cli} inspect {shlex.quote(unhappy.event_id)}")
-    # The live attributes of a conversation that exists (a failed item's may be deleted).
-    tracked = next((i for i in items if i.status.value == "replayed" and i.conversation_id), None)
-    if tracked is not None:
-        commands.append(f"{cli} inspect --genesys {shlex.quote(tracked.event_id)}")
-    return NextSteps(env_file, commands)
-
-
-def _removal(workdir: Path) -> str:
-    return f"remove them with  rm -rf {shlex.quote(str(workdir))}"
-
-
-def _report(
-    out: Output,
-    summary: dict[str, Any],
-    steps: NextSteps,
-    stack: DevStack,
-    flower: dict[str, str],
-    *,
-    keeps_running: bool,
-) -> None:
-    if out.as_json:
-        out.json(
-            {
-                **summary,
-                "workdir": str(stack.workdir),
-                "env_file": str(steps.env_file),
-                "commands": steps.commands,
-                "stack_keeps_running": keeps_running,
-                "remove_with": f"rm -rf {shlex.quote(str(stack.workdir))}",
-            }
-        )
-        return
-    labels = {
-        "replayed": "replayed",
-        "failed": "failed (deleted conversation)",
-        "exhausted": "exhausted (target always 503; parked)",
-        "rejected": "rejected at ingest (malformed)",
-        "duplicates_suppressed": "duplicates suppressed",
-        "genesys_lookups": "Genesys lookups",
-        "genesys_patches": "Genesys attribute PATCHes",
-        "genesys_calls_per_event": "Genesys calls per event",
-        "genesys_429s": "Genesys 429s seen",
-        "transformed_deliveries": "delivered as the rule's InputTransformer shapes them",
-        "api_destination_calls": "calls to the API destination (API-key connection)",
-    }
-    out.table("demo summary", ["", "count"], [(labels[k], summary[k]) for k in labels])
-    if keeps_running:
-        out.line(
-            "where to look next: paste these into another shell while the demo runs "
-            "(Ctrl-C here stops its servers):",
-            style="bold",
-        )
-    else:
-        out.line(
-            "where to look next: these need the demo's servers, which stop now (--no-wait); "
-            "run `dlq-replay demo` without --no-wait to keep them up until Ctrl-C:",
-            style="bold",
-        )
-    for command in steps.commands:
-        out.line(f"  {command}")
-    out.line(
-        f"settings   {steps.env_file} (moto's dummy AWS keys and the simulator's test client: "
-        "no real credential)"
-    )
-    out.line(f"logs       {stack.workdir}/*.log")
-    out.line(f"Flower     {flower['url']}  (demo / {flower['password']})")
-    verdict = "consistent with the ledger" if summary["consistent"] else "NOT all final"
-    ledger_items = summary["events"] + summary["rejected"]
-    out.line(f"summary {verdict}: {ledger_items} ledger items", style="dim")
