@@ -8,44 +8,41 @@ from rich.progress import Progress
 from cli._common import FAILED, friendly_errors, ledger_of, settings
 from cli.audit import record_access
 from cli.output import Output
-from dlq.clock import SYSTEM_CLOCK, iso
-from dlq.errors import ConfigurationError
+from cli.when import WHEN
+from dlq.clock import iso
 from dlq.forget import ForgetFilter, select
 from dlq.forget import forget as forget_items
 from dlq.ledger import LedgerItem
-from dlq.metrics.report import parse_since
 
 
 @click.command()
 @click.option("--conversation-id", metavar="ID", help="The items of this conversation.")
 @click.option(
     "--older-than",
-    metavar="DURATION",
-    help="The items last updated more than DURATION ago (30d, 12h) or before a UTC moment "
-    "(2026-11-28T10:00). With --conversation-id: only its items this old.",
+    "older_than",
+    type=WHEN,
+    metavar="WHEN",
+    help="The items last updated before WHEN: more than a duration ago (30d, 12h), before a "
+    "date (2026-12-01) or an ISO time (2026-12-01T10:00:00Z); UTC unless it gives an offset. "
+    "With --conversation-id: only its items this old.",
 )
 @click.option("--dry-run", is_flag=True, help="List what would be forgotten; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
 def forget(
-    conversation_id: str | None, older_than: str | None, dry_run: bool, yes: bool, as_json: bool
+    conversation_id: str | None, older_than: float | None, dry_run: bool, yes: bool, as_json: bool
 ) -> None:
     """Delete stored bodies and error texts; keep status, attempts, codes and times.
 
     Only items that reached a final status: a pending one still needs its body, and is
     listed instead. Exits 1 when any chosen item was left as it is.
     """
-    if not conversation_id and not older_than:
+    if not conversation_id and older_than is None:
         raise click.UsageError("name what to forget: --conversation-id ID, --older-than 30d")
     config = settings()
     ledger = ledger_of(config)
-    before = None
-    if older_than:
-        try:
-            before = iso(parse_since(older_than, now=SYSTEM_CLOCK.now()))
-        except ValueError as exc:
-            raise ConfigurationError(f"--older-than: {exc}") from None
+    before = iso(older_than) if older_than is not None else None
     chosen = select(ledger, ForgetFilter(conversation_id=conversation_id, updated_before=before))
     out = Output(as_json=as_json)
     if dry_run or not chosen.forgettable:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import click
 from rich.progress import Progress
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
+from cli.when import WHEN, WHEN_HELP
+from dlq.clock import moment
 from dlq.codes import DLQ_ERROR_CODES, shown_code
 from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem, Status
 from dlq.redrive import RedriveFilter, select
@@ -41,8 +42,10 @@ from tasks.producer import CeleryEnqueuer
 @click.option("--rule-arn", help="Only items from this rule.")
 @click.option("--detail-type", help="Only items of this detail-type.")
 @click.option("--conversation-id", help="Only items of this conversation.")
-@click.option("--since", type=click.DateTime(), help="Only items last updated after this time.")
-@click.option("--until", type=click.DateTime(), help="Only items last updated before this time.")
+@click.option("--since", type=WHEN, metavar="WHEN", help="Only items last updated after WHEN.")
+@click.option(
+    "--until", type=WHEN, metavar="WHEN", help=f"Only items last updated before WHEN. {WHEN_HELP}"
+)
 @click.option("--dry-run", is_flag=True, help="List what would be redriven; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rate", type=float, default=0.0, help="At most this many items per second.")
@@ -62,15 +65,21 @@ def redrive(
     rule_arn: str | None,
     detail_type: str | None,
     conversation_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    since: float | None,
+    until: float | None,
     dry_run: bool,
     yes: bool,
     rate: float,
     target_override: str | None,
     as_json: bool,
 ) -> None:
-    """Put failed or exhausted items back to `received` and enqueue them again."""
+    """Put failed or exhausted items back to `received` and enqueue them again.
+
+    A redriven item's last error moves to its history (the redrive's entry), so what it
+    shows as its last error from then on is its new attempts'.
+    """
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter("it must be later than --since", param_hint="--until")
     config = settings()
     ledger = ledger_of(config)
     wanted = RedriveFilter(
@@ -81,8 +90,8 @@ def redrive(
         rule_arn=rule_arn,
         detail_type=detail_type,
         conversation_id=conversation_id,
-        since=since,
-        until=until,
+        since=moment(since) if since is not None else None,
+        until=moment(until) if until is not None else None,
     )
     out = Output(as_json=as_json)
     if error_code in DLQ_ERROR_CODES:

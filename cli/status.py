@@ -6,26 +6,36 @@ what waits from a `Select=COUNT` query per status (`dlq.metrics.report`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 import redis
 
 from cli._common import friendly_errors, ledger_of, settings
 from cli.output import Output
-from dlq.clock import SYSTEM_CLOCK
-from dlq.errors import ConfigurationError
+from cli.when import WHEN, WHEN_HELP, age
+from dlq.clock import SYSTEM_CLOCK, parse_iso
 from dlq.ledger import Status
 from dlq.metrics.counters import OUTCOMES
-from dlq.metrics.report import parse_since, status_report
+from dlq.metrics.report import status_report
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--since",
+    type=WHEN,
     metavar="WHEN",
     default=None,
-    help="Count outcomes from WHEN: a duration back (15m, 1h, 2d) or a UTC moment "
-    "(2026-11-28T10:00). Default: all that is kept (3 days).",
+    help=f"Count outcomes from WHEN (default: all that is kept, 3 days). {WHEN_HELP}",
+)
+@click.option(
+    "--until",
+    type=WHEN,
+    metavar="WHEN",
+    default=None,
+    help="Count outcomes up to WHEN (default: now); what waits is counted now whatever it is.",
 )
 @click.option(
     "--status",
@@ -42,26 +52,30 @@ from dlq.metrics.report import parse_since, status_report
 @friendly_errors
 def status(
     as_json: bool,
-    since: str | None,
+    since: float | None,
+    until: float | None,
     only: str | None,
     limit: int,
     watch: bool,
     interval: float,
     once: bool,
 ) -> None:
-    """Outcomes by target, error code and DLQ error code since WHEN; what waits now."""
+    """Outcomes by target, error code and DLQ error code since WHEN; what waits now.
+
+    Times are ISO 8601, UTC, as the ledger writes them.
+    """
     if only or watch or once:
         _other_views(as_json, only, limit, watch or once, interval, once)
         return
+    if since is not None and until is not None and until <= since:
+        raise click.BadParameter("it must be later than --since", param_hint="--until")
     config = settings()
     now = SYSTEM_CLOCK.now()
-    try:
-        start = parse_since(since, now=now) if since else None
-    except ValueError as exc:
-        raise ConfigurationError(f"--since: {exc}") from None
     client = redis.Redis.from_url(config.redis_url)
     try:
-        report = status_report(ledger_of(config), client, config.ledger_table, now=now, since=start)
+        report = status_report(
+            ledger_of(config), client, config.ledger_table, now=now, since=since, until=until
+        )
     finally:
         client.close()
     out = Output(as_json=as_json)
@@ -96,14 +110,25 @@ def status(
             list(for_genesys.items()),
         )
     oldest = report["oldest_pending"]
-    if oldest:
-        out.line(
-            f"oldest pending: {oldest['event_id']} ({oldest['status']}, received "
-            f"{oldest['received_at']}, {oldest['attempts']} attempts, last error: "
-            f"{oldest['last_error'] or '-'})"
-        )
-    else:
-        out.line("nothing pending")
+    out.line(oldest_pending(oldest, now=now) if oldest else "nothing pending")
+
+
+def oldest_pending(oldest: Mapping[str, Any], *, now: float) -> str:
+    """The report's oldest pending item as one sentence: when, which event, where it is."""
+    received = parse_iso(oldest["received_at"])
+    ago = f" ({age(now - received.timestamp())} ago)" if received else ""
+    attempts = int(oldest["attempts"])
+    tried = (
+        f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if attempts
+        else ", not tried yet"
+    )
+    line = (
+        f"oldest pending: received {oldest['received_at']}{ago}, event {oldest['event_id']}, "
+        f"now {oldest['status']}{tried}"
+    )
+    error = oldest.get("last_error")
+    return f"{line}; last error: {error}" if error else line
 
 
 def _other_views(

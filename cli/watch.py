@@ -1,12 +1,17 @@
 """`dlq-replay status --watch`: a live view for an operator without Grafana.
 
 The data comes from `dlq.watch.Watcher` (bounded reads only); this module renders a
-snapshot with rich and refreshes it every `--interval` seconds. `--once` prints one
-frame and exits (scripts, tests, a quick look).
+snapshot with rich and refreshes it in place every `--interval` seconds. Piped (stdout not
+a terminal), it writes one plain snapshot per interval instead, one after the other, as
+`status` writes its tables when piped: `# title` lines and tab-separated rows, no
+terminal control codes. `--once` prints one frame and exits (scripts, tests, a quick look).
+Times are ISO 8601, UTC.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import asdict
 from typing import Any
@@ -20,12 +25,13 @@ from rich.text import Text
 from cli._common import redis_of
 from cli.output import Output
 from dlq.aws import aws_client
+from dlq.clock import iso
 from dlq.genesys.credentials import GenesysCredentials
 from dlq.ledger import Ledger
 from dlq.ratelimit.usage import read_budget
 from dlq.settings import Settings
 from dlq.tracking import pending_runs
-from dlq.watch import OUTCOMES, PENDING, Snapshot, Watcher, sqs_depth
+from dlq.watch import OUTCOMES, PENDING, TROUBLE, Snapshot, Watcher, sqs_depth
 
 
 def watcher_for(config: Settings, ledger: Ledger) -> Watcher:
@@ -60,23 +66,66 @@ def run_watch(watcher: Watcher, out: Output, *, interval: float, once: bool) -> 
         snapshot = watcher.take()
         if out.as_json:
             out.json(as_data(snapshot))
-        else:
+        elif out.rich:
             out.console.print(render(snapshot))
+        else:
+            write_plain(out, snapshot)
         return
     if out.as_json:
         raise click.UsageError("--json with --watch needs --once (one snapshot)")
+    try:
+        if out.rich:
+            _live(watcher, out, interval)
+        else:
+            _piped(watcher, out, interval)
+    except KeyboardInterrupt:
+        pass
+
+
+def _live(watcher: Watcher, out: Output, interval: float) -> None:
+    """On a terminal: one frame, redrawn in place."""
     with Live(render(watcher.take()), console=out.console, auto_refresh=False) as live:
-        try:
-            while True:
-                time.sleep(interval)
-                live.update(render(watcher.take()), refresh=True)
-        except KeyboardInterrupt:
-            pass
+        while True:
+            time.sleep(interval)
+            live.update(render(watcher.take()), refresh=True)
+
+
+def _piped(watcher: Watcher, out: Output, interval: float) -> None:
+    """Piped: a plain snapshot per interval, each written out at once (a reader of the
+    pipe sees it then, not when a buffer fills); ends quietly when the reader goes."""
+    try:
+        while True:
+            write_plain(out, watcher.take())
+            sys.stdout.flush()
+            time.sleep(interval)
+    except BrokenPipeError:
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def write_plain(out: Output, snapshot: Snapshot) -> None:
+    """One snapshot as plain text: the headline, then each table as `# title` and rows of
+    tab-separated values (`Output.table` off a terminal), then a blank line."""
+    out.line(_headline(snapshot).plain)
+    out.table(_rates_title(snapshot), ["outcome", "items", "per minute"], _rate_rows(snapshot))
+    out.table("backlog", ["where", "items"], _backlog_rows(snapshot))
+    out.line(_budget(snapshot).plain)
+    out.table(
+        "top failing targets (among the newest items of each status)",
+        ["target", *(s.value for s in TROUBLE), "error codes"],
+        [
+            (t.target_arn, *(t.counts.get(s.value, 0) for s in TROUBLE), ",".join(t.error_codes))
+            for t in snapshot.top_targets
+        ],
+    )
+    out.line("")
 
 
 def as_data(snapshot: Snapshot) -> dict[str, Any]:
     """One snapshot for scripts: what the frame shows, with the rates and ETA worked out."""
     data = asdict(snapshot)
+    data["at"], data["at_epoch"] = iso(snapshot.at), snapshot.at
+    data["since"], data["since_epoch"] = iso(snapshot.since), snapshot.since
     data["capped"] = sorted(snapshot.capped)
     data["per_minute"] = {s.value: round(snapshot.per_minute(s), 3) for s in OUTCOMES}
     data["backlog"] = snapshot.backlog
@@ -98,7 +147,7 @@ def render(snapshot: Snapshot) -> RenderableType:
 
 
 def _headline(snapshot: Snapshot) -> Text:
-    at = time.strftime("%H:%M:%S", time.localtime(snapshot.at))
+    at = iso(snapshot.at)
     eta = snapshot.eta_seconds
     if eta is None:
         drain = f"backlog {snapshot.backlog}, nothing finishing: check the workers (Flower)"
@@ -109,32 +158,54 @@ def _headline(snapshot: Snapshot) -> Text:
     return Text.assemble(("dlq-replay ", "bold"), f"at {at}: ", drain)
 
 
+def _rates_title(snapshot: Snapshot) -> str:
+    return f"finished in the last {_duration(snapshot.span)}"
+
+
+def _rate_rows(snapshot: Snapshot) -> list[tuple[str, str, str]]:
+    return [
+        (
+            status.value,
+            _count(snapshot.outcomes[status.value], status.value in snapshot.capped),
+            f"{snapshot.per_minute(status):.1f}",
+        )
+        for status in OUTCOMES
+    ]
+
+
 def _rates(snapshot: Snapshot) -> Table:
-    table = Table(title=f"finished in the last {_duration(snapshot.span)}", title_justify="left")
+    table = Table(title=_rates_title(snapshot), title_justify="left")
     table.add_column("outcome")
     table.add_column("items", justify="right")
     table.add_column("per minute", justify="right")
-    for status in OUTCOMES:
-        count = _count(snapshot.outcomes[status.value], status.value in snapshot.capped)
-        table.add_row(status.value, count, f"{snapshot.per_minute(status):.1f}")
+    for row in _rate_rows(snapshot):
+        table.add_row(*row)
     return table
+
+
+def _backlog_rows(snapshot: Snapshot) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if snapshot.dlq is not None:
+        rows.append(("DLQ, visible", str(snapshot.dlq.visible)))
+        rows.append(("DLQ, in flight", str(snapshot.dlq.in_flight)))
+        if snapshot.dlq.delayed:
+            rows.append(("DLQ, delayed", str(snapshot.dlq.delayed)))
+    else:
+        rows.append(("DLQ", f"unknown: {snapshot.dlq_error}"))
+    for status in PENDING:
+        capped = status.value in snapshot.capped
+        rows.append((f"ledger, {status.value}", _count(snapshot.pending[status.value], capped)))
+    rows.append(("tracking runs waiting", str(snapshot.tracking_runs)))
+    return rows
 
 
 def _backlog(snapshot: Snapshot) -> Table:
     table = Table(title="backlog", title_justify="left")
     table.add_column("where")
     table.add_column("items", justify="right")
-    if snapshot.dlq is not None:
-        table.add_row("DLQ, visible", str(snapshot.dlq.visible))
-        table.add_row("DLQ, in flight", str(snapshot.dlq.in_flight))
-        if snapshot.dlq.delayed:
-            table.add_row("DLQ, delayed", str(snapshot.dlq.delayed))
-    else:
-        table.add_row("DLQ", Text(f"unknown: {snapshot.dlq_error}"))
-    for status in PENDING:
-        capped = status.value in snapshot.capped
-        table.add_row(f"ledger, {status.value}", _count(snapshot.pending[status.value], capped))
-    table.add_row("tracking runs waiting", str(snapshot.tracking_runs))
+    for where, items in _backlog_rows(snapshot):
+        # Text, not markup: an error's text may hold `[...]`.
+        table.add_row(where, Text(items))
     return table
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from dlq.broker import ReplayEnqueuer
+from dlq.clock import iso
 from dlq.codes import shown_code
 from dlq.events import EventKey
 from dlq.ledger import REDRIVABLE_STATUSES, ClaimRefused, LedgerItem, LedgerStore, Status
@@ -36,6 +37,7 @@ class RedriveFilter:
     rule_arn: str | None = None
     detail_type: str | None = None
     conversation_id: str | None = None
+    #: Last updated after / before these moments (naive ones are UTC).
     since: datetime | None = None
     until: datetime | None = None
 
@@ -61,8 +63,8 @@ class RedriveResult:
 
 def select(ledger: LedgerStore, chosen: RedriveFilter) -> Iterator[LedgerItem]:
     """The items the filter chooses, status by status, oldest update first."""
-    after = chosen.since.isoformat() if chosen.since else None
-    before = chosen.until.isoformat() if chosen.until else None
+    after = _written(chosen.since)
+    before = _written(chosen.until)
     for status in chosen.statuses:
         if status not in REDRIVABLE_STATUSES:
             raise ValueError(f"only {sorted(REDRIVABLE_STATUSES)} items can be redriven")
@@ -70,6 +72,14 @@ def select(ledger: LedgerStore, chosen: RedriveFilter) -> Iterator[LedgerItem]:
             # A forgotten item has no body left to replay (`dlq.forget`).
             if chosen.matches(item) and item.forgotten_at is None:
                 yield item
+
+
+def _written(when: datetime | None) -> str | None:
+    """A bound as the ledger writes its times (`iso`), so text order is time order; a naive
+    datetime is UTC."""
+    if when is None:
+        return None
+    return iso((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
 def redrive(

@@ -8,21 +8,17 @@ the head of each pending status's index. Reusable by any view (`status --watch`)
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 import redis
 
-from dlq.clock import iso, parse_iso
+from dlq.clock import iso
 from dlq.codes import GENESYS_WAIT_CODES
 from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 from dlq.metrics.counters import RETENTION_SECONDS, read_counts
 from dlq.metrics.sampling import SAMPLED_STATUSES
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class CountingLedger(Protocol):
@@ -39,21 +35,6 @@ class CountingLedger(Protocol):
     ) -> Iterator[LedgerItem]: ...
 
 
-def parse_since(text: str, *, now: float) -> float:
-    """`--since`: a duration back from now (`90s`, `15m`, `1h`, `2d`) or a moment
-    (`2026-11-28T10:00`, UTC unless it says otherwise); epoch seconds."""
-    match = _DURATION.match(text)
-    if match:
-        return now - float(match.group(1)) * _UNITS[match.group(2)]
-    moment = parse_iso(text.strip())
-    if moment is None:
-        raise ValueError(
-            f"{text!r} is neither a duration (90s, 15m, 1h, 2d) nor a moment "
-            "(2026-11-28T10:00, UTC unless an offset is given)"
-        )
-    return moment.timestamp()
-
-
 def status_report(
     ledger: CountingLedger,
     client: redis.Redis,
@@ -61,8 +42,10 @@ def status_report(
     *,
     now: float,
     since: float | None = None,
+    until: float | None = None,
 ) -> dict[str, Any]:
-    """The report as data. `since` defaults to, and is clipped to, the counters' retention."""
+    """The report as data. `since` defaults to, and is clipped to, the counters' retention;
+    `until` (the outcomes' end, not what waits: that is always now) defaults to `now`."""
     # The ledger first: without it there is nothing to report, and its error says why.
     waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
     oldest = _oldest_pending(ledger)
@@ -73,13 +56,16 @@ def status_report(
     )
     earliest = now - RETENTION_SECONDS
     start = earliest if since is None else max(since, earliest)
-    counts = read_counts(client, scope, since=start, until=now)
+    end = now if until is None else min(until, now)
+    counts = read_counts(client, scope, since=start, until=end)
     return {
-        "since": iso(counts.since),
-        "until": iso(now),
-        "clipped": since is not None and since < earliest,
         **counts.as_dict(),
+        # The counts' own bounds are epoch seconds: the report's times are the ledger's ISO.
+        "since": iso(counts.since),
+        "until": iso(end),
+        "clipped": since is not None and since < earliest,
         "since_epoch": counts.since,
+        "until_epoch": end,
         "waiting": waiting,
         "waiting_for_genesys": dict(sorted(for_genesys.items())),
         "oldest_pending": oldest,

@@ -416,7 +416,11 @@ def test_status_piped_prints_the_tables_as_tsv(env, populated, settings, ledger,
     ]  # fmt: skip
     assert ["failed", "3"] in tsv_table(result.stdout, "outcomes")
     assert ["failed", "sqs:crm-events", "2"] in tsv_table(result.stdout, "by target")
-    assert f"oldest pending: {populated['p'].event_id} (received" in result.stdout
+    assert (
+        f"oldest pending: received {LONG_AGO} (" in result.stdout
+        and f" ago), event {populated['p'].event_id}, now received, not tried yet\n"
+        in result.stdout
+    )
 
 
 def test_status_of_an_empty_ledger_says_nothing_is_pending(env, ledger):
@@ -430,7 +434,10 @@ def test_status_refuses_a_since_it_cannot_read(env, ledger):
     result = run(env, "status", "--since", "yesterday")
 
     assert result.exit_code == 2
-    assert "--since: 'yesterday' is neither a duration" in result.output
+    assert "Invalid value for '--since': 'yesterday' is not a time: use a duration back" in (
+        result.output
+    )
+    assert "2026-12-01T10:00:00Z" in result.output
 
 
 # --- inspect ------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from dlq.ledger import Status
 from dlq.metrics.counters import BUCKET_SECONDS, OutcomeCounters, bucket_key, read_counts
 from dlq.metrics.emf import EmfCounts, emf_line
 from dlq.metrics.labels import MAX_TARGETS, dlq_error_label, target_label
-from dlq.metrics.report import parse_since
 from dlq.metrics.sampling import Sampler, read_sample
 from dlq.observe import Fanout, NoMetrics
 from dlq.replay import ReplayOutcome
@@ -139,23 +138,6 @@ def test_deployments_sharing_a_redis_count_apart(cache, clock):
     )
 
     assert read_counts(cache, "ledger-b", since=clock.now(), until=clock.now()).by_outcome == {}
-
-
-@pytest.mark.parametrize(
-    ("text", "back"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172800), ("1.5h", 5400)]
-)
-def test_since_takes_a_duration_back_from_now(text, back):
-    assert parse_since(text, now=1_800_000_000.0) == 1_800_000_000.0 - back
-
-
-def test_since_takes_a_moment_utc_unless_it_says_otherwise():
-    assert parse_since("2026-11-28T10:00", now=0) == 1795860000.0
-    assert parse_since("2026-11-28T10:00+01:00", now=0) == 1795860000.0 - 3600
-
-
-def test_since_refuses_what_it_cannot_read():
-    with pytest.raises(ValueError, match="neither a duration"):
-        parse_since("last tuesday", now=0)
 
 
 # --- the seam in the use cases --------------------------------------------------------------
