@@ -1,28 +1,67 @@
-"""`dlq-replay poll`: the long-poll front door for containers."""
+"""`dlq-replay poll`: the long-poll front door for containers.
+
+Its stderr is a log of JSON lines from the first line on: a failure that ends it, a
+setting that does not load included, is one of them, at ERROR, with the line and the exit
+status every other command gives (`cli.failures`). Its stdout is one JSON line at the end:
+what it did.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
+import sys
 from types import FrameType
 
 import click
 
-from cli._common import friendly_errors, redis_of, settings
+from cli._common import redis_of, settings
+from cli.failures import FAILED, failure_of
 from dlq.aws import aws_client
 from dlq.logs import configure_logging
 from dlq.metrics.wiring import process_metrics, start_endpoint
+from dlq.settings import Settings
 from ingest.frontdoor import FrontDoor
-from ingest.poller import Poller
+from ingest.poller import Poller, PollStats
+
+log = logging.getLogger(__name__)
+
+#: The outcomes the closing line always counts (zeros included, for scripts).
+OUTCOMES = ("accepted", "duplicate", "rejected", "kept")
 
 
 @click.command()
 @click.option("--receivers", type=int, default=None, help="Concurrent receive loops.")
-@click.option("--until-empty", is_flag=True, help="Stop when a receive comes back empty.")
-@friendly_errors
+@click.option(
+    "--until-empty",
+    is_flag=True,
+    help="Stop when a receive comes back empty (receives then wait 1 s at most, not a long poll).",
+)
 def poll(receivers: int | None, until_empty: bool) -> None:
     """Long-poll the DLQ and hand each message to the ledger and the workers."""
-    config = settings()
+    configure_logging()
+    redis_url = "REDIS_URL"
+    try:
+        config = settings()
+        redis_url = config.redis_url
+        queue_url, stats = _poll(config, receivers, until_empty=until_empty)
+    except Exception as exc:
+        failure = failure_of(exc, redis_url)
+        if failure is None:
+            log.exception("the poller stopped on an unexpected error")
+            sys.exit(FAILED)
+        log.error(failure.text)
+        sys.exit(failure.status)
+    counts = {outcome: stats.counts[outcome] for outcome in OUTCOMES}
+    log.info("poller stopped: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+    summary = {"command": "poll", "queue_url": queue_url, "until_empty": until_empty, **counts}
+    click.echo(json.dumps(summary))
+
+
+def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tuple[str, PollStats]:
+    """Run the poller until it is stopped (or the queue is empty); (queue, what it did)."""
     config.require("dlq_queue_url", purpose="the poller")
     configure_logging(secrets=[config.genesys_client_secret.get_secret_value()])
     # One process: its metrics live in memory, never in a worker's multiprocess files
@@ -52,5 +91,4 @@ def poll(receivers: int | None, until_empty: bool) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    stats = poller.run(until_empty=until_empty)
-    click.echo(f"poller stopped: {dict(stats.counts)}", err=True)
+    return config.dlq_queue_url, poller.run(until_empty=until_empty)

@@ -38,6 +38,10 @@ RETRY_VISIBILITY_MAX = 900
 #: Every receive asks for this visibility timeout, whatever the queue's own: time to
 #: hand a batch off (a ledger write of three tries of 13 s at most, plus the broker).
 RECEIVE_VISIBILITY_SECONDS = 120
+#: With `until_empty`, receives wait this long at most: an empty queue ends the run within
+#: a second instead of a whole long poll (1, not 0: a wait of 0 is SQS's short polling,
+#: which asks only some of its servers and may answer empty while messages wait).
+EMPTY_CHECK_WAIT_SECONDS = 1
 #: Pauses after a failed receive: doubling from the first to the last.
 RECEIVE_BACKOFF_FIRST = 1.0
 RECEIVE_BACKOFF_MAX = 60.0
@@ -92,6 +96,12 @@ class Poller:
 
         Raises the AWS error that stopped it, when a permanent one did.
         """
+        wait = self._wait_for(until_empty=until_empty)
+        log.info(
+            f"polling {self._queue_url}: {self._receivers} receivers, receives of up to "
+            f"{BATCH_SIZE} messages waiting {wait} s"
+            + (", until a receive comes back empty" if until_empty else "")
+        )
         threads = [
             threading.Thread(
                 target=self._loop, args=(until_empty,), name=f"receiver-{n}", daemon=True
@@ -106,6 +116,13 @@ class Poller:
             raise self.failure
         return self.stats
 
+    def _wait_for(self, *, until_empty: bool) -> int:
+        """The receives' wait: a long poll, or a short one when an empty receive ends the run
+        (a message that arrives is returned at once either way)."""
+        return (
+            min(self._wait_seconds, EMPTY_CHECK_WAIT_SECONDS) if until_empty else self._wait_seconds
+        )
+
     def _fail(self, exc: BaseException) -> None:
         """Stop every receiver because of a permanent failure (the first one is kept)."""
         if self.failure is None:
@@ -114,9 +131,10 @@ class Poller:
 
     def _loop(self, until_empty: bool) -> None:
         pause = RECEIVE_BACKOFF_FIRST
+        wait = self._wait_for(until_empty=until_empty)
         while not self.stop_event.is_set():
             try:
-                handled = self.poll_once()
+                handled = self.poll_once(wait_seconds=wait)
             except (ClientError, BotoCoreError) as exc:
                 if is_permanent(exc):
                     self._fail(exc)
@@ -129,18 +147,20 @@ class Poller:
             if handled == 0 and until_empty:
                 return
 
-    def poll_once(self) -> int:
-        """One receive, ingest and delete; returns how many messages were received."""
+    def poll_once(self, *, wait_seconds: int | None = None) -> int:
+        """One receive (waiting `wait_seconds`, the poller's own by default), ingest and
+        delete; returns how many messages were received."""
+        wait = self._wait_seconds if wait_seconds is None else wait_seconds
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=BATCH_SIZE,
-            WaitTimeSeconds=self._wait_seconds,
+            WaitTimeSeconds=wait,
             VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
             MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
         )
         raw_messages = response.get("Messages", [])
-        self._door.received(len(raw_messages), wait_seconds=self._wait_seconds)
+        self._door.received(len(raw_messages), wait_seconds=wait)
         messages = [DlqMessage.from_receive_message(raw) for raw in raw_messages]
         now = self._clock.now()
         for message in messages:

@@ -194,11 +194,13 @@ def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits
     env, genesys_sim, unique, launcher
 ):
     event = genesys_event()
-    # The read timeout (1 s) never fires on an answer that trickles in a byte every 0.25 s
-    # for 16 s; the soft limit, half a second above the attempt bound, does.
+    # The read timeout (1 s) never fires on an answer that trickles in a byte every 0.25 s;
+    # the soft limit, half a second above the attempt bound, does. The whole answer would
+    # take 60 s, so a soft limit that a busy machine's pool signals late still finds the
+    # send unfinished (a 16 s answer once ended before it on a loaded machine).
     limits = bounded({**SHORT_BOUNDS, "REPLAY_SEND_READ_TIMEOUT": "1"}, soft_limit_above=0.5)
     with (
-        SlowSink(trickle=0.25, trickle_bytes=64, slow_posts=1) as sink,
+        SlowSink(trickle=0.25, trickle_bytes=240, slow_posts=1) as sink,
         configured(
             {
                 **env,

@@ -695,7 +695,6 @@ def test_genesys_sim_help_shows_host_and_port(env):
     "args",
     [
         ["setup"],
-        ["poll", "--until-empty"],
         ["status"],
         ["inspect", "0d1e2f3a-0000-4000-8000-000000000000"],
         ["redrive", "--dry-run"],
@@ -713,11 +712,30 @@ def test_a_malformed_setting_exits_2_with_one_line_naming_the_variable(env, args
     assert "Traceback" not in result.output
 
 
+def logged(stderr: str) -> list[dict[str, Any]]:
+    """The poller's stderr: JSON log lines, every one (a plain line fails here)."""
+    return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_a_malformed_setting_stops_poll_with_the_line_logged_at_error(env):
+    # The poller's stderr is its JSON log: the line every command prints is one of them.
+    result = run({**env, "REPLAY_MAX_ATTEMPTS": "many"}, "poll", "--until-empty")
+
+    assert result.exit_code == 2
+    (line,) = logged(result.stderr)
+    assert line["level"] == "error"
+    assert line["message"].startswith("REPLAY_MAX_ATTEMPTS is invalid")
+
+
 def test_poll_without_a_dlq_url_exits_2_naming_the_variable(env):
     result = run({**env, "DLQ_QUEUE_URL": ""}, "poll", "--until-empty")
 
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: DLQ_QUEUE_URL is not set: the poller needs it"
+    (line,) = logged(result.stderr)
+    assert (line["level"], line["message"]) == (
+        "error",
+        "DLQ_QUEUE_URL is not set: the poller needs it",
+    )
 
 
 def test_inspect_payload_says_why_an_item_whose_rule_is_gone_would_not_be_redelivered(

@@ -196,6 +196,7 @@ def test_the_poller_stops_cleanly_on_sigterm_after_the_batch_in_hand(settings, u
     poller = subprocess.Popen(
         [sys.executable, "-c", "from cli.main import main; main()", "poll"],
         env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -213,9 +214,10 @@ def test_the_poller_stops_cleanly_on_sigterm_after_the_batch_in_hand(settings, u
             break
         time.sleep(0.2)
     poller.send_signal(signal.SIGTERM)
-    _, stderr = poller.communicate(timeout=30)
-    assert poller.returncode == 0
-    assert "poller stopped: {'accepted': 1}" in stderr
+    stdout, stderr = poller.communicate(timeout=30)
+    assert poller.returncode == 0, stderr
+    ended = json.loads(stdout.splitlines()[-1])
+    assert (ended["accepted"], ended["kept"], ended["until_empty"]) == (1, 0, False)
 
 
 def test_a_subscriber_record_leaves_one_rejected_item_per_named_event_and_no_task(

@@ -2,7 +2,8 @@
 
 Permanent: no credentials, access denied, no such queue, no ledger table: retrying
 cannot help until an operator acts, so the poller stops every receiver, `run` raises
-the error, and `dlq-replay poll` prints one line and exits non-zero. Transient:
+the error, and `dlq-replay poll` logs one line at ERROR (the line every command prints)
+and exits non-zero. Transient:
 throttling, 5xx, a lost connection: retried with a growing pause, as before.
 """
 
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from dlq.aws import aws_client
 from dlq.ledger import Ledger
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
-from ingest.poller import RECEIVE_VISIBILITY_SECONDS, Poller
+from ingest.poller import EMPTY_CHECK_WAIT_SECONDS, RECEIVE_VISIBILITY_SECONDS, Poller
 
 DLQ_CLI = str(Path(sys.executable).with_name("dlq-replay"))
 OWN_PREFIXES = ("AWS_", "REDIS_", "GENESYS_", "REPLAY_", "LEDGER_", "DLQ_", "POLLER_")
@@ -203,6 +205,24 @@ def test_throttling_never_ends_run(quick_backoff):
     assert poller.failure is None
 
 
+def test_until_empty_receives_are_short_and_a_drain_s_are_long_polls():
+    until_empty, draining = ScriptedSqs(), ScriptedSqs()
+    Poller(sqs=until_empty, queue_url="https://sqs/q", front_door=NoMessages(),  # type: ignore[arg-type]
+           wait_seconds=20).run(until_empty=True)  # fmt: skip
+    poller = Poller(sqs=draining, queue_url="https://sqs/q", front_door=NoMessages(),  # type: ignore[arg-type]
+                    wait_seconds=20)  # fmt: skip
+    thread = threading.Thread(target=poller.run)
+    thread.start()
+    try:
+        eventually(lambda: draining.receives, timeout=10, what="a receive")
+    finally:
+        poller.stop()
+        thread.join(timeout=10)
+
+    assert [r["WaitTimeSeconds"] for r in until_empty.receives] == [EMPTY_CHECK_WAIT_SECONDS]
+    assert draining.receives[0]["WaitTimeSeconds"] == 20
+
+
 def test_every_receive_asks_for_the_poller_s_own_visibility_timeout():
     sqs = ScriptedSqs()
 
@@ -214,11 +234,14 @@ def test_every_receive_asks_for_the_poller_s_own_visibility_timeout():
 # --- `dlq-replay poll` as a process --------------------------------------------------------
 
 
-def poll(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def poll(
+    tmp_path: Path, env: dict[str, str], *args: str, wait_seconds: str = "0"
+) -> subprocess.CompletedProcess[str]:
+    """`dlq-replay poll` (without --until-empty, only a stop or a failure ends it)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
     return subprocess.run(
-        [DLQ_CLI, "poll"],  # no --until-empty: without the stop, it would poll on for ever
-        env={**clean, **env, "POLLER_WAIT_SECONDS": "0"},
+        [DLQ_CLI, "poll", *args],
+        env={**clean, **env, "POLLER_WAIT_SECONDS": wait_seconds},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -227,7 +250,75 @@ def poll(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_line(
+def log_lines(process: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    """The poller's stderr: JSON log lines, every one of them (a plain line fails here)."""
+    return [json.loads(line) for line in process.stderr.splitlines()]
+
+
+def errors_logged(process: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line["message"] for line in log_lines(process) if line["level"] == "error"]
+
+
+def moto_env(moto_server: Any, redis_url: str, queue_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": moto_server.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "DLQ_QUEUE_URL": queue_url,
+        "REDIS_URL": redis_url,
+    }
+
+
+def test_poll_with_a_bad_setting_logs_the_cli_s_line_at_error_and_exits_2(
+    tmp_path, moto_server, redis_url, unique
+):
+    env = moto_env(moto_server, redis_url, f"{moto_server.url}/123456789012/dlq-{unique}")
+    env["AWS_REGION"] = "us-east1"
+
+    process = poll(tmp_path, env)
+    # What every other command says of the same setting, on one plain line.
+    status = subprocess.run(
+        [DLQ_CLI, "status"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}, **env},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert process.returncode == status.returncode == 2
+    assert "Traceback" not in process.stderr
+    (said,) = errors_logged(process)
+    assert said.startswith("AWS_REGION is invalid") and "us-east-1" in said
+    assert status.stderr.strip() == f"error: {said}"
+    assert process.stdout == ""
+
+
+def test_poll_until_empty_names_its_queue_and_ends_at_once_with_a_json_line(
+    tmp_path, moto_server, redis_url, unique
+):
+    sqs = aws_client("sqs", load_settings(_env_file=None))
+    queue_url = sqs.create_queue(QueueName=f"dlq-{unique}")["QueueUrl"]
+    env = moto_env(moto_server, redis_url, queue_url)
+
+    started = time.monotonic()
+    process = poll(tmp_path, env, "--until-empty", wait_seconds="20")
+    took = time.monotonic() - started
+
+    assert process.returncode == 0, process.stderr
+    assert took < 15  # a long poll of the empty queue would take 20 s at least
+    first = log_lines(process)[0]
+    assert first["level"] == "info" and queue_url in first["message"]
+    assert json.loads(process.stdout.splitlines()[-1]) == {
+        "command": "poll",
+        "queue_url": queue_url,
+        "until_empty": True,
+        "accepted": 0,
+        "duplicate": 0,
+        "rejected": 0,
+        "kept": 0,
+    }
+
+
+def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_error_logged(
     tmp_path, moto_server, redis_url, unique
 ):
     env = {
@@ -243,15 +334,15 @@ def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_line(
 
     assert process.returncode == 2
     assert "Traceback" not in process.stderr
-    assert process.stderr.splitlines() == [
-        "error: the SQS queue does not exist (ReceiveMessage: "
+    assert errors_logged(process) == [
+        "the SQS queue does not exist (ReceiveMessage: "
         "AWS.SimpleQueueService.NonExistentQueue): check DLQ_QUEUE_URL (read by the poller, "
         "setup and doctor; the Lambda's trigger names its own queue), REPLAY_PARKING_QUEUE_URL "
         "(the replay workers and setup) and AWS_REGION; `dlq-replay setup` never creates the DLQ"
     ]
 
 
-def test_poll_without_credentials_exits_2_with_one_line(tmp_path, redis_url):
+def test_poll_without_credentials_exits_2_with_one_error_logged(tmp_path, redis_url):
     env = {
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "AWS_CONFIG_FILE": "/nonexistent",
@@ -265,7 +356,7 @@ def test_poll_without_credentials_exits_2_with_one_line(tmp_path, redis_url):
     process = poll(tmp_path, env)
 
     assert process.returncode == 2
-    assert process.stderr.splitlines() == [
-        "error: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+    assert errors_logged(process) == [
+        "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
         "AWS_SECRET_ACCESS_KEY, or run with a role (instance profile, ECS task role, IRSA)"
     ]
