@@ -447,3 +447,74 @@ def test_admin_counts_the_single_gets_of_each_conversation(
         api(genesys_sim, "GET", f"/api/v2/conversations/{CONV_ID}", seeded)
     details(genesys_sim, seeded, CONV_ID)
     assert sim_admin.reads(CONV_ID) == 2
+
+
+# --- the participants one's own events name ------------------------------------------------
+
+END_EVENT = json.loads((FIXTURES / "genesys-conversation-end-event.json").read_text())
+RECEIVED = json.loads((FIXTURES / "dlq-receive-message.json").read_text())
+
+
+def participant_ids(sim: GenesysSimulator, conversation_id: str) -> list[str]:
+    """The participants the API lists, as the conversation lookup sees them."""
+    response = api(sim, "GET", f"/api/v2/conversations/{conversation_id}", token_for(sim))
+    assert response.status_code == 200, response.text
+    return [p["id"] for p in response.json()["participants"]]
+
+
+def test_events_make_their_conversations_with_the_participants_they_name(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin
+) -> None:
+    body = END_EVENT["detail"]["eventBody"]
+
+    learned = sim_admin.learn_events([END_EVENT])
+
+    assert learned == {"created": 1, "participants_added": 0}
+    conversation = sim_admin.conversation(body["conversationId"])
+    customer = next(p for p in conversation["participants"] if p["purpose"] == "customer")
+    assert customer["id"] == body["participantId"]
+    token = token_for(genesys_sim)
+    details = api(genesys_sim, "GET", "/api/v2/analytics/conversations/details", token,
+                  params={"id": body["conversationId"]}).json()  # fmt: skip
+    (analytics,) = details["conversations"]
+    assert body["participantId"] in [p["participantId"] for p in analytics["participants"]]
+
+
+def test_a_known_conversation_gains_the_participants_events_name(
+    genesys_sim: GenesysSimulator, sim_admin: SimAdmin, seeded: str
+) -> None:
+    other = str(uuid.uuid4())
+    event = {"detail": {"eventBody": {"conversationId": CONV_ID, "participantId": other}}}
+
+    learned = sim_admin.learn_events([json.dumps(event)])  # as a DLQ message's body holds it
+
+    assert learned == {"created": 0, "participants_added": 1}
+    assert participant_ids(genesys_sim, CONV_ID)[0] == CUSTOMER
+    assert other in participant_ids(genesys_sim, CONV_ID)
+
+
+def test_auto_create_knows_the_participants_of_an_events_file(tmp_path: Path) -> None:
+    events = tmp_path / "received.json"  # `aws sqs receive-message` output
+    events.write_text(json.dumps(RECEIVED))
+    body = json.loads(RECEIVED["Messages"][0]["Body"])["detail"]["eventBody"]
+    port = free_port()
+    argv = [sys.executable, "-m", "devstack.genesys_sim", "--port", str(port), "--auto-create",
+            "--events", str(events)]  # fmt: skip
+    with ChildServer(argv, port, log=tmp_path / "sim.log"):
+        conversation = SimAdmin(f"http://127.0.0.1:{port}").conversation(body["conversationId"])
+    assert body["participantId"] in [p["id"] for p in conversation["participants"]]
+    assert (
+        "1 conversations with the participants its events name"
+        in (tmp_path / "sim.log").read_text()
+    )
+
+
+def test_help_shows_the_default_client_id_to_configure() -> None:
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("dlq-replay")), "genesys-sim", "--help"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+
+    words = " ".join(shown.split())  # however argparse wraps it
+    assert "--client-id CLIENT_ID the OAuth client id it accepts" in words
+    assert "(GENESYS_CLIENT_ID) (default: sim-client-id)" in words
