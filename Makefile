@@ -73,9 +73,17 @@ demo: $(STAMP) redis-server
 bench: $(STAMP) redis-server
 	$(BIN)/python -m bench --dynamodb $(or $(DYNAMODB),auto)
 
-# `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
+# `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set;
+# by hand: `make build-IngestFunction ARTIFACTS_DIR=/tmp/ingest`. Wheels for Lambda's
+# platform whatever the machine's (template.yaml's Runtime and Architectures: keep
+# LAMBDA_PYTHON and LAMBDA_ARCHITECTURE in step), of only what the ingest imports
+# (lambda_package.py says what and why). Needs pip and the package index, or its cache.
+LAMBDA_PYTHON ?= 3.11
+LAMBDA_ARCHITECTURE ?= x86_64
 build-IngestFunction:
-	$(PYTHON) -m pip install --quiet --target "$(ARTIFACTS_DIR)" .
+	@test -n "$(ARTIFACTS_DIR)" || { echo "set ARTIFACTS_DIR (sam build does)"; exit 1; }
+	$(PYTHON) lambda_package.py "$(ARTIFACTS_DIR)" \
+	  --python-version $(LAMBDA_PYTHON) --architecture $(LAMBDA_ARCHITECTURE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -481,7 +481,8 @@ def test_sam_builds_the_function_with_the_makefile_target_it_names() -> None:
     assert function["Metadata"]["BuildMethod"] == "makefile"
     makefile = (REPO / "Makefile").read_text()
     assert "\nbuild-IngestFunction:" in makefile
-    assert '--target "$(ARTIFACTS_DIR)" .' in makefile
+    assert 'lambda_package.py "$(ARTIFACTS_DIR)"' in makefile
+    # What the package holds: tests/deployment/test_lambda_package.py builds it.
 
 
 # --- template.yaml: alarms -----------------------------------------------------------
