@@ -85,6 +85,16 @@ def test_demo_ends_with_a_summary_consistent_with_the_ledger(tmp_path):
     assert summary["exhausted"] >= 1  # the target that always fails
     assert summary["duplicates_suppressed"] >= 1
     assert summary["genesys_calls_per_event"] < 2
+    # Every Genesys call, as the simulator counted them: batch verification included.
+    assert summary["genesys_batch_verifications"] >= 1
+    assert summary["genesys_calls"] == sum(
+        summary[part]
+        for part in ("genesys_tokens", "genesys_batch_verifications", "genesys_lookups",
+                     "genesys_patches")
+    )  # fmt: skip
+    assert summary["genesys_calls_per_event"] == round(
+        summary["genesys_calls"] / summary["events"], 3
+    )
     # --no-wait: the stack is gone, and the JSON says so beside what it left behind.
     assert summary["stack_keeps_running"] is False
     assert Path(summary["workdir"]).parent == tmp_path
@@ -153,6 +163,19 @@ def test_demo_prints_commands_that_work_when_pasted_while_its_stack_runs(tmp_pat
             env=environment, capture_output=True, text=True, check=True,
         )  # fmt: skip
         assert json.loads(sourced.stdout)
+        # `status` counts what the demo's in-process ingest did, as `dlq-replay poll`'s is
+        # counted; the failing target has a label of its own, never a real target's.
+        counted = subprocess.run(
+            ["bash", "-c", f"{source} && {DLQ_CLI} status --json"],
+            env=environment, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        report = json.loads(counted.stdout)
+        assert report["by_outcome"]["ingested"] >= 40
+        assert report["by_outcome"]["rejected"] == 3
+        assert report["by_outcome"]["duplicate"] >= 1
+        assert list(report["by_target"]["exhausted"]) == [
+            "events:api-destination/dlq-replay-demo-failing"
+        ]
 
         demo.send_signal(signal.SIGINT)
         rest = read_until(demo, "the demo's files stay in")
