@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlq.errors import ConfigurationError
+from dlq.logs import stop
 from dlq.secrets.redis_auth import without_userinfo
 from dlq.settings import MAX_COUNTDOWN_SECONDS, Settings, load_settings
 from tasks.names import (
@@ -36,7 +37,8 @@ def broker_url_of(settings: Settings) -> str:
 try:
     _settings = load_settings()
 except ConfigurationError as exc:
-    raise SystemExit(f"dlq-replay: {exc}") from None
+    # Workers, beat and Flower all read this first: one ERROR line, no traceback.
+    stop(exc)
 
 # An ordered pass starts no attempt that could not end before the soft limit
 # (REPLAY_TASK_SOFT_TIME_LIMIT, checked against the longest attempt in `Settings`).

@@ -9,6 +9,7 @@ import click
 from cli._common import friendly_errors, settings
 from cli.output import Output
 from dlq.aws import aws_client
+from dlq.doctor.queue import DEFAULT_LAMBDA_TIMEOUT
 from dlq.errors import ConfigurationError
 from dlq.provision import setup as provision
 from ingest.poller import RECEIVE_VISIBILITY_SECONDS
@@ -18,9 +19,10 @@ from ingest.poller import RECEIVE_VISIBILITY_SECONDS
 @click.option(
     "--lambda-timeout",
     type=click.IntRange(min=0),
-    default=60,
-    show_default=True,
-    help="The ingest Lambda's timeout (s), to judge the DLQ's visibility timeout; 0: no Lambda.",
+    default=None,
+    help="The ingest Lambda's timeout (s), to judge the DLQ's visibility timeout; 0: no "
+    f"Lambda. Default: INGEST_FRONT_DOOR decides ({DEFAULT_LAMBDA_TIMEOUT} s for lambda, no "
+    "Lambda for poller).",
 )
 @click.option(
     "--local",
@@ -30,7 +32,7 @@ from ingest.poller import RECEIVE_VISIBILITY_SECONDS
 @click.option("--queue", "queues", multiple=True, help="With --local: also create this queue.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
-def setup(lambda_timeout: int, local: bool, queues: tuple[str, ...], as_json: bool) -> None:
+def setup(lambda_timeout: int | None, local: bool, queues: tuple[str, ...], as_json: bool) -> None:
     """Create the ledger table (and the parking queue); check the DLQ, changing nothing.
 
     Exits 1 when a finding is a failure to fix (e.g. EventBridge may not send to the DLQ).
@@ -46,7 +48,7 @@ def setup(lambda_timeout: int, local: bool, queues: tuple[str, ...], as_json: bo
         local_urls = {name: queue.url for name, queue in created.items()}
     result = provision(
         config,
-        lambda_timeout=lambda_timeout or None,
+        lambda_timeout=lambda_timeout,
         receive_visibility=RECEIVE_VISIBILITY_SECONDS,
     )
     out = Output(as_json=as_json)

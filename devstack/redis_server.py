@@ -9,14 +9,22 @@ from devstack.process import ChildServer, free_port
 
 
 class RedisServer(ChildServer):
-    """`redis-server` on 127.0.0.1 with no persistence: a restart starts empty.
+    """`redis-server` on 127.0.0.1, configured as a deployment's broker should be.
 
+    It never evicts (`maxmemory-policy noeviction`) and, unless `persist` is false, keeps
+    an append-only file in `workdir`, so `dlq-replay doctor` passes on it as on a
+    production Redis. `persist=False`: a restart starts empty (tests of losing Redis).
     With `password`, clients must AUTH with it (`requirepass`, written to a config file so
     it is not on the command line); `url` carries no password either way.
     """
 
     def __init__(
-        self, workdir: Path, *, port: int | None = None, password: str | None = None
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        password: str | None = None,
+        persist: bool = True,
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -36,7 +44,8 @@ class RedisServer(ChildServer):
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if persist else "no",
+            "--maxmemory-policy", "noeviction",
             "--dir", str(workdir),
             "--maxclients", "2000",
         ]  # fmt: skip

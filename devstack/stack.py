@@ -38,6 +38,7 @@ _ENV_FILE_GROUPS = (
         ("LEDGER_TABLE", "DLQ_QUEUE_URL", "REPLAY_PARKING_QUEUE_URL"),
     ),
     ("Redis: the broker, locks, the Genesys budget.", ("REDIS_URL",)),
+    ("The ingest: the poller drains the DLQ (no Lambda).", ("INGEST_FRONT_DOOR",)),
     (
         "The trust boundary: the demo's rule is on a custom bus, allowed for this org's events.",
         ("REPLAY_ALLOWED_BUSES", "GENESYS_ORG_ID"),
@@ -130,6 +131,8 @@ class DevStack:
             # events forwarded from the partner bus: the trust boundary must allow it.
             "REPLAY_ALLOWED_BUSES": BUS,
             "GENESYS_ORG_ID": DEFAULT_ORG,
+            # The demo drains the DLQ with the poller; no Lambda is triggered by it.
+            "INGEST_FRONT_DOOR": "poller",
         }
         env.update(overrides)
         return env

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from dlq.redact import REDACTED, remember, scrub
 
@@ -36,7 +36,10 @@ FIELDS = (
     "duration_ms",
 )
 
-__all__ = ["FIELDS", "REDACTED", "JsonFormatter", "configure_logging"]
+__all__ = ["FIELDS", "MISCONFIGURED", "REDACTED", "JsonFormatter", "configure_logging", "stop"]
+
+#: The exit status of a process that cannot start as configured (the CLI's too).
+MISCONFIGURED = 2
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,3 +94,17 @@ def configure_logging(
     # DEBUG. (Celery reads the level once, as its consumer starts.)
     received = logging.getLogger("celery.worker.strategy")
     received.setLevel(logging.WARNING if root.level >= logging.INFO else root.level)
+
+
+def stop(error: Exception, *, logger: str = "dlq-replay") -> NoReturn:
+    """End a process that cannot start as configured: `error`'s one line, at ERROR.
+
+    A bad setting found as a worker, beat or the poller starts is written as their
+    other lines are (JSON on stderr, scrubbed), before any logging of theirs is set up,
+    and the process exits with `MISCONFIGURED`, the CLI's status for it: no traceback,
+    and no broker connection retried in a loop with settings that cannot work.
+    """
+    if not logging.getLogger().handlers:
+        configure_logging()
+    logging.getLogger(logger).error(str(error), extra={"outcome": "misconfigured"})
+    raise SystemExit(MISCONFIGURED)

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from dlq.aws import aws_client
 from dlq.awserrors import MISSING_QUEUE, aws_error, explain_aws
-from dlq.doctor.queue import Finding, Severity, review_dlq
+from dlq.doctor.queue import Finding, Severity, ingest_lambda_timeout, review_dlq
 from dlq.ledger import create_table
 from dlq.settings import Settings
 
@@ -48,8 +48,9 @@ def setup(
     """Create the ledger table and the parking queue when missing; review the DLQ.
 
     `lambda_timeout`: the ingest function's timeout, to judge the DLQ's visibility
-    timeout by (None: there is no ingest Lambda); `receive_visibility`: the visibility
-    timeout the poller asks for on each receive.
+    timeout by, as --lambda-timeout gives it (0: there is no ingest Lambda; None: as
+    INGEST_FRONT_DOOR says); `receive_visibility`: the visibility timeout the poller asks
+    for on each receive.
     """
     sqs = aws_client("sqs", settings)
     table = settings.ledger_table
@@ -72,7 +73,7 @@ def setup(
     findings += review_dlq(
         sqs,
         settings.dlq_queue_url,
-        lambda_timeout=lambda_timeout,
+        lambda_timeout=ingest_lambda_timeout(settings.ingest_front_door, lambda_timeout),
         receive_visibility=receive_visibility,
     )
     return SetupResult(

@@ -21,29 +21,8 @@ from dlq.errors import ConfigurationError
 from dlq.masking import DEFAULT_MASKED_FIELDS, MaskedFields
 from dlq.namelist import NameList
 from dlq.redact import remember
+from dlq.regions import GENESYS_REGIONS, aws_region, genesys_region
 from dlq.secretref import SecretReference
-
-#: Genesys Cloud region domains by the SDK's region name: `PureCloudRegionHosts` in the
-#: official Python SDK (PureCloudPlatformClientV2/configuration.py).
-GENESYS_REGIONS: dict[str, str] = {
-    "us_east_1": "mypurecloud.com",
-    "eu_west_1": "mypurecloud.ie",
-    "ap_southeast_2": "mypurecloud.com.au",
-    "ap_northeast_1": "mypurecloud.jp",
-    "eu_central_1": "mypurecloud.de",
-    "us_west_2": "usw2.pure.cloud",
-    "ca_central_1": "cac1.pure.cloud",
-    "ap_northeast_2": "apne2.pure.cloud",
-    "eu_west_2": "euw2.pure.cloud",
-    "ap_south_1": "aps1.pure.cloud",
-    "us_east_2": "use2.us-gov-pure.cloud",
-    "sa_east_1": "sae1.pure.cloud",
-    "me_central_1": "mec1.pure.cloud",
-    "ap_northeast_3": "apne3.pure.cloud",
-    "eu_central_2": "euc2.pure.cloud",
-    "mx_central_1": "mxc1.pure.cloud",
-    "ap_southeast_1": "apse1.pure.cloud",
-}
 
 #: No task schedules itself further out than this; the Redis broker's visibility
 #: timeout is set above it (celeryconfig.py), or a long countdown would be delivered
@@ -178,6 +157,14 @@ class Settings(BaseSettings):
     genesys_verify_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
 
     # Ingest
+    #: Which front door drains the DLQ: `lambda` (template.yaml's SQS-triggered function)
+    #: or `poller` (`dlq-replay poll`, as docker-compose.yml runs it). `setup` and
+    #: `doctor` judge the DLQ's visibility timeout for it: only a Lambda trigger depends
+    #: on it, the poller sets its own on each receive. `lambda` by default, the stricter
+    #: review: a Lambda deployment judged as a poller's would learn of a short timeout
+    #: only when Lambda refuses the trigger, while a poller's judged as a Lambda's is told
+    #: to set this to `poller`.
+    ingest_front_door: Literal["lambda", "poller"] = "lambda"
     poller_receivers: PositiveInt = 1
     poller_wait_seconds: Annotated[int, Field(ge=0, le=20)] = 20
 
@@ -204,26 +191,12 @@ class Settings(BaseSettings):
     @field_validator("genesys_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        """The SDK's name (`us_east_1`), written `us-east-1` too, or a region domain.
+        return genesys_region(value)  # dlq.regions: the SDK's names and the domains
 
-        A domain may come pasted as a URL or a host (`https://api.mypurecloud.ie/`,
-        `login.mypurecloud.ie`): the known ones are reduced to the domain itself.
-        """
-        value = value.strip().lower()
-        name = value.replace("-", "_")
-        if name in GENESYS_REGIONS:
-            return name
-        host = value.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-        for prefix in ("api.", "login.", "apps."):
-            if host.startswith(prefix) and host.removeprefix(prefix) in GENESYS_REGIONS.values():
-                return host.removeprefix(prefix)
-        if "." in host:
-            return host
-        known = ", ".join(sorted(GENESYS_REGIONS))
-        raise ValueError(
-            f"{value!r} is neither a Genesys region domain (mypurecloud.com, usw2.pure.cloud"
-            f"...) nor a region name: {known} (dashes or underscores)"
-        )
+    @field_validator("aws_region")
+    @classmethod
+    def _aws_region(cls, value: str) -> str:
+        return aws_region(value)  # dlq.regions: the form botocore's partition data gives
 
     @field_validator("replay_event_bus_source")
     @classmethod

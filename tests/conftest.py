@@ -29,7 +29,8 @@ os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"), port=REDIS_PORT)
+    # Not persisting: a restart starts empty, as the tests of losing Redis need.
+    server = RedisServer(tmp_path_factory.mktemp("redis"), port=REDIS_PORT, persist=False)
     with server:
         yield server
 

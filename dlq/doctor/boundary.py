@@ -23,7 +23,7 @@ from dlq.targets.rules import RulePattern
 EventsIn = Callable[[str], Any]
 
 _WIDEN = (
-    'if it is a Genesys event you mean to replay, widen the boundary (README, "The trust '
+    'widen the boundary if it is a Genesys event you mean to replay (README, "The trust '
     'boundary": REPLAY_ALLOWED_BUSES or REPLAY_ALLOWED_RULES on the ingest and the '
     "workers); if not, find who wrote it: only EventBridge should sqs:SendMessage on the DLQ"
 )

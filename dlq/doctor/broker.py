@@ -24,7 +24,14 @@ def check_redis(url: str, credentials: RedisCredentials | None = None) -> list[C
         client.ping()
     except DlqReplayError as exc:  # the password's secret could not be read
         return [
-            Check("redis", False, str(exc), "fix REDIS_PASSWORD_SECRET_ARN or its grant"),
+            Check(
+                "redis",
+                False,
+                str(exc),
+                "set REDIS_PASSWORD_SECRET_ARN to the secret or parameter that holds the "
+                "password, and allow this role secretsmanager:GetSecretValue or "
+                "ssm:GetParameter on it",
+            ),
             Check("redis eviction", None, "not checked: no password to connect with"),
             Check("redis persistence", None, "not checked: no password to connect with"),
         ]
@@ -61,7 +68,8 @@ def _eviction(client: redis.Redis) -> Check:
             "redis eviction",
             None,
             "not checked: this Redis refuses CONFIG GET (a managed service?)",
-            "make sure its parameter group sets maxmemory-policy noeviction",
+            "set maxmemory-policy noeviction in its configuration (on ElastiCache, the parameter "
+            "group)",
         )
     if policy != "noeviction":
         return Check(
@@ -82,7 +90,8 @@ def _persistence(client: redis.Redis) -> Check:
             "redis persistence",
             None,
             "not checked: this Redis refuses CONFIG GET (a managed service?)",
-            "make sure it persists (AOF, or snapshots with a backup policy)",
+            "turn on AOF (appendonly yes) or snapshots in its configuration (on ElastiCache, "
+            "backups or Multi-AZ with a replica)",
         )
     if appendonly == "yes":
         return Check("redis persistence", True, "AOF on (appendonly yes)")

@@ -21,7 +21,7 @@ from dlq.doctor.broker import check_redis
 from dlq.doctor.check import Check
 from dlq.doctor.genesys import check_genesys
 from dlq.doctor.ledger import check_ledger
-from dlq.doctor.queue import Finding, Severity, review_dlq
+from dlq.doctor.queue import Finding, Severity, ingest_lambda_timeout, review_dlq
 from dlq.doctor.rules import check_rule, check_rules, peek_messages, peek_rules
 from dlq.events import DlqMessage
 from dlq.secrets.redis_auth import RedisCredentials
@@ -43,10 +43,15 @@ __all__ = [
 
 
 def diagnose(
-    settings: Settings, *, lambda_timeout: int | None, receive_visibility: int
+    settings: Settings, *, lambda_timeout: int | None = None, receive_visibility: int = 0
 ) -> list[Check]:
     """Every check, in the order a reader fixes things: broker, ledger, DLQ, Genesys, the
-    trust boundary, rules."""
+    trust boundary, rules.
+
+    `lambda_timeout`: the ingest function's timeout as --lambda-timeout gives it (0: no
+    Lambda; None: INGEST_FRONT_DOOR decides); `receive_visibility`: the poller's.
+    """
+    lambda_timeout = ingest_lambda_timeout(settings.ingest_front_door, lambda_timeout)
     peeked = _peek(settings)
     events_in = _events_in(settings)
     return [
@@ -106,9 +111,8 @@ def check_dlq(
 
 
 def finding_check(finding: Finding) -> Check:
-    """A finding of the DLQ review as a check: a warning passes, with its fix."""
+    """A finding of the DLQ review as a check: a warning passes, with its fix (every
+    warning of the review carries one)."""
     if finding.severity is Severity.FAIL:
         return Check(finding.check, False, finding.found, finding.fix)
-    if finding.severity is Severity.WARN and not finding.fix:
-        return Check(finding.check, True, finding.found, "see the detail")
     return Check(finding.check, True, finding.found, finding.fix)

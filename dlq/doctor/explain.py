@@ -22,7 +22,8 @@ def explain_redis(exc: RedisError, url: str) -> Explanation:
     if isinstance(exc, AuthenticationError):
         return Explanation(
             f"Redis at {shown} refused the credentials in REDIS_URL ({said})",
-            "fix the user/password in REDIS_URL",
+            "set the user and password in REDIS_URL (or REDIS_PASSWORD_SECRET_ARN's secret) to "
+            "ones this Redis accepts",
             configuration=True,
             permanent=True,
         )
@@ -31,7 +32,10 @@ def explain_redis(exc: RedisError, url: str) -> Explanation:
             f"cannot reach Redis at {shown} (REDIS_URL): {said}",
             "start Redis or fix REDIS_URL (host, port, rediss:// for TLS)",
         )
-    return Explanation(f"Redis at {shown} answered an error: {said}", "check the server")
+    return Explanation(
+        f"Redis at {shown} answered an error: {said}",
+        "fix what the error names on the Redis server (its log says more), then run again",
+    )
 
 
 def redact_url(url: str) -> str:

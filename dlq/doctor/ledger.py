@@ -51,7 +51,10 @@ def _table(described: dict[str, Any], wanted: dict[str, Any]) -> Check:
         )
     if status != "ACTIVE":
         return Check(
-            "ledger table", False, f"{described['TableName']} is {status}", "wait, then run again"
+            "ledger table",
+            False,
+            f"{described['TableName']} is {status}",
+            "wait a minute for it to become ACTIVE, then run doctor again",
         )
     return Check("ledger table", True, f"{described['TableName']} is ACTIVE")
 
@@ -90,6 +93,6 @@ def _ttl(ttl: dict[str, Any], table: str) -> Check:
         f"TTL is {status or 'DISABLED'}"
         + (f" on {attribute}" if attribute else "")
         + ": items never expire (LEDGER_TTL_DAYS is not applied)",
-        f"`aws dynamodb update-time-to-live --table-name {table} "
+        f"run `aws dynamodb update-time-to-live --table-name {table} "
         f"--time-to-live-specification Enabled=true,AttributeName={TTL_ATTRIBUTE}`",
     )

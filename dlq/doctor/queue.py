@@ -20,6 +20,10 @@ from dlq.awserrors import MISSING_QUEUE, aws_error, explain_aws
 #: AWS's advice for an SQS-triggered function: the queue's visibility timeout is at
 #: least six times the function's timeout.
 LAMBDA_VISIBILITY_FACTOR = 6
+#: The ingest function's timeout judged by when INGEST_FRONT_DOOR is `lambda` and
+#: --lambda-timeout is not given (the function's real one may be shorter: template.yaml's
+#: FunctionTimeout defaults to 30 s; a longer guess only asks for more visibility).
+DEFAULT_LAMBDA_TIMEOUT = 60
 #: The SQS maximum, which is also the advice when a backlog is waiting.
 MAX_RETENTION_SECONDS = 14 * 24 * 3600
 EVENTS_PRINCIPAL = "events.amazonaws.com"
@@ -40,6 +44,17 @@ class Finding:
     severity: Severity
     found: str
     fix: str = ""
+
+
+def ingest_lambda_timeout(front_door: str, given: int | None) -> int | None:
+    """The ingest Lambda's timeout to judge the DLQ by, or None when no Lambda ingests.
+
+    `given`: --lambda-timeout as passed (None: not passed; 0: no Lambda), which wins over
+    `front_door`, INGEST_FRONT_DOOR (`lambda` or `poller`).
+    """
+    if given is not None:
+        return given or None
+    return DEFAULT_LAMBDA_TIMEOUT if front_door == "lambda" else None
 
 
 def review_dlq(
@@ -126,13 +141,16 @@ def _visibility(
         return Finding(
             "dlq visibility timeout",
             Severity.OK,
-            f"VisibilityTimeout {timeout} s; no ingest Lambda (--lambda-timeout 0); {poller}",
+            f"VisibilityTimeout {timeout} s; no ingest Lambda (INGEST_FRONT_DOOR=poller, or "
+            f"--lambda-timeout 0); {poller}",
         )
     advised = LAMBDA_VISIBILITY_FACTOR * lambda_timeout
     fix = (
         f"raise the queue's VisibilityTimeout to at least {advised} s (`aws sqs "
         "set-queue-attributes --queue-url URL --attributes VisibilityTimeout="
-        f"{advised}`), or pass the function's real timeout with --lambda-timeout"
+        f"{advised}`), or pass the function's real timeout with --lambda-timeout, or set "
+        "INGEST_FRONT_DOOR=poller if the poller ingests and no Lambda is triggered by this "
+        "queue"
     )
     if timeout < lambda_timeout:
         return Finding(
@@ -330,7 +348,13 @@ def _redrive(attributes: dict[str, str]) -> Finding | None:
         policy = json.loads(raw)
         limit, target = int(policy["maxReceiveCount"]), str(policy["deadLetterTargetArn"])
     except (ValueError, KeyError, TypeError):
-        return Finding("dlq redrive policy", Severity.WARN, f"an unreadable RedrivePolicy: {raw}")
+        return Finding(
+            "dlq redrive policy",
+            Severity.WARN,
+            f"an unreadable RedrivePolicy: {raw}",
+            "remove the queue's RedrivePolicy, or set it to JSON with maxReceiveCount (100 or "
+            "more) and deadLetterTargetArn",
+        )
     return Finding(
         "dlq redrive policy",
         Severity.WARN,

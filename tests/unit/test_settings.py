@@ -141,3 +141,72 @@ def test_a_redis_url_with_the_placeholder_password_is_refused_saying_what_to_set
 )
 def test_a_redis_url_without_the_placeholder_is_accepted(make_settings, url):
     assert make_settings(redis_url=url).redis_url == url
+
+
+# --- AWS_REGION: the form of botocore's partitions ------------------------------------
+
+
+def test_a_typo_in_aws_region_fails_with_one_line_naming_the_variable_and_the_region_meant(
+    monkeypatch,
+):
+    monkeypatch.setenv("AWS_REGION", "us-east1")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert message.startswith("AWS_REGION is invalid: 'us-east1' is not an AWS region name")
+    assert "(did you mean us-east-1?)" in message
+    assert "\n" not in message
+
+
+def test_a_typo_in_aws_default_region_is_caught_when_aws_region_is_unset(monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west1")
+    with pytest.raises(ConfigurationError, match=r"did you mean eu-west-1\?"):
+        load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    "region", ["us-east-1", "eu-central-2", "ap-southeast-7", "us-gov-west-1", "cn-northwest-1"]
+)
+def test_a_region_of_any_partition_is_accepted(make_settings, region):
+    assert make_settings(aws_region=region).aws_region == region
+
+
+def test_a_region_newer_than_botocore_s_list_is_accepted_by_its_partition_s_form(make_settings):
+    assert make_settings(aws_region="eu-south-9").aws_region == "eu-south-9"
+
+
+def test_a_region_is_read_in_lower_case_without_surrounding_spaces(make_settings):
+    assert make_settings(aws_region=" EU-West-1 ").aws_region == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    "typo", ["us-east1", "useast-1", "us-east-1a", "east-1", "us_east_1", "aws-global", ""]
+)
+def test_a_name_in_no_partition_s_form_is_refused(monkeypatch, typo):
+    monkeypatch.setenv("AWS_REGION", typo)
+    with pytest.raises(
+        ConfigurationError, match=r"^AWS_REGION is invalid: .* is not an AWS region"
+    ):
+        load_settings(_env_file=None)
+
+
+# --- INGEST_FRONT_DOOR -----------------------------------------------------------------
+
+
+def test_the_front_door_is_the_lambda_unless_told(monkeypatch, make_settings):
+    monkeypatch.delenv("INGEST_FRONT_DOOR", raising=False)
+    assert make_settings().ingest_front_door == "lambda"
+
+
+def test_the_front_door_is_read_from_ingest_front_door(monkeypatch):
+    monkeypatch.setenv("INGEST_FRONT_DOOR", "poller")
+    assert load_settings(_env_file=None).ingest_front_door == "poller"
+
+
+def test_an_unknown_front_door_fails_with_one_line_naming_the_choices(monkeypatch):
+    monkeypatch.setenv("INGEST_FRONT_DOOR", "sqs")
+    with pytest.raises(
+        ConfigurationError, match=r"^INGEST_FRONT_DOOR is invalid: .*'lambda' or 'poller'$"
+    ):
+        load_settings(_env_file=None)
