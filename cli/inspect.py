@@ -7,6 +7,7 @@ every use is logged with the operator's identity (`cli.audit`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -44,7 +45,15 @@ from dlq.tracking import last_tracked
     help="Show the body and payload as they are, customer data included (the fields of "
     "REPLAY_MASKED_FIELDS are masked otherwise); logged with your identity.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON. With --unmasked, `body` is the stored body byte for byte (its sha256 is "
+    "`body_digest`, and a delivery's `payload_digest` when the target transformed nothing). "
+    "Masked (the default), `body_masked` is true and `body` is the masked JSON, which cannot "
+    "match either digest (null for a body that is not JSON).",
+)
 @friendly_errors
 def inspect(event_id: str, live: bool, payload: bool, unmasked: bool, as_json: bool) -> None:
     """Everything about one event: DLQ error, original body, attempts, Genesys attributes."""
@@ -76,14 +85,14 @@ def inspect(event_id: str, live: bool, payload: bool, unmasked: bool, as_json: b
             "last_error": scrub(item.last_error) if item.last_error else None,
             "dlq": asdict(item.dlq),
             "history": [_scrubbed(entry) for entry in item.history],
-            "body": _shown(item.body, masks, forgotten=item.forgotten_at is not None),
+            **_body_fields(item, masks, exact=as_json),
             "tracking": tracked,
         }
         delivered = [h for h in item.history if h.get("delivered_to")]
         if delivered:
             entry["sent"] = {k: delivered[-1].get(k) for k in _SENT_FIELDS}
         if payload and item.status.value != "rejected":
-            entry["payload_now"] = _payload_now(config, cache, item, masks)
+            entry["payload_now"] = _payload_now(config, cache, item, masks, exact=as_json)
         if client is not None and item.conversation_id:
             entry["genesys_attributes"] = _live_attributes(
                 client, item.conversation_id, config.genesys_attribute_prefix
@@ -181,7 +190,12 @@ _SENT_FIELDS = ("at", "delivered_to", "route", "transformed", "payload_digest", 
 
 
 def _payload_now(
-    config: Settings, cache: redis.Redis, item: LedgerItem, masks: tuple[MaskPath, ...] | None
+    config: Settings,
+    cache: redis.Redis,
+    item: LedgerItem,
+    masks: tuple[MaskPath, ...] | None,
+    *,
+    exact: bool,
 ) -> dict[str, object]:
     """What a redelivery of `item` would send now: the route and the rendered payload."""
     from dlq.errors import DlqReplayError
@@ -193,11 +207,12 @@ def _payload_now(
             item.target_arn, rule_arn=item.rule_arn or "", override=item.target_override
         )
         if plan.target is None:
-            return {"route": plan.route, "payload": _shown(item.body, masks), "digest": None}
+            shown = _shown(item.body, masks, exact=exact)
+            return {"route": plan.route, "payload": shown, "digest": None}
         rendered = render(plan.target.input, item.body, rule_arn=item.rule_arn or "")
     except DlqReplayError as error:
         return {"route": "none", "error": f"not redeliverable now: {error}"}
-    shown = _shown(rendered.payload, masks)
+    shown = _shown(rendered.payload, masks, exact=exact)
     return {"route": plan.route, "payload": shown, "digest": rendered.digest}
 
 
@@ -207,13 +222,33 @@ def _scrubbed(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {k: scrub(v) if k in texts and isinstance(v, str) else v for k, v in entry.items()}
 
 
-def _shown(body: str, masks: tuple[MaskPath, ...] | None, *, forgotten: bool = False) -> str:
-    """A body as `inspect` prints it: indented, its masked fields masked (None: as stored);
-    a body that is not JSON is withheld when masking, its fields cannot be told apart."""
-    if forgotten:
-        return ""
+def _body_fields(
+    item: LedgerItem, masks: tuple[MaskPath, ...] | None, *, exact: bool
+) -> dict[str, object]:
+    """The body as `inspect` shows it, whether it is masked, and the stored body's digest.
+
+    `exact` (JSON output): unmasked, the body is the stored text itself, so its sha256
+    is `body_digest`; for a person, it is indented."""
+    if item.forgotten_at is not None:
+        return {"body": "", "body_masked": False, "body_digest": None}
+    stored = "sha256:" + hashlib.sha256(item.body.encode("utf-8", "surrogatepass")).hexdigest()
+    return {
+        "body": _shown(item.body, masks, exact=exact),
+        "body_masked": masks is not None,
+        "body_digest": stored,
+    }
+
+
+def _shown(body: str, masks: tuple[MaskPath, ...] | None, *, exact: bool) -> str | None:
+    """A body as `inspect` shows it: its masked fields masked (`masks` None: as stored); a
+    body that is not JSON is withheld when masking, its fields cannot be told apart.
+
+    `exact` (JSON output): unmasked, the text as stored, byte for byte; masked, compact
+    JSON, and None for a withheld body. Otherwise indented for a person."""
     if masks is None:
-        return _pretty(body)
+        return body if exact else _pretty(body)
+    if exact:
+        return mask_body(body, masks, indent=None)
     masked = mask_body(body, masks)
     if masked is None:
         return f"<{len(body)} characters that are not JSON: withheld; --unmasked shows them>"
@@ -222,6 +257,6 @@ def _shown(body: str, masks: tuple[MaskPath, ...] | None, *, forgotten: bool = F
 
 def _pretty(body: str) -> str:
     try:
-        return json.dumps(json.loads(body), indent=2)
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:
         return body

@@ -169,14 +169,16 @@ def mask_document(document: Any, paths: Iterable[MaskPath]) -> Any:
     return holder[0]
 
 
-def mask_body(body: str, paths: Sequence[MaskPath]) -> str | None:
-    """`body` with the fields masked, indented as JSON; None when it is not JSON (then no
-    field can be told apart, and nothing of it may be shown)."""
+def mask_body(body: str, paths: Sequence[MaskPath], *, indent: int | None = 2) -> str | None:
+    """`body` with the fields masked, as JSON indented by `indent` (None: compact); None
+    when it is not JSON (then no field can be told apart, and nothing of it may be shown)."""
     try:
         document = json.loads(body)
     except ValueError:
         return None
-    return json.dumps(mask_document(document, paths), indent=2, ensure_ascii=False)
+    separators = (",", ":") if indent is None else None
+    masked = mask_document(document, paths)
+    return json.dumps(masked, indent=indent, separators=separators, ensure_ascii=False)
 
 
 def _locate(container: Any, key: Any, steps: tuple[Step, ...]) -> Iterator[tuple[Any, Any]]:

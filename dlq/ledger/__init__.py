@@ -10,6 +10,7 @@ Genesys, target or metrics code.
 | `port` | `LedgerStore`, the contract both stores keep (held by the contract tests) |
 | `store`, `reads` | `Ledger`, the DynamoDB table through a low-level boto3 client: writes, reads |
 | `memory` | `MemoryLedger`, its in-memory twin |
+| `forgetting`, `redriving` | what `forget` and `redrive` drop and keep, stated once for both |
 | `schema`, `marshal`, `pages` | the table's definition, typed attribute values, paged reads |
 """
 

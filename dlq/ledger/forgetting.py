@@ -16,7 +16,17 @@ from dlq.ledger.model import FINAL_STATUSES, HISTORY_LIMIT, Attempt, ClaimRefuse
 FORGOTTEN_ATTRIBUTES = ("body", "body_truncated", "last_error", "error_message", "reject_reason")
 #: ...and the only facts it keeps of each history entry.
 HISTORY_FACTS = frozenset(
-    {"at", "outcome", "task_id", "delivered_to", "route", "transformed", "payload_digest", "times"}
+    {
+        "at",
+        "outcome",
+        "task_id",
+        "delivered_to",
+        "route",
+        "transformed",
+        "payload_digest",
+        "times",
+        "error_code",  # a redrive's: the code of the error it left behind
+    }
 )
 
 

@@ -39,6 +39,7 @@ from dlq.ledger.model import (
     with_history,
     with_wait,
 )
+from dlq.ledger.redriving import REDRIVE_CLEARS, redriven_history
 from dlq.redact import scrub
 
 Item = dict[str, Any]
@@ -229,9 +230,11 @@ class MemoryLedger:
                 updated_at=iso(now),
                 next_attempt_at=round(now, 3),
                 redriven_at=iso(now),
-                history=with_history(listed, Attempt(at=iso(now), outcome=note)),
+                history=redriven_history(listed, note=note, at=iso(now)),
                 redrives=int(item.get("redrives", 0)) + 1,
             )
+            for name in REDRIVE_CLEARS:
+                item.pop(name, None)
             if target_override:
                 item["target_override"] = target_override
             else:

@@ -61,7 +61,10 @@ class LedgerStore(Protocol):
 
     def redrive(
         self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
-    ) -> LedgerItem: ...
+    ) -> LedgerItem:
+        """A failed or exhausted item back to `received` with a fresh attempt budget; its
+        last error and code move to the redrive's history entry (`dlq.ledger.redriving`)."""
+        ...
 
     def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
         """Drop what a final item holds of the customer: its body, its error and reject

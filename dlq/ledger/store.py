@@ -47,6 +47,7 @@ from dlq.ledger.model import (
     with_wait,
 )
 from dlq.ledger.reads import TableReads
+from dlq.ledger.redriving import REDRIVE_CLEARS, redriven_history
 from dlq.redact import scrub
 
 
@@ -262,14 +263,15 @@ class Ledger(TableReads):
         if current is None or current.status not in REDRIVABLE_STATUSES or current.forgotten_at:
             raise ClaimRefused(current)  # a forgotten item has no body left to replay
         now = self._clock.now()
-        override = ", target_override = :override" if target_override else " REMOVE target_override"
+        override = ", target_override = :override" if target_override else ""
+        removes = [*REDRIVE_CLEARS, *([] if target_override else ["target_override"])]
         attributes = self._update(
             key.event_id,
             route_of(key),
             update=(
                 "SET #s = :received, attempts = :zero, waits = :zero, updated_at = :now, "
                 "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
-                "if_not_exists(redrives, :zero) + :one" + override
+                f"if_not_exists(redrives, :zero) + :one{override} REMOVE {', '.join(removes)}"
             ),
             condition=(
                 "#s = :old AND updated_at = :old_updated AND attribute_not_exists(forgotten_at)"
@@ -280,7 +282,7 @@ class Ledger(TableReads):
                 "one": 1,
                 "now": iso(now),
                 "epoch": round(now, 3),
-                "history": with_history(current, Attempt(at=iso(now), outcome=note)),
+                "history": redriven_history(current, note=note, at=iso(now)),
                 "old": current.status.value,
                 "old_updated": current.updated_at,
                 **({"override": target_override} if target_override else {}),

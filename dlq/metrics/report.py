@@ -65,7 +65,6 @@ def status_report(
         "until": iso(end),
         "clipped": since is not None and since < earliest,
         "since_epoch": counts.since,
-        "until_epoch": end,
         "waiting": waiting,
         "waiting_for_genesys": dict(sorted(for_genesys.items())),
         "oldest_pending": oldest,

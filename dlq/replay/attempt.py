@@ -33,6 +33,7 @@ from dlq.replay.recorded import (
     text_of,
 )
 from dlq.replay.waiting import GenesysWait, genesys_wait
+from dlq.replay.wording import out_of_attempts, too_old
 from dlq.retry import RetryPolicy, cap_countdown
 from dlq.targets.delivery import Delivery
 
@@ -96,11 +97,10 @@ class Attempts:
         if claimed.redriven_at is not None and claimed.attempts == 1:
             self._forget_cached(claimed, conversation=not verified and unverified is None)
         if claimed.attempts > self._policy.max_attempts:
-            reason = claimed.last_error or "no attempts left"
+            reason = out_of_attempts(claimed.last_error, attempts=self._policy.max_attempts)
             return self.exhaust(claimed, reason, "AttemptsExhausted", task_id)
         if self._policy.too_old(age_start(claimed), moment(self._clock.now())):
-            reason = f"older than REPLAY_MAX_EVENT_AGE_SECONDS; last error: {claimed.last_error}"
-            return self.exhaust(claimed, reason, "MaxEventAge", task_id)
+            return self.exhaust(claimed, too_old(claimed.last_error), "MaxEventAge", task_id)
         try:
             self._check_boundary(claimed)
             self._check_conversation(claimed, verified=verified, unverified=unverified)
@@ -133,7 +133,8 @@ class Attempts:
         except (RetryLater, ConfigurationError) as exc:
             error, code = text_of(exc), code_of(exc)
             if not self._policy.attempts_left(claimed.attempts):
-                return self.exhaust(claimed, error, code, task_id)
+                final = out_of_attempts(error, attempts=claimed.attempts)
+                return self.exhaust(claimed, final, code, task_id)
             log.info(
                 f"replay attempt failed, will retry: {error}",
                 extra={**context, "outcome": "retry", "correlation_id": correlation_of(exc)},

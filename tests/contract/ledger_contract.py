@@ -654,12 +654,40 @@ def test_redrive_puts_a_failed_or_exhausted_item_back_to_received_with_a_note(
     assert item.updated_at == iso(clock.now())
     assert item.history == (
         *before.history,
-        {"at": iso(clock.now()), "outcome": "redriven by ops"},
+        {"at": iso(clock.now()), "outcome": "redriven by ops", "error": "503 from the target"},
     )
-    assert item.last_error == before.last_error == "503 from the target"
     assert item == current(ledger, key)
     assert stored(key)["redrives"] == 1
     assert ledger.claim(key, lease_seconds=LEASE).attempts == 1
+
+
+def test_redrive_moves_the_last_error_and_its_code_to_the_history(ledger, clock, stored):
+    key = key_of(receive(ledger))
+    claimed = ledger.claim(key, lease_seconds=LEASE)
+    ledger.finish(
+        claimed, Status.EXHAUSTED, outcome="exhausted", error="503 again", error_code="HTTP503"
+    )
+
+    item = ledger.redrive(key, note="redrive by operator")
+
+    assert (item.last_error, item.last_error_code) == (None, None)
+    assert not {"last_error", "last_error_code"} & set(stored(key))
+    assert item.history[-1] == {
+        "at": iso(clock.now()),
+        "outcome": "redrive by operator",
+        "error": "503 again",
+        "error_code": "HTTP503",
+    }
+
+
+def test_the_error_a_redrive_left_behind_is_not_the_next_attempts(ledger, clock):
+    key = item_in(ledger, Status.FAILED)
+    ledger.redrive(key)
+    claimed = ledger.claim(key, lease_seconds=LEASE)
+
+    after = ledger.finish(claimed, Status.REPLAYED, outcome="replayed")
+
+    assert (after.status, after.last_error, after.last_error_code) == (Status.REPLAYED, None, None)
 
 
 @pytest.mark.parametrize(

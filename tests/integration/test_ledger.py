@@ -189,7 +189,8 @@ def test_redrive_moves_only_failed_or_exhausted_items_back_to_received(ledger):
     ledger.finish(claimed, Status.EXHAUSTED, outcome="exhausted", error="still down")
     item = ledger.redrive(event.key)
     assert (item.status, item.attempts) == (Status.RECEIVED, 0)
-    assert item.last_error == "still down"
+    assert item.last_error is None  # the error it was redriven from is history now
+    assert item.history[-1]["error"] == "still down"
 
 
 def test_the_indexes_find_items_by_status_and_by_conversation(ledger):

@@ -225,9 +225,13 @@ def test_an_item_claimed_more_often_than_max_attempts_is_exhausted_and_parked_wi
     assert target.calls == []
     item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.EXHAUSTED, 4)
-    assert item.last_error == "no attempts left"
+    said = (
+        "no attempts left after 3 (the workers' REPLAY_MAX_ATTEMPTS): not retried; "
+        "redrive it once the cause is fixed"
+    )
+    assert item.last_error == said
     [(parked, reason)] = parking.parked
-    assert (parked.event_id, reason) == (key.event_id, "no attempts left")
+    assert (parked.event_id, reason) == (key.event_id, said)
 
 
 def test_an_event_older_than_the_max_age_is_exhausted_without_a_send(
@@ -242,7 +246,9 @@ def test_an_event_older_than_the_max_age_is_exhausted_without_a_send(
     assert target.calls == []
     item = ledger.get(key)
     assert item.status is Status.EXHAUSTED
-    assert "older than REPLAY_MAX_EVENT_AGE_SECONDS" in item.last_error
+    assert item.last_error == (
+        "older than REPLAY_MAX_EVENT_AGE_SECONDS: not retried (a redrive starts its age again)"
+    )
     assert [p.event_id for p, _ in parking.parked] == [key.event_id]
 
 
@@ -259,17 +265,23 @@ def test_the_last_attempt_failing_exhausts_the_item_instead_of_retrying(
     make_replayer, receive, ledger, target, parking, clock
 ):
     key = receive()
-    target.fail_with(unavailable("first 503"), unavailable("second 503"))
+    target.fail_with(
+        unavailable("first 503; retrying later"), unavailable("second 503; retrying later")
+    )
     replayer = make_replayer(policy=RetryPolicy(max_attempts=2))
     with pytest.raises(AttemptFailed) as first:
         replayer.replay(key)
     first.value.schedule(10)
+    assert ledger.get(key).last_error == "first 503; retrying later"
     clock.advance(10)
 
     assert replayer.replay(key) is ReplayOutcome.EXHAUSTED
     item = ledger.get(key)
     assert (item.status, item.attempts) == (Status.EXHAUSTED, 2)
-    assert "second 503" in item.last_error
+    assert item.last_error == (
+        "second 503; no attempts left after 2 (the workers' REPLAY_MAX_ATTEMPTS): not retried; "
+        "redrive it once the cause is fixed"
+    )
     assert outcomes(item) == ["received", "retry_scheduled", "exhausted"]
     assert [reason for _, reason in parking.parked] == [item.last_error]
 
