@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-import redis
 
-from cli._common import friendly_errors, ledger_of, settings
+from cli._common import friendly_errors, ledger_of, redis_of, settings
 from cli.output import Output
 from cli.when import WHEN, WHEN_HELP, age
 from dlq.clock import SYSTEM_CLOCK, parse_iso
@@ -45,7 +44,12 @@ from dlq.metrics.report import status_report
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="With --status: at most this many items.")  # fmt: skip
-@click.option("--watch", is_flag=True, help="A live view: rates, ETA, budget, failing targets.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="A live view: rates, ETA, budget, failing targets. Piped, a plain snapshot per "
+    "interval (`# title` lines, tab-separated rows).",
+)
 @click.option("--interval", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
               help="With --watch: seconds between refreshes.")  # fmt: skip
 @click.option("--once", is_flag=True, help="With --watch: print one frame and exit.")
@@ -71,7 +75,7 @@ def status(
         raise click.BadParameter("it must be later than --since", param_hint="--until")
     config = settings()
     now = SYSTEM_CLOCK.now()
-    client = redis.Redis.from_url(config.redis_url)
+    client = redis_of(config)
     try:
         report = status_report(
             ledger_of(config), client, config.ledger_table, now=now, since=since, until=until
