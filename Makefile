@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 # Two test processes, a file each at a time: every process starts its own redis-server,
 # moto and simulator (tests/conftest.py picks free ports), so files never share state.
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 test: lint typecheck pytest
 
