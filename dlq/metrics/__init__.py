@@ -11,4 +11,5 @@ holds the observers that count:
 | `sampling` | the periodic sample of ledger and DLQ depth, taken by one process at a time |
 | `prometheus` | the Prometheus implementation and its HTTP endpoint (multiprocess-safe) |
 | `emf` | CloudWatch Embedded Metric Format lines (the ingest Lambda, optionally workers) |
+| `fleet` | the fleet's CloudWatch metrics (backlog, heartbeat, minute counts), put by beat |
 """
