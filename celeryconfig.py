@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dlq.errors import ConfigurationError
 from dlq.logs import stop
+from dlq.redistls import RedisTls
 from dlq.secrets.redis_auth import without_userinfo
 from dlq.settings import MAX_COUNTDOWN_SECONDS, Settings, load_settings
 from tasks.names import (
@@ -46,6 +47,10 @@ task_soft_time_limit = _settings.replay_task_soft_time_limit
 task_time_limit = task_soft_time_limit + 20
 
 broker_url = broker_url_of(_settings)
+# TLS to a rediss:// broker, checked as every other Redis client checks it (dlq.redistls):
+# without it kombu would connect without checking the certificate. Flower's broker view
+# builds its Redis client from this dict too (flower/utils/broker.py, `RedisSsl`).
+broker_use_ssl = RedisTls.from_settings(_settings).broker_use_ssl(broker_url)
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # Off by default (REDIS_ACK_EMULATION): the ledger and the reconciler, not kombu's

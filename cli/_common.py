@@ -18,7 +18,8 @@ from dlq.awserrors import Explanation, explain_aws
 from dlq.doctor.explain import explain_redis, redact_url
 from dlq.errors import ConfigurationError, DlqReplayError
 from dlq.ledger import Ledger
-from dlq.secrets.redis_auth import RedisCredentials, redis_client
+from dlq.redisclient import redis_client
+from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,8 +79,9 @@ def settings() -> Settings:
 
 
 def redis_of(config: Settings, **options: Any) -> redis.Redis:
-    """A client of REDIS_URL, with the password REDIS_PASSWORD_SECRET_ARN names if set."""
-    return redis_client(config.redis_url, RedisCredentials.from_settings(config), **options)
+    """A client of REDIS_URL (REDIS_TLS_* applied), with the password
+    REDIS_PASSWORD_SECRET_ARN names if set."""
+    return redis_client(config, RedisCredentials.from_settings(config), **options)
 
 
 def ledger_of(config: Settings) -> Ledger:

@@ -21,6 +21,7 @@ from dlq.errors import ConfigurationError
 from dlq.masking import DEFAULT_MASKED_FIELDS, MaskedFields
 from dlq.namelist import NameList
 from dlq.redact import remember
+from dlq.redistls import CaBundle, tls_fits
 from dlq.regions import GENESYS_REGIONS, aws_region, genesys_region
 from dlq.secretref import SecretReference
 
@@ -95,6 +96,12 @@ class Settings(BaseSettings):
     #: REPLAY_RECONCILE_GRACE_SECONDS), and a warm shutdown hands back unstarted tasks
     #: either way.
     redis_ack_emulation: bool = False
+    #: TLS to Redis (a rediss:// REDIS_URL), the same for every client and the broker
+    #: (dlq.redistls): the PEM bundle of the CA that signed the server's certificate (empty:
+    #: the system's trust store), and whether that certificate must name REDIS_URL's host.
+    #: The certificate itself is always verified.
+    redis_tls_ca_file: CaBundle = ""
+    redis_tls_check_hostname: bool = True
 
     # Retry policy
     replay_max_attempts: PositiveInt = 8
@@ -257,6 +264,11 @@ class Settings(BaseSettings):
                 "else the password in REDIS_URL"
             )
         return value
+
+    @model_validator(mode="after")
+    def _redis_tls(self) -> Settings:
+        tls_fits(self)  # dlq.redistls
+        return self
 
     @field_validator(
         "genesys_client_id_arn", "genesys_client_secret_arn", "redis_password_secret_arn"

@@ -14,7 +14,8 @@ from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
 from dlq.observe import NO_METRICS, MetricsObserver
-from dlq.secrets.redis_auth import RedisCredentials, redis_client
+from dlq.redisclient import redis_client
+from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class FrontDoor:
         verifications = None
         # Connects on first use, not here.
         redis_auth = redis_auth or RedisCredentials.from_settings(settings)
-        client = redis_client(settings.redis_url, redis_auth, health_check_interval=30)
+        client = redis_client(settings, redis_auth, health_check_interval=30)
         if settings.replay_verify_conversation:
             verifications = PendingVerifications(client, VerifyScheduler(app, broker=client))
         arrivals = None

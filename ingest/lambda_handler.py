@@ -15,7 +15,7 @@ from dlq.events import DlqMessage
 from dlq.logs import configure_logging
 from dlq.metrics.emf import EmfCounts
 from dlq.metrics.wiring import process_metrics
-from dlq.secrets.redis_auth import redis_client
+from dlq.redisclient import redis_client
 from ingest.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _default_front_door() -> FrontDoor:
         if credentials is not None:
             credentials.read()
         # The outcome counters `dlq-replay status` reads (connects on first use).
-        cache = redis_client(config.redis_url, credentials, health_check_interval=30)
+        cache = redis_client(config, credentials, health_check_interval=30)
         metrics = process_metrics(config, cache, prometheus=False)
         _front_door = FrontDoor.from_settings(config, metrics=metrics, redis_auth=credentials)
     return _front_door

@@ -64,9 +64,9 @@ def _serve(**_: Any) -> None:
     if not config.replay_metrics_port:
         return
     from dlq.metrics.wiring import start_endpoint
-    from dlq.secrets.redis_auth import redis_client
+    from dlq.redisclient import redis_client
 
-    client = redis_client(config.redis_url, redis_credentials(), health_check_interval=30)
+    client = redis_client(config, redis_credentials(), health_check_interval=30)
     start_endpoint(config, client, port=config.replay_metrics_port, setting="REPLAY_METRICS_PORT")
 
 

@@ -33,9 +33,10 @@ from dlq.locks import ConversationLocks
 from dlq.metrics.wiring import process_metrics, worker_emf
 from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
+from dlq.redisclient import redis_client
 from dlq.replay import PassResults, Replayer, ReplayOptions
 from dlq.retry import TRACKING_POLICY, RetryPolicy
-from dlq.secrets.redis_auth import RedisCredentials, redis_client
+from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
 from dlq.targets import Redeliverer
 from dlq.tracking import Tracker, TrackingNews
@@ -157,7 +158,7 @@ def build_runtime(
     redis_auth = redis_auth or RedisCredentials.from_settings(config)
     if redis_auth is not None:
         redis_auth.read()
-    cache = redis_client(config.redis_url, redis_auth, health_check_interval=30)
+    cache = redis_client(config, redis_auth, health_check_interval=30)
     # Client-side validation costs about 0.9 ms of CPU per ledger request (cProfile).
     dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
     ledger = Ledger(dynamodb, config.ledger_table, ttl_days=config.ledger_ttl_days)

@@ -52,6 +52,19 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of its own that speaks TLS only, with a certificate from a CA made for
+    it (`tls_redis.tls.ca`: what clients must trust) and a password (`tls_redis.password`)."""
+    from devstack.tls import make_certificates
+
+    workdir = tmp_path_factory.mktemp("redis-tls")
+    files = make_certificates(workdir / "tls")
+    password = f"tls-{uuid.uuid4().hex}"
+    with RedisServer(workdir, password=password, persist=False, tls=files) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     server = MotoServer(tmp_path_factory.mktemp("moto"))
     saved = {key: os.environ.get(key) for key in aws_environment(server.url)}

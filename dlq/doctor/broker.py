@@ -1,6 +1,9 @@
-"""`doctor`'s checks of Redis, the broker: reachable, never evicting, persistent."""
+"""`doctor`'s checks of Redis, the broker: reachable, encrypted, never evicting, persistent."""
 
 from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
 
 import redis
 from redis.exceptions import RedisError, ResponseError
@@ -8,17 +11,22 @@ from redis.exceptions import RedisError, ResponseError
 from dlq.doctor.check import Check
 from dlq.doctor.explain import explain_redis, redact_url
 from dlq.errors import DlqReplayError
-from dlq.secrets.redis_auth import RedisCredentials, redis_client
+from dlq.redisclient import redis_client
+from dlq.redistls import RedisTls, encrypted
+from dlq.secrets.redis_auth import RedisCredentials
+from dlq.settings import Settings
 
 
-def check_redis(url: str, credentials: RedisCredentials | None = None) -> list[Check]:
-    """Reachable, never evicting, persistent: the broker must not drop tasks.
-
-    `credentials`: the password REDIS_PASSWORD_SECRET_ARN names (`url` then has none).
-    """
+def check_redis(settings: Settings) -> list[Check]:
+    """Reachable, encrypted, never evicting, persistent: the broker must not drop tasks,
+    and what it carries (events, the shared Genesys token) must not cross a network in
+    clear. The client is the one every process builds (REDIS_TLS_*, the password
+    REDIS_PASSWORD_SECRET_ARN names)."""
+    url = settings.redis_url
     shown = redact_url(url)
+    credentials = RedisCredentials.from_settings(settings)
     client = redis_client(
-        url, credentials, socket_connect_timeout=3, socket_timeout=5, decode_responses=True
+        settings, credentials, socket_connect_timeout=3, socket_timeout=5, decode_responses=True
     )
     try:
         client.ping()
@@ -32,6 +40,7 @@ def check_redis(url: str, credentials: RedisCredentials | None = None) -> list[C
                 "password, and allow this role secretsmanager:GetSecretValue or "
                 "ssm:GetParameter on it",
             ),
+            tls_check(settings, connected=False),
             Check("redis eviction", None, "not checked: no password to connect with"),
             Check("redis persistence", None, "not checked: no password to connect with"),
         ]
@@ -39,17 +48,52 @@ def check_redis(url: str, credentials: RedisCredentials | None = None) -> list[C
         explained = explain_redis(exc, url)
         return [
             Check("redis", False, explained.cause, explained.fix),
+            tls_check(settings, connected=False),
             Check("redis eviction", None, "not checked: Redis is unreachable"),
             Check("redis persistence", None, "not checked: Redis is unreachable"),
         ]
     try:
         return [
             Check("redis", True, f"{shown} answers PING"),
+            tls_check(settings, connected=True),
             _eviction(client),
             _persistence(client),
         ]
     finally:
         client.close()
+
+
+def tls_check(settings: Settings, *, connected: bool) -> Check:
+    """Whether the connection is encrypted: TLS whose certificate was verified (it always
+    is: `dlq.redistls`), or plain text, which only loopback may carry safely."""
+    url = settings.redis_url
+    if encrypted(url):
+        if not connected:
+            return Check("redis tls", None, "not checked: no connection (see the redis line)")
+        return Check("redis tls", True, RedisTls.from_settings(settings).describe())
+    if _local(url):
+        return Check("redis tls", True, "not encrypted, on this host only (loopback)")
+    return Check(
+        "redis tls",
+        True,
+        "not encrypted: tasks, events and the shared Genesys token cross the network in clear",
+        "use rediss:// in REDIS_URL with a Redis that has TLS on (ElastiCache: in-transit "
+        "encryption), and REDIS_TLS_CA_FILE if its CA is not in the system's trust store",
+    )
+
+
+def _local(url: str) -> bool:
+    """Whether `url` reaches Redis without leaving this host (a socket, loopback)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return True
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _config(client: redis.Redis, name: str) -> str | None:

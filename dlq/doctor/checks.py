@@ -24,7 +24,6 @@ from dlq.doctor.ledger import check_ledger
 from dlq.doctor.queue import Finding, Severity, ingest_lambda_timeout, review_dlq
 from dlq.doctor.rules import check_rule, check_rules, peek_messages, peek_rules
 from dlq.events import DlqMessage
-from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
 
 __all__ = [
@@ -55,7 +54,7 @@ def diagnose(
     peeked = _peek(settings)
     events_in = _events_in(settings)
     return [
-        *check_redis(settings.redis_url, RedisCredentials.from_settings(settings)),
+        *check_redis(settings),
         *_guarded("ledger table", lambda: check_ledger(aws_client("dynamodb", settings),
                                                        settings.ledger_table)),
         *_guarded("dlq", lambda: check_dlq(aws_client("sqs", settings), settings.dlq_queue_url,

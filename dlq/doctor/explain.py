@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dlq.awserrors import Explanation
+from dlq.redistls import tls_refusal
 
 
 def explain_redis(exc: RedisError, url: str) -> Explanation:
@@ -24,6 +25,15 @@ def explain_redis(exc: RedisError, url: str) -> Explanation:
             f"Redis at {shown} refused the credentials in REDIS_URL ({said})",
             "set the user and password in REDIS_URL (or REDIS_PASSWORD_SECRET_ARN's secret) to "
             "ones this Redis accepts",
+            configuration=True,
+            permanent=True,
+        )
+    refused = tls_refusal(exc) if isinstance(exc, RedisConnectionError) else None
+    if refused is not None:
+        cause, fix = refused
+        return Explanation(
+            f"TLS to Redis at {shown} (REDIS_URL) failed: {cause} ({said})",
+            fix,
             configuration=True,
             permanent=True,
         )

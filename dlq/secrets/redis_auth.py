@@ -4,9 +4,10 @@ With REDIS_PASSWORD_SECRET_ARN set, REDIS_URL carries no password (a user name m
 ElastiCache RBAC users), and every connection asks `RedisCredentials` for it. A password
 rotated in the store is picked up without a restart in two ways:
 
-- clients made by `redis_client` pass `RedisCredentials.authenticate` as redis-py's
-  `redis_connect_func`: when Redis refuses the password (`AuthenticationError`), it is
-  re-read, and the same connection authenticates once more if it changed;
+- clients made by `dlq.redisclient.redis_client` pass `RedisCredentials.authenticate`
+  as redis-py's `redis_connect_func`: when Redis refuses the password
+  (`AuthenticationError`), it is re-read, and the same connection authenticates once
+  more if it changed;
 - connections made by others (Celery's broker, through kombu's `credential_provider`)
   cannot report a refusal: they get a value re-read when it is older than
   `MAX_AGE_SECONDS`, so a broker that reconnects after a rotation gets in within it.
@@ -22,7 +23,6 @@ import logging
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import redis
 from redis.credentials import CredentialProvider
 from redis.exceptions import AuthenticationError
 
@@ -91,21 +91,6 @@ class RedisCredentials(CredentialProvider):
             if not self._password.refresh(used):
                 raise
             connection.on_connect()
-
-
-def redis_client(
-    url: str, credentials: RedisCredentials | None = None, **options: Any
-) -> redis.Redis:
-    """A client of `url` (REDIS_URL; it connects on first use), authenticated with
-    `credentials` when the password is kept in a secret store."""
-    if credentials is None:
-        return redis.Redis.from_url(url, **options)
-    return redis.Redis.from_url(
-        credentials.url,
-        credential_provider=credentials,
-        redis_connect_func=credentials.authenticate,
-        **options,
-    )
 
 
 def without_userinfo(url: str) -> str:

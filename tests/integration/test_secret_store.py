@@ -29,8 +29,9 @@ from dlq.errors import ConfigurationError
 from dlq.genesys.client import build_genesys_client
 from dlq.genesys.credentials import GenesysCredentials
 from dlq.redact import scrub
+from dlq.redisclient import redis_client
 from dlq.secretref import SecretReference
-from dlq.secrets.redis_auth import RedisCredentials, redis_client
+from dlq.secrets.redis_auth import RedisCredentials
 from dlq.secrets.store import SecretStore
 from dlq.settings import Settings
 
@@ -195,14 +196,14 @@ def test_a_redis_password_rotated_in_the_store_is_used_by_new_connections(
         redis_url=guarded_redis.url, redis_password_secret_arn=f"ssm:{parameter}"
     )
     credentials = RedisCredentials.from_settings(settings)
-    client = redis_client(settings.redis_url, credentials)
+    client = redis_client(settings, credentials)
     client.set("before", "1")
 
     rotate(guarded_redis, aws, parameter, "pw-second-7b8c9d")
     client.connection_pool.disconnect()  # as after a network blip or a failover
     with caplog.at_level(logging.WARNING, logger="dlq"):
         assert client.get("before") == b"1"
-    other = redis_client(settings.redis_url, credentials)
+    other = redis_client(settings, credentials)
     assert other.ping() is True
 
     assert "REDIS_PASSWORD_SECRET_ARN: refused" in caplog.text
@@ -234,13 +235,14 @@ def test_celerys_broker_gets_the_password_of_the_process_provider_rotated_or_not
             patch.setenv(name, value)
         forget()
         try:
-            url = broker_url_of(make_settings(**{k.lower(): v for k, v in env.items()}))
+            settings = make_settings(**{k.lower(): v for k, v in env.items()})
+            url = broker_url_of(settings)
             assert "pw-" not in url
             assert round_trip(url, 1) == {"n": 1}
 
             rotate(guarded_redis, aws, parameter, "pw-second-7b8c9d")
             # The worker's own client meets the refusal first and re-reads the store...
-            assert redis_client(guarded_redis.url, redis_credentials()).ping() is True
+            assert redis_client(settings, redis_credentials()).ping() is True
             # ...and the broker, reconnecting, gets the new password from the same provider.
             assert round_trip(url, 2) == {"n": 2}
         finally:
