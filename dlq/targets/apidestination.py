@@ -6,7 +6,8 @@ them and the connection's credentials. The call is rebuilt the way EventBridge m
 the destination's method and endpoint (`*` in the endpoint filled from the rule target's
 `HttpParameters.PathParameterValues`), the target's and the connection's header and
 query parameters, and the connection's authorization. The destination's
-`InvocationRateLimitPerSecond` is honoured for the whole fleet through Redis.
+`InvocationRateLimitPerSecond` is honoured for the whole fleet by the pace gate
+(`dlq.targets.pacing`), with REPLAY_TARGET_RATES's rate when that is lower.
 
 EventBridge User Guide, "API destinations":
 https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-api-destinations.html
@@ -14,20 +15,20 @@ https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-api-destinations.htm
 
 from __future__ import annotations
 
-from dlq.errors import BudgetWait
 from dlq.targets.connection_auth import Credentials
 from dlq.targets.connections import Destination
 from dlq.targets.delivery import Replay
 from dlq.targets.errors import TargetError, TargetForbidden
 from dlq.targets.http import call, replay_headers
 from dlq.targets.kind import SendContext, TargetKind
+from dlq.targets.pacing import OwnLimits
 
 #: The endpoint's answers that say "this token is no good" (EventBridge refreshes on them).
 TOKEN_REFUSED = frozenset({"HTTP401", "HTTP407"})
 
 
 def send(context: SendContext, replay: Replay) -> str:
-    """Call the destination as EventBridge would; wait for the fleet's rate first.
+    """Call the destination as EventBridge would (the pace gate took its slot before).
 
     An OAuth token the endpoint refuses (401/407) is replaced and the call made once more:
     the refused call was not processed, so the event still arrives once. A second refusal,
@@ -35,7 +36,6 @@ def send(context: SendContext, replay: Replay) -> str:
     """
     connections = context.connections
     destination = connections.destination(replay.delivered_to)
-    _take_slot(context, destination)
     credentials = connections.credentials(destination.connection_arn)
     try:
         return _call(context, destination, replay, credentials)
@@ -44,7 +44,9 @@ def send(context: SendContext, replay: Replay) -> str:
             connections.forget(destination.connection_arn)  # rotated credentials: read again
             raise
     credentials = connections.refresh(destination.connection_arn, credentials)
-    _take_slot(context, destination)
+    context.take_slot(
+        destination.arn, target_arn=replay.target_arn, rate=destination.rate_per_second
+    )
     try:
         return _call(context, destination, replay, credentials)
     except TargetForbidden:
@@ -52,16 +54,9 @@ def send(context: SendContext, replay: Replay) -> str:
         raise
 
 
-def _take_slot(context: SendContext, destination: Destination) -> None:
-    if not destination.rate_per_second:
-        return
-    wait = context.rate_gate(destination.arn, per_second=destination.rate_per_second)
-    if wait > 0:
-        raise BudgetWait(
-            f"{destination.arn} allows {destination.rate_per_second} calls a second "
-            "across the fleet; waiting for a slot",
-            retry_after=wait,
-        )
+def limits(context: SendContext, arn: str) -> OwnLimits:
+    """The destination's own InvocationRateLimitPerSecond, for its pace."""
+    return OwnLimits(rate=context.connections.destination(arn).rate_per_second or None)
 
 
 def _call(
@@ -104,4 +99,5 @@ KIND = TargetKind(
     arn_service="events",
     resource_prefix="api-destination/",
     send=send,
+    limits=limits,
 )

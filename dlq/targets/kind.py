@@ -16,6 +16,7 @@ from dlq.targets.connections import Connections
 from dlq.targets.delivery import Replay
 from dlq.targets.facts import TargetFacts
 from dlq.targets.options import SendOptions
+from dlq.targets.pacing import OwnLimits
 
 
 class SendContext(Protocol):
@@ -41,12 +42,15 @@ class SendContext(Protocol):
         """API destinations and their connections' credentials, cached."""
         ...
 
-    def rate_gate(self, key: str, *, per_second: int) -> float:
-        """Take a slot of a fleet-wide `per_second` rate (0.0), or learn the wait."""
+    def take_slot(self, destination: str, *, target_arn: str = "", rate: float | None) -> None:
+        """Take a slot of `destination`'s fleet-wide pace (its own `rate` included), or
+        raise `BudgetWait` (a second call of one send, as after a refreshed token)."""
         ...
 
 
 Send = Callable[[SendContext, Replay], str]
+#: What a target says of its own limits (`dlq.targets.pacing`), given its ARN.
+Limits = Callable[[SendContext, str], OwnLimits]
 
 
 def with_client(service: str, send: Callable[[Any, Replay], str]) -> Send:
@@ -61,7 +65,8 @@ class TargetKind:
     `arn_service` and `resource_prefix` recognise its ARNs (`arn:aws:<service>:...:<prefix>`);
     a kind without `arn_service` is chosen by configuration only (HTTP endpoints).
     `send` makes one delivery (asking the context for the boto3 client it needs) and
-    answers the target's receipt (a message id, an execution ARN...).
+    answers the target's receipt (a message id, an execution ARN...). `limits`, when a
+    kind has it, reads the target's own limits (a rate, a cap in flight) for its pace.
     """
 
     name: str
@@ -69,3 +74,4 @@ class TargetKind:
     send: Send
     arn_service: str | None = None
     resource_prefix: str = ""
+    limits: Limits | None = None

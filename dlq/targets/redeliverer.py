@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dlq.aws import aws_client, target_client
 from dlq.errors import ConfigurationError
-from dlq.ratelimit import RateLimiter
+from dlq.ratelimit.pace import Pace, Slots
 from dlq.settings import Settings
 from dlq.targets.arn import Arn
 from dlq.targets.connections import Connections
@@ -31,6 +31,7 @@ from dlq.targets.facts import TargetFacts
 from dlq.targets.http import new_session
 from dlq.targets.kind import TargetKind
 from dlq.targets.options import SendOptions
+from dlq.targets.pacing import NO_LIMITS, PaceGate, TargetRates
 from dlq.targets.registry import kind_of
 from dlq.targets.rules import RuleBook, RuleTarget
 from dlq.targets.transform import Rendered, render
@@ -57,8 +58,8 @@ class Redeliverer:
     `dlq.aws.target_client`, for that region); clients are built on first use and kept,
     one per (service, region), since a target's region comes from its ARN. It is also the
     `SendContext` each kind's `send` is given. `cache` is the fleet's Redis: the rules'
-    target lists and the API destinations' rate limits live there; without it, only
-    explicit or trusted routing works.
+    target lists and the targets' paces live there (`dlq.targets.pacing`); without it,
+    only explicit or trusted routing works, unpaced.
     """
 
     def __init__(
@@ -88,7 +89,12 @@ class Redeliverer:
             facts=self._facts,
             timeout=settings.send_timeouts,
         )
-        self._gates: dict[str, RateLimiter] = {}
+        self._paces = PaceGate(
+            Pace(cache) if cache is not None else None,
+            Slots(cache) if cache is not None else None,
+            TargetRates(settings.replay_target_rates),
+            lease_seconds=sum(settings.send_timeouts) + 5.0,
+        )
 
     @property
     def rules(self) -> RuleBook | None:
@@ -98,22 +104,9 @@ class Redeliverer:
     def connections(self) -> Connections:
         return self._connections
 
-    def rate_gate(self, key: str, *, per_second: int) -> float:
-        """A slot of `per_second` calls shared by the fleet (0.0), or seconds to wait."""
-        if self._cache is None:
-            return 0.0
-        with self._lock:
-            gate = self._gates.get(key)
-            if gate is None:
-                gate = self._gates[key] = RateLimiter(
-                    self._cache,
-                    key,
-                    label=f"target pace of {key}",
-                    per_minute=per_second * 60,
-                    reserve=0.0,
-                    burst=per_second,
-                )
-        return gate.acquire()
+    def take_slot(self, destination: str, *, target_arn: str = "", rate: float | None) -> None:
+        """A slot of `destination`'s pace (own `rate` included), or `BudgetWait`."""
+        self._paces.take(destination, target_arn=target_arn, own=rate)
 
     @property
     def options(self) -> SendOptions:
@@ -203,7 +196,10 @@ class Redeliverer:
             target=plan.target,
         )
         try:
-            detail = plan.kind.send(self, replay)
+            limits = plan.kind.limits(self, plan.destination) if plan.kind.limits else NO_LIMITS
+            # The pace gates the send itself: nothing of the event's is built after it.
+            with self._paces.sending(plan.destination, target_arn=target_arn, limits=limits):
+                detail = plan.kind.send(self, replay)
         except ClientError as error:
             raise from_client_error(plan.destination, error) from error
         except BotoCoreError as error:
