@@ -25,6 +25,8 @@ from dlq.targets.pacing import OwnLimits
 
 #: The endpoint's answers that say "this token is no good" (EventBridge refreshes on them).
 TOKEN_REFUSED = frozenset({"HTTP401", "HTTP407"})
+#: How long the call again after a refreshed token may wait for its slot in the worker.
+REFRESH_PATIENCE_SECONDS = 2.0
 
 
 def send(context: SendContext, replay: Replay) -> str:
@@ -44,8 +46,13 @@ def send(context: SendContext, replay: Replay) -> str:
             connections.forget(destination.connection_arn)  # rotated credentials: read again
             raise
     credentials = connections.refresh(destination.connection_arn, credentials)
+    # The refused call reached the endpoint too: the call again takes a slot of its own,
+    # waited for here (the new token in hand) when it is due soon.
     context.take_slot(
-        destination.arn, target_arn=replay.target_arn, rate=destination.rate_per_second
+        destination.arn,
+        target_arn=replay.target_arn,
+        rate=destination.rate_per_second,
+        patience=REFRESH_PATIENCE_SECONDS,
     )
     try:
         return _call(context, destination, replay, credentials)

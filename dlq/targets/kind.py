@@ -42,9 +42,12 @@ class SendContext(Protocol):
         """API destinations and their connections' credentials, cached."""
         ...
 
-    def take_slot(self, destination: str, *, target_arn: str = "", rate: float | None) -> None:
-        """Take a slot of `destination`'s fleet-wide pace (its own `rate` included), or
-        raise `BudgetWait` (a second call of one send, as after a refreshed token)."""
+    def take_slot(
+        self, destination: str, *, target_arn: str = "", rate: float | None, patience: float = 0.0
+    ) -> None:
+        """Take a slot of `destination`'s fleet-wide pace (its own `rate` included), waiting
+        up to `patience` seconds for it, or raise `BudgetWait` (a second call of one send,
+        as after a refreshed token)."""
         ...
 
 

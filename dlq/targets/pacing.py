@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,12 +121,27 @@ class PaceGate:
             if token is not None and self._slots is not None:
                 self._slots.give_back(destination, token)
 
-    def take(self, destination: str, *, target_arn: str = "", own: float | None = None) -> None:
-        """A slot of `destination`'s pace now, or `BudgetWait` until one is due."""
+    def take(
+        self,
+        destination: str,
+        *,
+        target_arn: str = "",
+        own: float | None = None,
+        patience: float = 0.0,
+    ) -> None:
+        """A slot of `destination`'s pace now, or `BudgetWait` until one is due.
+
+        `patience`: a slot due within that many seconds is waited for here (the second
+        call of one send, after a refreshed token), not handed back to the queue.
+        """
         if self._pace is None:
             return
         rate = self.rate(destination, target_arn=target_arn, own=own)
         grant = self._pace.acquire(destination, rate=rate)
+        deadline = time.monotonic() + patience
+        while not grant.granted and time.monotonic() + grant.wait <= deadline:
+            time.sleep(grant.wait)
+            grant = self._pace.acquire(destination, rate=rate)
         if grant.granted:
             return
         # Every refused caller hears the same due time; spread them over one interval so

@@ -104,9 +104,11 @@ class Redeliverer:
     def connections(self) -> Connections:
         return self._connections
 
-    def take_slot(self, destination: str, *, target_arn: str = "", rate: float | None) -> None:
+    def take_slot(
+        self, destination: str, *, target_arn: str = "", rate: float | None, patience: float = 0.0
+    ) -> None:
         """A slot of `destination`'s pace (own `rate` included), or `BudgetWait`."""
-        self._paces.take(destination, target_arn=target_arn, own=rate)
+        self._paces.take(destination, target_arn=target_arn, own=rate, patience=patience)
 
     @property
     def options(self) -> SendOptions:

@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from stack import BASE_ENV, Stack, configured
 
 from devstack.moto_server import MotoServer
 from dlq.aws import aws_client
+from dlq.errors import BudgetWait
 from dlq.events import EventKey
 from dlq.ledger import Status
 from dlq.settings import Settings
@@ -201,10 +203,15 @@ def new_destination(
 
 
 def send(redeliverer: Redeliverer, destination: str) -> Any:
+    """One event sent as a worker would: after its slot of the destination's pace."""
     event = genesys_event()
-    return redeliverer.redeliver(
-        target_arn=destination, event_id=event["id"], body=json.dumps(event)
-    )
+    while True:
+        try:
+            return redeliverer.redeliver(
+                target_arn=destination, event_id=event["id"], body=json.dumps(event)
+            )
+        except BudgetWait as wait:
+            time.sleep(wait.retry_after or 0.01)
 
 
 def records_text(caplog: pytest.LogCaptureFixture) -> str:
