@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import click
+
 from dlq.logs import configure_logging
 from dlq.operator import operator_identity
 from dlq.settings import Settings
@@ -18,13 +20,28 @@ from dlq.settings import Settings
 _LOG = logging.getLogger("dlq.audit")
 
 
+#: `--operator NAME`: who acts, when not the caller's AWS identity (`dlq.operator`).
+OPERATOR = click.option(
+    "--operator",
+    metavar="NAME",
+    help="Who is acting, as the history and the log record it (default: the caller's AWS "
+    "identity, sts:GetCallerIdentity's ARN, else the OS user).",
+)
+
+
 def record_access(
-    config: Settings, action: str, *, event_ids: Sequence[str], conversation_ids: Sequence[str]
+    config: Settings,
+    action: str,
+    *,
+    event_ids: Sequence[str],
+    conversation_ids: Sequence[str],
+    operator: str | None = None,
 ) -> str:
-    """Log that the operator did `action` to these events; the operator's identity."""
+    """Log that the operator did `action` to these events; the operator's identity
+    (`operator` as given, else `operator_identity`)."""
     if not logging.getLogger().handlers:
         configure_logging()
-    operator = operator_identity(config)
+    operator = operator.strip() if operator and operator.strip() else operator_identity(config)
     conversations = sorted({c for c in conversation_ids if c})
     _LOG.warning(
         "%s by %s: events %s",

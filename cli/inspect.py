@@ -80,7 +80,7 @@ def inspect(event_id: str, live: bool, payload: bool, unmasked: bool, as_json: b
         if item.conversation_id:
             tracked = last_tracked(cache, item.conversation_id) or None
         entry = {
-            **{k: v for k, v in asdict(item).items() if k not in ("body", "history", "dlq")},
+            **{k: v for k, v in asdict(item).items() if k not in _SHOWN_APART},
             # Items written before errors were scrubbed at the source are scrubbed here.
             "last_error": scrub(item.last_error) if item.last_error else None,
             "dlq": asdict(item.dlq),
@@ -130,9 +130,9 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
     history = entry["history"]
     assert isinstance(history, list)
     out.table(
-        "attempts",
-        ["at", "outcome", "error"],
-        [(h.get("at"), h.get("outcome"), h.get("error", "")) for h in history],
+        "attempts and operators' actions",
+        ["at", "outcome", "operator", "error / note"],
+        [(h.get("at"), h.get("outcome"), h.get("operator", ""), _said(h)) for h in history],
     )
     tracked = entry["tracking"]
     if isinstance(tracked, dict):
@@ -160,6 +160,9 @@ def _show(out: Output, entry: dict[str, object], prefix: str) -> None:
         return
     out.line("original body:")
     out.line(str(entry["body"]))
+    if entry.get("edited_body") is not None:
+        out.line(f"edited body, sent instead ({entry['edited_body_digest']}):")
+        out.line(str(entry["edited_body"]))
 
 
 #: How long `inspect --genesys` waits for the shared budget before it gives up.
@@ -186,6 +189,8 @@ def _live_attributes(client: GenesysClient, conversation_id: str, prefix: str) -
     }
 
 
+#: The item's fields `inspect` shows on their own terms (masked, scrubbed, nested).
+_SHOWN_APART = ("body", "edited_body", "history", "dlq")
 _SENT_FIELDS = ("at", "delivered_to", "route", "transformed", "payload_digest", "receipt")
 
 
@@ -207,13 +212,18 @@ def _payload_now(
             item.target_arn, rule_arn=item.rule_arn or "", override=item.target_override
         )
         if plan.target is None:
-            shown = _shown(item.body, masks, exact=exact)
+            shown = _shown(item.replay_body, masks, exact=exact)
             return {"route": plan.route, "payload": shown, "digest": None}
-        rendered = render(plan.target.input, item.body, rule_arn=item.rule_arn or "")
+        rendered = render(plan.target.input, item.replay_body, rule_arn=item.rule_arn or "")
     except DlqReplayError as error:
         return {"route": "none", "error": f"not redeliverable now: {error}"}
     shown = _shown(rendered.payload, masks, exact=exact)
     return {"route": plan.route, "payload": shown, "digest": rendered.digest}
+
+
+def _said(entry: Mapping[str, Any]) -> str:
+    """A history entry's error, else its note (a resolve's reason, say)."""
+    return str(entry.get("error") or entry.get("note") or "")
 
 
 def _scrubbed(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,11 +242,16 @@ def _body_fields(
     if item.forgotten_at is not None:
         return {"body": "", "body_masked": False, "body_digest": None}
     stored = "sha256:" + hashlib.sha256(item.body.encode("utf-8", "surrogatepass")).hexdigest()
-    return {
+    fields: dict[str, object] = {
         "body": _shown(item.body, masks, exact=exact),
         "body_masked": masks is not None,
         "body_digest": stored,
     }
+    if item.edited_body is not None:  # an operator's (`redrive --body-file`): masked alike
+        edited = item.edited_body.encode("utf-8", "surrogatepass")
+        fields["edited_body"] = _shown(item.edited_body, masks, exact=exact)
+        fields["edited_body_digest"] = "sha256:" + hashlib.sha256(edited).hexdigest()
+    return fields
 
 
 def _shown(body: str, masks: tuple[MaskPath, ...] | None, *, exact: bool) -> str | None:

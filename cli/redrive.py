@@ -3,49 +3,27 @@
 from __future__ import annotations
 
 import time
+from typing import Any, TextIO
 
 import click
 from rich.progress import Progress
 
 from cli._common import friendly_errors, ledger_of, settings
+from cli.audit import OPERATOR, record_access
+from cli.choosing import chosen, item_filters
 from cli.output import Output
-from cli.when import WHEN, WHEN_HELP
-from dlq.clock import moment
-from dlq.codes import DLQ_ERROR_CODES, shown_code
-from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem, Status
-from dlq.redrive import RedriveFilter, select
+from dlq.codes import shown_code
+from dlq.edits import EditRefused, checked_edit
+from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem
 from dlq.redrive import redrive as redrive_items
+from dlq.redrive import select
 from tasks.application import app
 from tasks.producer import CeleryEnqueuer
 
 
 @click.command()
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice([s.value for s in REDRIVABLE_STATUSES]),
-    help="Which statuses to redrive (default: failed and exhausted).",
-)
-@click.option(
-    "--error-code",
-    metavar="CODE",
-    help="Only items whose last error code is this: the replay's own (HTTP503, "
-    "NotARuleTarget...), as `status` counts them and `inspect` shows them.",
-)
-@click.option(
-    "--dlq-error-code",
-    metavar="CODE",
-    help="Only items whose DLQ ERROR_CODE (EventBridge's: ERROR_FROM_TARGET...) is this.",
-)
-@click.option("--target-arn", help="Only items for this target.")
-@click.option("--rule-arn", help="Only items from this rule.")
-@click.option("--detail-type", help="Only items of this detail-type.")
-@click.option("--conversation-id", help="Only items of this conversation.")
-@click.option("--since", type=WHEN, metavar="WHEN", help="Only items last updated after WHEN.")
-@click.option(
-    "--until", type=WHEN, metavar="WHEN", help=f"Only items last updated before WHEN. {WHEN_HELP}"
-)
+@click.argument("event_id", required=False)
+@item_filters(REDRIVABLE_STATUSES, default="failed and exhausted")
 @click.option("--dry-run", is_flag=True, help="List what would be redriven; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rate", type=float, default=0.0, help="At most this many items per second.")
@@ -55,67 +33,68 @@ from tasks.producer import CeleryEnqueuer
     help="Redeliver the chosen items to this target instead (the escape hatch for a rule "
     "that is gone or changed: no rule check, no input transformation; recorded per item).",
 )
+@click.option(
+    "--body-file",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="With EVENT_ID: send this body instead of the original from now on (JSON of the "
+    "EventBridge event, same id and source; the rule target's transformation applies). The "
+    "original is kept; the history records the edit's sha256 and who supplied it.",
+)
+@OPERATOR
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
 def redrive(
-    statuses: tuple[str, ...],
-    error_code: str | None,
-    dlq_error_code: str | None,
-    target_arn: str | None,
-    rule_arn: str | None,
-    detail_type: str | None,
-    conversation_id: str | None,
-    since: float | None,
-    until: float | None,
+    event_id: str | None,
     dry_run: bool,
     yes: bool,
     rate: float,
     target_override: str | None,
+    body_file: TextIO | None,
+    operator: str | None,
     as_json: bool,
+    **filters: Any,
 ) -> None:
     """Put failed or exhausted items back to `received` and enqueue them again.
 
-    A redriven item's last error moves to its history (the redrive's entry), so what it
-    shows as its last error from then on is its new attempts'.
+    One event (EVENT_ID: its items, narrowed by the filters) or the items the filters
+    choose. A redriven item's last error moves to its history (the redrive's entry, with
+    who redrove it), so what it shows as its last error from then on is its new attempts'.
     """
-    if since is not None and until is not None and until <= since:
-        raise click.BadParameter("it must be later than --since", param_hint="--until")
     config = settings()
     ledger = ledger_of(config)
-    wanted = RedriveFilter(
-        statuses=tuple(Status(s) for s in statuses) or RedriveFilter().statuses,
-        error_code=error_code,
-        dlq_error_code=dlq_error_code,
-        target_arn=target_arn,
-        rule_arn=rule_arn,
-        detail_type=detail_type,
-        conversation_id=conversation_id,
-        since=moment(since) if since is not None else None,
-        until=moment(until) if until is not None else None,
-    )
+    wanted = chosen(REDRIVABLE_STATUSES, **filters)
     out = Output(as_json=as_json)
-    if error_code in DLQ_ERROR_CODES:
-        click.echo(
-            f"note: {error_code} is an EventBridge ERROR_CODE; --error-code takes the replay's "
-            f"own codes (`status` lists them); for the DLQ's, use --dlq-error-code {error_code}",
-            err=True,
-        )
-    chosen = list(select(ledger, wanted))
-    rows = [_row(i) for i in chosen]
-    if dry_run or not chosen:
+    if event_id:
+        named = ledger.items_for_event(event_id)
+        chosen_items = [i for i in named if wanted.matches(i) and i.status in wanted.statuses]
+    else:
+        chosen_items = list(select(ledger, wanted))
+    edit = _edit(chosen_items, body_file, event_id) if body_file is not None else None
+    rows = [_row(i) for i in chosen_items]
+    if dry_run or not chosen_items:
         if as_json:
             out.json({"dry_run": dry_run, "items": [dict(zip(_FIELDS, r, strict=True))
                                                     for r in rows]})  # fmt: skip
         else:
-            out.table(f"{len(chosen)} items would be redriven", _COLUMNS, rows)
+            out.table(f"{len(chosen_items)} items would be redriven", _COLUMNS, rows)
         return
     if target_override:
         _check_override(target_override)
     if not yes:
         out.table("to redrive", _COLUMNS, rows)
-        click.confirm(f"Redrive {len(chosen)} items?", abort=True)
+        click.confirm(f"Redrive {len(chosen_items)} items?", abort=True)
+    action = "redrive" + (" --target-override" if target_override else "")
+    action += " --body-file" if edit is not None else ""
+    who = record_access(
+        config,
+        action,
+        event_ids=[i.event_id for i in chosen_items],
+        conversation_ids=[i.conversation_id or "" for i in chosen_items],
+        operator=operator,
+    )
     with Progress(disable=not out.rich, transient=True) as progress:
-        bar = progress.add_task("redriving", total=len(chosen))
+        bar = progress.add_task("redriving", total=len(chosen_items))
         pace = _Pace(rate)
 
         def each(_: LedgerItem) -> None:
@@ -123,19 +102,42 @@ def redrive(
             pace.wait()
 
         note = "redrive by operator" + (f" to {target_override}" if target_override else "")
+        if edit is not None:
+            note += " with an edited body"
         result = redrive_items(
             ledger,
             CeleryEnqueuer(app),
-            chosen,
+            chosen_items,
             note=note,
             target_override=target_override,
             each=each,
+            operator=who,
+            edited_body=edit,
         )
     done, skipped = result.redriven, result.skipped
     if as_json:
-        out.json({"redriven": done, "skipped": skipped})
+        out.json({"redriven": done, "skipped": skipped, "operator": who})
     else:
-        out.line(f"redriven: {done}, skipped (changed meanwhile): {skipped}")
+        out.line(f"redriven: {done} (by {who}), skipped (changed meanwhile): {skipped}")
+
+
+def _edit(items: list[LedgerItem], body_file: TextIO, event_id: str | None) -> str:
+    """The edited body, checked against the one item it replaces the body of."""
+    if not event_id:
+        raise click.UsageError("--body-file edits one event: name it (redrive EVENT_ID)")
+    if len(items) != 1:
+        targets = ", ".join(i.target_arn for i in items) or "none failed or exhausted"
+        raise click.UsageError(
+            f"--body-file edits one item; event {event_id} has {len(items)} to redrive "
+            f"({targets}): choose one with --target-arn"
+        )
+    try:
+        return checked_edit(items[0], body_file.read())
+    except (EditRefused, UnicodeDecodeError) as error:
+        raise click.BadParameter(
+            f"{body_file.name} cannot replace event {event_id}'s body: {error}",
+            param_hint="--body-file",
+        ) from None
 
 
 _FIELDS = ("event_id", "target_arn", "status", "error_code", "dlq_error_code", "last_error")

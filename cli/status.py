@@ -106,6 +106,7 @@ def status(
         [(o, c, n) for o, codes in report["by_dlq_error_code"].items() for c, n in codes.items()],
     )
     out.table("waiting in the ledger now", ["status", "items"], list(report["waiting"].items()))
+    out.line(f"resolved by operators, nothing sent (in the ledger now): {report['resolved']}")
     for_genesys = report["waiting_for_genesys"]
     if for_genesys:
         out.table(

@@ -96,7 +96,14 @@ class Reconciler:
     def _catch_up_tracking(self, report: Counter[str]) -> None:
         since = iso(self._clock.now() - self._window)
         newest: dict[str, str] = {}
-        for status in (Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.RETRY_SCHEDULED):
+        caught_up = (
+            Status.REPLAYED,
+            Status.FAILED,
+            Status.EXHAUSTED,
+            Status.RESOLVED,
+            Status.RETRY_SCHEDULED,
+        )
+        for status in caught_up:
             for item in self._ledger.by_status(status, updated_after=since):
                 if item.conversation_id:
                     newest[item.conversation_id] = max(

@@ -61,16 +61,24 @@ class RedriveResult:
     keys: list[EventKey] = field(default_factory=list)
 
 
-def select(ledger: LedgerStore, chosen: RedriveFilter) -> Iterator[LedgerItem]:
-    """The items the filter chooses, status by status, oldest update first."""
+def select(
+    ledger: LedgerStore,
+    chosen: RedriveFilter,
+    *,
+    allowed: frozenset[Status] = REDRIVABLE_STATUSES,
+    forgotten: bool = False,
+) -> Iterator[LedgerItem]:
+    """The items the filter chooses, status by status, oldest update first, read page by
+    page (a generator: `resolve` and `export` share it). `allowed`: the statuses the
+    caller may choose from; `forgotten`: whether forgotten items are chosen too (a
+    redrive has no body left to replay for them)."""
     after = _written(chosen.since)
     before = _written(chosen.until)
     for status in chosen.statuses:
-        if status not in REDRIVABLE_STATUSES:
-            raise ValueError(f"only {sorted(REDRIVABLE_STATUSES)} items can be redriven")
+        if status not in allowed:
+            raise ValueError(f"only {sorted(allowed)} items can be chosen here")
         for item in ledger.by_status(status, updated_after=after, updated_before=before):
-            # A forgotten item has no body left to replay (`dlq.forget`).
-            if chosen.matches(item) and item.forgotten_at is None:
+            if chosen.matches(item) and (forgotten or item.forgotten_at is None):
                 yield item
 
 
@@ -90,16 +98,26 @@ def redrive(
     note: str = "redrive by operator",
     target_override: str | None = None,
     each: Callable[[LedgerItem], None] = lambda _: None,
+    operator: str | None = None,
+    edited_body: str | None = None,
 ) -> RedriveResult:
     """Redrive `items`; `each` is called after every item (progress, pacing).
 
     `target_override` routes every one of them to that ARN instead of their target (the
-    escape hatch for a rule that is gone or changed; the history says so).
+    escape hatch for a rule that is gone or changed; the history says so). `operator` is
+    who redrives (each history entry names them); `edited_body` is what the item sends
+    from now on (`redrive --body-file`: one item, checked by `dlq.edits`).
     """
     result = RedriveResult()
     for item in items:
         try:
-            redriven = ledger.redrive(item.key, note=note, target_override=target_override)
+            redriven = ledger.redrive(
+                item.key,
+                note=note,
+                target_override=target_override,
+                operator=operator,
+                edited_body=edited_body,
+            )
         except ClaimRefused:
             result.skipped += 1  # changed since it was listed: leave it
         else:

@@ -161,6 +161,8 @@ def summary_attributes(items: Sequence[ItemState | LedgerItem], prefix: str) -> 
         f"{prefix}Retrying": str(retrying),
         f"{prefix}Failed": str(counts[Status.FAILED]),
         f"{prefix}Exhausted": str(counts[Status.EXHAUSTED]),
+        # Ended by an operator without a delivery (`dlq-replay resolve`).
+        f"{prefix}Resolved": str(counts[Status.RESOLVED]),
         f"{prefix}LastEventId": latest.event_id,
         # A code, never the text: a target's error message may quote ARNs, URLs or data,
         # and agents can read participant attributes.

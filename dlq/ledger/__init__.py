@@ -6,11 +6,13 @@ Genesys, target or metrics code.
 
 | module | holds |
 | --- | --- |
-| `model` | statuses, the claim rule, items, history entries, the errors of a transition |
+| `status` | statuses, which are final, the claim rule |
+| `model` | items, history entries, the errors of a transition (re-exports `status`) |
 | `port` | `LedgerStore`, the contract both stores keep (held by the contract tests) |
 | `store`, `reads` | `Ledger`, the DynamoDB table through a low-level boto3 client: writes, reads |
 | `memory` | `MemoryLedger`, its in-memory twin |
-| `forgetting`, `redriving` | what `forget` and `redrive` drop and keep, stated once for both |
+| `forgetting`, `redriving`, `resolving` | what `forget`, `redrive`, `resolve` write, for both |
+| `changes` | an operator's change, written only if the item is as it was listed |
 | `schema`, `marshal`, `pages` | the table's definition, typed attribute values, paged reads |
 """
 
@@ -22,6 +24,7 @@ from dlq.ledger.model import (
     PENDING_STATUSES,
     REDRIVABLE_STATUSES,
     REJECTED_BODY_LIMIT,
+    RESOLVABLE_STATUSES,
     Attempt,
     ClaimRefused,
     LedgerItem,
@@ -44,6 +47,7 @@ __all__ = [
     "PENDING_STATUSES",
     "REDRIVABLE_STATUSES",
     "REJECTED_BODY_LIMIT",
+    "RESOLVABLE_STATUSES",
     "Attempt",
     "ClaimRefused",
     "Ledger",

@@ -1,9 +1,9 @@
 """What `LedgerStore.forget` drops and keeps, stated once for both stores.
 
 An item that reached a final status loses the texts that may hold customer data (its
-body, last error, EventBridge's error message, reject reason) and each history entry's
-texts (errors, notes, receipts); its status, attempts, codes and times stay, so every
-count does too.
+body and any edited body, last error, EventBridge's error message, reject reason) and
+each history entry's texts (errors, notes, receipts); its status, attempts, codes and
+times stay, so every count does too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from typing import Any
 from dlq.ledger.model import FINAL_STATUSES, HISTORY_LIMIT, Attempt, ClaimRefused, LedgerItem
 
 #: The item's attributes `forget` removes...
-FORGOTTEN_ATTRIBUTES = ("body", "body_truncated", "last_error", "error_message", "reject_reason")
+FORGOTTEN_ATTRIBUTES = (
+    "body",
+    "body_truncated",
+    "edited_body",
+    "last_error",
+    "error_message",
+    "reject_reason",
+)
 #: ...and the only facts it keeps of each history entry.
 HISTORY_FACTS = frozenset(
     {
@@ -26,6 +33,8 @@ HISTORY_FACTS = frozenset(
         "payload_digest",
         "times",
         "error_code",  # a redrive's: the code of the error it left behind
+        "operator",  # who acted: an identity, not the customer's data
+        "edited_body_digest",
     }
 )
 

@@ -17,13 +17,13 @@ from typing import Any
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
+from dlq.ledger.changes import Change
 from dlq.ledger.forgetting import (
     FORGOTTEN_ATTRIBUTES,
     check_forgettable,
     forgotten_history,
 )
 from dlq.ledger.model import (
-    REDRIVABLE_STATUSES,
     WAITING,
     Attempt,
     ClaimRefused,
@@ -39,7 +39,8 @@ from dlq.ledger.model import (
     with_history,
     with_wait,
 )
-from dlq.ledger.redriving import REDRIVE_CLEARS, redriven_history
+from dlq.ledger.redriving import check_redrivable, redrive_change
+from dlq.ledger.resolving import resolve_change
 from dlq.redact import scrub
 
 Item = dict[str, Any]
@@ -211,40 +212,36 @@ class MemoryLedger:
         )
 
     def redrive(
-        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+        self,
+        key: EventKey,
+        *,
+        note: str = "redrive",
+        target_override: str | None = None,
+        operator: str | None = None,
+        edited_body: str | None = None,
     ) -> LedgerItem:
-        current = self.get(key)
-        if current is None or current.status not in REDRIVABLE_STATUSES or current.forgotten_at:
-            raise ClaimRefused(current)  # a forgotten item has no body left to replay
-        now = self._clock.now()
-        listed = current
-
-        def unchanged(item: Item) -> bool:
-            return _unchanged_since(listed, item)
-
-        def redrive(item: Item) -> None:
-            item.update(
-                status=Status.RECEIVED.value,
-                attempts=0,
-                waits=0,
-                updated_at=iso(now),
-                next_attempt_at=round(now, 3),
-                redriven_at=iso(now),
-                history=redriven_history(listed, note=note, at=iso(now)),
-                redrives=int(item.get("redrives", 0)) + 1,
+        current = check_redrivable(self.get(key))
+        return self._change(
+            redrive_change(
+                current,
+                now=self._clock.now(),
+                note=note,
+                target_override=target_override,
+                operator=operator,
+                edited_body=edited_body,
             )
-            for name in REDRIVE_CLEARS:
-                item.pop(name, None)
-            if target_override:
-                item["target_override"] = target_override
-            else:
-                item.pop("target_override", None)
+        )
 
+    def resolve(self, listed: LedgerItem, *, reason: str, operator: str) -> LedgerItem:
+        now = self._clock.now()
+        return self._change(resolve_change(listed, now=now, reason=reason, operator=operator))
+
+    def _change(self, change: Change) -> LedgerItem:
         return self._update(
-            key.event_id,
-            route_of(key),
-            condition=unchanged,
-            change=redrive,
+            change.listed.event_id,
+            change.listed.route,
+            condition=change.holds,
+            change=change.apply,
             refused=lambda found: ClaimRefused(found),
         )
 

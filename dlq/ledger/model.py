@@ -1,4 +1,6 @@
-"""What the ledger holds: statuses, items, history entries, and the errors of a transition.
+"""What the ledger holds: items, history entries, and the errors of a transition.
+
+The statuses and the claim rule are `dlq.ledger.status` (re-exported here).
 
 Also how a new item is made (`received_item`, `rejected_item`), so that the DynamoDB
 store and its in-memory twin write the very same attributes.
@@ -10,12 +12,21 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from dlq.clock import iso
 from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
+from dlq.ledger.status import CLAIM_CONDITION as CLAIM_CONDITION
+from dlq.ledger.status import FINAL_STATUSES as FINAL_STATUSES
+from dlq.ledger.status import IMMINENT_SECONDS as IMMINENT_SECONDS
+from dlq.ledger.status import PENDING_STATUSES as PENDING_STATUSES
+from dlq.ledger.status import REDRIVABLE_STATUSES as REDRIVABLE_STATUSES
+from dlq.ledger.status import RESOLVABLE_STATUSES as RESOLVABLE_STATUSES
+from dlq.ledger.status import Status as Status
+from dlq.ledger.status import about_to_change as about_to_change
+from dlq.ledger.status import check_finish_status as check_finish_status
+from dlq.ledger.status import claimable as claimable
 from dlq.redact import scrub
 
 HISTORY_LIMIT = 20
@@ -23,63 +34,6 @@ HISTORY_LIMIT = 20
 REJECTED_BODY_LIMIT = 300 * 1024
 #: DynamoDB refuses key attributes over this many bytes; a digest stands in.
 KEY_BYTES_LIMIT = 1024
-
-
-class Status(StrEnum):
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    RETRY_SCHEDULED = "retry_scheduled"
-    REPLAYED = "replayed"
-    FAILED = "failed"
-    EXHAUSTED = "exhausted"
-    REJECTED = "rejected"
-
-
-FINAL_STATUSES = frozenset({Status.REPLAYED, Status.FAILED, Status.EXHAUSTED, Status.REJECTED})
-PENDING_STATUSES = frozenset({Status.RECEIVED, Status.IN_PROGRESS, Status.RETRY_SCHEDULED})
-REDRIVABLE_STATUSES = frozenset({Status.FAILED, Status.EXHAUSTED})
-
-#: A retry due within this long is about to be attempted, like a `received` item: an
-#: ordered pass does not call its conversation at rest, and tracking waits for it.
-IMMINENT_SECONDS = 30.0
-
-
-# The claim rule, stated once: an item may be taken for an attempt when it is `received`,
-# when its retry is due, or when the lease of the attempt that held it has lapsed. Both
-# stores claim by it (DynamoDB by the condition below, the in-memory twin by `claimable`;
-# the contract tests hold them to each other), and an ordered pass reads it to know which
-# items of its line it may take.
-CLAIM_CONDITION = (
-    "attribute_exists(event_id) AND (#s = :received "
-    "OR (#s = :retry AND next_attempt_at <= :epoch) "
-    "OR (#s = :in_progress AND lease_until < :epoch))"
-)
-
-
-def claimable(
-    status: Status | str | None,
-    *,
-    next_attempt_at: float | None,
-    lease_until: float | None,
-    now: float,
-) -> bool:
-    """Whether a claim at `now` (epoch seconds, as the stores round it) would succeed."""
-    if status == Status.RECEIVED:
-        return True
-    if status == Status.RETRY_SCHEDULED:
-        return next_attempt_at is not None and next_attempt_at <= now
-    if status == Status.IN_PROGRESS:
-        return lease_until is not None and lease_until < now
-    return False
-
-
-def about_to_change(
-    status: Status, *, next_attempt_at: float | None, now: float, within: float = IMMINENT_SECONDS
-) -> bool:
-    """Whether an item is about to get an outcome: not final, and not a retry far off."""
-    if status in (Status.RECEIVED, Status.IN_PROGRESS):
-        return True
-    return status is Status.RETRY_SCHEDULED and (next_attempt_at or 0.0) <= now + within
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +48,8 @@ class Attempt:
     sent: Receipt | None = None
     #: Anything else the attempt must explain (an ordering given up, say).
     note: str | None = None
+    #: Who did it, for an operator's action (`dlq.operator`): their AWS identity or name.
+    operator: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"at": self.at, "outcome": self.outcome}
@@ -105,6 +61,8 @@ class Attempt:
             entry.update(self.sent.to_item())
         if self.note:
             entry["note"] = scrub(self.note)[:500]
+        if self.operator:
+            entry["operator"] = self.operator[:300]
         return entry
 
 
@@ -185,6 +143,14 @@ class LedgerItem:
     route: str = ""
     #: When `forget` dropped its customer data (dlq.ledger.forgetting): never redriven.
     forgotten_at: str | None = None
+    #: The body an operator supplied in place of `body` (`redrive --body-file`): what its
+    #: next attempts send; `body` stays the original, byte for byte.
+    edited_body: str | None = None
+
+    @property
+    def replay_body(self) -> str:
+        """What an attempt sends (before the rule target's transformation)."""
+        return self.edited_body if self.edited_body is not None else self.body
 
     @property
     def rule_arn(self) -> str | None:
@@ -243,6 +209,7 @@ class LedgerItem:
             history=tuple(item.get("history", ())),
             route=item.get("route", ""),
             forgotten_at=item.get("forgotten_at"),
+            edited_body=item.get("edited_body"),
         )
 
 
@@ -261,13 +228,6 @@ class StaleClaim(Exception):
     @classmethod
     def of(cls, claimed: LedgerItem) -> StaleClaim:
         return cls(f"lost the claim on {claimed.event_id} for {claimed.target_arn}")
-
-
-def check_finish_status(status: Status) -> None:
-    """`finish()` ends an attempt; it never moves an item back to a waiting state (it may
-    end `rejected`: the worker found the event outside the trust boundary)."""
-    if status in (Status.IN_PROGRESS, Status.RECEIVED):
-        raise ValueError(f"finish() cannot move an item to {status}")
 
 
 def received_item(

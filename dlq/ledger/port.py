@@ -60,10 +60,24 @@ class LedgerStore(Protocol):
         ...
 
     def redrive(
-        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+        self,
+        key: EventKey,
+        *,
+        note: str = "redrive",
+        target_override: str | None = None,
+        operator: str | None = None,
+        edited_body: str | None = None,
     ) -> LedgerItem:
         """A failed or exhausted item back to `received` with a fresh attempt budget; its
-        last error and code move to the redrive's history entry (`dlq.ledger.redriving`)."""
+        last error and code move to the redrive's history entry, with the `operator`, and
+        `edited_body` (if given) is what it sends from now on (`dlq.ledger.redriving`)."""
+        ...
+
+    def resolve(self, listed: LedgerItem, *, reason: str, operator: str) -> LedgerItem:
+        """End an item `resolved` without sending anything, the `operator` and `reason` in
+        its history (`dlq.ledger.resolving`). `ClaimRefused` with the item as it stands
+        when it may not be resolved (replayed, rejected or resolved already; in progress
+        under a live lease) or changed since it was `listed`."""
         ...
 
     def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:

@@ -6,6 +6,7 @@
                             +--attempts or age used up--> exhausted
                             +--outside the trust boundary (rule's pattern)--> rejected
     (bad input at ingest) --> rejected          failed | exhausted --redrive--> received
+    (not replayed, rejected or resolved) --resolve (an operator)--> resolved
 
 `LedgerStore` is the interface the use cases depend on; `Ledger` implements it on a
 boto3 DynamoDB client and `dlq.ledger.memory.MemoryLedger` in memory, and one suite of
@@ -24,6 +25,7 @@ from dlq.clock import SYSTEM_CLOCK, Clock, iso
 from dlq.codes import failure_code
 from dlq.events import DlqError, DlqMessage, EventKey, ParsedEvent
 from dlq.ledger import marshal
+from dlq.ledger.changes import Change
 from dlq.ledger.forgetting import (
     FORGOTTEN_ATTRIBUTES,
     check_forgettable,
@@ -31,7 +33,6 @@ from dlq.ledger.forgetting import (
 )
 from dlq.ledger.model import (
     CLAIM_CONDITION,
-    REDRIVABLE_STATUSES,
     WAITING,
     Attempt,
     ClaimRefused,
@@ -47,7 +48,8 @@ from dlq.ledger.model import (
     with_wait,
 )
 from dlq.ledger.reads import TableReads
-from dlq.ledger.redriving import REDRIVE_CLEARS, redriven_history
+from dlq.ledger.redriving import check_redrivable, redrive_change
+from dlq.ledger.resolving import resolve_change
 from dlq.redact import scrub
 
 
@@ -252,44 +254,52 @@ class Ledger(TableReads):
         )
 
     def redrive(
-        self, key: EventKey, *, note: str = "redrive", target_override: str | None = None
+        self,
+        key: EventKey,
+        *,
+        note: str = "redrive",
+        target_override: str | None = None,
+        operator: str | None = None,
+        edited_body: str | None = None,
     ) -> LedgerItem:
-        """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget.
-
-        `target_override` routes this item elsewhere from now on (the escape hatch, per
-        item); without it, any earlier override is dropped.
-        """
-        current = self.get(key)
-        if current is None or current.status not in REDRIVABLE_STATUSES or current.forgotten_at:
-            raise ClaimRefused(current)  # a forgotten item has no body left to replay
-        now = self._clock.now()
-        override = ", target_override = :override" if target_override else ""
-        removes = [*REDRIVE_CLEARS, *([] if target_override else ["target_override"])]
-        attributes = self._update(
-            key.event_id,
-            route_of(key),
-            update=(
-                "SET #s = :received, attempts = :zero, waits = :zero, updated_at = :now, "
-                "next_attempt_at = :epoch, redriven_at = :now, history = :history, redrives = "
-                f"if_not_exists(redrives, :zero) + :one{override} REMOVE {', '.join(removes)}"
-            ),
-            condition=(
-                "#s = :old AND updated_at = :old_updated AND attribute_not_exists(forgotten_at)"
-            ),
-            values={
-                "received": Status.RECEIVED.value,
-                "zero": 0,
-                "one": 1,
-                "now": iso(now),
-                "epoch": round(now, 3),
-                "history": redriven_history(current, note=note, at=iso(now)),
-                "old": current.status.value,
-                "old_updated": current.updated_at,
-                **({"override": target_override} if target_override else {}),
-            },
-            refused=lambda _: ClaimRefused(self.get(key)),
+        """Put a `failed` or `exhausted` item back to `received` with a fresh attempt budget
+        (`dlq.ledger.redriving`: what it writes, the override, the edited body)."""
+        current = check_redrivable(self.get(key))
+        return self._change(
+            redrive_change(
+                current,
+                now=self._clock.now(),
+                note=note,
+                target_override=target_override,
+                operator=operator,
+                edited_body=edited_body,
+            )
         )
-        return LedgerItem.from_item(attributes)
+
+    def resolve(self, listed: LedgerItem, *, reason: str, operator: str) -> LedgerItem:
+        """End `listed` as `resolved`, nothing sent (`dlq.ledger.resolving`)."""
+        now = self._clock.now()
+        return self._change(resolve_change(listed, now=now, reason=reason, operator=operator))
+
+    def _change(self, change: Change) -> LedgerItem:
+        """An operator's change, written only if the item is as it was listed."""
+        update, condition, names, values = change.expression()
+        listed = change.listed
+        try:
+            response = self._client.update_item(
+                TableName=self.table,
+                Key=marshal.key(listed.event_id, listed.route),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=marshal.values(**values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ClaimRefused(self._stored(listed.event_id, listed.route)) from None
+            raise
+        return LedgerItem.from_item(marshal.plain(response["Attributes"]))
 
     def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
         """Drop what a final item holds of the customer; its status, attempts, codes and

@@ -66,6 +66,8 @@ def status_report(
         "clipped": since is not None and since < earliest,
         "since_epoch": counts.since,
         "waiting": waiting,
+        # Ended by operators without a delivery (`resolve`), as the ledger holds them now.
+        "resolved": ledger.count_by_status(Status.RESOLVED),
         "waiting_for_genesys": dict(sorted(for_genesys.items())),
         "oldest_pending": oldest,
     }

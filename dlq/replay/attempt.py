@@ -235,7 +235,7 @@ class Attempts:
             return self._redeliverer.redeliver(
                 target_arn=claimed.target_arn,
                 event_id=claimed.event_id,
-                body=claimed.body,
+                body=claimed.replay_body,  # an operator's edit, if any (redrive --body-file)
                 conversation_id=claimed.conversation_id,
                 rule_arn=claimed.rule_arn or "",
                 override=claimed.target_override,

@@ -131,6 +131,10 @@ def item_in(ledger: LedgerStore, status: Status) -> Key:
         message = received_message("{not json", TARGET)
         assert ledger.put_rejected(message, "body is not JSON") is True
         return EventKey(f"rejected:{message.message_id}", TARGET)
+    if status is Status.RESOLVED:  # an operator's word on a failed item
+        key = item_in(ledger, Status.FAILED)
+        ledger.resolve(current(ledger, key), reason="sent by hand", operator="ops")
+        return key
     key = key_of(receive(ledger))
     if status is Status.RECEIVED:
         return key

@@ -66,6 +66,7 @@ def test_one_patch_writes_the_conversations_summary_onto_its_participant(
         "dlqReplayRetrying": "0",
         "dlqReplayFailed": "1",
         "dlqReplayExhausted": "0",
+        "dlqReplayResolved": "0",
         "dlqReplayLastEventId": second.event_id,
         # The code, never the text: agents can read participant attributes.
         "dlqReplayLastErrorCode": "AWS.SimpleQueueService.NonExistentQueue",
@@ -497,3 +498,18 @@ def test_news_from_a_conversation_at_rest_with_a_far_retry_waits_briefly_not_the
     tracking_news.mark(CONVERSATION_ID, snapshot=[done, later])
 
     assert schedule.runs == [(CONVERSATION_ID, min(DEBOUNCE_SECONDS, AT_REST_DELAY_SECONDS))]
+
+
+def test_a_resolved_event_is_counted_and_can_be_the_latest_status(
+    tracker, receive, ledger, clock, transport
+):
+    listed = finished(ledger, clock, receive(), Status.FAILED, error="400", error_code="HTTP400")
+    clock.advance(1)
+    ledger.resolve(listed, reason="sent by hand", operator="ops")
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+    patch = next(r for r in transport.requests if r.method == "PATCH")
+    attributes = attributes_of(patch)
+    assert (attributes["dlqReplayStatus"], attributes["dlqReplayResolved"]) == ("resolved", "1")
+    assert attributes["dlqReplayReplayed"] == "0"
