@@ -370,7 +370,7 @@ def test_a_target_failing_for_a_while_then_recovering_gets_every_event_once(
     for item in items:
         failures = [h for h in item.history if h["outcome"] == "retry_scheduled"]
         assert len(failures) >= 2
-        assert all("503" in h["error"] for h in failures)
+        assert all("503" in h["error"] for h in failures), failures
     refused = sink.refused()
     print(
         f"\ntarget outage: 10 events, {sum(refused.values())} POSTs refused with 503 "

@@ -214,9 +214,18 @@ def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits
         ),
     ):
         stack = Stack(unique, genesys_sim)
+        # The worker is up before the event arrives: a prefork worker that finds a task
+        # already waiting when it starts has been seen to run it without its soft time
+        # limit (in full-suite runs only; Celery arms the limit from its event loop).
+        start_prefork_worker(launcher, concurrency=1)
+        eventually(
+            lambda: "ready." in worker_log(launcher),
+            timeout=120,  # a prefork worker starts slowly on a busy machine
+            what="the prefork worker ready",
+            every=0.1,
+        )
         stack.put_dlq(event, target_arn=API_DESTINATION)
         assert stack.ingest() == {"accepted": 1}
-        start_prefork_worker(launcher, concurrency=1)
         try:
             interrupted = eventually(
                 lambda: next(
