@@ -25,6 +25,7 @@ COMMANDS = {
     "seed": "cli.seed:seed",
     "demo": "cli.demo:demo",
     "genesys-sim": "cli.sim:genesys_sim",
+    "health": "cli.health:health",
 }
 
 

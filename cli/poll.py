@@ -20,9 +20,12 @@ import click
 from cli._common import redis_of, settings
 from cli.failures import FAILED, failure_of
 from dlq.aws import aws_client
+from dlq.health import Heartbeat
 from dlq.logs import configure_logging
 from dlq.metrics.wiring import process_metrics, start_endpoint
+from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
+from dlq.startup import check_ready
 from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller, PollStats
 
@@ -64,6 +67,14 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
     """Run the poller until it is stopped (or the queue is empty); (queue, what it did)."""
     config.require("dlq_queue_url", purpose="the poller")
     configure_logging(secrets=[config.genesys_client_secret.get_secret_value()])
+    heartbeat = Heartbeat.of("poller", config.replay_health_dir)
+    heartbeat.clear()
+    # Credentials, the ledger table and Redis, before the first receive: without the
+    # table every message would fail its hand-off, and an empty queue would not say so.
+    unready = check_ready(config, ledger=True, redis_auth=RedisCredentials.from_settings(config))
+    if unready is not None:
+        log.error(unready.text)
+        sys.exit(unready.status)
     # One process: its metrics live in memory, never in a worker's multiprocess files
     # (a shared .env may name that directory), so the variable is dropped before
     # prometheus_client is imported.
@@ -84,6 +95,7 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
         receivers=receivers or config.poller_receivers,
         wait_seconds=config.poller_wait_seconds,
         metrics=metrics,
+        heartbeat=heartbeat,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -91,4 +103,7 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    return config.dlq_queue_url, poller.run(until_empty=until_empty)
+    try:
+        return config.dlq_queue_url, poller.run(until_empty=until_empty)
+    finally:
+        heartbeat.clear()

@@ -26,6 +26,7 @@ from dlq.awserrors import AwsErrorKind, error_kind, is_permanent
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
+from dlq.health import Heartbeat
 from dlq.observe import NO_METRICS, MetricsObserver
 from ingest.frontdoor import FrontDoor
 
@@ -72,9 +73,13 @@ class Poller:
         wait_seconds: int = 20,
         metrics: MetricsObserver = NO_METRICS,
         clock: Clock = SYSTEM_CLOCK,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
-        """`metrics` hears each received message's age (the front door, its outcome)."""
+        """`metrics` hears each received message's age (the front door, its outcome);
+        `heartbeat` is touched after each receive that went through (`dlq-replay health`)
+        and withdrawn when a permanent failure stops the poller."""
         self._sqs = sqs
+        self._heartbeat = heartbeat
         self._metrics = metrics
         self._clock = clock
         self._queue_url = queue_url
@@ -127,6 +132,8 @@ class Poller:
         """Stop every receiver because of a permanent failure (the first one is kept)."""
         if self.failure is None:
             self.failure = exc
+        if self._heartbeat is not None:
+            self._heartbeat.clear()
         self.stop_event.set()
 
     def _loop(self, until_empty: bool) -> None:
@@ -144,6 +151,8 @@ class Poller:
                 pause = min(pause * 2, RECEIVE_BACKOFF_MAX)
                 continue
             pause = RECEIVE_BACKOFF_FIRST
+            if self._heartbeat is not None and self.failure is None:
+                self._heartbeat.beat()
             if handled == 0 and until_empty:
                 return
 

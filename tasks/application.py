@@ -18,8 +18,10 @@ from celery.signals import import_modules, setup_logging
 
 from dlq.logs import configure_logging
 from tasks import metrics as _metrics  # noqa: F401  (connects the /metrics signal handlers)
+from tasks import startup as _startup  # noqa: F401  (connects the checks at start)
 from tasks.config import settings
 from tasks.flowerauth import require_authentication, running_flower
+from tasks.health import ConsumerHeartbeat
 
 
 class _App(Celery):  # type: ignore[misc]
@@ -32,6 +34,10 @@ class _App(Celery):  # type: ignore[misc]
 
 app = _App("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"])
 app.config_from_object("celeryconfig")
+# Proof of work for `dlq-replay health` (tasks.health): a worker's consumer and beat's
+# scheduler touch their heartbeat files. fleet.yaml's beat names a subclass of its own.
+app.steps["consumer"].add(ConsumerHeartbeat)
+app.conf.beat_scheduler = "tasks.health:HeartbeatScheduler"
 
 
 @setup_logging.connect

@@ -7,29 +7,26 @@ in the very queue whose length it measures, and say "no backlog" late exactly wh
 is one. Beat is one process per deployment, so the metrics are put once. Without this
 scheduler (docker-compose.yml, the tests) nothing is put, and beat needs no CloudWatch.
 
-Each pass also touches `HEARTBEAT_FILE`, which the beat container's health check reads:
-a beat whose publishing thread stopped is replaced.
+Its scheduler is `tasks.health.HeartbeatScheduler`'s: each tick touches beat's heartbeat
+(`dlq-replay health --service beat`, the beat container's health check); a publishing
+thread that died stops the heartbeat too, so the beat is replaced.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any
-
-from celery.beat import PersistentScheduler
 
 from dlq.aws import aws_client
 from dlq.metrics.fleet import PERIOD_SECONDS, FleetPublisher
 from dlq.metrics.sampling import sqs_queue_depth
 from tasks.config import settings
+from tasks.health import HeartbeatScheduler
 from tasks.names import REPLAY_QUEUE
 
 log = logging.getLogger(__name__)
 
-#: Touched after every pass (the beat container's health check: younger than 3 minutes).
-HEARTBEAT_FILE = Path("/tmp/dlq-replay-beat-heartbeat")  # noqa: S108 (the container's own /tmp)
 #: The replay workers' node names begin so (`-n replay@%h`).
 REPLAY_NODE_PREFIX = "replay@"
 
@@ -76,24 +73,29 @@ def publish_forever(publisher: FleetPublisher, stop: threading.Event) -> None:
             publisher.publish()
         except Exception as exc:
             log.warning(f"could not put the fleet's CloudWatch metrics: {exc}; next minute")
-        HEARTBEAT_FILE.touch()
         if stop.wait(PERIOD_SECONDS):
             return
 
 
-class FleetMetricsScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Celery's persistent scheduler that also runs the fleet's metrics publisher."""
+class FleetMetricsScheduler(HeartbeatScheduler):
+    """Beat's heartbeat scheduler that also runs the fleet's metrics publisher; a tick
+    after the publisher's thread died proves nothing (the beat is then replaced)."""
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
         if getattr(self, "_metrics_stop", None) is None:
             self._metrics_stop = threading.Event()
-            threading.Thread(
+            self._metrics_thread = threading.Thread(
                 target=publish_forever,
                 args=(build_publisher(self.app), self._metrics_stop),
                 name="fleet-metrics",
                 daemon=True,
-            ).start()
+            )
+            self._metrics_thread.start()
+
+    def works(self) -> bool:
+        thread = getattr(self, "_metrics_thread", None)
+        return super().works() and (thread is None or thread.is_alive())
 
     def close(self) -> None:
         stop = getattr(self, "_metrics_stop", None)

@@ -221,6 +221,21 @@ def healthy(project: Project, service: str, env: dict[str, str]) -> bool:
     return subprocess.run(["sh", "-c", command], env=env, check=False).returncode == 0
 
 
+def app_healthy(project: Project, service: str) -> subprocess.CompletedProcess[str]:
+    """An app service's compose healthcheck (`dlq-replay health`), in its environment."""
+    test = project.services[service]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "dlq-replay"], test
+    return subprocess.run(
+        [str(BIN / "dlq-replay"), *test[2:]],
+        env=project.environment(service),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 # --- what compose itself refuses --------------------------------------------------------
 
 
@@ -364,6 +379,10 @@ def test_the_local_profile_drains_the_seeded_events_to_the_target(project: Proje
         assert requests.get(flower, auth=(user, password), timeout=10).status_code == 200
         for name, process in running.items():
             assert process.poll() is None, f"{name} exited:\n{project.log(name)}"
+        # Each app service's healthcheck finds its proof of work.
+        for name in ("worker", "tracker", "beat", "poller"):
+            check = app_healthy(project, name)
+            assert check.returncode == 0, f"{name}: {check.stderr}"
     finally:
         for process in running.values():
             process.send_signal(signal.SIGTERM)

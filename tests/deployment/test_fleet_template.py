@@ -34,7 +34,7 @@ from dlq.metrics.fleet import (
 )
 from dlq.observe import Outcome
 from dlq.settings import Settings
-from tasks.fleetbeat import HEARTBEAT_FILE, REPLAY_NODE_PREFIX
+from tasks.fleetbeat import REPLAY_NODE_PREFIX
 from tasks.names import REPLAY_QUEUE
 
 BIN = REPO / ".venv" / "bin"
@@ -136,8 +136,27 @@ def test_beat_runs_exactly_once_even_during_a_deployment() -> None:
 def test_beat_runs_the_scheduler_that_puts_the_fleet_metrics() -> None:
     command = containers()["BeatTaskDefinition"]["Command"]
     assert command[command.index("--scheduler") + 1] == "tasks.fleetbeat:FleetMetricsScheduler"
-    health = " ".join(containers()["BeatTaskDefinition"]["HealthCheck"]["Command"])
-    assert str(HEARTBEAT_FILE) in health
+
+
+#: Each long-running container's service for `dlq-replay health` (tests/integration/
+#: test_health.py runs the command against healthy and stuck processes).
+HEALTH_SERVICES = {
+    "ReplayTaskDefinition": "worker",
+    "TrackTaskDefinition": "worker",
+    "BeatTaskDefinition": "beat",
+    "PollerTaskDefinition": "poller",
+}
+
+
+def test_workers_beat_and_the_poller_are_checked_by_their_proof_of_work() -> None:
+    for name, service in HEALTH_SERVICES.items():
+        command = containers()[name]["HealthCheck"]["Command"]
+        assert command[:5] == ["CMD", "dlq-replay", "health", "--service", service], name
+
+
+def test_no_health_check_asks_the_broker_a_broadcast_per_probe() -> None:
+    for name, container in containers().items():
+        assert "inspect" not in " ".join(container["HealthCheck"]["Command"]), name
 
 
 # AWS::ApplicationAutoScaling::* is in MOTO_UNSUPPORTED: read here.

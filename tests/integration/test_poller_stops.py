@@ -24,7 +24,7 @@ from helpers import dlq_attributes, eventually, genesys_event
 
 import ingest.poller
 from dlq.aws import aws_client
-from dlq.ledger import Ledger
+from dlq.ledger import Ledger, create_table
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
 from ingest.poller import EMPTY_CHECK_WAIT_SECONDS, RECEIVE_VISIBILITY_SECONDS, Poller
@@ -292,12 +292,19 @@ def test_poll_with_a_bad_setting_logs_the_cli_s_line_at_error_and_exits_2(
     assert process.stdout == ""
 
 
+def ledger_table(unique: str) -> str:
+    """A ledger table of the test's own, on moto (the poller checks it as it starts)."""
+    table = f"ledger-{unique}"
+    create_table(aws_client("dynamodb", load_settings(_env_file=None)), table)
+    return table
+
+
 def test_poll_until_empty_names_its_queue_and_ends_at_once_with_a_json_line(
     tmp_path, moto_server, redis_url, unique
 ):
     sqs = aws_client("sqs", load_settings(_env_file=None))
     queue_url = sqs.create_queue(QueueName=f"dlq-{unique}")["QueueUrl"]
-    env = moto_env(moto_server, redis_url, queue_url)
+    env = {**moto_env(moto_server, redis_url, queue_url), "LEDGER_TABLE": ledger_table(unique)}
 
     started = time.monotonic()
     process = poll(tmp_path, env, "--until-empty", wait_seconds="20")
@@ -328,6 +335,7 @@ def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_error_logged(
         "AWS_REGION": "us-east-1",
         "DLQ_QUEUE_URL": f"{moto_server.url}/123456789012/missing-{unique}",
         "REDIS_URL": redis_url,
+        "LEDGER_TABLE": ledger_table(unique),
     }
 
     process = poll(tmp_path, env)
@@ -340,6 +348,28 @@ def test_poll_on_a_queue_that_does_not_exist_exits_2_with_one_error_logged(
         "setup and doctor; the Lambda's trigger names its own queue), REPLAY_PARKING_QUEUE_URL "
         "(the replay workers and setup) and AWS_REGION; `dlq-replay setup` never creates the DLQ"
     ]
+
+
+def test_poll_without_its_ledger_table_exits_2_with_one_error_logged_before_a_receive(
+    tmp_path, moto_server, redis_url, unique
+):
+    sqs = aws_client("sqs", load_settings(_env_file=None))
+    queue_url = sqs.create_queue(QueueName=f"dlq-{unique}")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(genesys_event()))
+    env = {**moto_env(moto_server, redis_url, queue_url), "LEDGER_TABLE": f"none-{unique}"}
+
+    process = poll(tmp_path, env)
+
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr
+    (said,) = errors_logged(process)
+    assert said.startswith("the ledger table does not exist (DescribeTable")
+    assert said.endswith("run `dlq-replay setup` to create it, or fix LEDGER_TABLE and AWS_REGION")
+    # Nothing was received: the message is still there, visible.
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"
 
 
 def test_poll_without_credentials_exits_2_with_one_error_logged(tmp_path, redis_url):
