@@ -22,6 +22,7 @@ COMMANDS = {
     "resolve": "cli.resolve:resolve",
     "forget": "cli.forget:forget",
     "export": "cli.export:export",
+    "unpark": "cli.unpark:unpark",
     "seed": "cli.seed:seed",
     "demo": "cli.demo:demo",
     "genesys-sim": "cli.sim:genesys_sim",
