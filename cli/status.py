@@ -13,6 +13,7 @@ import click
 
 from cli._common import friendly_errors, ledger_of, redis_of, settings
 from cli.output import Output
+from cli.paused import held_report, show_held
 from cli.when import WHEN, WHEN_HELP, age
 from dlq.clock import SYSTEM_CLOCK, parse_iso
 from dlq.ledger import Status
@@ -80,6 +81,7 @@ def status(
         report = status_report(
             ledger_of(config), client, config.ledger_table, now=now, since=since, until=until
         )
+        report["targets_held"] = held_report(config, client, report, now=now)
     finally:
         client.close()
     out = Output(as_json=as_json)
@@ -114,6 +116,7 @@ def status(
             ["code", "items"],
             list(for_genesys.items()),
         )
+    show_held(out, report["targets_held"])
     oldest = report["oldest_pending"]
     out.line(oldest_pending(oldest, now=now) if oldest else "nothing pending")
 

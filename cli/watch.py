@@ -27,6 +27,7 @@ from cli.output import Output
 from dlq.aws import aws_client
 from dlq.clock import iso
 from dlq.genesys.credentials import GenesysCredentials
+from dlq.holds.report import held_now
 from dlq.ledger import Ledger
 from dlq.ratelimit.usage import read_budget
 from dlq.settings import Settings
@@ -57,6 +58,7 @@ def watcher_for(config: Settings, ledger: Ledger) -> Watcher:
         if client_id
         else None,
         tracking_runs=lambda: pending_runs(cache),
+        held=lambda: held_now(config, cache),
     )
 
 
@@ -110,6 +112,7 @@ def write_plain(out: Output, snapshot: Snapshot) -> None:
     out.table(_rates_title(snapshot), ["outcome", "items", "per minute"], _rate_rows(snapshot))
     out.table("backlog", ["where", "items"], _backlog_rows(snapshot))
     out.line(_budget(snapshot).plain)
+    out.table("targets held", ["target", "hold", "since", "until", "why"], _held_rows(snapshot))
     out.table(
         "top failing targets (among the newest items of each status)",
         ["target", *(s.value for s in TROUBLE), "error codes"],
@@ -142,6 +145,7 @@ def render(snapshot: Snapshot) -> RenderableType:
         _rates(snapshot),
         _backlog(snapshot),
         _budget(snapshot),
+        _held(snapshot),
         _targets(snapshot),
     )
 
@@ -238,6 +242,24 @@ def _targets(snapshot: Snapshot) -> RenderableType:
             if trouble.counts.get(s)
         )  # fmt: skip
         lines.append(Text(f"    {counts}; error codes: {', '.join(trouble.error_codes)}"))
+    return Group(*lines)
+
+
+def _held_rows(snapshot: Snapshot) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (h.target_arn, h.hold, iso(h.since), iso(h.until) if h.until else "resume", h.detail)
+        for h in snapshot.held
+    ]
+
+
+def _held(snapshot: Snapshot) -> RenderableType:
+    if not snapshot.held:
+        return Text("no target is held")
+    # As the failing targets: the ARN whole on its line, for `resume --target-arn`.
+    lines = [Text("targets held (their items wait, no attempt spent)", style="bold")]
+    for target, hold, since, until, why in _held_rows(snapshot):
+        lines.append(Text(target))
+        lines.append(Text(f"    {hold} since {since}, until {until}; {why}"))
     return Group(*lines)
 
 

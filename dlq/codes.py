@@ -28,6 +28,11 @@ GENESYS_UNAVAILABLE = "GenesysUnavailable"
 GENESYS_FORBIDDEN = "GenesysForbidden"
 GENESYS_LOGIN = "GenesysLogin"
 GENESYS_WAIT_CODES = frozenset({GENESYS_UNAVAILABLE, GENESYS_FORBIDDEN, GENESYS_LOGIN})
+#: The codes an item waits under, without spending attempts, while its target is held
+#: (`dlq.replay.holds`): its breaker is open, or an operator paused it.
+TARGET_BREAKER_OPEN = "TargetBreakerOpen"
+TARGET_PAUSED = "TargetPaused"
+TARGET_HOLD_CODES = frozenset({TARGET_BREAKER_OPEN, TARGET_PAUSED})
 
 #: The EventBridge DLQ's documented ERROR_CODE values ("a sample": others occur).
 DLQ_ERROR_CODES = frozenset(

@@ -63,6 +63,10 @@ class MetricsObserver(Protocol):
     def dlq_message_age(self, seconds: float) -> None:
         """A DLQ message was received `seconds` after SQS accepted it (`SentTimestamp`)."""
 
+    def target_hold(self, target_arn: str, change: str) -> None:
+        """A target's hold changed: `breaker_open`, `breaker_half_open`, `breaker_closed`
+        (`dlq.holds.fleet`), `paused`, `resumed` (`dlq.holds.pauses`)."""
+
 
 class QuietObserver:
     """Every hook a no-op: an observer inherits it and overrides the hooks it counts."""
@@ -83,6 +87,9 @@ class QuietObserver:
         return None
 
     def dlq_message_age(self, seconds: float) -> None:
+        return None
+
+    def target_hold(self, target_arn: str, change: str) -> None:
         return None
 
 
@@ -123,6 +130,9 @@ class Fanout:
 
     def dlq_message_age(self, seconds: float) -> None:
         self._each("dlq_message_age", seconds)
+
+    def target_hold(self, target_arn: str, change: str) -> None:
+        self._each("target_hold", target_arn, change)
 
 
 def fanout(*observers: MetricsObserver | None) -> MetricsObserver:

@@ -24,7 +24,7 @@ from dlq.redact import remember
 from dlq.redistls import CaBundle, tls_fits
 from dlq.regions import GENESYS_REGIONS, aws_region, genesys_region
 from dlq.secretref import SecretReference
-from dlq.settings_health import HealthSettings
+from dlq.settings_outage import OutageSettings
 from dlq.settings_paces import PaceSettings
 
 #: No task schedules itself further out than this; the Redis broker's visibility
@@ -42,7 +42,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
-class Settings(HealthSettings, PaceSettings, BaseSettings):
+class Settings(PaceSettings, OutageSettings, BaseSettings):
     """Every knob of dlq-replay; the environment variable is the field name in upper case."""
 
     model_config = SettingsConfigDict(

@@ -11,17 +11,19 @@ Every read is bounded, so a watch costs the same on a table of a million items a
 - the top failing targets: the newest `sample` items of failed, exhausted and
   retry_scheduled, grouped by target;
 - the DLQ's depth: one GetQueueAttributes; the Genesys budget: the limiter's Redis keys
-  (`dlq.ratelimit.usage`); tracking runs waiting: a SCAN of their Redis keys.
+  (`dlq.ratelimit.usage`); tracking runs waiting: a SCAN of their Redis keys;
+- the targets held: the pauses (the Redis copy) and a SCAN of the open breakers.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.holds.report import TargetHold
 from dlq.ledger import LedgerStore, Status
 from dlq.ratelimit.usage import BudgetUse
 
@@ -75,6 +77,8 @@ class Snapshot:
     budget_error: str | None = None
     tracking_runs: int = 0
     top_targets: tuple[TargetTrouble, ...] = field(default_factory=tuple)
+    #: Paused targets and open breakers (`dlq.holds.report`).
+    held: tuple[TargetHold, ...] = field(default_factory=tuple)
 
     @property
     def span(self) -> float:
@@ -112,6 +116,7 @@ class Watcher:
     queue_depth: Callable[[], QueueDepth] | None = None
     budget: Callable[[], BudgetUse] | None = None
     tracking_runs: Callable[[], int] | None = None
+    held: Callable[[], Sequence[TargetHold]] | None = None
     clock: Clock = SYSTEM_CLOCK
     #: The most items one status query reads.
     cap: int = 1000
@@ -138,6 +143,7 @@ class Watcher:
         dlq, dlq_error = _guarded(self.queue_depth, "DLQ_QUEUE_URL is not set")
         budget, budget_error = _guarded(self.budget, "GENESYS_CLIENT_ID is not set")
         runs, _ = _guarded(self.tracking_runs, "")
+        held, _ = _guarded(self.held, "")
         return Snapshot(
             at=now,
             since=since,
@@ -150,6 +156,7 @@ class Watcher:
             budget_error=budget_error,
             tracking_runs=runs or 0,
             top_targets=self._top_targets(),
+            held=tuple(held or ()),
         )
 
     def _top_targets(self) -> tuple[TargetTrouble, ...]:

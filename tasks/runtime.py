@@ -35,6 +35,7 @@ from dlq.parking import ParkingQueue
 from dlq.reconcile import Reconciler
 from dlq.redisclient import redis_client
 from dlq.replay import PassResults, Replayer, ReplayOptions
+from dlq.replay.holds import target_holds
 from dlq.retry import TRACKING_POLICY, RetryPolicy
 from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
@@ -222,6 +223,7 @@ def build_runtime(
         results=PassResults(cache),
         arrivals=Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds),
         metrics=metrics,
+        holds=target_holds(config, cache, dynamodb, metrics=metrics),
     )
     tracker = Tracker(
         ledger=ledger,

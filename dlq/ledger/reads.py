@@ -9,6 +9,7 @@ from dlq.events import EventKey
 from dlq.ledger import marshal
 from dlq.ledger.model import LedgerItem, Status, route_of
 from dlq.ledger.pages import pages
+from dlq.ledger.pauses import is_reserved
 from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
 
 
@@ -35,6 +36,7 @@ class TableReads:
                 ExpressionAttributeValues=marshal.values(e=event_id),
                 ConsistentRead=True,
             )
+            if not is_reserved(item)
         ]
 
     def by_status(
@@ -87,7 +89,9 @@ class TableReads:
         """Every item (for `status` and tests; the table is an operational one, not a lake)."""
         for page in pages(self._client.scan, self.table):
             for item in page.get("Items", []):
-                yield LedgerItem.from_item(marshal.plain(item))
+                plain = marshal.plain(item)
+                if not is_reserved(plain):  # the pauses' item (dlq.ledger.pauses)
+                    yield LedgerItem.from_item(plain)
 
     def count_by_status(self, status: Status) -> int:
         """How many items have `status`: `Select=COUNT` on the by-status index, no items

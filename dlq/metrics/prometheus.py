@@ -76,6 +76,12 @@ DLQ_MESSAGE_AGE = Histogram(
     "Age of DLQ messages when the poller received them (now - SentTimestamp).",
     buckets=(1, 10, 60, 300, 900, 3600, 3 * 3600, 12 * 3600, 86400, 4 * 86400),
 )
+TARGET_HOLDS = Counter(
+    f"{NS}_target_holds",
+    "Changes of a target's hold: breaker_open, breaker_half_open, breaker_closed (the "
+    "fleet's breaker per target), paused, resumed (an operator's pause).",
+    ["target", "change"],
+)
 
 
 class PrometheusMetrics:
@@ -106,6 +112,9 @@ class PrometheusMetrics:
 
     def dlq_message_age(self, seconds: float) -> None:
         DLQ_MESSAGE_AGE.observe(max(0.0, seconds))
+
+    def target_hold(self, target_arn: str, change: str) -> None:
+        TARGET_HOLDS.labels(target_label(target_arn), change).inc()
 
 
 class SampleCollector(Collector):

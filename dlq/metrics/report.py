@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import redis
 
 from dlq.clock import iso
-from dlq.codes import GENESYS_WAIT_CODES
+from dlq.codes import GENESYS_WAIT_CODES, TARGET_HOLD_CODES
 from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 from dlq.metrics.counters import RETENTION_SECONDS, read_counts
 from dlq.metrics.sampling import SAMPLED_STATUSES
@@ -49,11 +49,14 @@ def status_report(
     # The ledger first: without it there is nothing to report, and its error says why.
     waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
     oldest = _oldest_pending(ledger)
-    for_genesys = Counter(
-        item.last_error_code
-        for item in ledger.by_status(Status.RETRY_SCHEDULED)
-        if item.last_error_code in GENESYS_WAIT_CODES
-    )
+    for_genesys: Counter[str] = Counter()
+    for_targets: dict[str, Counter[str]] = {}  # items held by their target, by hold code
+    for item in ledger.by_status(Status.RETRY_SCHEDULED):
+        code = item.last_error_code
+        if code in GENESYS_WAIT_CODES:
+            for_genesys[code] += 1
+        elif code in TARGET_HOLD_CODES:
+            for_targets.setdefault(item.target_arn, Counter())[code] += 1
     earliest = now - RETENTION_SECONDS
     start = earliest if since is None else max(since, earliest)
     end = now if until is None else min(until, now)
@@ -69,6 +72,7 @@ def status_report(
         # Ended by operators without a delivery (`resolve`), as the ledger holds them now.
         "resolved": ledger.count_by_status(Status.RESOLVED),
         "waiting_for_genesys": dict(sorted(for_genesys.items())),
+        "waiting_on_targets": {t: dict(c) for t, c in sorted(for_targets.items())},
         "oldest_pending": oldest,
     }
 

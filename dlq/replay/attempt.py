@@ -15,6 +15,7 @@ from dlq.errors import BudgetWait, ConfigurationError, GiveUp, Rejected, RetryLa
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
 from dlq.ledger import LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.observe import NO_METRICS, MetricsObserver
+from dlq.replay.holds import NO_HOLDS, TargetHeld, TargetHolds
 from dlq.replay.outcomes import (
     AttemptFailed,
     RecordLost,
@@ -61,6 +62,7 @@ class Attempts:
         parking: Parking | None = None,
         clock: Clock = SYSTEM_CLOCK,
         metrics: MetricsObserver = NO_METRICS,
+        holds: TargetHolds = NO_HOLDS,
     ) -> None:
         """`ordered`: outcomes are told to tracking when the conversation comes to rest
         (by the pass), not one by one."""
@@ -74,6 +76,7 @@ class Attempts:
         self._parking = parking
         self._clock = clock
         self._metrics = metrics
+        self._holds = holds
 
     def run(
         self,
@@ -99,10 +102,13 @@ class Attempts:
         if claimed.attempts > self._policy.max_attempts:
             reason = out_of_attempts(claimed.last_error, attempts=self._policy.max_attempts)
             return self.exhaust(claimed, reason, "AttemptsExhausted", task_id)
-        if self._policy.too_old(age_start(claimed), moment(self._clock.now())):
+        if self._policy.too_old(
+            age_start(claimed), moment(self._holds.age_now(claimed, self._clock.now()))
+        ):
             return self.exhaust(claimed, too_old(claimed.last_error), "MaxEventAge", task_id)
         try:
             self._check_boundary(claimed)
+            self._holds.check(claimed)  # a paused target, an open breaker: the item waits
             self._check_conversation(claimed, verified=verified, unverified=unverified)
             delivery = self._send(claimed)
         except Rejected as exc:
@@ -114,6 +120,8 @@ class Attempts:
             return self._finish(
                 claimed, Status.REJECTED, rejected, said, task_id, code=exc.code, note=note
             )
+        except TargetHeld as held:
+            raise self._holds.postponed(self._ledger, claimed, held) from None
         except Wait:
             raise  # waited for Genesys: the item is already handed back
         except BudgetWait as wait:
@@ -232,14 +240,15 @@ class Attempts:
         a failed attempt that may have been delivered, retried after backoff and
         recorded as such, never a silent release for an immediate retry."""
         try:
-            return self._redeliverer.redeliver(
-                target_arn=claimed.target_arn,
-                event_id=claimed.event_id,
-                body=claimed.replay_body,  # an operator's edit, if any (redrive --body-file)
-                conversation_id=claimed.conversation_id,
-                rule_arn=claimed.rule_arn or "",
-                override=claimed.target_override,
-            )
+            with self._holds.sending(claimed):
+                return self._redeliverer.redeliver(
+                    target_arn=claimed.target_arn,
+                    event_id=claimed.event_id,
+                    body=claimed.replay_body,  # an operator's edit, if any (redrive --body-file)
+                    conversation_id=claimed.conversation_id,
+                    rule_arn=claimed.rule_arn or "",
+                    override=claimed.target_override,
+                )
         except (RetryLater, GiveUp, ConfigurationError):
             raise
         except Exception as exc:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from math import inf
 
 from dlq.clock import parse_iso
+from dlq.codes import TARGET_HOLD_CODES
 from dlq.events import EventKey
 from dlq.ledger import FINAL_STATUSES, LedgerItem, Status, about_to_change, claimable
 from dlq.ledger.model import route_of
@@ -59,6 +61,9 @@ class Hold:
     @classmethod
     def of(cls, item: LedgerItem, *, hold_seconds: float) -> Hold:
         due = item.next_attempt_at if item.status is Status.RETRY_SCHEDULED else item.lease_until
+        if item.last_error_code in TARGET_HOLD_CODES:
+            # It waits for its target, as the newer items of its line do: never passed.
+            return cls(item, due or 0.0, inf)
         return cls(item, due or 0.0, waiting_since(item) + hold_seconds)
 
     def wait(self, now: float) -> float:

@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from math import inf
 
 from dlq.arrivals import Arrivals
 from dlq.broker import ReplayEnqueuer
@@ -21,6 +22,7 @@ from dlq.genesys.directory import ConversationDirectory
 from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.locks import Held
 from dlq.replay.attempt import Attempts
+from dlq.replay.holds import TargetHeld
 from dlq.replay.line import Hold, is_due, line_up, settled, waiting_since
 from dlq.replay.outcomes import (
     OUTCOME_OF,
@@ -308,4 +310,7 @@ class OrderedPass:
         self._requeue.enqueue_replay(
             claimed.key, lock=conversation_id, countdown=delay, generation=claimed.redriven_at
         )
-        return Hold(claimed, now + delay, waiting_since(claimed) + self._options.order_hold_seconds)
+        # A held target holds every item of this line alike: order is kept, however long.
+        held = isinstance(exc, TargetHeld)
+        expires = inf if held else waiting_since(claimed) + self._options.order_hold_seconds
+        return Hold(claimed, now + delay, expires)

@@ -20,6 +20,7 @@ from dlq.ledger import FINAL_STATUSES, ClaimRefused, LedgerStore, StaleClaim
 from dlq.locks import ConversationLocks, conversation_of, lock_name
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.attempt import Attempts
+from dlq.replay.holds import NO_HOLDS, TargetHolds
 from dlq.replay.ordered import OrderedPass
 from dlq.replay.outcomes import (
     OUTCOME_OF,
@@ -55,6 +56,7 @@ class Replayer:
         arrivals: Arrivals | None = None,
         clock: Clock = SYSTEM_CLOCK,
         metrics: MetricsObserver = NO_METRICS,
+        holds: TargetHolds = NO_HOLDS,
     ) -> None:
         """`requeue` and `results` serve ordered passes: without `requeue` replay is
         unordered whatever the options say; without `results` the tasks of items that a
@@ -74,6 +76,7 @@ class Replayer:
             parking=parking,
             clock=clock,
             metrics=metrics,
+            holds=holds,
         )
         self._pass = (
             OrderedPass(
