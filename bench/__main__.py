@@ -26,7 +26,7 @@ from bench.common import RESULTS_DIR, machine
 
 SUITE = ("limiter", "ingest", "drain", "budget")
 #: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
-BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "report")
+BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "outage", "report")
 
 
 def run_one(name: str, *, quick: bool, results: Path, dynamodb: str) -> tuple[int, float]:
