@@ -68,7 +68,9 @@ def final(stack: Stack, item: LedgerItem, *, timeout: float = 30.0) -> LedgerIte
         now = stack.ledger.get(item.key)
         return now if now and now.status not in (Status.RECEIVED, Status.IN_PROGRESS) else None
 
-    return eventually(done, timeout=timeout, what=f"{item.event_id} to end")
+    ended_item = eventually(done, timeout=timeout, what=f"{item.event_id} to end")
+    assert ended_item is not None
+    return ended_item
 
 
 def test_a_resolved_event_is_written_onto_its_conversation_and_never_sent(stack):
@@ -84,6 +86,7 @@ def test_a_resolved_event_is_written_onto_its_conversation_and_never_sent(stack)
         return attributes if attributes.get("dlqReplayStatus") == "resolved" else None
 
     attributes = eventually(written, timeout=30, what="the resolved summary")
+    assert attributes is not None
     assert attributes["dlqReplayResolved"] == "1"
     assert attributes["dlqReplayExhausted"] == "0"
     assert stack.target_messages() == []
