@@ -8,10 +8,18 @@ worker delays an event; this is what makes sure it never loses one:
 - `retry_scheduled` items whose retry is overdue by the grace;
 - `in_progress` items whose lease has lapsed (the worker died);
 - conversations with outcomes newer than what tracking last wrote.
+
+Idempotent across passes: each requeue of an item leaves a marker in Redis, named for
+the item as the ledger has it (its status and `updated_at`), for one grace period. A pass
+that finds the marker leaves the item to the task already sent: two beats (a deployment
+briefly running two), or ticks that waited behind a backlog and run back to back,
+enqueue each pending item once. One pass at a time besides (a Redis lock). An item that
+changed since (claimed, retried, its lease lapsed again) is a new state, with no marker.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +33,9 @@ from dlq.locks import lock_name
 from dlq.tracking import Tracker, TrackingNews
 
 log = logging.getLogger(__name__)
+
+#: The prefix of the markers of requeued items (one per item state, for a grace period).
+REQUEUED_PREFIX = "dlq:reconciler:requeued:"
 
 
 class Reconciler:
@@ -86,11 +97,20 @@ class Reconciler:
         return report
 
     def _requeue(self, item: LedgerItem, kind: str, report: Counter[str]) -> None:
-        self._enqueuer.enqueue_replay(
-            item.key,
-            lock=lock_name(item.key, item.conversation_id),
-            generation=item.redriven_at,
-        )
+        marker = requeued_marker(item)
+        ttl_ms = max(1, int(self._grace * 1000))
+        if not self._lock_client.set(marker, "1", nx=True, px=ttl_ms):
+            report["already_requeued"] += 1
+            return
+        try:
+            self._enqueuer.enqueue_replay(
+                item.key,
+                lock=lock_name(item.key, item.conversation_id),
+                generation=item.redriven_at,
+            )
+        except BaseException:
+            self._lock_client.delete(marker)  # not sent: the next pass tries again
+            raise
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:
@@ -114,3 +134,17 @@ class Reconciler:
             if covered < updated_at and not self._news.is_pending(conversation_id):
                 self._news.mark(conversation_id)
                 report["tracking"] += 1
+
+
+def requeued_marker(item: LedgerItem) -> str:
+    """The Redis key that says this item, in this state, was requeued lately."""
+    state = "\x1f".join(
+        (
+            item.key.event_id,
+            item.key.target_arn,
+            item.key.rule_arn,
+            item.status.value,
+            item.updated_at,
+        )
+    )
+    return REQUEUED_PREFIX + hashlib.sha256(state.encode()).hexdigest()[:32]
