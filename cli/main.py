@@ -21,13 +21,15 @@ COMMANDS = {
     "redrive": "cli.redrive:redrive",
     "resolve": "cli.resolve:resolve",
     "forget": "cli.forget:forget",
+    "export": "cli.export:export",
+    "unpark": "cli.unpark:unpark",
     "pause": "cli.pause:pause",
     "resume": "cli.resume:resume",
     "paused": "cli.paused:paused",
-    "export": "cli.export:export",
     "seed": "cli.seed:seed",
     "demo": "cli.demo:demo",
     "genesys-sim": "cli.sim:genesys_sim",
+    "health": "cli.health:health",
 }
 
 

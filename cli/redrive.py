@@ -8,15 +8,18 @@ from typing import Any, TextIO
 import click
 from rich.progress import Progress
 
-from cli._common import friendly_errors, ledger_of, settings
+from cli._common import friendly_errors, ledger_of, redis_of, settings
 from cli.audit import OPERATOR, record_access
 from cli.choosing import chosen, item_filters
 from cli.output import Output
+from dlq import redrivepace
 from dlq.codes import shown_code
 from dlq.edits import EditRefused, checked_edit
 from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem
+from dlq.ratelimit.pace import Pace
 from dlq.redrive import redrive as redrive_items
 from dlq.redrive import select
+from dlq.settings import Settings
 from tasks.application import app
 from tasks.producer import CeleryEnqueuer
 
@@ -26,7 +29,13 @@ from tasks.producer import CeleryEnqueuer
 @item_filters(REDRIVABLE_STATUSES, default="failed and exhausted")
 @click.option("--dry-run", is_flag=True, help="List what would be redriven; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--rate", type=float, default=0.0, help="At most this many items per second.")
+@click.option(
+    "--rate",
+    type=float,
+    default=0.0,
+    help="At most this many items per second, and the deliveries to their targets paced at "
+    "it while they drain (a temporary pace the workers read).",
+)
 @click.option(
     "--target-override",
     metavar="ARN",
@@ -93,6 +102,8 @@ def redrive(
         conversation_ids=[i.conversation_id or "" for i in chosen_items],
         operator=operator,
     )
+    if rate > 0:
+        _pace_deliveries(config, chosen_items, rate, target_override)
     with Progress(disable=not out.rich, transient=True) as progress:
         bar = progress.add_task("redriving", total=len(chosen_items))
         pace = _Pace(rate)
@@ -163,6 +174,23 @@ def _check_override(arn: str) -> None:
         kind_of(arn)
     except UnsupportedTarget as error:
         raise click.BadParameter(str(error), param_hint="--target-override") from None
+
+
+def _pace_deliveries(
+    config: Settings, chosen: list[LedgerItem], rate: float, override: str | None
+) -> None:
+    """Install the temporary pace the workers read (`dlq.redrivepace`), before any enqueue."""
+    lasting = redrivepace.install(
+        Pace(redis_of(config)),
+        chosen,
+        rate=rate,
+        target_override=override,
+        overrides=config.replay_target_overrides,
+    )
+    for target, seconds in sorted(lasting.items()):
+        click.echo(
+            f"note: deliveries to {target} paced at {rate:g}/s for {seconds:.0f} s", err=True
+        )
 
 
 class _Pace:

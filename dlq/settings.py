@@ -24,6 +24,7 @@ from dlq.redact import remember
 from dlq.redistls import CaBundle, tls_fits
 from dlq.regions import GENESYS_REGIONS, aws_region, genesys_region
 from dlq.secretref import SecretReference
+from dlq.settings_health import HealthSettings
 from dlq.settings_outage import OutageSettings
 from dlq.settings_paces import PaceSettings
 
@@ -42,7 +43,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
-class Settings(PaceSettings, OutageSettings, BaseSettings):
+class Settings(HealthSettings, PaceSettings, OutageSettings, BaseSettings):
     """Every knob of dlq-replay; the environment variable is the field name in upper case."""
 
     model_config = SettingsConfigDict(
