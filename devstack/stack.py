@@ -40,6 +40,10 @@ _ENV_FILE_GROUPS = (
     ("Redis: the broker, locks, the Genesys budget.", ("REDIS_URL",)),
     ("The ingest: the poller drains the DLQ (no Lambda).", ("INGEST_FRONT_DOOR",)),
     (
+        "Health checks: the processes' heartbeat files (`dlq-replay health --service ...`).",
+        ("REPLAY_HEALTH_DIR",),
+    ),
+    (
         "The trust boundary: the demo's rule is on a custom bus, allowed for this org's events.",
         ("REPLAY_ALLOWED_BUSES", "GENESYS_ORG_ID"),
     ),
@@ -133,6 +137,8 @@ class DevStack:
             "GENESYS_ORG_ID": DEFAULT_ORG,
             # The demo drains the DLQ with the poller; no Lambda is triggered by it.
             "INGEST_FRONT_DOOR": "poller",
+            # The processes' heartbeat files stay with the stack's other files.
+            "REPLAY_HEALTH_DIR": str(self.workdir / "health"),
         }
         env.update(overrides)
         return env
