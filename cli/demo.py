@@ -146,6 +146,10 @@ def _tuning(failing: HttpSink) -> dict[str, str]:
         "REPLAY_BACKOFF_BASE": "1",
         "REPLAY_BACKOFF_MAX": "8",
         "REPLAY_MAX_ATTEMPTS": "4",
+        # The always-503 target is there to show exhaustion and parking: with its breaker
+        # (on by default) its events would wait out their 7-day age budget instead.
+        # `python -m bench.outage --quick` shows the breaker.
+        "REPLAY_BREAKER_FAILURES": "0",
         "REPLAY_RECONCILE_GRACE_SECONDS": "15",
         "REPLAY_HTTP_TARGETS": json.dumps({FAILING_TARGET: failing.url}),
         "GENESYS_RATE_LIMIT_PER_MINUTE": "280",

@@ -193,7 +193,7 @@ def test_workers_finish_their_tasks_before_fargate_kills_them() -> None:
     Fargate caps at 120 s; the settings the template gives the workers are valid."""
     for name in ("ReplayTaskDefinition", "TrackTaskDefinition"):
         container = containers()[name]
-        values = {
+        values: dict[str, Any] = {
             key.lower(): value
             for key, value in env(container).items()
             if key.startswith(("REPLAY_", "GENESYS_READ", "LEDGER_")) and isinstance(value, str)

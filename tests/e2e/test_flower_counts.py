@@ -62,6 +62,8 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique, sinks) -> dict[s
         "REPLAY_METRICS_PORT": "0",
         "REPLAY_VERIFY_CONVERSATION": "false",
         "REPLAY_MAX_ATTEMPTS": "2",
+        # The 503 target's events are to end exhausted, not wait behind its breaker.
+        "REPLAY_BREAKER_FAILURES": "0",
         "REPLAY_BACKOFF_BASE": str(BACKOFF_SECONDS),
         "REPLAY_BACKOFF_MAX": str(BACKOFF_SECONDS),
         "REPLAY_BACKOFF_JITTER": "false",
