@@ -35,8 +35,10 @@ typecheck: $(STAMP)
 
 # Two test processes, a file each at a time: every process starts its own redis-server,
 # moto and simulator (tests/conftest.py picks free ports), so files never share state.
+# Tests marked `isolated` run after, in a process of their own (see the marker's users).
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest -n 2 --dist loadfile --durations=25
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25 -m "not isolated"
+	$(BIN)/pytest -m isolated tests/e2e
 
 test: lint typecheck pytest
 

@@ -190,6 +190,12 @@ def test_a_pass_over_a_slow_target_stops_at_its_bound_and_every_event_arrives_on
     )
 
 
+# Isolated: after an in-process Celery worker has run in the same pytest process (another
+# e2e module's), this test's prefork worker ran its task without the soft time limit, the
+# whole 60 s answer (reproduced with test_replay_e2e's first test before it; not the
+# environment, Redis's state or the signal mask, which were compared). Not understood yet;
+# in a process of its own it passes every time.
+@pytest.mark.isolated
 def test_a_send_cut_off_by_the_soft_time_limit_may_have_been_delivered_and_waits_for_backoff(
     env, genesys_sim, unique, launcher
 ):

@@ -553,7 +553,7 @@ def test_inspect_piped_prints_the_item_its_attempts_and_the_body(env, populated)
     )
     assert fields["status"] == "failed"
     assert fields["DLQ error"] == "THROTTLING: Rate Exceeded."
-    assert [row[1] for row in tsv_table(result.stdout, "attempts")] == [
+    assert [row[1] for row in tsv_table(result.stdout, "attempts and operators' actions")] == [
         "received",
         "retry",
         "failed",
@@ -633,7 +633,9 @@ def test_redrive_moves_exactly_the_matching_items_back_to_received_and_enqueues_
     result = run(env, "redrive", "--yes", "--json", *filter_args(args, populated))
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"redriven": len(chosen), "skipped": 0}
+    summary = json.loads(result.stdout)
+    assert summary.pop("operator") == "arn:aws:sts::123456789012:user/moto"  # moto's caller
+    assert summary == {"redriven": len(chosen), "skipped": 0}
     after = snapshot(ledger)
     for key in chosen:
         item = after[key]
@@ -668,7 +670,10 @@ def test_redrive_without_yes_proceeds_when_the_operator_answers_yes(
     result = run(env, "redrive", "--status", "exhausted", input="y\n")
 
     assert result.exit_code == 0, result.output
-    assert "redriven: 2, skipped (changed meanwhile): 0" in result.stdout
+    assert (
+        "redriven: 2 (by arn:aws:sts::123456789012:user/moto), skipped (changed meanwhile): 0"
+        in result.stdout
+    )
     assert sorted(replays_queued(redis_client)) == sorted([populated["b"].key, populated["d"].key])
 
 

@@ -238,7 +238,11 @@ def test_redrive_with_the_broker_down_exits_1_naming_redis_url(tmp_path, an_even
     process = dlq_replay(tmp_path, env, "redrive", "--yes")
 
     assert process.returncode == 1
-    assert one_line(process).startswith(f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0")
+    # The audit line of the operator's intent comes first (dlq.audit logs every redrive
+    # before it acts), then the one error line.
+    audit, error = process.stderr.splitlines()
+    assert json.loads(audit)["logger"] == "dlq.audit"
+    assert error.startswith(f"error: cannot reach Redis at redis://:***@127.0.0.1:{port}/0")
     assert "hunter2-secret" not in process.stderr + process.stdout
 
 
