@@ -20,9 +20,12 @@ import redis
 from cli._common import friendly_errors, ledger_of, redis_of, settings
 from cli.audit import record_access
 from cli.output import Output
+from cli.when import age
+from dlq.clock import parse_iso
 from dlq.genesys.client import GenesysClient, build_genesys_client
 from dlq.genesys.errors import RateLimitWait
 from dlq.ledger import LedgerItem
+from dlq.ledger.model import WAITING
 from dlq.masking import MaskPath, compile_mask_paths, mask_body
 from dlq.redact import scrub
 from dlq.settings import Settings
@@ -222,8 +225,14 @@ def _payload_now(
 
 
 def _said(entry: Mapping[str, Any]) -> str:
-    """A history entry's error, else its note (a resolve's reason, say)."""
-    return str(entry.get("error") or entry.get("note") or "")
+    """A history entry's error, else its note (a resolve's reason, say); a run of waits
+    says how long it lasted ("waited 12 min, 9 times: target breaker open")."""
+    said = str(entry.get("error") or entry.get("note") or "")
+    began, last = parse_iso(entry.get("since")), parse_iso(entry.get("at"))
+    if entry.get("outcome") != WAITING or began is None or last is None:
+        return said
+    waited = age((last - began).total_seconds())
+    return f"waited {waited}, {int(entry.get('times', 1))} times: {said}"
 
 
 def _scrubbed(entry: Mapping[str, Any]) -> dict[str, Any]:

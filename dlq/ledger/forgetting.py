@@ -32,6 +32,7 @@ HISTORY_FACTS = frozenset(
         "transformed",
         "payload_digest",
         "times",
+        "since",  # when a run of waits began
         "error_code",  # a redrive's: the code of the error it left behind
         "operator",  # who acted: an identity, not the customer's data
         "edited_body_digest",

@@ -319,11 +319,13 @@ WAITING = "waiting"
 
 def with_wait(item: LedgerItem, entry: Attempt) -> list[dict[str, Any]]:
     """The history with a wait added; a run of waits for the same reason is one entry
-    (its latest time and a count), so a long outage does not push the attempts out."""
+    (its latest time, when the run began and a count), so a long outage does not push the
+    attempts out and `inspect` can say how long the item waited."""
     history = [dict(h) for h in item.history]
     last = history[-1] if history else None
     if last is not None and last.get("outcome") == WAITING and last.get("error") == entry.error:
-        history[-1] = {**entry.to_item(), "times": int(last.get("times", 1)) + 1}
+        since = last.get("since") or last.get("at")
+        history[-1] = {**entry.to_item(), "times": int(last.get("times", 1)) + 1, "since": since}
         return history
     return [*history, entry.to_item()][-HISTORY_LIMIT:]
 

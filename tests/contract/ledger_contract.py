@@ -753,7 +753,8 @@ def test_redrive_is_refused_when_the_item_changed_since_it_was_read(ledger, cloc
 FORGOTTEN = {"body", "body_truncated", "last_error", "error_message", "reject_reason"}
 #: What a history entry keeps after `forget`.
 HISTORY_FACTS = {
-    "at", "outcome", "task_id", "delivered_to", "route", "transformed", "payload_digest", "times"
+    "at", "outcome", "task_id", "delivered_to", "route", "transformed", "payload_digest", "times",
+    "since",
 }  # fmt: skip
 PHONE = "+13175550199"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cli.inspect import _said
+from dlq.clock import parse_iso
 from dlq.errors import ConfigurationError
 from dlq.events import EventKey
 from dlq.genesys.errors import GenesysRateLimited, GenesysServerError
@@ -615,6 +617,11 @@ def test_repeated_waits_for_genesys_are_one_history_entry_and_spend_no_attempt(
     waits = [h for h in item.history if h["outcome"] == "waiting"]
     assert len(waits) == 1 and waits[0]["times"] == 12
     assert item.history[0]["outcome"] == "received"
+    # The run's first wait is kept: `inspect` says how long the item waited.
+    began, last = parse_iso(waits[0]["since"]), parse_iso(waits[0]["at"])
+    assert began is not None and last is not None
+    assert (last - began).total_seconds() == 11 * 700
+    assert _said(waits[0]).startswith("waited 2 h, 12 times: ")
 
 
 def test_a_conversation_genesys_says_is_gone_still_fails(make_replayer, receive, genesys, ledger):
