@@ -14,9 +14,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,14 +23,12 @@ import pytest
 from botocore.config import Config
 from broker import queued_tasks
 from helpers import (
-    SIM_CLIENT_ID,
-    SIM_CLIENT_SECRET,
     dlq_attributes,
     eventually,
     genesys_event,
     lambda_record,
 )
-from stack import BASE_ENV, Stack, configured
+from stack import Stack, configured, sim_env
 
 import ingest.poller
 from devstack.process import free_port
@@ -136,25 +133,11 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str
     """The environment of this test's workers and of its in-process reconciler."""
     sim_admin.configure(auto_create=True, rate_limit=100_000)
     return {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": genesys_sim.url,
-        "GENESYS_LOGIN_BASE_URL": genesys_sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(genesys_sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         "REPLAY_LEASE_SECONDS": LEASE_SECONDS,
         **SHORT_TIMEOUTS,
     }
-
-
-@pytest.fixture()
-def launcher(tmp_path: Path) -> Iterator[DevStack]:
-    """Starts workers as child processes (logs in tmp_path); stops every one of them after."""
-    stack = DevStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def start_worker(launcher: DevStack, name: str, concurrency: int = CONCURRENCY) -> Any:

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import REPO, SIM_CLIENT_ID, SIM_CLIENT_SECRET, eventually, genesys_event
-from stack import BASE_ENV, HttpSink, Stack, configured
+from helpers import REPO, eventually, genesys_event
+from stack import HttpSink, Stack, configured, sim_env
 
 from devstack.process import free_port, wait_for_port
 from devstack.stack import DevStack
@@ -53,11 +53,7 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique, sinks) -> dict[s
     """What the worker and this process (the ingest) run with."""
     sim_admin.configure(auto_create=True, rate_limit=100_000)
     return {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": genesys_sim.url,
-        "GENESYS_LOGIN_BASE_URL": genesys_sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(genesys_sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         "REPLAY_METRICS_PORT": "0",
         "REPLAY_VERIFY_CONVERSATION": "false",
@@ -69,16 +65,6 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique, sinks) -> dict[s
         "REPLAY_BACKOFF_JITTER": "false",
         "REPLAY_HTTP_TARGETS": json.dumps({arn: sink.url for arn, sink in sinks.items()}),
     }
-
-
-@pytest.fixture()
-def launcher(tmp_path: Path) -> Iterator[DevStack]:
-    """Starts the worker and Flower as child processes (logs in tmp_path); stops them."""
-    stack = DevStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def start_worker(launcher: DevStack, env: dict[str, str]) -> None:

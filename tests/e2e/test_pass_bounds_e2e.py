@@ -17,15 +17,13 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET, eventually, genesys_event
+from helpers import eventually, genesys_event
 from misbehaving import LedgerFaultProxy, SlowSink
-from stack import BASE_ENV, Stack, configured
+from stack import Stack, configured, sim_env
 
 from devstack.stack import DevStack
 from dlq.clock import parse_iso
@@ -62,24 +60,10 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str
     """What this test's workers run with (besides its bounds and its target)."""
     sim_admin.configure(auto_create=True, rate_limit=100_000)
     return {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": genesys_sim.url,
-        "GENESYS_LOGIN_BASE_URL": genesys_sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(genesys_sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         "REPLAY_METRICS_PORT": "0",
     }
-
-
-@pytest.fixture()
-def launcher(tmp_path: Path) -> Iterator[DevStack]:
-    """Starts workers as child processes (logs in tmp_path); stops every one of them after."""
-    stack = DevStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def start_prefork_worker(

@@ -14,16 +14,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET, eventually, genesys_event
-from stack import BASE_ENV, Stack, configured
+from helpers import eventually, genesys_event
+from stack import Stack, configured, sim_env
 
 from devstack.stack import DevStack
 from dlq.codes import TARGET_PAUSED
@@ -92,11 +91,7 @@ class OutageSink:
 def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str]:
     sim_admin.configure(auto_create=True, rate_limit=100_000)
     return {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": genesys_sim.url,
-        "GENESYS_LOGIN_BASE_URL": genesys_sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(genesys_sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         # A small attempt budget (about 6 s of backoff), far shorter than the outage.
         "REPLAY_MAX_ATTEMPTS": "4",
@@ -112,15 +107,6 @@ def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str
         "REPLAY_SEND_CONNECT_TIMEOUT": "1",
         "REPLAY_SEND_READ_TIMEOUT": "2",
     }
-
-
-@pytest.fixture()
-def launcher(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def conversations() -> list[list[dict[str, Any]]]:

@@ -21,14 +21,13 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import SIM_CLIENT_ID, SIM_CLIENT_SECRET, eventually, genesys_event
+from helpers import eventually, genesys_event
 from misbehaving import SlowSink
-from stack import BASE_ENV, Stack, configured
+from stack import Stack, configured, sim_env
 
 from devstack.stack import DevStack
 from dlq.ledger import Status
@@ -77,23 +76,10 @@ def limits() -> tuple[dict[str, str], float]:
 def env(redis_url, moto_server, genesys_sim, sim_admin, unique) -> dict[str, str]:
     sim_admin.configure(auto_create=True, rate_limit=100_000)
     return {
-        **BASE_ENV,
-        "GENESYS_API_BASE_URL": genesys_sim.url,
-        "GENESYS_LOGIN_BASE_URL": genesys_sim.url,
-        "GENESYS_CLIENT_ID": SIM_CLIENT_ID,
-        "GENESYS_CLIENT_SECRET": SIM_CLIENT_SECRET,
+        **sim_env(genesys_sim),
         "LEDGER_TABLE": f"ledger-{unique}",
         "REPLAY_METRICS_PORT": "0",
     }
-
-
-@pytest.fixture()
-def launcher(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path)
-    try:
-        yield stack
-    finally:
-        stack.stop()
 
 
 def start_prefork_worker(launcher: DevStack, name: str) -> subprocess.Popen[bytes]:
