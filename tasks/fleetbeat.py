@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from dlq.aws import aws_client
-from dlq.metrics.fleet import PERIOD_SECONDS, FleetPublisher
+from dlq.metrics.fleet import FleetPublisher, seconds_to_next_pass
 from dlq.metrics.sampling import sqs_queue_depth
 from tasks.config import settings
 from tasks.health import HeartbeatScheduler
@@ -67,13 +68,14 @@ def build_publisher(app: Any) -> FleetPublisher:
 
 
 def publish_forever(publisher: FleetPublisher, stop: threading.Event) -> None:
-    """Publish every minute until `stop`; a failed pass is logged and the next one tries."""
+    """Publish at once, then SETTLE_SECONDS after each minute ends, until `stop`; a failed
+    pass is logged and the next one tries."""
     while True:
         try:
             publisher.publish()
         except Exception as exc:
             log.warning(f"could not put the fleet's CloudWatch metrics: {exc}; next minute")
-        if stop.wait(PERIOD_SECONDS):
+        if stop.wait(seconds_to_next_pass(time.time())):
             return
 
 

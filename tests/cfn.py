@@ -52,14 +52,15 @@ CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 @functools.cache
-def _parsed_template() -> dict[str, Any]:
-    text = (REPO / "template.yaml").read_text()
+def _parsed(name: str) -> dict[str, Any]:
+    text = (REPO / name).read_text()
     return yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 (safe loader subclass)
 
 
-def load_template() -> dict[str, Any]:
-    """The template, parsed once per session (a copy each time: tests may not share edits)."""
-    return copy.deepcopy(_parsed_template())
+def load_template(name: str = "template.yaml") -> dict[str, Any]:
+    """A template of the repository (template.yaml, or deploy/fleet.yaml), parsed once per
+    session (a copy each time: tests may not share edits)."""
+    return copy.deepcopy(_parsed(name))
 
 
 def parameter_values(template: dict[str, Any], **overrides: str) -> dict[str, Any]:

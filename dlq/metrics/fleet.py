@@ -15,8 +15,11 @@ extract (worker EMF stays off, so nothing is counted twice):
   (`dlq.metrics.counters`): `EventsReplayed`, `EventsFailed`, `EventsExhausted`, and, for
   a poller front door only, `EventsRejected` (the ingest Lambda prints that one as EMF).
 
-A minute is put once: a Redis marker keeps the last minute put, and a lease lets one
-publisher put each time, should a deployment briefly run two beats.
+A pass runs SETTLE_SECONDS after each minute ends (`seconds_to_next_pass`), so a minute's
+counts reach CloudWatch about 5 s after it, and the alarms' one-minute periods line up
+with the passes. A minute is put once: a Redis marker keeps the last minute put, and a
+lease per pass (named by its minute) lets one publisher put it, should a deployment
+briefly run two beats.
 """
 
 from __future__ import annotations
@@ -130,10 +133,10 @@ class FleetPublisher:
     def publish(self) -> bool:
         """Put the gauges now and the counts of the minutes not put yet; False when
         another publisher holds this minute's lease."""
-        lease = LEASE_PREFIX + self._scope
-        if not self._redis.set(lease, "1", nx=True, ex=PERIOD_SECONDS - SETTLE_SECONDS):
-            return False
         now = self._clock.now()
+        lease = f"{LEASE_PREFIX}{self._scope}:{_pass_minute(now)}"
+        if not self._redis.set(lease, "1", nx=True, ex=2 * PERIOD_SECONDS):
+            return False
         data = self._gauges(self.sample(), now)
         minutes = self._minutes_due(now)
         for minute in minutes:
@@ -173,6 +176,17 @@ class FleetPublisher:
             _datum(name, counts.get(outcome, 0), at, unit="Count")
             for outcome, name in sorted(self._counted.items())
         ]
+
+
+def seconds_to_next_pass(now: float) -> float:
+    """How long until the next pass: SETTLE_SECONDS after the current minute ends."""
+    return PERIOD_SECONDS - (now - SETTLE_SECONDS) % PERIOD_SECONDS
+
+
+def _pass_minute(now: float) -> int:
+    """The pass `now` belongs to, named by the minute it follows' end (a pass between
+    :05 and the next :05 is one pass, whoever runs it)."""
+    return int((now - SETTLE_SECONDS) // PERIOD_SECONDS) * PERIOD_SECONDS
 
 
 def _timestamp(epoch: float) -> datetime:

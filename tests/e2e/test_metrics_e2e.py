@@ -1,9 +1,12 @@
-"""Metrics after a real drain: a prefork worker subprocess and the poller, scraped over HTTP.
+"""Metrics after a real drain: a prefork worker subprocess and the poller, scraped over HTTP,
+and the fleet's CloudWatch metrics put by two beats at once, read back from moto.
 
 The worker is `celery -A tasks worker --pool prefork -c 2` (its two children write
 per-process files that the main process adds up); the poller runs in this process with
 its own endpoint. Both are scraped and parsed with prometheus_client's parser, and the
-counts are held against the ledger's, which is the truth.
+counts are held against the ledger's, which is the truth. Two `celery beat` processes
+with deploy/fleet.yaml's scheduler run through the drain, as a deployment briefly runs
+two: what they put is read back from moto's CloudWatch for every alarm of both templates.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import boto3
 import pytest
 import redis
 import requests
+from cfn import load_template
 from click.testing import CliRunner
 from helpers import REPO, SIM_CLIENT_SECRET, eventually, genesys_event
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,6 +36,8 @@ from stack import HttpSink, Stack, configured, sim_env
 from cli.main import main
 from devstack.process import free_port
 from dlq.ledger import Status
+from dlq.metrics.emf import NAMESPACE
+from dlq.metrics.fleet import BACKLOG, BACKLOG_PER_WORKER, HEARTBEAT, REPLAY_WORKERS
 from dlq.metrics.wiring import process_metrics, start_endpoint
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
@@ -37,6 +48,19 @@ from tasks.producer import CeleryEnqueuer
 
 pytestmark = pytest.mark.slow
 API_DESTINATION = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
+
+
+class Drained(NamedTuple):
+    """One drain, as the tests read it."""
+
+    stack: Stack
+    worker_port: int
+    poller_port: int
+    items: list[Any]
+    secrets: list[str]
+    env: dict[str, str]
+    #: The minute the beats started in: what CloudWatch holds from then on is theirs.
+    since: datetime
 
 
 def scrape(port: int) -> dict[str, list]:
@@ -55,6 +79,29 @@ def answers(port: int, worker: subprocess.Popen[bytes]) -> bool:
         return False
 
 
+def statistic(metric: str, since: datetime, kind: str, period: int = 3600) -> float:
+    """The `kind` statistic of the fleet metric `metric` in moto's CloudWatch since
+    `since`, over all its periods (Sum and SampleCount added, Maximum the greatest)."""
+    points = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName=metric,
+        StartTime=since,
+        EndTime=datetime.now(UTC) + timedelta(minutes=5),
+        Period=period,
+        Statistics=[kind],
+    )["Datapoints"]
+    values = [point[kind] for point in points]
+    return (max(values, default=0.0)) if kind == "Maximum" else sum(values)
+
+
+def any_exited(processes: list[subprocess.Popen[bytes]]) -> bool:
+    """False while all run; fails with the story of the first that exited."""
+    for process in processes:
+        if process.poll() is not None:
+            raise AssertionError(f"exited: {process.stderr.read().decode()[-3000:]}")
+    return False
+
+
 def events_by_outcome(metrics: dict[str, list], outcomes: set[str]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for sample in metrics.get("dlq_replay_events", []):
@@ -63,10 +110,40 @@ def events_by_outcome(metrics: dict[str, list], outcomes: set[str]) -> Counter[s
     return counts
 
 
+def start_beat(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    """`celery beat` as deploy/fleet.yaml runs it: the scheduler that puts the fleet's
+    CloudWatch metrics; its schedule and heartbeat in `workdir`."""
+    workdir.mkdir()
+    argv = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "WARNING"]
+    argv += ["-s", str(workdir / "schedule"), "--scheduler", FLEET_SCHEDULER]
+    return subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env={**env, "REPLAY_HEALTH_DIR": str(workdir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def fleet_template() -> dict[str, Any]:
+    return load_template("deploy/fleet.yaml")
+
+
+def fleet_scheduler() -> str:
+    """The scheduler fleet.yaml's beat service names on its command line."""
+    beat_task = fleet_template()["Resources"]["BeatTaskDefinition"]
+    [beat] = beat_task["Properties"]["ContainerDefinitions"]
+    command = beat["Command"]
+    return command[command.index("--scheduler") + 1]
+
+
+FLEET_SCHEDULER = fleet_scheduler()
+
+
 @pytest.fixture(scope="module")
-def drained(redis_server, moto_server, sim):
-    """A mixed backlog drained by a prefork worker subprocess and the in-process poller;
-    answers the stack, both ports, the ledger's items and the ids that must not leak.
+def drained(redis_server, moto_server, sim, tmp_path_factory) -> Iterator[Drained]:
+    """A mixed backlog drained by a prefork worker subprocess and the in-process poller,
+    with two fleet beats running from before the poller starts until the module ends.
     One drain for the module: every test reads the same run."""
     unique = uuid.uuid4().hex[:10]
     redis_url = redis_server.url
@@ -83,6 +160,7 @@ def drained(redis_server, moto_server, sim):
         "REPLAY_METRICS_PORT": str(worker_port),
         "REPLAY_METRICS_SAMPLE_SECONDS": "1",
         "POLLER_METRICS_PORT": str(poller_port),
+        "INGEST_FRONT_DOOR": "poller",
     }
     with configured(env):
         stack = Stack(unique, sim)
@@ -111,6 +189,8 @@ def drained(redis_server, moto_server, sim):
                 "2",
                 "-Q",
                 f"{REPLAY_QUEUE},{VERIFY_QUEUE},{TRACK_QUEUE}",
+                "-n",
+                "replay@%h",
                 "--loglevel",
                 "WARNING",
                 "--without-heartbeat",
@@ -127,9 +207,21 @@ def drained(redis_server, moto_server, sim):
         cache = redis.Redis.from_url(redis_url)
         settings = load_settings(_env_file=None, dlq_queue_url=stack.dlq_url)
         stop_poller_endpoint = None
+        beats: list[subprocess.Popen[bytes]] = []
         try:
             eventually(
                 lambda: answers(worker_port, worker), timeout=60, what="the worker's /metrics"
+            )
+            # A minute's counts are stamped with the minute's start.
+            since = datetime.now(UTC).replace(second=0, microsecond=0)
+            beat_env = {**os.environ, "PYTHONPATH": str(REPO), "DLQ_QUEUE_URL": stack.dlq_url}
+            workdir = tmp_path_factory.mktemp("beats")
+            beats = [start_beat(beat_env, workdir / name) for name in ("a", "b")]
+            # Their first pass, before the poller takes a message: the backlog is the DLQ.
+            eventually(
+                lambda: statistic(HEARTBEAT, since, "Sum") or any_exited(beats),
+                timeout=60,
+                what="the beats' first pass",
             )
             stop_poller_endpoint = start_endpoint(
                 settings, cache, port=poller_port, setting="POLLER_METRICS_PORT"
@@ -152,10 +244,15 @@ def drained(redis_server, moto_server, sim):
             poller.run(until_empty=True)
             items = stack.wait_final(10, timeout=90)
             secrets = [e["id"] for e in [*events, *missing, doomed]] + conversations
-            yield stack, worker_port, poller_port, items, secrets, env
+            yield Drained(stack, worker_port, poller_port, items, secrets, env, since)
         finally:
             if stop_poller_endpoint is not None:
                 stop_poller_endpoint()
+            for beat in beats:
+                beat.terminate()
+                _, stderr = beat.communicate(timeout=30)
+                if beat.returncode not in (0, -15):
+                    print(stderr.decode(errors="replace")[-4000:])
             worker.terminate()
             _, stderr = worker.communicate(timeout=60)
             cache.close()
@@ -165,7 +262,7 @@ def drained(redis_server, moto_server, sim):
 
 
 def test_the_prefork_workers_counters_equal_the_ledgers_outcomes_after_a_drain(drained):
-    _, worker_port, _, items, _, _ = drained
+    worker_port, items = drained.worker_port, drained.items
     ledger = Counter(i.status.value for i in items if i.status is not Status.REJECTED)
 
     scraped = events_by_outcome(scrape(worker_port), {"replayed", "failed", "exhausted"})
@@ -175,7 +272,7 @@ def test_the_prefork_workers_counters_equal_the_ledgers_outcomes_after_a_drain(d
 
 
 def test_the_pollers_counters_equal_what_the_ledger_took_in(drained):
-    _, _, poller_port, items, _, _ = drained
+    poller_port, items = drained.poller_port, drained.items
     statuses = Counter(i.status for i in items)
 
     scraped = events_by_outcome(scrape(poller_port), {"ingested", "rejected", "duplicate"})
@@ -189,7 +286,7 @@ def test_the_pollers_counters_equal_what_the_ledger_took_in(drained):
 
 
 def test_the_sampled_ledger_gauges_reach_both_endpoints(drained):
-    _, worker_port, poller_port, _, _, _ = drained
+    worker_port, poller_port = drained.worker_port, drained.poller_port
     expected = {
         "received": 0, "in_progress": 0, "retry_scheduled": 0, "failed": 2, "exhausted": 1,
     }  # fmt: skip
@@ -208,7 +305,7 @@ def test_the_sampled_ledger_gauges_reach_both_endpoints(drained):
 
 
 def test_genesys_calls_and_latency_are_labelled_by_template_and_target(drained):
-    stack, worker_port, _, _, _, _ = drained
+    stack, worker_port = drained.stack, drained.worker_port
     metrics = scrape(worker_port)
 
     endpoints = {s.labels["endpoint"] for s in metrics["dlq_replay_genesys_requests"]}
@@ -226,7 +323,7 @@ def test_genesys_calls_and_latency_are_labelled_by_template_and_target(drained):
 
 
 def test_no_label_carries_an_id_a_payload_or_a_secret(drained):
-    _, worker_port, poller_port, _, secrets, _ = drained
+    worker_port, poller_port, secrets = drained.worker_port, drained.poller_port, drained.secrets
     forbidden = [*secrets, SIM_CLIENT_SECRET, "Bearer", "{not json", "Rate Exceeded"]
 
     values = {
@@ -243,7 +340,7 @@ def test_no_label_carries_an_id_a_payload_or_a_secret(drained):
 
 
 def test_status_counts_equal_the_ledger_after_the_drain(drained):
-    _, _, _, items, _, env = drained
+    items, env = drained.items, drained.env
     statuses = Counter(i.status.value for i in items)
 
     result = CliRunner().invoke(main, ["status", "--json"], env=env)
@@ -253,3 +350,62 @@ def test_status_counts_equal_the_ledger_after_the_drain(drained):
     assert {o: report["by_outcome"][o] for o in statuses} == statuses
     assert report["by_outcome"]["ingested"] == len(items) - statuses["rejected"]
     assert report["waiting"]["failed"] == statuses["failed"]
+
+
+def test_beat_put_the_backlog_while_the_dead_letter_queue_held_it(drained):
+    # The beats' first pass ran before the poller took a message: 10 waited in the DLQ
+    # for one replay worker.
+    assert statistic(BACKLOG, drained.since, "Maximum") == 10
+    assert statistic(BACKLOG_PER_WORKER, drained.since, "Maximum") == 10
+    assert statistic(REPLAY_WORKERS, drained.since, "Maximum") == 1
+
+
+def test_every_count_an_alarm_reads_reaches_cloudwatch_once_from_two_beats(drained):
+    """The outcome counts put by the two beats equal the ledger's once each drained
+    minute has passed, and each is put once: no minute has two datums of a metric."""
+    statuses = Counter(i.status.value for i in drained.items)
+    expected = {
+        "EventsReplayed": statuses["replayed"],
+        "EventsFailed": statuses["failed"],
+        "EventsExhausted": statuses["exhausted"],
+        "EventsRejected": statuses["rejected"],
+    }
+    assert expected == {
+        "EventsReplayed": 6, "EventsFailed": 2, "EventsExhausted": 1, "EventsRejected": 1,
+    }  # fmt: skip
+
+    def put() -> dict[str, float]:
+        return {name: statistic(name, drained.since, "Sum") for name in expected}
+
+    # A minute's counts are put 5 s after it ends: at most about 65 s after the drain.
+    try:
+        eventually(lambda: put() == expected, timeout=100, what="the counts", every=2)
+    except AssertionError:
+        assert put() == expected  # says what CloudWatch holds
+    alarmed = {
+        r["Properties"]["MetricName"]
+        for template in (load_template(), fleet_template())
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == NAMESPACE
+    }
+    assert alarmed == {"EventsExhausted", "EventsRejected", HEARTBEAT, REPLAY_WORKERS, BACKLOG}
+    for metric in alarmed:
+        assert statistic(metric, drained.since, "SampleCount") > 0, metric
+    for metric in expected:
+        assert per_minute(metric, drained.since) <= {1.0}, metric
+    # Gauges: one pass per minute, whichever beat ran it (two would put about twice).
+    minutes = (datetime.now(UTC) - drained.since).total_seconds() / 60
+    assert statistic(HEARTBEAT, drained.since, "SampleCount") <= minutes + 1
+
+
+def per_minute(metric: str, since: datetime) -> set[float]:
+    """The numbers of datums of `metric` put in each minute since `since`."""
+    points = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName=metric,
+        StartTime=since - timedelta(minutes=1),
+        EndTime=datetime.now(UTC) + timedelta(minutes=1),
+        Period=60,
+        Statistics=["SampleCount"],
+    )["Datapoints"]
+    return {point["SampleCount"] for point in points}
