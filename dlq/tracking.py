@@ -18,6 +18,7 @@ from enum import StrEnum
 
 import redis
 
+from dlq.arrivals import Arrivals
 from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import GiveUp
 from dlq.fleet import lua
@@ -182,10 +183,18 @@ class Tracker:
         cache: redis.Redis,
         prefix: str,
         pending_ttl: int = 300,
+        arrivals: Arrivals | None = None,
+        quiet_seconds: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
         metrics: MetricsObserver = NO_METRICS,
     ) -> None:
+        """`arrivals` and `quiet_seconds` tell a run of events still on their way from the
+        DLQ (`dlq.arrivals`, REPLAY_INGEST_QUIET_SECONDS): it waits for them as for an
+        item about to finish, so a conversation whose events trickle in while the poller
+        drains is PATCHed once, not once per event."""
         self._ledger = ledger
+        self._arrivals = arrivals
+        self._quiet = quiet_seconds
         self._metrics = metrics
         self._client = client
         self._directory = directory
@@ -237,9 +246,10 @@ class Tracker:
         )
         if not items:
             return TrackingOutcome.NOTHING
-        imminent = any(_imminent(i, now) for i in items)
-        if imminent and now - first_mark < MAX_DEFER_SECONDS:
-            # Siblings are about to finish: wait for them, one PATCH for all.
+        if now - first_mark < MAX_DEFER_SECONDS and (
+            any(_imminent(i, now) for i in items) or self._coming(conversation_id)
+        ):
+            # Siblings are about to finish, or on their way: wait, one PATCH for all.
             if self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             ):
@@ -269,6 +279,12 @@ class Tracker:
         self._metrics.tracked(lag_seconds=self._clock.now() - first_mark)
         log.info("tracked", extra={**context, "outcome": "patched", "count": len(items)})
         return TrackingOutcome.PATCHED
+
+    def _coming(self, conversation_id: str) -> bool:
+        """Whether events of the conversation may still arrive from the DLQ."""
+        if self._arrivals is None:
+            return False
+        return self._arrivals.wait(conversation_id, quiet_seconds=self._quiet) > 0
 
     def deferral(self, conversation_id: str, *, minimum: float) -> float:
         """How long a deferred run waits: as long as it has waited so far (so a backlog

@@ -198,6 +198,7 @@ def build_runtime(
         else None
     )
     policy = RetryPolicy.from_settings(config)
+    arrivals = Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds)
     replayer = Replayer(
         ledger=ledger,
         redeliverer=Redeliverer(config, cache=cache),
@@ -221,7 +222,7 @@ def build_runtime(
         parking=parking,
         requeue=CeleryEnqueuer(app),
         results=PassResults(cache),
-        arrivals=Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds),
+        arrivals=arrivals,
         metrics=metrics,
         holds=target_holds(config, cache, dynamodb, metrics=metrics),
     )
@@ -232,6 +233,8 @@ def build_runtime(
         cache=cache,
         prefix=config.genesys_attribute_prefix,
         pending_ttl=news.pending_ttl,
+        arrivals=arrivals,
+        quiet_seconds=config.replay_ingest_quiet_seconds,
         metrics=metrics,
     )
     reconciler = Reconciler(

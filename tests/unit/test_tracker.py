@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dlq.arrivals import Arrivals
 from dlq.clock import moment
 from dlq.genesys.errors import GenesysServerError, RateLimitWait
 from dlq.ledger import IMMINENT_SECONDS as IMMINENT_RETRY_SECONDS
@@ -14,10 +15,19 @@ from dlq.tracking import (
     MAX_DEFER_SECONDS,
     PENDING_PREFIX,
     SNAPSHOT_PREFIX,
+    Tracker,
     TrackingOutcome,
 )
 
-from .fakes import CONVERSATION_ID, CUSTOMER_ID, DEBOUNCE_SECONDS, LEASE_SECONDS, patches, settle
+from .fakes import (
+    CONVERSATION_ID,
+    CUSTOMER_ID,
+    DEBOUNCE_SECONDS,
+    LEASE_SECONDS,
+    PREFIX,
+    patches,
+    settle,
+)
 
 PENDING = PENDING_PREFIX + CONVERSATION_ID
 SNAPSHOT = SNAPSHOT_PREFIX + CONVERSATION_ID
@@ -186,6 +196,70 @@ def test_a_run_deferred_for_max_defer_seconds_patches_anyway(
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
     [patch] = patches(transport.requests)
     assert attributes_of(patch)["dlqReplayRetrying"] == "1"
+
+
+QUIET_SECONDS = 2.0
+
+
+@pytest.fixture()
+def arriving(cache, clock):
+    """The ingest's notes of arrivals (`dlq.arrivals`)."""
+    return Arrivals(cache, keep_seconds=60, clock=clock)
+
+
+@pytest.fixture()
+def tracker(ledger, client, directory, cache, tracking_news, clock, arriving):
+    """This module's tracker is told of arrivals, as the workers' is (tasks/runtime.py)."""
+    return Tracker(
+        ledger=ledger,
+        client=client,
+        directory=directory,
+        cache=cache,
+        prefix=PREFIX,
+        pending_ttl=tracking_news.pending_ttl,
+        arrivals=arriving,
+        quiet_seconds=QUIET_SECONDS,
+        clock=clock,
+    )
+
+
+def test_an_event_just_taken_from_the_dlq_defers_the_run_until_it_is_quiet(
+    tracker, arriving, tracking_news, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    arriving.arrived(CONVERSATION_ID)  # a later event of it, still to be replayed
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    assert patches(transport.requests) == []
+
+    clock.advance(QUIET_SECONDS)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+
+def test_a_draining_dlq_defers_a_conversation_at_rest_at_most_max_defer_seconds(
+    tracker, arriving, tracking_news, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    arriving.draining(True, for_seconds=3600)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    clock.advance(MAX_DEFER_SECONDS)  # a steady trickle: tracked all the same
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    assert len(patches(transport.requests)) == 1
+
+
+def test_nothing_arriving_lets_a_conversation_at_rest_be_tracked_at_once(
+    tracker, arriving, tracking_news, receive, ledger, clock, transport
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    arriving.arrived("another-conversation")
+    arriving.draining(False, for_seconds=0)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
 
 
 def test_a_mark_set_by_a_new_outcome_during_the_run_supersedes_the_deferral(
