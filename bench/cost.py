@@ -97,17 +97,17 @@ def counting_aws_calls() -> Iterator[ApiCounter]:
         botocore.handlers.BUILTIN_HANDLERS.remove(entry)
 
 
-def _service_total(counts: Mapping[str, int], service: str) -> int:
+def service_total(counts: Mapping[str, int], service: str) -> int:
     return sum(n for name, n in counts.items() if name.startswith(f"{service}."))
 
 
-def _side(counts: Mapping[str, int], commands: dict[str, int], events: int) -> dict[str, Any]:
+def side(counts: Mapping[str, int], commands: dict[str, int], events: int) -> dict[str, Any]:
     counts = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
     return {
-        "dynamodb_requests": _service_total(counts, "dynamodb"),
-        "dynamodb_per_event": per(_service_total(counts, "dynamodb"), events),
-        "sqs_requests": _service_total(counts, "sqs"),
-        "sqs_per_event": per(_service_total(counts, "sqs"), events),
+        "dynamodb_requests": service_total(counts, "dynamodb"),
+        "dynamodb_per_event": per(service_total(counts, "dynamodb"), events),
+        "sqs_requests": service_total(counts, "sqs"),
+        "sqs_per_event": per(service_total(counts, "sqs"), events),
         "aws_by_operation": counts,
         "redis_commands": sum(commands.values()),
         "redis_commands_per_event": per(sum(commands.values()), events, 2),
@@ -115,7 +115,7 @@ def _side(counts: Mapping[str, int], commands: dict[str, int], events: int) -> d
     }
 
 
-class _Proxies:
+class Proxies:
     """The counting proxies a worker's AWS requests go through: DynamoDB, and the rest."""
 
     def __init__(self, stack: BenchStack) -> None:
@@ -147,10 +147,12 @@ class _Proxies:
         }
 
 
-def startup_cpu(stack: BenchStack, pool: Pool, env: dict[str, str]) -> float:
+def startup_cpu(
+    stack: BenchStack, pool: Pool, env: dict[str, str], *, name: str = "worker"
+) -> float:
     """CPU seconds a worker of this pool spends from spawn to ready, with nothing to do."""
     idle = start_worker(
-        stack.dev, pool, env, name=f"worker-{stack.rounds:02d}-idle", queues=IDLE_QUEUE
+        stack.dev, pool, env, name=f"{name}-{stack.rounds:02d}-idle", queues=IDLE_QUEUE
     )
     try:
         wait_ready(idle)
@@ -174,9 +176,9 @@ def measure(
     with counting_aws_calls() as counter:
         before = redis_calls(stack.redis)
         stack.poll_dlq(table)
-        ingest = _side(counter.take(), calls_between(before, redis_calls(stack.redis)), spec.events)
+        ingest = side(counter.take(), calls_between(before, redis_calls(stack.redis)), spec.events)
 
-    proxies = _Proxies(stack)
+    proxies = Proxies(stack)
     with proxies.dynamodb, proxies.aws:
         env = proxies.env(stack.worker_env(table, REPLAY_TRACKING_DEBOUNCE_SECONDS=str(debounce)))
         startup = startup_cpu(stack, pool, env)
@@ -192,7 +194,7 @@ def measure(
             )
             at_final, errors_at_final = proxies.take()
             final_commands = redis_calls(stack.redis)
-            settled = _wait_tracking_settled(stack, spec, started, timeout)
+            settled = wait_tracking_settled(stack, spec, started, timeout)
             cpu = meter.stop()
             worker_cpu = tree_cpu_seconds(worker.pid)
             after_final, errors_after = proxies.take()
@@ -201,21 +203,21 @@ def measure(
         finally:
             stop_child(worker.process)
     requests = Counter(at_final) + Counter(after_final)
-    worker_side = _side(requests, calls_between(before, settled_commands), spec.events)
+    worker_side = side(requests, calls_between(before, settled_commands), spec.events)
     errors = Counter(errors_at_final) + Counter(errors_after)
     cpu_ms = per((worker_cpu - startup) * 1000, spec.events, 2)
     first_delivery = (first - wall_start) if first else 0.0
     worker_side.update(
-        dynamodb_error_answers=_service_total(errors, "dynamodb"),
+        dynamodb_error_answers=service_total(errors, "dynamodb"),
         aws_errors_by_operation=dict(errors),
         worker_log=worker.log.name,
         cpu_seconds=round(worker_cpu, 3),
         startup_cpu_seconds=round(startup, 3),
         cpu_ms_per_event=cpu_ms,
         cpu_ms_per_event_with_startup=per(worker_cpu * 1000, spec.events, 2),
-        tasks=_tasks_run(worker.log),
+        tasks=tasks_run(worker.log),
         tracking_runs_per_conversation=per(
-            _tasks_run(worker.log).get(TRACK_TASK, 0), spec.conversations, 2
+            tasks_run(worker.log).get(TRACK_TASK, 0), spec.conversations, 2
         ),
     )
     return {
@@ -237,7 +239,7 @@ def measure(
         "tracking_settled_seconds": round(settled, 3),
         "ingest": ingest,
         "worker": worker_side,
-        "worker_until_all_final": _side(
+        "worker_until_all_final": side(
             at_final, calls_between(before, final_commands), spec.events
         ),
         "ceiling": ceiling(cpu_ms, events=spec.events, seconds=drained.seconds - first_delivery),
@@ -267,7 +269,7 @@ def ceiling(
     }
 
 
-def _wait_tracking_settled(
+def wait_tracking_settled(
     stack: BenchStack, spec: WorkloadSpec, started: float, timeout: float
 ) -> float:
     """Until every conversation was PATCHed and no tracking run is pending."""
@@ -304,7 +306,7 @@ def print_cost(figures: Mapping[str, Any]) -> None:
     )
 
 
-def _tasks_run(log: Path) -> dict[str, int]:
+def tasks_run(log: Path) -> dict[str, int]:
     """Task executions by task name, from the worker's INFO lines ("Task <name>[<id>]
     succeeded in ..."): a wait or a retry that re-sends a task counts again."""
     runs: Counter[str] = Counter()

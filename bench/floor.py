@@ -257,23 +257,40 @@ def per_event(cost: Path) -> dict[str, Any]:
         }
     figures = json.loads(cost.read_text())
     worker, events = figures["worker"], figures["events"]
-    operations = worker["aws_by_operation"]
-    counts = {
-        "claim_finish": operations.get("dynamodb.UpdateItem", 0) / 2 / events,
-        "query": operations.get("dynamodb.Query", 0) / events,
-        "post": 1.0,  # every event of the standard workload is redelivered once
-        "redis": float(worker["redis_commands_per_event"]),
-        "task": sum(worker["tasks"].values()) / events
+    counts = operation_counts(
+        worker["aws_by_operation"],
+        redis_per_event=float(worker["redis_commands_per_event"]),
+        tasks_per_event=sum(worker["tasks"].values()) / events
         if "tasks" in worker
         else DEFAULT_PER_EVENT["task"],
-    }
+        events=events,
+    )
     measured = (figures.get("machine") or {}).get("measured_at", "at an unknown time")
     pool = f"{figures.get('pool')}:{figures.get('concurrency')}"
     return {
-        "counts": {name: round(count, 3) for name, count in counts.items()},
+        "counts": counts,
         "source": f"{_shown(cost)} (bench.cost, {pool}, measured {measured})",
         "measured_worker_cpu_ms_per_event": worker.get("cpu_ms_per_event"),
     }
+
+
+def operation_counts(
+    aws_by_operation: Mapping[str, int],
+    *,
+    redis_per_event: float,
+    tasks_per_event: float,
+    events: int,
+) -> dict[str, float]:
+    """How often an event needed each operation, from a run's counts (every event of the
+    standard workload is redelivered once: one POST)."""
+    counts = {
+        "claim_finish": aws_by_operation.get("dynamodb.UpdateItem", 0) / 2 / events,
+        "query": aws_by_operation.get("dynamodb.Query", 0) / events,
+        "post": 1.0,
+        "redis": redis_per_event,
+        "task": tasks_per_event,
+    }
+    return {name: round(count, 3) for name, count in counts.items()}
 
 
 def _shown(path: Path) -> str:

@@ -1,0 +1,267 @@
+"""What an event costs as deployed: the poller drains the DLQ while the workers run.
+
+The other benchmarks fill the ledger or the broker first and start the workers after
+(their mode is said in their docstrings). Deployed, the ingest takes a shuffled DLQ a
+batch at a time while the README's two workers, redelivery (`-Q replay,verify`,
+threads:16) and tracking (`-Q track`, threads:2), already run, and Genesys allows its
+real budget (the simulator at 300 calls a minute, the workers at their default
+GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
+
+- Genesys calls and PATCHes, as the simulator counted them;
+- the workers' AWS requests, server side, through `bench.proxy` (as `bench.cost`);
+- the poller's AWS calls (a botocore handler) and Redis commands (the commands its
+  threads pack, counted in this process), and redis-server's commandstats for all;
+- the workers' CPU (their process trees, from /proc), less their start-up, measured on
+  idle workers first; and, in the same run, the floor of the libraries alone
+  (`bench.floor`'s method) for this run's mix of operations: `worker_over_floor`.
+
+    .venv/bin/python -m bench.deployed            # 1,010 events, 250 conversations
+    .venv/bin/python -m bench.deployed --quick    # 21 events
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis.connection
+
+from bench import backends
+from bench.common import (
+    QUICK,
+    RESULTS_DIR,
+    STANDARD,
+    BenchStack,
+    WorkloadSpec,
+    bench_stack,
+    calls_between,
+    machine,
+    per,
+    redis_calls,
+    stop_child,
+    wait_all_final,
+    write_results,
+)
+from bench.cost import (
+    Proxies,
+    counting_aws_calls,
+    service_total,
+    side,
+    startup_cpu,
+    tasks_run,
+    wait_tracking_settled,
+)
+from bench.cpu import tree_cpu_seconds
+from bench.floor import celery_tasks, compose, in_process, operation_counts
+from bench.worker import Pool, start_worker, wait_ready
+from devstack.sim_admin import PATCH_ATTRIBUTES
+
+RESULTS = RESULTS_DIR / "deployed.json"
+#: Genesys as it is: about 300 calls a minute per OAuth client.
+GENESYS_PER_MINUTE = 300
+#: The README's workers: (name, queues, pool).
+WORKERS = (
+    ("replay", "replay,verify", Pool("threads", 16)),
+    ("track", "track", Pool("threads", 2)),
+)
+#: The issue's goals (issue 22), for the printout.
+GOALS = {
+    "genesys_calls_per_event": 0.26,
+    "patches_per_conversation": 1.1,
+    "dynamodb_per_event": 2.3,
+    "redis_commands_per_event": 20.0,
+    "worker_over_floor": 1.2,
+}
+
+
+class RedisCommandCounter:
+    """Counts the Redis commands this process's threads other than the main one pack (the
+    poller's receivers and the producer's publishes; the benchmark's own looks run on
+    the main thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commands = 0
+
+    def count(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            with self._lock:
+                self.commands += 1
+
+
+@contextmanager
+def counting_redis_commands() -> Iterator[RedisCommandCounter]:
+    """Count every command a redis-py connection packs inside the block (pipelines too:
+    each command of one goes through its serializer's `pack`)."""
+    counter = RedisCommandCounter()
+    serializers: list[type[Any]] = [redis.connection.PythonRespSerializer]
+    if hasattr(redis.connection, "HiredisRespSerializer"):
+        serializers.append(redis.connection.HiredisRespSerializer)
+    originals = {cls: cls.pack for cls in serializers}
+
+    def wrap(original: Any) -> Any:
+        def pack(self: Any, *args: Any) -> Any:
+            counter.count()
+            return original(self, *args)
+
+        return pack
+
+    for cls, original in originals.items():
+        cls.pack = wrap(original)
+    try:
+        yield counter
+    finally:
+        for cls, original in originals.items():
+            cls.pack = original
+
+
+def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_tasks: int,
+            timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+    """The DLQ filled, the workers started, then the poller drains while they run."""
+    table = stack.fresh_round("deployed")
+    workload = spec.generate()  # shuffled, as a DLQ hands events back
+    stack.fill_dlq(workload)
+    proxies = Proxies(stack)
+    with proxies.dynamodb, proxies.aws:
+        env = proxies.env(stack.worker_env(table))
+        env.pop("GENESYS_RATE_LIMIT_PER_MINUTE")  # the workers' default budget
+        startup = {name: startup_cpu(stack, pool, env, name=name) for name, _, pool in WORKERS}
+        workers = {
+            name: start_worker(stack.dev, pool, env, name=f"{name}-{stack.rounds:02d}", queues=q)
+            for name, q, pool in WORKERS
+        }
+        try:
+            for worker in workers.values():
+                wait_ready(worker)
+            proxies.take()
+            stack.dev.admin.reset()
+            cpu_before = {name: tree_cpu_seconds(w.pid) for name, w in workers.items()}
+            before = redis_calls(stack.redis)
+            load_before = os.getloadavg()
+            started = time.perf_counter()
+            with counting_aws_calls() as aws, counting_redis_commands() as poller_redis:
+                polling = threading.Thread(target=stack.poll_dlq, args=(table,), name="poller")
+                polling.start()
+                drained = wait_all_final(
+                    stack, table, expected=spec.events, started=started, timeout=timeout
+                )
+                polling.join(timeout)
+            settled = wait_tracking_settled(stack, spec, started, timeout)
+            load_after = os.getloadavg()
+            cpu = {name: tree_cpu_seconds(w.pid) - cpu_before[name] for name, w in workers.items()}
+            requests, errors = proxies.take()
+            commands = calls_between(before, redis_calls(stack.redis))
+            genesys = stack.dev.admin.stats()
+        finally:
+            for worker in workers.values():
+                stop_child(worker.process)
+    events = spec.events
+    worker_side = side(requests, commands, events)
+    tasks: Counter[str] = Counter()
+    for worker in workers.values():
+        tasks.update(tasks_run(worker.log))
+    worker_side["tasks"] = dict(tasks)
+    poller_side = side(aws.take(), {}, events)
+    poller_side["redis_commands"] = poller_redis.commands
+    poller_side["redis_commands_per_event"] = per(poller_redis.commands, events, 2)
+    worker_cpu_ms = per(sum(cpu.values()) * 1000, events, 2)
+    # The floor of this run's mix: the workers' own Redis commands (all, less the poller's).
+    mix = operation_counts(
+        worker_side["aws_by_operation"],
+        redis_per_event=(sum(commands.values()) - poller_redis.commands) / events,
+        tasks_per_event=sum(tasks.values()) / events,
+        events=events,
+    )
+    floor_table = stack.fresh_round("floor")
+    costs = in_process(stack, floor_table, floor_calls)
+    costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
+    floor = compose(costs, mix)
+    floor_ms = floor["floor_cpu_ms_per_event"]
+    return {
+        "mode": "deployed: the poller drains a shuffled DLQ while the README's workers run",
+        "events": events,
+        "conversations": spec.conversations,
+        "workload": spec.describe(),
+        "dynamodb_backend": stack.backend.describe(),
+        "genesys_per_minute": GENESYS_PER_MINUTE,
+        "drain_seconds": drained.seconds,
+        "tracking_settled_seconds": round(settled, 3),
+        "events_per_second": round(events / drained.seconds, 1) if drained.seconds else 0.0,
+        "load_average": {"before": load_before, "after": load_after},
+        "genesys_calls": genesys.requests,
+        "genesys_calls_per_event": per(genesys.requests, events),
+        "genesys_by_endpoint": {e: sum(c.values()) for e, c in genesys.endpoints.items()},
+        "patches": genesys.count(PATCH_ATTRIBUTES),
+        "patches_per_conversation": per(genesys.count(PATCH_ATTRIBUTES), spec.conversations, 2),
+        "dynamodb_per_event": worker_side["dynamodb_per_event"],
+        "redis_commands_per_event": per(sum(commands.values()), events, 2),
+        "worker_cpu_ms_per_event": worker_cpu_ms,
+        "worker_cpu_seconds": {name: round(s, 3) for name, s in cpu.items()},
+        "startup_cpu_seconds": {name: round(s, 3) for name, s in startup.items()},
+        "floor_cpu_ms_per_event": floor_ms,
+        "floor": floor,
+        "worker_over_floor": round(worker_cpu_ms / floor_ms, 3) if floor_ms else None,
+        "worker": {**worker_side, "dynamodb_error_answers": service_total(errors, "dynamodb")},
+        "poller": poller_side,
+        "goals": GOALS,
+        "counted_by": {
+            "genesys": "the simulator's own counts, reset when the poller starts",
+            "worker_aws": "bench.proxy, server side, on the workers' endpoints only",
+            "poller": "botocore before-call handler and redis-py's serializer, this process",
+            "redis": "redis-server INFO commandstats deltas (workers and poller)",
+            "cpu": "/proc of the workers' process trees, poller start to tracking settled",
+        },
+    }
+
+
+def print_deployed(figures: Mapping[str, Any]) -> None:
+    print(
+        f"  deployed: {figures['events']} events, drained in {figures['drain_seconds']:.1f} s "
+        f"({figures['events_per_second']:.1f} events/s), tracking settled at "
+        f"{figures['tracking_settled_seconds']:.1f} s"
+    )
+    for name, goal in figures["goals"].items():
+        value = figures[name]
+        mark = "ok" if value is not None and value <= goal else "ABOVE"
+        print(f"  {name:<28} {value!s:>8}   goal <= {goal:<6} {mark}")
+    print(
+        f"  worker CPU {figures['worker_cpu_ms_per_event']:.2f} ms/event, floor "
+        f"{figures['floor_cpu_ms_per_event']:.2f} ms/event; poller "
+        f"{figures['poller']['redis_commands_per_event']:.2f} Redis commands/event; "
+        f"Genesys {figures['genesys_by_endpoint']}",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.deployed", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="21 events")
+    backends.add_option(parser)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    spec = QUICK if args.quick else STANDARD
+    calls, tasks = (30, 100) if args.quick else (400, 500)
+    with bench_stack(
+        "deployed", latency_ms=20.0, rate_limit=GENESYS_PER_MINUTE, dynamodb=args.dynamodb
+    ) as stack:
+        figures = {
+            "benchmark": "deployed",
+            "machine": machine(),
+            **measure(stack, spec, floor_calls=calls, floor_tasks=tasks),
+        }
+    write_results(args.output, figures)
+    print_deployed(figures)
+    print(f"  written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
