@@ -7,7 +7,10 @@ worker delays an event; this is what makes sure it never loses one:
   is gone: with a backlog waiting, they are simply waiting their turn);
 - `retry_scheduled` items whose retry is overdue by the grace;
 - `in_progress` items whose lease has lapsed (the worker died);
-- conversations with outcomes newer than what tracking last wrote.
+- conversations with outcomes newer than what tracking last wrote: read from the ledger
+  since a high-water mark in Redis (the oldest outcome not yet known to be tracked, less
+  `CATCH_UP_OVERLAP_SECONDS`), so a pass reads what changed lately, not the whole
+  tracking window; without a mark (the first pass, or after Redis lost it), the window.
 
 Idempotent across passes: each requeue of an item leaves a marker in Redis, named for
 the item as the ledger has it (its status and `updated_at`), for one grace period. A pass
@@ -27,7 +30,7 @@ from collections.abc import Callable
 import redis
 
 from dlq.broker import ReplayEnqueuer
-from dlq.clock import SYSTEM_CLOCK, Clock, iso
+from dlq.clock import SYSTEM_CLOCK, Clock, iso, parse_iso
 from dlq.ledger import LedgerItem, LedgerStore, Status
 from dlq.locks import lock_name
 from dlq.tracking import Tracker, TrackingNews
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 
 #: The prefix of the markers of requeued items (one per item state, for a grace period).
 REQUEUED_PREFIX = "dlq:reconciler:requeued:"
+#: The tracking catch-up's high-water mark: outcomes before it are known to be tracked.
+CATCH_UP_MARK = "dlq:reconciler:tracked-through"
+#: A pass re-reads this much before the mark: the ledger's status index is eventually
+#: consistent, and the workers' clocks that stamp `updated_at` differ by a little.
+CATCH_UP_OVERLAP_SECONDS = 30.0
 
 
 class Reconciler:
@@ -114,7 +122,11 @@ class Reconciler:
         report[kind] += 1
 
     def _catch_up_tracking(self, report: Counter[str]) -> None:
-        since = iso(self._clock.now() - self._window)
+        now = self._clock.now()
+        since = iso(now - self._window)
+        mark = parse_iso(_text(self._lock_client.get(CATCH_UP_MARK)))
+        if mark is not None:
+            since = max(since, iso(mark.timestamp() - CATCH_UP_OVERLAP_SECONDS))
         newest: dict[str, str] = {}
         caught_up = (
             Status.REPLAYED,
@@ -129,11 +141,22 @@ class Reconciler:
                     newest[item.conversation_id] = max(
                         item.updated_at, newest.get(item.conversation_id, "")
                     )
+        # The mark moves up to the oldest outcome still untracked: a pass reads it again
+        # until tracking covers it, even if the run marked now is lost.
+        through = iso(now)
         for conversation_id, updated_at in newest.items():
             covered = self._tracker.last_tracked(conversation_id).get("covered") or ""
-            if covered < updated_at and not self._news.is_pending(conversation_id):
+            if covered >= updated_at:
+                continue
+            through = min(through, updated_at)
+            if not self._news.is_pending(conversation_id):
                 self._news.mark(conversation_id)
                 report["tracking"] += 1
+        self._lock_client.set(CATCH_UP_MARK, through, ex=max(1, int(self._window)))
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def requeued_marker(item: LedgerItem) -> str:

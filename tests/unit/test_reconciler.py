@@ -7,6 +7,8 @@ from collections import Counter
 import pytest
 
 from dlq.ledger import Status
+from dlq.reconcile import CATCH_UP_MARK, CATCH_UP_OVERLAP_SECONDS
+from dlq.tracking import PENDING_PREFIX
 
 from .fakes import CONVERSATION_ID, DEBOUNCE_SECONDS, LEASE_SECONDS, settle
 
@@ -165,6 +167,74 @@ def test_outcomes_older_than_the_tracking_window_are_left_alone(
 
     assert make_reconciler(tracking_window_seconds=WINDOW).run() == Counter()
     assert schedule.runs == []
+
+
+def items_read(monkeypatch, ledger) -> list[str]:
+    """The event ids the catch-up's reads (`updated_after`) answer from now on."""
+    read: list[str] = []
+    by_status = ledger.by_status
+
+    def spied(status, **kwargs):
+        for item in by_status(status, **kwargs):
+            if kwargs.get("updated_after"):
+                read.append(item.event_id)
+            yield item
+
+    monkeypatch.setattr(ledger, "by_status", spied)
+    return read
+
+
+def test_a_pass_reads_only_the_outcomes_since_the_last_one(
+    make_reconciler, tracker, receive, ledger, clock, monkeypatch
+):
+    for _ in range(3):
+        settle(ledger, receive(), Status.REPLAYED)
+    tracker.track(CONVERSATION_ID)
+    clock.advance(CATCH_UP_OVERLAP_SECONDS + 1)
+    reconciler = make_reconciler()
+    reconciler.run()  # reads the three, marks them tracked through now
+    clock.advance(60)
+    read = items_read(monkeypatch, ledger)
+
+    assert reconciler.run() == Counter()
+    assert read == []  # the three are older than the mark: not read again
+
+    newer = settle(ledger, receive(), Status.REPLAYED)
+    assert reconciler.run() == Counter(tracking=1)
+    assert read == [newer.event_id]
+
+
+def test_an_untracked_outcome_holds_the_mark_until_tracking_covers_it(
+    make_reconciler, tracker, receive, ledger, clock, cache, schedule
+):
+    settle(ledger, receive(), Status.REPLAYED)
+    clock.advance(CATCH_UP_OVERLAP_SECONDS + 1)
+    reconciler = make_reconciler()
+    assert reconciler.run() == Counter(tracking=1)
+    cache.delete(PENDING_PREFIX + CONVERSATION_ID)  # its run was lost with its mark
+    clock.advance(CATCH_UP_OVERLAP_SECONDS * 20)
+
+    assert reconciler.run() == Counter(tracking=1)  # read again: the mark held back
+
+    tracker.track(CONVERSATION_ID)
+    clock.advance(CATCH_UP_OVERLAP_SECONDS * 2)
+    assert reconciler.run() == Counter()
+
+
+def test_without_its_mark_the_catch_up_reads_the_whole_window(
+    make_reconciler, tracker, receive, ledger, clock, cache, monkeypatch
+):
+    settle(ledger, receive(), Status.REPLAYED)
+    tracker.track(CONVERSATION_ID)
+    reconciler = make_reconciler()
+    reconciler.run()
+    clock.advance(600)
+    cache.delete(CATCH_UP_MARK)  # Redis lost it
+    read = items_read(monkeypatch, ledger)
+
+    reconciler.run()
+
+    assert len(read) == 1
 
 
 # --- one pass at a time -----------------------------------------------------------------
