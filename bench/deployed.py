@@ -148,7 +148,12 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
             load_before = os.getloadavg()
             started = time.perf_counter()
             with counting_aws_calls() as aws, counting_redis_commands() as poller_redis:
-                polling = threading.Thread(target=stack.poll_dlq, args=(table,), name="poller")
+                polled: list[float] = []
+
+                def poll() -> None:
+                    polled.append(stack.poll_dlq(table)[1])
+
+                polling = threading.Thread(target=poll, name="poller")
                 polling.start()
                 drained = wait_all_final(
                     stack, table, expected=spec.events, started=started, timeout=timeout
@@ -192,6 +197,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
         "workload": spec.describe(),
         "dynamodb_backend": stack.backend.describe(),
         "genesys_per_minute": GENESYS_PER_MINUTE,
+        "poller_seconds": round(polled[0], 3) if polled else None,
         "drain_seconds": drained.seconds,
         "tracking_settled_seconds": round(settled, 3),
         "events_per_second": round(events / drained.seconds, 1) if drained.seconds else 0.0,
@@ -224,7 +230,8 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
 
 def print_deployed(figures: Mapping[str, Any]) -> None:
     print(
-        f"  deployed: {figures['events']} events, drained in {figures['drain_seconds']:.1f} s "
+        f"  deployed: {figures['events']} events, the poller took {figures['poller_seconds']} s,"
+        f" drained in {figures['drain_seconds']:.1f} s "
         f"({figures['events_per_second']:.1f} events/s), tracking settled at "
         f"{figures['tracking_settled_seconds']:.1f} s"
     )

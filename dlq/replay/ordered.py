@@ -260,14 +260,17 @@ class OrderedPass:
         received = parse_iso(item.received_at) if item is not None else None
         if received is None:
             return
-        left = received.timestamp() + self._options.ingest_max_hold_seconds - self._clock.now()
+        waited = self._clock.now() - received.timestamp()
+        left = self._options.ingest_max_hold_seconds - waited
         if left <= 0:
             return
+        # As long again as it has waited so far: a drain of D seconds costs each task
+        # about log2(D / quiet) waits, not D / quiet.
         raise Wait(
             f"events of conversation {conversation_id} may still be on their way from the "
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
             "REPLAY_INGEST_MAX_HOLD_SECONDS)",
-            retry_after=min(wait, left) + random.uniform(0.05, 0.3),
+            retry_after=min(max(wait, waited), left) + random.uniform(0.05, 0.3),
         )
 
     def _verify_ahead(

@@ -234,6 +234,20 @@ def test_while_the_poller_drains_the_dlq_every_pass_waits(held_back, receive, ta
     assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
 
 
+@pytest.mark.parametrize(("waited", "wait"), [(0, 2), (1, 2), (8, 8), (25, 5)])
+def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hold(
+    held_back, receive, arrivals, clock, waited, wait
+):
+    key = receive()
+    clock.advance(waited)
+    arrivals.draining(True, for_seconds=25)
+
+    with pytest.raises(Wait) as raised:
+        held_back().replay(key, lock=CONVERSATION_ID)
+
+    assert wait <= (raised.value.retry_after or 0.0) < wait + 0.5  # the hold is 30 s
+
+
 def test_the_hold_for_arrivals_ends_after_its_maximum_so_a_trickle_still_drains(
     held_back, receive, target, arrivals, clock
 ):
