@@ -28,7 +28,7 @@ def aws_client(
     boto3 itself honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`), which is
     how the demo and the tests point every client at moto. `validate=False` skips
     botocore's client-side parameter validation (botocore `Config`,
-    `parameter_validation`): for the worker's ledger, whose requests only
+    `parameter_validation`): for the worker's and the ingest's ledger, whose requests only
     `dlq.ledger.store` builds and the contract tests check with validation on. `region`
     overrides AWS_REGION (a secret named by an ARN of another region).
     """
