@@ -5,16 +5,19 @@ more slowly than the workers replay them: an ordered pass that ran as soon as it
 event arrived would deliver a later event before an earlier one still in the DLQ. Two
 short-lived signals in Redis let a pass wait for the rest:
 
-- when the ingest last took an event of each conversation (`dlq:arrival:<conversation>`,
-  kept `REPLAY_INGEST_MAX_HOLD_SECONDS`);
+- when the ingest last took an event of each conversation (`dlq:arrival:<conversation>`),
+  and when it took the first of the current hold (`dlq:arrival-first:<conversation>`),
+  both kept `REPLAY_INGEST_MAX_HOLD_SECONDS`;
 - that the poller is draining the DLQ (`dlq:arrival:draining`): set while its receives
   bring messages, removed by a receive that brings none, and lapsing on its own soon
   after the poller stops. The Lambda front door cannot tell, so it sets only the first.
 
 A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
-`REPLAY_INGEST_MAX_HOLD_SECONDS` after its oldest waiting item was received, so that a
-steady trickle still drains (order is then kept as far as the hold reached).
+`REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
+trickle still drains (order is then kept as far as the hold reached). Each wait is as
+long again as the hold has lasted (`hold`), so a drain of D seconds costs a task about
+log2(D / quiet) waits; all of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ def arrival_key(conversation_id: str) -> str:
     return fleet_key("arrival", conversation_id)
 
 
+def first_arrival_key(conversation_id: str) -> str:
+    return fleet_key("arrival-first", conversation_id)
+
+
 class Arrivals:
     """The ingest's side notes for ordered passes (one Redis round trip each)."""
 
@@ -44,7 +51,11 @@ class Arrivals:
 
     def arrived(self, conversation_id: str) -> None:
         """The ingest took an event of `conversation_id` (before its replay is enqueued)."""
-        self._redis.set(arrival_key(conversation_id), repr(self._clock.now()), ex=self._keep)
+        now = repr(self._clock.now())
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(arrival_key(conversation_id), now, ex=self._keep)
+        pipe.set(first_arrival_key(conversation_id), now, ex=self._keep, nx=True)
+        pipe.execute()
 
     def draining(self, busy: bool, *, for_seconds: float) -> None:
         """The poller's last receive brought messages (`busy`), or none."""
@@ -54,12 +65,30 @@ class Arrivals:
             self._redis.delete(DRAINING_KEY)
 
     def wait(self, conversation_id: str, *, quiet_seconds: float) -> float:
-        """Seconds a pass over `conversation_id` should wait for events still on their way
-        (0.0: nothing is known to be coming)."""
+        """Seconds until nothing is known to be coming for `conversation_id` any more, as
+        far as one quiet period tells (0.0: nothing is)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
         pipe.exists(DRAINING_KEY)
         last, draining = pipe.execute()
+        return self._quiet_wait(last, draining, quiet_seconds)
+
+    def hold(self, conversation_id: str, *, quiet_seconds: float) -> float:
+        """Seconds an ordered pass over `conversation_id` should wait for events still on
+        their way (0.0: go now): as long again as the hold has lasted, and never past its
+        end, `keep_seconds` after its first arrival (whose note lapses then)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(arrival_key(conversation_id))
+        pipe.get(first_arrival_key(conversation_id))
+        pipe.exists(DRAINING_KEY)
+        last, first, draining = pipe.execute()
+        wait = self._quiet_wait(last, draining, quiet_seconds)
+        if wait <= 0 or first is None:
+            return 0.0
+        held = self._clock.now() - float(first)
+        return max(0.0, min(max(wait, held), self._keep - held))
+
+    def _quiet_wait(self, last: bytes | None, draining: int, quiet_seconds: float) -> float:
         wait = 0.0
         if last is not None:
             wait = float(last) + quiet_seconds - self._clock.now()

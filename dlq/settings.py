@@ -157,7 +157,7 @@ class Settings(HealthSettings, PaceSettings, OutageSettings, BaseSettings):
     #: A pass waits while the ingest took an event of its conversation this recently, or
     #: while the poller is draining the DLQ (an earlier event may still be in it)...
     replay_ingest_quiet_seconds: Annotated[float, Field(ge=0)] = 2.0
-    #: ...but never longer than this after its oldest waiting event was received.
+    #: ...but never longer than this after its conversation's first event arrived.
     replay_ingest_max_hold_seconds: Annotated[float, Field(ge=0)] = 60.0
     #: Conversations verified per analytics multi-get call (halved, for the fleet, after
     #: a 400 that says the call asked for too many).

@@ -213,7 +213,6 @@ def build_runtime(
             in_order=config.replay_order == "conversation",
             order_hold_seconds=config.replay_order_hold_seconds,
             ingest_quiet_seconds=config.replay_ingest_quiet_seconds,
-            ingest_max_hold_seconds=config.replay_ingest_max_hold_seconds,
             attempt_bound_seconds=config.attempt_bound_seconds,
             time_limit_seconds=config.replay_task_soft_time_limit,
             ledger_call_seconds=config.ledger_call_bound_seconds,

@@ -15,7 +15,7 @@ from math import inf
 
 from dlq.arrivals import Arrivals
 from dlq.broker import ReplayEnqueuer
-from dlq.clock import SYSTEM_CLOCK, Clock, parse_iso
+from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
 from dlq.events import EventKey
 from dlq.genesys.directory import ConversationDirectory
@@ -133,7 +133,6 @@ class OrderedPass:
         each attempt; what is left goes back to the items' own tasks.
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
-        self._await_arrivals(conversation_id, key)
         items = self._ledger.by_conversation(conversation_id)
         line = line_up(items, key)
         if not any(item.key == key for item in line):
@@ -244,33 +243,21 @@ class OrderedPass:
         state.done(finished, OUTCOME_OF[finished.status])
         return True
 
-    def _await_arrivals(self, conversation_id: str, key: EventKey) -> None:
-        """Raise `Wait` while an earlier event of the conversation may still be on its way
-        from the DLQ (`dlq.arrivals`), within the hold that `key`'s item has left."""
+    def await_arrivals(self, conversation_id: str) -> None:
+        """Raise `Wait` while events of the conversation may still be on their way from
+        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock."""
         if self._arrivals is None:
             return
-        wait = self._arrivals.wait(
+        wait = self._arrivals.hold(
             conversation_id, quiet_seconds=self._options.ingest_quiet_seconds
         )
         if wait <= 0:
             return
-        # Bounded from the task's own item: a task comes back at most until its item has
-        # waited the whole hold; one read of the item, only while something is arriving.
-        item = self._ledger.get(key)
-        received = parse_iso(item.received_at) if item is not None else None
-        if received is None:
-            return
-        waited = self._clock.now() - received.timestamp()
-        left = self._options.ingest_max_hold_seconds - waited
-        if left <= 0:
-            return
-        # As long again as it has waited so far: a drain of D seconds costs each task
-        # about log2(D / quiet) waits, not D / quiet.
         raise Wait(
             f"events of conversation {conversation_id} may still be on their way from the "
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
             "REPLAY_INGEST_MAX_HOLD_SECONDS)",
-            retry_after=min(max(wait, waited), left) + random.uniform(0.05, 0.3),
+            retry_after=wait + random.uniform(0.05, 0.3),
         )
 
     def _verify_ahead(

@@ -70,10 +70,9 @@ class ReplayOptions:
     #: queue: a pass usually ends sooner, and a re-sent task costs a broker round trip.
     lock_wait_seconds: float = 1.0
     #: A pass waits for events of its conversation still on their way from the DLQ
-    #: (`dlq.arrivals`): while the last arrived this recently...
+    #: (`dlq.arrivals`, whose notes last the longest hold) while the last arrived this
+    #: recently.
     ingest_quiet_seconds: float = 2.0
-    #: ...and never longer than this after its oldest waiting item was received.
-    ingest_max_hold_seconds: float = 60.0
     #: The longest one attempt can take (`Settings.attempt_bound_seconds`): an ordered
     #: pass starts no attempt that could not end before `time_limit_seconds`.
     attempt_bound_seconds: float = 150.0

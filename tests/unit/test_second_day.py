@@ -183,7 +183,7 @@ def test_a_delivery_the_ledger_never_records_stays_leased_instead_of_released(
 def arrivals(cache, clock):
     from dlq.arrivals import Arrivals
 
-    return Arrivals(cache, keep_seconds=60, clock=clock)
+    return Arrivals(cache, keep_seconds=30, clock=clock)  # the hold: at most 30 s
 
 
 @pytest.fixture()
@@ -196,7 +196,6 @@ def held_back(make_replayer, enqueuer, cache, arrivals):
             options=ReplayOptions(
                 lease_seconds=LEASE_SECONDS,
                 ingest_quiet_seconds=2,
-                ingest_max_hold_seconds=30,
                 **options,
             ),
         )
@@ -223,11 +222,15 @@ def test_a_pass_waits_while_its_conversation_is_still_arriving_then_delivers_in_
     assert sent_ids(target) == [earlier.event_id, later.event_id]
 
 
-def test_while_the_poller_drains_the_dlq_every_pass_waits(held_back, receive, target, arrivals):
+def test_while_the_poller_drains_the_dlq_every_pass_waits(
+    held_back, receive, target, arrivals, clock
+):
     key = receive()
+    arrivals.arrived(CONVERSATION_ID)
+    clock.advance(5)  # quiet for longer than REPLAY_INGEST_QUIET_SECONDS...
     arrivals.draining(True, for_seconds=25)
 
-    with pytest.raises(Wait):
+    with pytest.raises(Wait):  # ...but the DLQ still drains
         held_back().replay(key, lock=CONVERSATION_ID)
 
     arrivals.draining(False, for_seconds=25)
@@ -239,6 +242,7 @@ def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hol
     held_back, receive, arrivals, clock, waited, wait
 ):
     key = receive()
+    arrivals.arrived(CONVERSATION_ID)
     clock.advance(waited)
     arrivals.draining(True, for_seconds=25)
 
@@ -248,11 +252,35 @@ def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hol
     assert wait <= (raised.value.retry_after or 0.0) < wait + 0.5  # the hold is 30 s
 
 
+def test_an_item_whose_hold_has_lapsed_goes_while_the_dlq_drains(
+    held_back, receive, target, arrivals
+):
+    key = receive()  # its arrival note lapsed (or the reconciler sent it again)
+    arrivals.draining(True, for_seconds=25)
+
+    assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+
+
+def test_a_wait_for_arrivals_takes_no_lock_and_reads_no_ledger(
+    held_back, receive, arrivals, cache, ledger, monkeypatch
+):
+    key = receive()
+    arrivals.arrived(CONVERSATION_ID)
+    monkeypatch.setattr(ledger, "get", None)  # any ledger read would fail
+    monkeypatch.setattr(ledger, "by_conversation", None)
+
+    cache.set(f"dlq:lock:{CONVERSATION_ID}", "another pass")
+
+    with pytest.raises(Wait, match="on their way from the DLQ"):  # not "busy"
+        held_back().replay(key, lock=CONVERSATION_ID)
+
+
 def test_the_hold_for_arrivals_ends_after_its_maximum_so_a_trickle_still_drains(
     held_back, receive, target, arrivals, clock
 ):
     key = receive()
-    clock.advance(31)  # received 31 s ago; the poller has kept draining all along
+    arrivals.arrived(CONVERSATION_ID)
+    clock.advance(30)  # arrived 30 s ago; the poller has kept draining all along
     arrivals.draining(True, for_seconds=25)
 
     assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
