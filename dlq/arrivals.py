@@ -15,12 +15,16 @@ short-lived signals in Redis let a pass wait for the rest:
 A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
-trickle still drains (order is then kept as far as the hold reached). Each wait is as
-long again as the hold has lasted (`hold`), so a drain of D seconds costs a task about
-log2(D / quiet) waits; all of it is read from Redis, before the conversation's lock.
+trickle still drains (order is then kept as far as the hold reached). One task of the
+conversation at a time takes the turn to come back (`take_turn`), as long again as the
+hold has lasted, so a drain of D seconds costs it about log2(D / quiet) waits; the
+conversation's other tasks come back once, when the hold ends, and find their items
+settled by its pass. All of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import redis
 
@@ -36,6 +40,22 @@ def arrival_key(conversation_id: str) -> str:
 
 def first_arrival_key(conversation_id: str) -> str:
     return fleet_key("arrival-first", conversation_id)
+
+
+def turn_key(conversation_id: str) -> str:
+    return fleet_key("arrival-turn", conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """How long an ordered pass should wait for arrivals (`wait`, 0.0: go now), and how
+    long until its conversation's hold ends whatever arrives (`ends_in`)."""
+
+    wait: float
+    ends_in: float
+
+
+NO_HOLD = Hold(0.0, 0.0)
 
 
 class Arrivals:
@@ -73,10 +93,10 @@ class Arrivals:
         last, draining = pipe.execute()
         return self._quiet_wait(last, draining, quiet_seconds)
 
-    def hold(self, conversation_id: str, *, quiet_seconds: float) -> float:
-        """Seconds an ordered pass over `conversation_id` should wait for events still on
-        their way (0.0: go now): as long again as the hold has lasted, and never past its
-        end, `keep_seconds` after its first arrival (whose note lapses then)."""
+    def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
+        """How long an ordered pass over `conversation_id` should wait for events still on
+        their way: as long again as the hold has lasted, and never past its end,
+        `keep_seconds` after its first arrival (whose note lapses then)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
         pipe.get(first_arrival_key(conversation_id))
@@ -84,9 +104,18 @@ class Arrivals:
         last, first, draining = pipe.execute()
         wait = self._quiet_wait(last, draining, quiet_seconds)
         if wait <= 0 or first is None:
-            return 0.0
+            return NO_HOLD
         held = self._clock.now() - float(first)
-        return max(0.0, min(max(wait, held), self._keep - held))
+        ends_in = self._keep - held
+        if ends_in <= 0:
+            return NO_HOLD
+        return Hold(min(max(wait, held), ends_in), ends_in)
+
+    def take_turn(self, conversation_id: str, seconds: float) -> bool:
+        """Whether the asking task is the one of its conversation to come back in
+        `seconds` (no other task holds the turn)."""
+        turn = turn_key(conversation_id)
+        return bool(self._redis.set(turn, "1", nx=True, px=max(1, int(seconds * 1000))))
 
     def _quiet_wait(self, last: bytes | None, draining: int, quiet_seconds: float) -> float:
         wait = 0.0

@@ -227,8 +227,10 @@ class Tracker:
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             )
             raise
-        if snapshot:
+        if snapshot and outcome is not TrackingOutcome.DEFERRED:
             # Unless news brought a newer one meanwhile, for the run that news scheduled.
+            # A deferred run leaves it to the run that comes back: news of an item since
+            # replaces it or drops it (`TrackingNews.mark`), so it stays current.
             self._compare_and_delete(keys=[SNAPSHOT_PREFIX + conversation_id], args=[snapshot])
         return outcome
 

@@ -245,19 +245,27 @@ class OrderedPass:
 
     def await_arrivals(self, conversation_id: str) -> None:
         """Raise `Wait` while events of the conversation may still be on their way from
-        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock."""
+        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock. One task of
+        the conversation comes back for its pass; the others when the hold ends, to find
+        their items settled by it."""
         if self._arrivals is None:
             return
-        wait = self._arrivals.hold(
+        hold = self._arrivals.hold(
             conversation_id, quiet_seconds=self._options.ingest_quiet_seconds
         )
-        if wait <= 0:
+        if hold.wait <= 0:
             return
-        raise Wait(
+        reason = (
             f"events of conversation {conversation_id} may still be on their way from the "
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
-            "REPLAY_INGEST_MAX_HOLD_SECONDS)",
-            retry_after=wait + random.uniform(0.05, 0.3),
+            "REPLAY_INGEST_MAX_HOLD_SECONDS)"
+        )
+        if self._arrivals.take_turn(conversation_id, hold.wait):
+            raise Wait(reason, retry_after=hold.wait + random.uniform(0.05, 0.3))
+        raise Wait(
+            f"{reason}; another task of the conversation comes back for it, this one when "
+            "the hold ends",
+            retry_after=hold.ends_in + random.uniform(0.05, 0.3),
         )
 
     def _verify_ahead(

@@ -252,6 +252,24 @@ def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hol
     assert wait <= (raised.value.retry_after or 0.0) < wait + 0.5  # the hold is 30 s
 
 
+def test_one_task_of_a_conversation_comes_back_for_its_pass_the_others_when_the_hold_ends(
+    held_back, receive, arrivals, clock
+):
+    first, second = receive(), receive()
+    arrivals.arrived(CONVERSATION_ID)
+    clock.advance(4)
+    arrivals.draining(True, for_seconds=25)
+
+    with pytest.raises(Wait) as turn:
+        held_back().replay(first, lock=CONVERSATION_ID)
+    with pytest.raises(Wait) as other:
+        held_back().replay(second, lock=CONVERSATION_ID)
+
+    assert 4 <= (turn.value.retry_after or 0.0) < 4.5  # as long again as the hold lasted
+    assert 26 <= (other.value.retry_after or 0.0) < 26.5  # the hold ends at 30 s
+    assert "when the hold ends" in str(other.value)
+
+
 def test_an_item_whose_hold_has_lapsed_goes_while_the_dlq_drains(
     held_back, receive, target, arrivals
 ):

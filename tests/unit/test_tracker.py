@@ -490,6 +490,22 @@ def test_a_run_summarises_the_snapshot_its_news_carried_without_a_ledger_query(
     assert attributes["dlqReplayLastEventId"] == second.event_id
 
 
+def test_a_run_deferred_for_arrivals_keeps_its_snapshot_for_the_run_that_comes_back(
+    tracker, arriving, tracking_news, receive, ledger, clock, transport, monkeypatch
+):
+    items = [finished(ledger, clock, receive())]
+    tracking_news.mark(CONVERSATION_ID, snapshot=items)
+    arriving.draining(True, for_seconds=3600)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+
+    def no_query(conversation_id):
+        raise AssertionError("the ledger was queried")
+
+    monkeypatch.setattr(ledger, "by_conversation", no_query)
+    arriving.draining(False, for_seconds=0)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+
+
 def test_a_run_told_to_wait_keeps_its_snapshot_and_mark_for_the_run_that_comes_back(
     tracker, tracking_news, receive, ledger, clock, transport, limiter, cache, monkeypatch
 ):
