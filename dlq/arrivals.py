@@ -77,12 +77,17 @@ class Arrivals:
         pipe.set(first_arrival_key(conversation_id), now, ex=self._keep, nx=True)
         pipe.execute()
 
-    def draining(self, busy: bool, *, for_seconds: float) -> None:
-        """The poller's last receive brought messages (`busy`), or none."""
+    def draining(self, busy: bool, *, for_seconds: float) -> bool:
+        """The poller's last receive brought messages (`busy`), or none; whether this
+        call ended a drain (the note was there, and is gone now)."""
         if busy:
             self._redis.set(DRAINING_KEY, "1", ex=max(1, round(for_seconds)))
-        else:
-            self._redis.delete(DRAINING_KEY)
+            return False
+        return bool(self._redis.delete(DRAINING_KEY))
+
+    def is_draining(self) -> bool:
+        """Whether the poller's receives still bring messages."""
+        return bool(self._redis.exists(DRAINING_KEY))
 
     def wait(self, conversation_id: str, *, quiet_seconds: float) -> float:
         """Seconds until nothing is known to be coming for `conversation_id` any more, as

@@ -4,7 +4,11 @@ One run at a time across the fleet (a Redis lock): take up to a batch of the old
 waiting ids, verify them with the directory's `prefetch` at the limiter's HIGH priority
 (it gates redeliveries), drop them from the list, and schedule the next run while ids
 remain. A partial batch waits for its burst to end (no new id for `gather_seconds`), at
-most `max_hold_seconds` after its oldest id was marked. Nothing depends on a run
+most `max_hold_seconds` after its oldest id was marked; while the poller drains the DLQ
+(`dlq.arrivals`), whose conversations' passes wait for the drain anyway, it waits to fill
+up to `drain_hold_seconds` after its oldest id, and goes when the drain ends (the poller
+kicks a run): a trickle of conversations is verified in full batches, not one small
+batch every few seconds. Nothing depends on a run
 happening: a replay that finds no cache entry looks its conversation up on its own.
 """
 
@@ -17,6 +21,7 @@ from enum import StrEnum
 import redis
 from redis.exceptions import LockError
 
+from dlq.arrivals import Arrivals
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import ConfigurationError, GiveUp, RetryLater
 from dlq.genesys.directory import ConversationDirectory
@@ -61,6 +66,8 @@ class Prefetcher:
         pending: PendingVerifications,
         lock_client: redis.Redis,
         max_hold_seconds: float = 5.0,
+        arrivals: Arrivals | None = None,
+        drain_hold_seconds: float = 0.0,
         max_batches: int = 10,
         lock_seconds: float = 180.0,
         clock: Clock = SYSTEM_CLOCK,
@@ -69,8 +76,12 @@ class Prefetcher:
         the Genesys timeouts); `max_hold_seconds` should stay well below
         GENESYS_VERIFY_WAIT_SECONDS, which is how long replays wait for a run before
         looking up on their own. A run takes batch after batch while full ones wait: the
-        next run would queue behind the redeliveries its batches release."""
+        next run would queue behind the redeliveries its batches release.
+        `drain_hold_seconds` should end before the passes' arrival hold does
+        (REPLAY_INGEST_MAX_HOLD_SECONDS), so that they find their conversations verified."""
         self._directory = directory
+        self._arrivals = arrivals
+        self._drain_hold = drain_hold_seconds
         self._pending = pending
         self._redis = lock_client
         self._max_hold = max_hold_seconds
@@ -158,8 +169,11 @@ class Prefetcher:
 
     def _hold(self, *, oldest: float) -> float:
         """Seconds a partial batch still waits: until no id came for `gather_seconds`,
-        and never beyond `max_hold_seconds` after its oldest id."""
+        and never beyond `max_hold_seconds` after its oldest id; while the DLQ drains,
+        `drain_hold_seconds` after its oldest id."""
         now = self._clock.now()
+        if self._drain_hold > self._max_hold and self._arrivals and self._arrivals.is_draining():
+            return oldest + self._drain_hold - now
         newest = self._pending.newest() or oldest
         quiet = newest + self._pending.gather_seconds - now
         return min(quiet, oldest + self._max_hold - now)

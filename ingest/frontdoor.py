@@ -94,6 +94,9 @@ class FrontDoor:
             return
         try:
             # A long poll that finds nothing takes `wait_seconds`: the note outlives it.
-            self.arrivals.draining(count > 0, for_seconds=wait_seconds + 5)
+            ended = self.arrivals.draining(count > 0, for_seconds=wait_seconds + 5)
+            if ended and self.verifications is not None:
+                # The batch verification held its partial batch for the drain.
+                self.verifications.kick()
         except Exception as exc:
             log.warning(f"could not note whether the DLQ is draining: {exc}")

@@ -179,12 +179,18 @@ def build_runtime(
         verify_batch=config.genesys_verify_batch,
         verify_wait_seconds=config.genesys_verify_wait_seconds,
     )
+    arrivals = Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds)
     prefetcher = (
         Prefetcher(
             directory=directory,
             pending=pending,
             lock_client=cache,
             max_hold_seconds=config.genesys_verify_wait_seconds / 3,
+            arrivals=arrivals,
+            # Verified before the passes' hold ends, with a replay's wait for it to spare.
+            drain_hold_seconds=(
+                config.replay_ingest_max_hold_seconds - config.genesys_verify_wait_seconds
+            ),
         )
         if pending is not None
         else None
@@ -198,7 +204,6 @@ def build_runtime(
         else None
     )
     policy = RetryPolicy.from_settings(config)
-    arrivals = Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds)
     replayer = Replayer(
         ledger=ledger,
         redeliverer=Redeliverer(config, cache=cache),

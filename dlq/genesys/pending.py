@@ -102,6 +102,12 @@ class PendingVerifications:
             raise
         return True
 
+    def kick(self) -> None:
+        """Schedule a run now, whatever is scheduled already (a drain of the DLQ ended:
+        the partial batch it held goes at once; a run meanwhile only finds it busy)."""
+        self._redis.set(SCHEDULED_KEY, "1", ex=int(SCHEDULE_GRACE_SECONDS))
+        self._schedule(0.0)
+
     def starting(self) -> None:
         """A run starts: from now on an id added schedules the next run. Ids held longer
         than `hold_seconds` go now, not to the run."""

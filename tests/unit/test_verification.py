@@ -13,6 +13,7 @@ import fakeredis
 import pytest
 from helpers import genesys_event, received_message
 
+from dlq.arrivals import Arrivals
 from dlq.clock import FakeClock
 from dlq.errors import BudgetWait
 from dlq.genesys.client import GenesysClient
@@ -29,6 +30,7 @@ from dlq.ledger import MemoryLedger, Status
 from dlq.ratelimit import Priority
 from dlq.replay import ReplayOutcome, Wait
 from dlq.verify import LOCK_KEY, Prefetcher, PrefetchOutcome
+from ingest.frontdoor import FrontDoor
 
 from .fakes import (
     CONVERSATION_ID,
@@ -393,6 +395,69 @@ def test_a_partial_batch_waits_no_longer_than_the_hold(prefetcher, pending, cloc
         pending.add(known_ids(genesys, 1)[0])
         clock.advance(0.9)  # a steady trickle: never quiet for a whole second
     assert prefetcher.run().outcome is PrefetchOutcome.VERIFIED
+
+
+DRAIN_HOLD = 45.0
+
+
+@pytest.fixture()
+def arrivals(cache, clock) -> Arrivals:
+    return Arrivals(cache, keep_seconds=60, clock=clock)
+
+
+@pytest.fixture()
+def drain_aware(verifying, pending, cache, clock, arrivals) -> Prefetcher:
+    return Prefetcher(
+        directory=verifying,
+        pending=pending,
+        lock_client=cache,
+        max_hold_seconds=5,
+        arrivals=arrivals,
+        drain_hold_seconds=DRAIN_HOLD,
+        clock=clock,
+    )
+
+
+def test_while_the_dlq_drains_a_partial_batch_gathers_up_to_the_drain_hold(
+    drain_aware, pending, clock, genesys, arrivals, transport
+):
+    arrivals.draining(True, for_seconds=25)
+    for _ in range(6):
+        pending.add(known_ids(genesys, 1)[0])
+        clock.advance(0.9)  # a steady trickle, past the 5 s hold of a burst
+
+    run = drain_aware.run()
+
+    assert run.outcome is PrefetchOutcome.GATHERING
+    assert run.again_in == pytest.approx(DRAIN_HOLD - 6 * 0.9)
+    assert transport.requests == []
+    clock.advance(DRAIN_HOLD)
+    assert drain_aware.run().outcome is PrefetchOutcome.VERIFIED
+
+
+def test_a_partial_batch_held_for_the_drain_goes_when_it_ends(
+    drain_aware, pending, clock, genesys, arrivals
+):
+    arrivals.draining(True, for_seconds=25)
+    pending.add(known_ids(genesys, 1)[0])
+    clock.advance(2)
+    assert drain_aware.run().outcome is PrefetchOutcome.GATHERING
+
+    assert arrivals.draining(False, for_seconds=25)  # the receive that ended the drain
+
+    assert drain_aware.run().outcome is PrefetchOutcome.VERIFIED
+
+
+def test_the_receive_that_ends_a_drain_kicks_a_verification_run(arrivals, pending, scheduled):
+    door = FrontDoor(ledger=MemoryLedger(), enqueuer=None, verifications=pending, arrivals=arrivals)  # type: ignore[arg-type]
+    door.received(10, wait_seconds=0)
+    door.received(3, wait_seconds=0)
+    assert scheduled.delays == []
+
+    door.received(0, wait_seconds=0)
+    door.received(0, wait_seconds=0)  # nothing drained since: no second run
+
+    assert scheduled.delays == [0.0]
 
 
 def test_when_the_budget_says_wait_the_ids_stay_and_the_run_comes_back_after_it(
