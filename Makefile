@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest unit contract integration e2e deployment bench-smoke bench \
+	bench-report \
 	redis-server clean build-IngestFunction
 
 $(STAMP): pyproject.toml
@@ -73,7 +74,12 @@ demo: $(STAMP) redis-server
 # DynamoDB on dynalite when node and npm are present (npm installs it into .bench-node/),
 # else on moto, as every run prints; `make bench DYNAMODB=moto` forces moto.
 bench: $(STAMP) redis-server
-	$(BIN)/python -m bench --dynamodb $(or $(DYNAMODB),auto)
+	$(BIN)/python -m bench --report --dynamodb $(or $(DYNAMODB),auto)
+
+# The tables of docs/performance.md and README.md again, from bench/results/ or, without
+# it, from the committed bench/summary.json (nothing is measured).
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.report
 
 # `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set;
 # by hand: `make build-IngestFunction ARTIFACTS_DIR=/tmp/ingest`. Wheels for Lambda's

@@ -1,12 +1,15 @@
 """The standard benchmark suite (`make bench`): each benchmark in its own process, then a summary.
 
-.venv/bin/python -m bench                    # limiter, ingest, drain, budget (~17 min)
+.venv/bin/python -m bench                    # limiter, ingest, drain, budget, deployed, growth
+                                             # (~25 min)
 .venv/bin/python -m bench --quick            # the same, tiny workloads
 .venv/bin/python -m bench --only drain budget
 .venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)
 .venv/bin/python -m bench drain --pools threads:16,prefork   # one benchmark, its own options
-.venv/bin/python -m bench --report           # the suite, then its figures into docs/performance.md
+.venv/bin/python -m bench --report           # the suite, then its figures into docs/performance.md,
+                                             # README.md's table and bench/summary.json
 .venv/bin/python -m bench report             # only the render, from bench/results/*.json
+                                             # (else from the committed bench/summary.json)
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from bench import backends
 from bench.common import RESULTS_DIR, machine
 
-SUITE = ("limiter", "ingest", "drain", "budget")
+SUITE = ("limiter", "ingest", "drain", "budget", "deployed", "growth")
 #: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
 BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "outage", "report")
 
@@ -185,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report and not failed:
         from bench import report
 
-        report.write(args.results, report.DOC)
-        print(f"figures rendered into {report.DOC}")
+        report.write(args.results, report.DOC, readme=report.README, summary=report.SUMMARY)
+        print(f"figures rendered into {report.DOC}, {report.README} and {report.SUMMARY}")
     if failed:
         print(f"failed: {', '.join(failed)}; docs/performance.md left as it was")
     return 1 if failed else 0

@@ -1,5 +1,7 @@
 """The baseline: the sequential DLQ replayer the usual tutorial writes, on the same stack.
 
+Mode: the tutorial's sequential loop draining the DLQ itself; no ledger, no worker.
+
 One event at a time: receive from the DLQ, GET the conversation, PATCH its customer
 participant "retrying", redeliver to the target, PATCH "done", delete the message.
 No ledger, no cache, no coalescing; a 429 sleeps its Retry-After and tries again. It

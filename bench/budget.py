@@ -1,5 +1,8 @@
 """How well a drain spends the Genesys budget: calls per event, 429s, pace, time vs ceiling.
 
+Mode: filled first. The ledger and the broker hold the backlog before the worker starts
+(`bench.deployed` measures the poller and the workers together).
+
 The simulator enforces the real per-token limit, 300 calls per 60 s window, as Genesys
 counts it (`--sim-limit 50 --sim-window 10` is a stricter shape: the limiter then keeps
 a margin of 3 calls per 10 s, 6 %, below the allowance header); the project's budget

@@ -1,5 +1,8 @@
 """What one replayed event costs: AWS requests, Redis commands and worker CPU, and the ceiling.
 
+Mode: filled first. The poller takes the whole DLQ into the ledger and the broker, then
+one worker starts and drains it (not as deployed: `bench.deployed` is).
+
 Ingest side: the Poller runs in this process, and its AWS calls are counted by a botocore
 `before-call` handler appended to botocore's built-in handlers, so every boto3 session
 built from then on carries it (the benchmark's own observer clients are built before it

@@ -17,6 +17,8 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
 
     .venv/bin/python -m bench.deployed            # 1,010 events, 250 conversations
     .venv/bin/python -m bench.deployed --quick    # 21 events
+    .venv/bin/python -m bench.deployed --monitor  # and where the Redis commands go (MONITOR:
+                                                  # slower; a diagnosis, not a figure)
 """
 
 from __future__ import annotations
@@ -123,8 +125,40 @@ def counting_redis_commands() -> Iterator[RedisCommandCounter]:
             cls.pack = original
 
 
+class RedisMonitor:
+    """Counts the commands redis-server runs by command, key family and caller (a client
+    or a Lua script), from MONITOR, in a thread of its own until `stop`."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self.counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redis-monitor", daemon=True)
+
+    def start(self) -> RedisMonitor:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        with self._client.monitor() as monitor:  # type: ignore[no-untyped-call]
+            while not self._stop.is_set():
+                seen = monitor.next_command()
+                words = seen["command"].split(" ")
+                key = words[1] if len(words) > 1 else ""
+                family = ":".join(key.split(":")[:3]) if key.startswith("dlq") else key[:20]
+                via = "lua" if seen["client_type"] == "lua" else "client"
+                self.counts[f"{via} {words[0].upper()} {family}"] += 1
+
+    def stop(self, events: int) -> dict[str, float]:
+        """The top families, per event."""
+        self._stop.set()
+        self._client.ping()  # wakes the monitor's read
+        self._thread.join(5)
+        return {name: round(n / events, 2) for name, n in self.counts.most_common(40)}
+
+
 def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_tasks: int,
-            timeout: float = 900.0) -> dict[str, Any]:  # fmt: skip
+            timeout: float = 900.0, monitor: bool = False) -> dict[str, Any]:  # fmt: skip
     """The DLQ filled, the workers started, then the poller drains while they run."""
     table = stack.fresh_round("deployed")
     workload = spec.generate()  # shuffled, as a DLQ hands events back
@@ -146,6 +180,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
             cpu_before = {name: tree_cpu_seconds(w.pid) for name, w in workers.items()}
             before = redis_calls(stack.redis)
             load_before = os.getloadavg()
+            monitored = RedisMonitor(stack.redis).start() if monitor else None
             started = time.perf_counter()
             with counting_aws_calls() as aws, counting_redis_commands() as poller_redis:
                 polled: list[float] = []
@@ -165,6 +200,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
             requests, errors = proxies.take()
             commands = calls_between(before, redis_calls(stack.redis))
             genesys = stack.dev.admin.stats()
+            by_family = monitored.stop(spec.events) if monitored else None
         finally:
             for worker in workers.values():
                 stop_child(worker.process)
@@ -218,6 +254,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
         "worker": {**worker_side, "dynamodb_error_answers": service_total(errors, "dynamodb")},
         "poller": poller_side,
         "goals": GOALS,
+        **({"redis_per_event_by_family": by_family} if by_family else {}),
         "counted_by": {
             "genesys": "the simulator's own counts, reset when the poller starts",
             "worker_aws": "bench.proxy, server side, on the workers' endpoints only",
@@ -251,6 +288,7 @@ def print_deployed(figures: Mapping[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.deployed", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="21 events")
+    parser.add_argument("--monitor", action="store_true", help="Redis commands by key family")
     backends.add_option(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -262,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = {
             "benchmark": "deployed",
             "machine": machine(),
-            **measure(stack, spec, floor_calls=calls, floor_tasks=tasks),
+            **measure(stack, spec, floor_calls=calls, floor_tasks=tasks, monitor=args.monitor),
         }
     write_results(args.output, figures)
     print_deployed(figures)

@@ -1,5 +1,10 @@
 """How fast a full DLQ drains with Genesys unconstrained, by worker pool and concurrency.
 
+Mode: filled first for the sweep (the workload written into the ledger and the broker
+before each worker starts: the worker's drain alone); the pipeline point runs the poller
+on a full DLQ while one worker runs, as `bench.deployed` does with both of the README's
+workers and Genesys at its real budget.
+
 Against the real local stack (redis-server, moto's server for SQS, DynamoDB on dynalite
 where node is present, else on moto: see bench.backends; the Genesys simulator at 20 ms
 latency and no effective rate limit) and an HTTP sink as the target (an API destination

@@ -1,5 +1,7 @@
 """How fast `dlq-replay export` writes, and whether its memory stays flat: rows/s, peak.
 
+Mode: the ledger written first, then one export; no worker.
+
 Fills a ledger table with `--items` items (the ledger's own `received_item`, written in
 batches of 25), then exports every one of them as the command does (`dlq.redrive.select`
 over the by-status index, page by page, into `dlq.export`) to a discarding stream, under

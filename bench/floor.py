@@ -1,5 +1,7 @@
 """The CPU floor of one replayed event: what the mandatory libraries alone cost, measured.
 
+Mode: each library operation alone, in this process (and Celery's no-op task in a worker).
+
 Issue 14 asks for at most 5 ms of worker CPU per event. Whether that is reachable at all
 depends on what boto3, requests, redis-py and Celery cost per call on the machine, with
 none of the project's decisions around them. Each operation an event needs is timed here

@@ -1,5 +1,7 @@
 """How fast the front doors move DLQ messages into the ledger and the broker.
 
+Mode: the front doors alone; no worker runs.
+
 Against the real local stack (DynamoDB on dynalite where node is present, else on moto;
 SQS on moto): the poller (in this process, `wait_seconds=0`) drains a full
 DLQ on moto's SQS, with 1 and 4 receivers; the Lambda handler is called in this process

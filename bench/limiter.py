@@ -1,5 +1,7 @@
 """How much of the Genesys budget the shared rate limiter spends, and whether Genesys says 429.
 
+Mode: the limiter alone, against the simulator; no ledger, no worker.
+
 Starts a throwaway redis-server and the Genesys simulator (as a child process, so it
 does not share the GIL with the callers), then runs N processes x M threads through
 `GenesysClient` for a bounded time, once per scenario:

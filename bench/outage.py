@@ -1,5 +1,7 @@
 """A target down for longer than the attempt budget, with the target breaker off and on.
 
+Mode: filled first, then a worker drains while the target is down and comes back.
+
 Against the real local stack (redis-server, moto, DynamoDB per bench.backends, the
 Genesys simulator) and an HTTP target in this process that answers 503 for `--down`
 seconds, far longer than the attempt budget (REPLAY_MAX_ATTEMPTS=4, backoff 1..4 s),

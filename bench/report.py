@@ -1,9 +1,12 @@
 """Render the benchmarks' figures from bench/results/*.json into docs/performance.md.
 
-Only the text between the marker comments is replaced; the prose around it is kept.
-Each table is stamped with when and where it was measured (date, machine, load average,
-DynamoDB backend), read from its own JSON. A benchmark without a results file is named
-as not measured, never filled from an older render.
+Only the text between the marker comments is replaced; the prose around it is kept (in
+docs/performance.md, and the table of README.md's Performance section). Each table is
+stamped with when and where it was measured (date, machine, load average, DynamoDB
+backend), read from its own JSON. A render also writes `bench/summary.json`, committed:
+each benchmark's figures (its bulky series left out), so a checkout without
+`bench/results/` re-renders the same tables; a benchmark in neither is named as not
+measured, never filled from an older render.
 
     .venv/bin/python -m bench.report                 # after `python -m bench` or one benchmark
     .venv/bin/python -m bench --report               # run the suite, then render
@@ -23,9 +26,16 @@ from typing import Any
 from bench import scale
 from bench.common import RESULTS_DIR
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "performance.md"
+README = ROOT / "README.md"
+SUMMARY = Path(__file__).resolve().parent / "summary.json"
 START = "<!-- bench:figures:start -->"
 END = "<!-- bench:figures:end -->"
+README_START = "<!-- bench:readme:start -->"
+README_END = "<!-- bench:readme:end -->"
+#: Series too long for the committed summary (no section renders them).
+BULKY = ("timeline", "samples", "arrivals", "series", "per_second")
 #: Issue 14's goals for the worker's cost per event (standard workload, dynalite).
 COST_GOALS = {
     "cpu_ms_per_event": 5.0,
@@ -37,17 +47,48 @@ COST_GOALS = {
 Figures = Mapping[str, Any]
 
 
-def load(results: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """Every `<name>.json` in `results`, by name, with its path."""
+def load(results: Path, summary: Path | None = None) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every `<name>.json` in `results`, by name, with its path; a benchmark that has none
+    there comes from `summary` (the committed figures of the last full run)."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    if summary is not None and summary.exists():
+        for name, figures in json.loads(summary.read_text()).items():
+            found[name] = (summary, figures)
+    if results.is_dir():
+        for path in sorted(results.glob("*.json")):
+            found[path.stem] = (path, json.loads(path.read_text()))
+    return found
+
+
+def summarize(found: Mapping[str, tuple[Path, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The figures to commit: every benchmark's, its bulky series left out."""
     return {
-        path.stem: (path, json.loads(path.read_text())) for path in sorted(results.glob("*.json"))
+        name: _stamped(path, _pruned(figures)) for name, (path, figures) in sorted(found.items())
     }
+
+
+def _stamped(path: Path, figures: dict[str, Any]) -> dict[str, Any]:
+    """`figures` with the time they were measured, as `stamp` read it (an old result that
+    does not say when keeps its file's time, not the summary's)."""
+    machine = dict(figures.get("machine") or {})
+    if not machine.get("measured_at"):
+        measured = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        figures = {**figures, "machine": {**machine, "measured_at": measured}}
+    return figures
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _pruned(v) for k, v in value.items() if k not in BULKY}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
 
 
 def stamp(path: Path, figures: Figures) -> str:
     """When, on what, how busy, and which DynamoDB server: one line under each heading."""
     info = figures.get("machine") or {}
-    measured = info.get("measured_at") or datetime.fromtimestamp(
+    measured = info.get("measured_at") or datetime.fromtimestamp(  # an old result's file time
         path.stat().st_mtime, UTC
     ).isoformat(timespec="seconds")
     parts = [f"Measured {measured.replace('T', ' ').replace('+00:00', ' UTC')}"]
@@ -67,7 +108,8 @@ def stamp(path: Path, figures: Figures) -> str:
         parts.append(f"DynamoDB on {where}")
     elif isinstance(backend, str):
         parts.append(f"DynamoDB on {backend}")
-    return "_" + "; ".join(parts) + f"; from `bench/results/{path.name}`._"
+    source = "bench/summary.json" if path.name == SUMMARY.name else f"bench/results/{path.name}"
+    return "_" + "; ".join(parts) + f"; from `{source}`._"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -430,9 +472,118 @@ def ingest_section(path: Path, figures: Figures) -> str:
 # --- the document ------------------------------------------------------------------------
 
 
-def render(results: Path) -> str:
+def deployed_section(path: Path, figures: Figures) -> str:
+    goals = figures["goals"]
+    rows = [
+        (label, figures[key], f"≤ {goals[key]:g}", _verdict(figures[key] <= goals[key]))
+        for key, label in (
+            ("genesys_calls_per_event", "Genesys calls per event"),
+            ("patches_per_conversation", "PATCHes per conversation"),
+            ("dynamodb_per_event", "DynamoDB requests per event (workers)"),
+            ("redis_commands_per_event", "Redis commands per event (workers and poller)"),
+            ("worker_over_floor", "worker CPU over the libraries' floor (same run)"),
+        )
+    ]
+    rows += [
+        ("worker CPU, ms per event (both workers)", figures["worker_cpu_ms_per_event"], "", ""),
+        ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
+        ("poller: Redis commands per event", figures["poller"]["redis_commands_per_event"], "", ""),
+        ("the poller took / all final / tracking settled, s",
+         f"{figures['poller_seconds']:g} / {figures['drain_seconds']:g} / "
+         f"{figures['tracking_settled_seconds']:g}", "", ""),
+        ("events per second (poller start -> all final)", figures["events_per_second"], "", ""),
+    ]  # fmt: skip
+    tasks = ", ".join(f"{name} {n:,}" for name, n in figures["worker"]["tasks"].items())
+    return "\n\n".join(
+        [
+            "### As deployed (`bench.deployed`, issue 22)",
+            stamp(path, figures),
+            f"{figures['events']:,} events over {figures['conversations']} conversations, "
+            "shuffled in the DLQ; the poller drains it while the README's two workers run "
+            "(redelivery threads:16, tracking threads:2); Genesys at "
+            f"{figures['genesys_per_minute']} calls a minute.",
+            table(("figure", "measured", "goal", ""), rows),
+            f"Tasks run: {tasks}. Genesys calls: {figures['genesys_by_endpoint']}.",
+        ]
+    )
+
+
+def growth_section(path: Path, figures: Figures) -> str:
+    goals = figures["goals"]
+    rows: list[tuple[Any, ...]] = [
+        (label, figures[key], f"≤ {goals[key]:g}", _verdict(figures[key] <= goals[key]))
+        for key, label in (
+            ("reconciler_read_units_per_changed_item",
+             "reconciler: read units per item changed since its last pass"),
+            ("sampler_read_units_per_minute", "metrics sampler: read units per minute"),
+            ("status_seconds", "`status`: seconds"),
+        )
+    ]  # fmt: skip
+    for name, run in figures["reconciler_passes"].items():
+        measured = f"{run['read_units']:g} / {run['queries']:g} / {run['seconds']:g}"
+        rows.append((f"reconciler pass ({name}): read units / queries / s", measured, "", ""))
+    return "\n\n".join(
+        [
+            "### Reads as the ledger grows (`bench.growth`, issue 22)",
+            stamp(path, figures),
+            f"{figures['items']:,} items, {figures['changed_items']:,} changed in the last hour, "
+            f"{figures['changed_since_last_pass']} since the reconciler's last pass. Passes: "
+            "`first` without a high-water mark (after a Redis flush: the whole hour), "
+            "`caught_up` once tracking covers it all, `changed` after the new changes.",
+            table(("figure", "measured", "goal", ""), rows),
+        ]
+    )
+
+
+def readme_table(found: Mapping[str, tuple[Path, Figures]]) -> str:
+    """README.md's Performance table: the headline figures, each with its date."""
+    rows: list[tuple[str, str]] = []
+
+    def when(figures: Figures) -> str:
+        measured = (figures.get("machine") or {}).get("measured_at") or ""
+        return measured[:10]
+
+    if "deployed" in found:
+        d = found["deployed"][1]
+        rows += [
+            (f"as deployed ({when(d)}): Genesys calls per event / PATCHes per conversation",
+             f"{d['genesys_calls_per_event']:g} / {d['patches_per_conversation']:g}"),
+            (f"as deployed ({when(d)}): DynamoDB / Redis per event, worker CPU ms per event",
+             f"{d['dynamodb_per_event']:g} / {d['redis_commands_per_event']:g}, "
+             f"{d['worker_cpu_ms_per_event']:g} ({d['worker_over_floor']:g}x the libraries' "
+             "floor)"),
+        ]  # fmt: skip
+    if "growth" in found:
+        g = found["growth"][1]
+        rows.append(
+            (f"ledger of {g['items']:,} items ({when(g)}): reconciler pass / sampler / `status`",
+             f"{g['reconciler_read_units_per_pass']:g} read units (without its mark "
+             f"{g['reconciler_read_units_first_pass']:g}) / {g['sampler_read_units_per_minute']:g}"
+             f" read units a minute / {g['status_seconds']:g} s"),
+        )  # fmt: skip
+    if (budget := found.get("budget")) and "goals" in budget[1]:
+        for goal in budget[1]["goals"]:
+            rows.append(
+                (f"budget ({when(budget[1])}): {goal['figure'].strip()}", str(goal["value"]))
+            )
+    if "drain" in found:
+        drain = found["drain"][1]
+        for point in drain.get("sweep", []):
+            verify = "on" if point["verify_conversation"] else "off"
+            rows.append(
+                (f"drain, filled first ({when(drain)}): {point['pool']}:{point['concurrency']}, "
+                 f"verification {verify}", f"{point['events_per_second']:.1f} events/s"),
+            )  # fmt: skip
+    if "floor" in found:
+        floor = found["floor"][1]
+        rows.append((f"the libraries' floor ({when(floor)})",
+                     f"{floor['floor_cpu_ms_per_event']:g} ms of CPU per event"))  # fmt: skip
+    return table(("figure", "value"), rows)
+
+
+def render(results: Path, summary: Path | None = None) -> str:
     """The markdown that goes between the markers."""
-    found = load(results)
+    found = load(results, summary)
     sections: list[str] = []
     missing: list[str] = []
 
@@ -455,13 +606,17 @@ def render(results: Path) -> str:
         sections.append(cost_section(path, inner, inside="drain"))
     else:
         missing.append("`python -m bench.cost`")
+    add("deployed", deployed_section)
+    add("growth", growth_section)
     add("floor", floor_section)
     add("drain", drain_section)
     add("limiter", limiter_section)
     add("ingest", ingest_section)
     if missing:
         sections.append(
-            "Not in this render (no results file in `bench/results/`): " + ", ".join(missing) + "."
+            "Not in this render (no results in `bench/results/` or `bench/summary.json`): "
+            + ", ".join(missing)
+            + "."
         )
     header = (
         "<!-- Generated by `python -m bench.report` from bench/results/*.json: "
@@ -470,21 +625,32 @@ def render(results: Path) -> str:
     return "\n\n".join([header, *sections])
 
 
-def replace_figures(document: str, figures: str) -> str:
+def replace_figures(document: str, figures: str, *, start: str = START, end: str = END) -> str:
     """`document` with the text between the markers replaced by `figures`."""
-    start, end = document.find(START), document.find(END)
-    if start < 0 or end < start:
+    first, last = document.find(start), document.find(end)
+    if first < 0 or last < first:
         raise ValueError(
-            f"the document needs the markers {START} and {END}, in that order, around "
+            f"the document needs the markers {start} and {end}, in that order, around "
             "the generated figures: add them where the tables go"
         )
-    return f"{document[: start + len(START)]}\n{figures}\n{document[end:]}"
+    return f"{document[: first + len(start)]}\n{figures}\n{document[last:]}"
 
 
-def write(results: Path, doc: Path) -> str:
-    """Render `results` into `doc`; answers what went between the markers."""
-    figures = render(results)
+def write(
+    results: Path, doc: Path, *, readme: Path | None = None, summary: Path | None = None
+) -> str:
+    """Render `results` (and the summary) into `doc` and the README's table, and write the
+    summary of what was rendered; answers what went between the doc's markers."""
+    figures = render(results, summary)
     doc.write_text(replace_figures(doc.read_text(), figures))
+    found = load(results, summary)
+    if readme is not None:
+        text = replace_figures(
+            readme.read_text(), readme_table(found), start=README_START, end=README_END
+        )
+        readme.write_text(text)
+    if summary is not None and found:
+        summary.write_text(json.dumps(summarize(found), indent=1) + "\n")
     return figures
 
 
@@ -492,10 +658,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.report", description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--readme", type=Path, default=README, help="its Performance table")
+    parser.add_argument(
+        "--summary", type=Path, default=SUMMARY, help="the committed figures it reads and writes"
+    )
     args = parser.parse_args(argv)
-    if not args.results.is_dir():
-        parser.error(f"{args.results} does not exist: run `python -m bench` first")
-    figures = write(args.results, args.doc)
+    if not args.results.is_dir() and not args.summary.exists():
+        parser.error(
+            f"neither {args.results} nor {args.summary} exists: run `python -m bench` first"
+        )
+    figures = write(args.results, args.doc, readme=args.readme, summary=args.summary)
     print(f"rendered {figures.count('### ')} tables from {args.results} into {args.doc}")
     return 0
 

@@ -1,5 +1,7 @@
 """A scale model: what a real outage's backlog takes, from the figures `bench.budget` measured.
 
+Mode: arithmetic on `bench.budget`'s figures; nothing runs.
+
 Pure arithmetic, no stack. A backlog of `events` over `conversations` drains no faster
 than the measured redelivery rate of one worker (the verify-off drain: redelivery that
 waits on no Genesys read), and no redelivery of a conversation starts before its

@@ -9,6 +9,7 @@ synthetic workload.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,8 @@ def test_render_stamps_each_table_with_date_machine_load_and_backend(
     cost = json.loads((results / "cost.json").read_text())
 
     stamps = [line for line in between.splitlines() if line.startswith("_Measured ")]
-    assert len(stamps) == 3
-    budget_stamp, cost_stamp, floor_stamp = stamps
+    assert len(stamps) == 5
+    budget_stamp, cost_stamp, deployed_stamp, growth_stamp, floor_stamp = stamps
     assert budget["machine"]["measured_at"][:10] in budget_stamp
     assert budget["machine"]["cpu_model"] in budget_stamp
     load = " / ".join(f"{x:g}" for x in budget["machine"]["load_average_1_5_15"])
@@ -74,6 +75,7 @@ def test_render_stamps_each_table_with_date_machine_load_and_backend(
     assert "DynamoDB on moto" in budget_stamp
     assert "DynamoDB on dynalite 4.0.0" in cost_stamp
     assert "DynamoDB on dynalite 4.0.0" in floor_stamp
+    assert "DynamoDB on dynalite 4.0.0" in deployed_stamp and "dynalite" in growth_stamp
     # The cost figures of issue 14, and the ceiling computed from them.
     assert f"| {cost['worker']['cpu_ms_per_event']:g} | ≤ 5 |" in between
     assert f"{cost['ceiling']['events_per_second']:g} events/s" in between
@@ -95,6 +97,53 @@ def test_a_second_render_gives_the_same_document(results: Path, tmp_path: Path) 
     once = doc.read_text()
     report.write(results, doc)
     assert doc.read_text() == once
+
+
+def test_deployed_and_growth_figures_stand_next_to_their_goals(results: Path) -> None:
+    between = report.render(results)
+    for name, section in (("deployed", "### As deployed"), ("growth", "### Reads as the ledger")):
+        figures = json.loads((results / f"{name}.json").read_text())
+        assert section in between
+        for key, goal in figures["goals"].items():
+            value = figures[key]
+            row = next(
+                line
+                for line in between.splitlines()
+                if line.startswith("| ") and f"| {report._cell(value)} | ≤ {goal:g} |" in line
+            )
+            assert ("| met |" in row) is (value <= goal), (key, row)
+
+
+def test_the_summary_renders_the_same_tables_in_a_checkout_without_results(
+    results: Path, tmp_path: Path
+) -> None:
+    summary, empty = tmp_path / "summary.json", tmp_path / "no-results"  # as bench/summary.json
+    first, second = tmp_path / "first.md", tmp_path / "second.md"
+    _document(first, "")
+    _document(second, "")
+
+    rendered = report.write(results, first, summary=summary)
+    again = report.write(empty, second, summary=summary)
+
+    assert "from `bench/summary.json`" not in rendered
+    assert again == re.sub(r"`bench/results/\w+\.json`", "`bench/summary.json`", rendered)
+
+
+def test_the_readme_table_is_rendered_between_its_markers(results: Path, tmp_path: Path) -> None:
+    doc, readme = tmp_path / "performance.md", tmp_path / "README.md"
+    _document(doc, "")
+    readme.write_text(
+        f"# dlq-replay\n\n## Performance\n\n{report.README_START}\nold\n"
+        f"{report.README_END}\n\n## After\n"
+    )
+    deployed = json.loads((results / "deployed.json").read_text())
+
+    report.write(results, doc, readme=readme)
+
+    text = readme.read_text()
+    assert "\nold\n" not in text and text.endswith(f"{report.README_END}\n\n## After\n")
+    assert f"{deployed['genesys_calls_per_event']:g} / " in text
+    assert deployed["machine"]["measured_at"][:10] in text
 
 
 def test_a_document_without_markers_is_refused_and_left_alone(
