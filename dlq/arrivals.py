@@ -15,11 +15,12 @@ short-lived signals in Redis let a pass wait for the rest:
 A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
-trickle still drains (order is then kept as far as the hold reached). One task of the
-conversation at a time takes the turn to come back (`take_turn`), as long again as the
-hold has lasted, so a drain of D seconds costs it about log2(D / quiet) waits; the
-conversation's other tasks come back once, when the hold ends, and find their items
-settled by its pass. All of it is read from Redis, before the conversation's lock.
+trickle still drains (order is then kept as far as the hold reached). While the DLQ
+drains, one task of the conversation at a time takes the turn to come back
+(`take_turn`), as long again as the hold has lasted, so a drain of D seconds costs it
+about log2(D / quiet) waits; the conversation's other tasks come back once, when the
+hold ends, and find their items settled by its pass. A quiet period's rest has a known
+end: every task comes back then. All of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ def turn_key(conversation_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """How long an ordered pass should wait for arrivals (`wait`, 0.0: go now), and how
-    long until its conversation's hold ends whatever arrives (`ends_in`)."""
+    """How long an ordered pass should wait for arrivals (`wait`, 0.0: go now), how long
+    until its conversation's hold ends whatever arrives (`ends_in`), and whether the wait
+    is the DLQ's drain (open-ended) rather than a quiet period's rest (known)."""
 
     wait: float
     ends_in: float
+    draining: bool = False
 
 
 NO_HOLD = Hold(0.0, 0.0)
@@ -100,8 +103,9 @@ class Arrivals:
 
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
-        their way: as long again as the hold has lasted, and never past its end,
-        `keep_seconds` after its first arrival (whose note lapses then)."""
+        their way: the rest of the quiet period, or while the DLQ drains as long again as
+        the hold has lasted; never past its end, `keep_seconds` after its first arrival
+        (whose note lapses then)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
         pipe.get(first_arrival_key(conversation_id))
@@ -114,7 +118,9 @@ class Arrivals:
         ends_in = self._keep - held
         if ends_in <= 0:
             return NO_HOLD
-        return Hold(min(max(wait, held), ends_in), ends_in)
+        if draining:  # no known end: as long again as the hold has lasted
+            wait = max(wait, held)
+        return Hold(min(wait, ends_in), ends_in, bool(draining))
 
     def take_turn(self, conversation_id: str, seconds: float) -> bool:
         """Whether the asking task is the one of its conversation to come back in

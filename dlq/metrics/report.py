@@ -32,6 +32,7 @@ class CountingLedger(Protocol):
         *,
         updated_before: str | None = None,
         updated_after: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[LedgerItem]: ...
 
 
@@ -79,8 +80,10 @@ def status_report(
 
 def _oldest_pending(ledger: CountingLedger) -> dict[str, Any] | None:
     """The pending item received first, among the least recently updated of each pending
-    status (the head of its index: one page read, not a scan)."""
-    heads = [next(iter(ledger.by_status(status)), None) for status in sorted(PENDING_STATUSES)]
+    status (the head of its index: one item read, not a page)."""
+    heads = [
+        next(iter(ledger.by_status(status, limit=1)), None) for status in sorted(PENDING_STATUSES)
+    ]
     oldest = min((h for h in heads if h is not None), key=lambda i: i.received_at, default=None)
     if oldest is None:
         return None

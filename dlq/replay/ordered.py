@@ -245,9 +245,9 @@ class OrderedPass:
 
     def await_arrivals(self, conversation_id: str) -> None:
         """Raise `Wait` while events of the conversation may still be on their way from
-        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock. One task of
-        the conversation comes back for its pass; the others when the hold ends, to find
-        their items settled by it."""
+        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock. While the
+        DLQ drains, one task of the conversation comes back for its pass, the others when
+        the hold ends, to find their items settled by it."""
         if self._arrivals is None:
             return
         hold = self._arrivals.hold(
@@ -260,7 +260,7 @@ class OrderedPass:
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
             "REPLAY_INGEST_MAX_HOLD_SECONDS)"
         )
-        if self._arrivals.take_turn(conversation_id, hold.wait):
+        if not hold.draining or self._arrivals.take_turn(conversation_id, hold.wait):
             raise Wait(reason, retry_after=hold.wait + random.uniform(0.05, 0.3))
         raise Wait(
             f"{reason}; another task of the conversation comes back for it, this one when "

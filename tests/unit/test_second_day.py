@@ -270,6 +270,21 @@ def test_one_task_of_a_conversation_comes_back_for_its_pass_the_others_when_the_
     assert "when the hold ends" in str(other.value)
 
 
+def test_without_a_drain_every_task_waits_only_the_rest_of_the_quiet_period(
+    held_back, receive, arrivals, clock
+):
+    first, second = receive(), receive()
+    arrivals.arrived(CONVERSATION_ID)
+    clock.advance(20)
+    arrivals.arrived(CONVERSATION_ID)  # the Lambda front door: no drain to wait for
+    clock.advance(1.5)
+
+    for key in (first, second):
+        with pytest.raises(Wait) as raised:
+            held_back().replay(key, lock=CONVERSATION_ID)
+        assert 0.5 <= (raised.value.retry_after or 0.0) < 1.0  # not the 21.5 s held
+
+
 def test_an_item_whose_hold_has_lapsed_goes_while_the_dlq_drains(
     held_back, receive, target, arrivals
 ):
