@@ -66,6 +66,12 @@ def limits(context: SendContext, arn: str) -> OwnLimits:
     return OwnLimits(rate=context.connections.destination(arn).rate_per_second or None)
 
 
+def prepare(context: SendContext, arn: str) -> None:
+    """The destination's connection credentials, read (and cached) before the slot."""
+    connections = context.connections
+    connections.credentials(connections.destination(arn).connection_arn)
+
+
 def _call(
     context: SendContext, destination: Destination, replay: Replay, credentials: Credentials
 ) -> str:
@@ -107,4 +113,5 @@ KIND = TargetKind(
     resource_prefix="api-destination/",
     send=send,
     limits=limits,
+    prepare=prepare,
 )

@@ -54,6 +54,8 @@ class SendContext(Protocol):
 Send = Callable[[SendContext, Replay], str]
 #: What a target says of its own limits (`dlq.targets.pacing`), given its ARN.
 Limits = Callable[[SendContext, str], OwnLimits]
+#: Reads what a send to the target needs (credentials), given its ARN, before its slot.
+Prepare = Callable[[SendContext, str], None]
 
 
 def with_client(service: str, send: Callable[[Any, Replay], str]) -> Send:
@@ -70,6 +72,9 @@ class TargetKind:
     `send` makes one delivery (asking the context for the boto3 client it needs) and
     answers the target's receipt (a message id, an execution ARN...). `limits`, when a
     kind has it, reads the target's own limits (a rate, a cap in flight) for its pace.
+    `prepare`, when a kind has it, reads what the send needs before the pace grants its
+    slot: a send held up after its slot by a lookup reaches the target together with the
+    next ones, as if no pace held.
     """
 
     name: str
@@ -78,3 +83,4 @@ class TargetKind:
     arn_service: str | None = None
     resource_prefix: str = ""
     limits: Limits | None = None
+    prepare: Prepare | None = None

@@ -199,7 +199,9 @@ class Redeliverer:
         )
         try:
             limits = plan.kind.limits(self, plan.destination) if plan.kind.limits else NO_LIMITS
-            # The pace gates the send itself: nothing of the event's is built after it.
+            if plan.kind.prepare is not None:
+                plan.kind.prepare(self, plan.destination)
+            # The pace gates the send itself: nothing of the event's is built or read after it.
             with self._paces.sending(plan.destination, target_arn=target_arn, limits=limits):
                 detail = plan.kind.send(self, replay)
         except ClientError as error:
