@@ -17,8 +17,8 @@ A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
 drains, one task of the conversation at a time takes the turn to come back
-(`take_turn`), as long again as the hold has lasted, so a drain of D seconds costs it
-about log2(D / quiet) waits; the conversation's other tasks come back once, when the
+(`take_turn`), as long again as the hold has lasted (at most `DRAIN_WAIT_QUIETS` quiet
+periods, which bounds how late it comes after the drain ends); the conversation's other tasks come back once, when the
 hold ends, and find their items settled by its pass. A quiet period's rest has a known
 end: every task comes back then. All of it is read from Redis, before the conversation's lock.
 """
@@ -33,6 +33,9 @@ from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.fleet import fleet_key
 
 DRAINING_KEY = fleet_key("arrival", "draining")
+#: While the DLQ drains, a pass's wait grows with the hold, up to this many quiet periods:
+#: fewer comebacks in a long drain, and a pass late by at most that much after it ends.
+DRAIN_WAIT_QUIETS = 5
 
 
 def arrival_key(conversation_id: str) -> str:
@@ -104,7 +107,7 @@ class Arrivals:
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
         their way: the rest of the quiet period, or while the DLQ drains as long again as
-        the hold has lasted; never past its end, `keep_seconds` after its first arrival
+        the hold has lasted (within `DRAIN_WAIT_QUIETS` quiet periods); never past its end, `keep_seconds` after its first arrival
         (whose note lapses then)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
@@ -118,8 +121,8 @@ class Arrivals:
         ends_in = self._keep - held
         if ends_in <= 0:
             return NO_HOLD
-        if draining:  # no known end: as long again as the hold has lasted
-            wait = max(wait, held)
+        if draining:  # no known end: as long again as the hold has lasted, within a cap
+            wait = max(wait, min(held, DRAIN_WAIT_QUIETS * quiet_seconds))
         return Hold(min(wait, ends_in), ends_in, bool(draining))
 
     def take_turn(self, conversation_id: str, seconds: float) -> bool:

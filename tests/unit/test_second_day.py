@@ -237,7 +237,7 @@ def test_while_the_poller_drains_the_dlq_every_pass_waits(
     assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
 
 
-@pytest.mark.parametrize(("waited", "wait"), [(0, 2), (1, 2), (8, 8), (25, 5)])
+@pytest.mark.parametrize(("waited", "wait"), [(0, 2), (1, 2), (8, 8), (15, 10), (25, 5)])
 def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hold(
     held_back, receive, arrivals, clock, waited, wait
 ):
