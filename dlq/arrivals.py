@@ -17,10 +17,11 @@ A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
 drains, one task of the conversation at a time takes the turn to come back
-(`take_turn`), as long again as the hold has lasted (at most `DRAIN_WAIT_QUIETS` quiet
-periods, which bounds how late it comes after the drain ends); the conversation's other tasks come back once, when the
-hold ends, and find their items settled by its pass. A quiet period's rest has a known
-end: every task comes back then. All of it is read from Redis, before the conversation's lock.
+(`take_turn`), each wait as long again as the hold has lasted, at most
+`DRAIN_WAIT_QUIETS` quiet periods (so it comes at most that late after the drain ends);
+the conversation's other tasks come back once, when the hold ends, and find their items
+settled by its pass. A quiet period's rest has a known end: every task comes back then.
+All of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ class Arrivals:
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
         their way: the rest of the quiet period, or while the DLQ drains as long again as
-        the hold has lasted (within `DRAIN_WAIT_QUIETS` quiet periods); never past its end, `keep_seconds` after its first arrival
-        (whose note lapses then)."""
+        the hold has lasted (within `DRAIN_WAIT_QUIETS` quiet periods); never past the
+        hold's end, `keep_seconds` after its first arrival (whose note lapses then)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
         pipe.get(first_arrival_key(conversation_id))
