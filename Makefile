@@ -34,11 +34,12 @@ typecheck: $(STAMP)
 	  --allow-any-generics --no-warn-return-any --no-warn-unused-ignores \
 	  --disable-error-code=union-attr tests
 
-# Two test processes, a file each at a time: every process starts its own redis-server,
+# Three test processes (on two cores: most tests wait on the servers they start), a file
+# each at a time: every process starts its own redis-server,
 # moto and simulator (tests/conftest.py picks free ports), so files never share state.
 # Tests marked `isolated` run after, in a process of their own (see the marker's users).
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest -n 2 --dist loadfile --durations=25 -m "not isolated"
+	$(BIN)/pytest -n 3 --dist loadfile --durations=25 -m "not isolated"
 	$(BIN)/pytest -m isolated tests/e2e
 
 test: lint typecheck pytest

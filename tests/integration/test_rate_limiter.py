@@ -452,8 +452,9 @@ def test_a_burst_follows_the_lower_allowance_of_the_server(
     assert sim_admin.stats().status(429) == 0
     assert client_limiter(client).effective_per_minute == 2900.0  # 116 per 2.4 s
     assert counts["waits"] > 0
-    # No window was spent, so the exhausted-window hold never had to step in.
-    assert most_counted < 120
+    # No window was overspent: at most the server's 120 (a loaded machine may land the
+    # last calls of one of our windows in the server's next one, spending the headroom).
+    assert most_counted <= 120
 
 
 def client_limiter(client: GenesysClient) -> RateLimiter:

@@ -20,6 +20,7 @@ import fakeredis
 import pytest
 from helpers import received_message
 
+from dlq.arrivals import Arrivals
 from dlq.clock import FakeClock
 from dlq.events import EventKey, parse_dlq_message
 from dlq.genesys.client import GenesysClient
@@ -39,6 +40,7 @@ from .fakes import (
     DEBOUNCE_SECONDS,
     LEASE_SECONDS,
     PREFIX,
+    QUIET_SECONDS,
     TARGET_ARN,
     FakeParking,
     FakeTarget,
@@ -277,6 +279,12 @@ def make_replayer(
 
 
 @pytest.fixture()
+def arriving(cache: fakeredis.FakeRedis, clock: FakeClock) -> Arrivals:
+    """The ingest's notes of arrivals (`dlq.arrivals`), as the tracker reads them."""
+    return Arrivals(cache, keep_seconds=60, clock=clock)
+
+
+@pytest.fixture()
 def tracker(
     ledger: MemoryLedger,
     client: GenesysClient,
@@ -284,7 +292,9 @@ def tracker(
     cache: fakeredis.FakeRedis,
     tracking_news: TrackingNews,
     clock: FakeClock,
+    arriving: Arrivals,
 ) -> Tracker:
+    """Told of arrivals, as the workers' tracker is (tasks/runtime.py)."""
     return Tracker(
         ledger=ledger,
         client=client,
@@ -292,6 +302,8 @@ def tracker(
         cache=cache,
         prefix=PREFIX,
         pending_ttl=tracking_news.pending_ttl,
+        arrivals=arriving,
+        quiet_seconds=QUIET_SECONDS,
         clock=clock,
     )
 

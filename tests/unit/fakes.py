@@ -42,6 +42,8 @@ LEASE_SECONDS = 150.0
 DEBOUNCE_SECONDS = 5.0
 #: The Genesys attribute prefix of the unit tests' settings.
 PREFIX = "dlqReplay"
+#: REPLAY_INGEST_QUIET_SECONDS of the tests' trackers and passes.
+QUIET_SECONDS = 2.0
 
 _CONVERSATION = re.compile(r"/api/v2/conversations/([^/]+)$")
 _ATTRIBUTES = re.compile(r"/api/v2/conversations/([^/]+)/participants/([^/]+)/attributes$")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dlq.arrivals import Arrivals
 from dlq.clock import moment
 from dlq.genesys.errors import GenesysServerError, RateLimitWait
 from dlq.ledger import IMMINENT_SECONDS as IMMINENT_RETRY_SECONDS
@@ -15,7 +14,6 @@ from dlq.tracking import (
     MAX_DEFER_SECONDS,
     PENDING_PREFIX,
     SNAPSHOT_PREFIX,
-    Tracker,
     TrackingOutcome,
 )
 
@@ -24,7 +22,7 @@ from .fakes import (
     CUSTOMER_ID,
     DEBOUNCE_SECONDS,
     LEASE_SECONDS,
-    PREFIX,
+    QUIET_SECONDS,
     patches,
     settle,
 )
@@ -196,31 +194,6 @@ def test_a_run_deferred_for_max_defer_seconds_patches_anyway(
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
     [patch] = patches(transport.requests)
     assert attributes_of(patch)["dlqReplayRetrying"] == "1"
-
-
-QUIET_SECONDS = 2.0
-
-
-@pytest.fixture()
-def arriving(cache, clock):
-    """The ingest's notes of arrivals (`dlq.arrivals`)."""
-    return Arrivals(cache, keep_seconds=60, clock=clock)
-
-
-@pytest.fixture()
-def tracker(ledger, client, directory, cache, tracking_news, clock, arriving):
-    """This module's tracker is told of arrivals, as the workers' is (tasks/runtime.py)."""
-    return Tracker(
-        ledger=ledger,
-        client=client,
-        directory=directory,
-        cache=cache,
-        prefix=PREFIX,
-        pending_ttl=tracking_news.pending_ttl,
-        arrivals=arriving,
-        quiet_seconds=QUIET_SECONDS,
-        clock=clock,
-    )
 
 
 def test_an_event_just_taken_from_the_dlq_defers_the_run_until_it_is_quiet(
