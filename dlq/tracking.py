@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import redis
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import DRAIN_WAIT_QUIETS, Arrivals
 from dlq.clock import SYSTEM_CLOCK, Clock, moment
 from dlq.errors import GiveUp
 from dlq.fleet import lua
@@ -290,10 +290,15 @@ class Tracker:
 
     def deferral(self, conversation_id: str, *, minimum: float) -> float:
         """How long a deferred run waits: as long as it has waited so far (so a backlog
-        costs a few ledger queries, not one per debounce), within `MAX_DEFER_SECONDS`."""
+        costs a few ledger queries, not one per debounce), within `MAX_DEFER_SECONDS`; at
+        most `DRAIN_WAIT_QUIETS` quiet periods while it waits for arrivals, so that it
+        follows the end of a drain closely."""
         raw = self._cache.get(PENDING_PREFIX + conversation_id)
         waited = self._clock.now() - float(raw) if raw else 0.0
-        return max(minimum, min(waited, MAX_DEFER_SECONDS - waited))
+        wait = max(minimum, min(waited, MAX_DEFER_SECONDS - waited))
+        if self._coming(conversation_id):
+            wait = min(wait, max(minimum, DRAIN_WAIT_QUIETS * self._quiet))
+        return wait
 
     def last_tracked(self, conversation_id: str) -> dict[str, str]:
         """What the latest run wrote: digest, the ledger time it covered, any error."""

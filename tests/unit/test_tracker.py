@@ -224,6 +224,18 @@ def test_a_draining_dlq_defers_a_conversation_at_rest_at_most_max_defer_seconds(
     assert len(patches(transport.requests)) == 1
 
 
+def test_a_run_deferred_for_a_drain_checks_again_within_a_few_quiet_periods(
+    tracker, arriving, tracking_news, receive, ledger, clock
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    arriving.draining(True, for_seconds=3600)
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    clock.advance(60)  # deferred for a minute: an imminent sibling would wait 60 s more
+
+    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == 5 * QUIET_SECONDS
+
+
 def test_nothing_arriving_lets_a_conversation_at_rest_be_tracked_at_once(
     tracker, arriving, tracking_news, receive, ledger, clock, transport
 ):
