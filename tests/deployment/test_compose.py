@@ -127,6 +127,12 @@ class Loopback:
         for path in self.paths.values():
             path.mkdir(parents=True, exist_ok=True)
 
+    def tmp(self, service: str) -> Path:
+        """`service`'s own /tmp."""
+        path = self.paths["/tmp"] / service
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def value(self, text: str) -> str:
         for name, port in SERVICE_PORTS.items():
             text = text.replace(f"{name}:{port}", f"127.0.0.1:{self.ports[name]}")
@@ -171,7 +177,9 @@ class Project:
             "PATH": f"{BIN}{os.pathsep}{os.defpath}",
             "PYTHONPATH": str(REPO),
             "HOME": str(self.net.root),
-            "TMPDIR": str(self.net.paths["/tmp"]),
+            # Each container has a /tmp of its own (the worker's and the tracker's heartbeat
+            # files are both `worker.alive`, one per container).
+            "TMPDIR": str(self.net.tmp(name)),
             # Ports inside a container are its own; here they must not collide.
             "REPLAY_METRICS_PORT": str(free_port()),
             "POLLER_METRICS_PORT": str(free_port()),
