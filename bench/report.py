@@ -515,13 +515,24 @@ def growth_section(path: Path, figures: Figures) -> str:
         for key, label in (
             ("reconciler_read_units_per_changed_item",
              "reconciler: read units per item changed since its last pass"),
-            ("sampler_read_units_per_minute", "metrics sampler: read units per minute"),
+            ("sampler_read_units_per_minute",
+             "metrics sampler: read units per minute (its recount spread over its period)"),
             ("status_seconds", "`status`: seconds"),
         )
     ]  # fmt: skip
     for name, run in figures["reconciler_passes"].items():
         measured = f"{run['read_units']:g} / {run['queries']:g} / {run['seconds']:g}"
         rows.append((f"reconciler pass ({name}): read units / queries / s", measured, "", ""))
+    if "recount_read_units" in figures:  # the status counts kept in Redis (dlq.metrics.tally)
+        every = figures["recount_every_seconds"] / 3600
+        rows += [
+            ("metrics sample: read units (the counts kept in Redis)",
+             figures["sampler_read_units_per_sample"], "", ""),
+            (f"status counts' recount, every {every:g} h: read units / s",
+             f"{figures['recount_read_units']:g} / {figures['recount_seconds']:g}", "", ""),
+            ("`status` on a flushed Redis (it recounts first): seconds",
+             figures["status_seconds_recounting"], "", ""),
+        ]  # fmt: skip
     return "\n\n".join(
         [
             "### Reads as the ledger grows (`bench.growth`, issue 22)",

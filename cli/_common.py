@@ -18,6 +18,7 @@ from dlq.awserrors import Explanation, explain_aws
 from dlq.doctor.explain import explain_redis, redact_url
 from dlq.errors import ConfigurationError, DlqReplayError
 from dlq.ledger import Ledger
+from dlq.metrics.tally import StatusTally
 from dlq.redisclient import redis_client
 from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings, load_settings
@@ -85,7 +86,11 @@ def redis_of(config: Settings, **options: Any) -> redis.Redis:
 
 
 def ledger_of(config: Settings) -> Ledger:
-    """The ledger table the settings name."""
+    """The ledger table the settings name; the status changes it writes (redrive,
+    resolve) move the fleet's status counts in Redis (connected on the first move)."""
     return Ledger(
-        aws_client("dynamodb", config), config.ledger_table, ttl_days=config.ledger_ttl_days
+        aws_client("dynamodb", config),
+        config.ledger_table,
+        ttl_days=config.ledger_ttl_days,
+        moves=StatusTally(redis_of(config), config.ledger_table),
     )

@@ -79,7 +79,13 @@ def status(
     client = redis_of(config)
     try:
         report = status_report(
-            ledger_of(config), client, config.ledger_table, now=now, since=since, until=until
+            ledger_of(config),
+            client,
+            config.ledger_table,
+            now=now,
+            since=since,
+            until=until,
+            recount_every=config.replay_tally_recount_seconds,
         )
         report["targets_held"] = held_report(config, client, report, now=now)
     finally:
@@ -109,6 +115,7 @@ def status(
     )
     out.table("waiting in the ledger now", ["status", "items"], list(report["waiting"].items()))
     out.line(f"resolved by operators, nothing sent (in the ledger now): {report['resolved']}")
+    out.line(counted_line(report["counted"]))
     for_genesys = report["waiting_for_genesys"]
     if for_genesys:
         out.table(
@@ -119,6 +126,17 @@ def status(
     show_held(out, report["targets_held"])
     oldest = report["oldest_pending"]
     out.line(oldest_pending(oldest, now=now) if oldest else "nothing pending")
+
+
+def counted_line(counted: Mapping[str, Any]) -> str:
+    """Where the counts of what waits come from, in one line."""
+    if counted["recounted_at"] is None:
+        return "counted from the ledger just now (its counts in Redis are being recounted)"
+    drift = counted["drift"]
+    off = ", ".join(f"{status} {n:+d}" for status, n in drift.items())
+    return f"counted as items move; last set from the ledger at {counted['recounted_at']}" + (
+        f" (the counts had drifted: {off})" if off else ""
+    )
 
 
 def oldest_pending(oldest: Mapping[str, Any], *, now: float) -> str:

@@ -185,9 +185,13 @@ class Settings(HealthSettings, PaceSettings, OutageSettings, BaseSettings):
     poller_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9809
     #: The address both endpoints bind to; 0.0.0.0 in a container Prometheus scrapes.
     replay_metrics_address: str = "127.0.0.1"
-    #: How often the fleet samples ledger counts (Select=COUNT) and the DLQ depth; one
-    #: process takes each sample.
+    #: How often the fleet samples the ledger's status counts (kept in Redis as items
+    #: move: `dlq.metrics.tally`) and the DLQ depth; one process takes each sample.
     replay_metrics_sample_seconds: PositiveFloat = 60.0
+    #: How often the status counts are set right from the table (a `Select=COUNT` per
+    #: counted status, by the process taking that sample): what drifted (TTL expiry, a
+    #: process stopped between a write and its count) is corrected and reported.
+    replay_tally_recount_seconds: PositiveFloat = 21600.0
     #: Where a worker's processes write their metric files (prometheus_client's own
     #: variable); empty: a fresh temporary directory per worker.
     prometheus_multiproc_dir: str = ""

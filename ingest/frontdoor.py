@@ -13,6 +13,7 @@ from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit
 from dlq.ledger import Ledger, LedgerStore
+from dlq.metrics.tally import StatusTally
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.redisclient import redis_client
 from dlq.secrets.redis_auth import RedisCredentials
@@ -49,17 +50,18 @@ class FrontDoor:
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer, VerifyScheduler
 
+        # Connects on first use, not here.
+        redis_auth = redis_auth or RedisCredentials.from_settings(settings)
+        client = redis_client(settings, redis_auth, health_check_interval=30)
         ledger = Ledger(
             # As the worker's (tasks/runtime.py): the requests are dlq.ledger's alone, and
             # the contract tests check them with validation on (0.28 ms per write saved).
             aws_client("dynamodb", settings, validate=False),
             settings.ledger_table,
             ttl_days=settings.ledger_ttl_days,
+            moves=StatusTally(client, settings.ledger_table),
         )
         verifications = None
-        # Connects on first use, not here.
-        redis_auth = redis_auth or RedisCredentials.from_settings(settings)
-        client = redis_client(settings, redis_auth, health_check_interval=30)
         if settings.replay_verify_conversation:
             verifications = PendingVerifications(client, VerifyScheduler(app, broker=client))
         arrivals = None

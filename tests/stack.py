@@ -21,6 +21,8 @@ from devstack.http_sink import HttpSink
 from dlq.aws import aws_client
 from dlq.boundary import TrustBoundary
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem, create_table
+from dlq.metrics.tally import StatusTally
+from dlq.redisclient import redis_client
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller
@@ -62,7 +64,13 @@ class Stack:
         self.sqs = aws_client("sqs", self.settings)
         self.dynamodb = aws_client("dynamodb", self.settings)
         create_table(self.dynamodb, self.settings.ledger_table)
-        self.ledger = Ledger(self.dynamodb, self.settings.ledger_table)
+        # As the product's front doors and workers build it: its status changes move the
+        # fleet's status counts (`dlq.metrics.tally`).
+        self.ledger = Ledger(
+            self.dynamodb,
+            self.settings.ledger_table,
+            moves=StatusTally(redis_client(self.settings), self.settings.ledger_table),
+        )
         self.dlq_url = self.queue(f"dlq-{self.unique}")
         self.target_url = self.queue(f"target-{self.unique}")
         self.target_arn = self.arn_of(self.target_url)

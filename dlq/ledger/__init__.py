@@ -9,7 +9,8 @@ Genesys, target or metrics code.
 | `status` | statuses, which are final, the claim rule |
 | `model` | items, history entries, the errors of a transition (re-exports `status`) |
 | `port` | `LedgerStore`, the contract both stores keep (held by the contract tests) |
-| `store`, `reads` | `Ledger`, the DynamoDB table through a low-level boto3 client: writes, reads |
+| `store`, `writes`, `reads` | `Ledger` on DynamoDB (low-level boto3): transitions, writes, reads |
+| `moves` | `StatusMoves`: who both stores tell of each status change (the counts kept in Redis) |
 | `memory` | `MemoryLedger`, its in-memory twin |
 | `forgetting`, `redriving`, `resolving` | what `forget`, `redrive`, `resolve` write, for both |
 | `changes` | an operator's change, written only if the item is as it was listed |

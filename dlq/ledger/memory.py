@@ -39,6 +39,7 @@ from dlq.ledger.model import (
     with_history,
     with_wait,
 )
+from dlq.ledger.moves import NO_MOVES, StatusMoves
 from dlq.ledger.redriving import check_redrivable, redrive_change
 from dlq.ledger.resolving import resolve_change
 from dlq.redact import scrub
@@ -49,9 +50,12 @@ Item = dict[str, Any]
 class MemoryLedger:
     """Implements `LedgerStore` on a dict; counts requests like the DynamoDB client would."""
 
-    def __init__(self, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK, moves: StatusMoves = NO_MOVES
+    ) -> None:
         self.ttl_days = ttl_days
         self._clock = clock
+        self._moves = moves
         self._items: dict[tuple[str, str], Item] = {}
         self._lock = threading.Lock()
 
@@ -327,7 +331,8 @@ class MemoryLedger:
             if key in self._items:
                 return False
             self._items[key] = copy.deepcopy(item)
-            return True
+        self._moves.moved(None, Status(item["status"]))
+        return True
 
     def _update(
         self,
@@ -344,8 +349,12 @@ class MemoryLedger:
             if item is None or not condition(item):
                 current = LedgerItem.from_item(copy.deepcopy(item)) if item else None
             else:
+                old = Status(item["status"])
                 change(item)
-                return LedgerItem.from_item(copy.deepcopy(item))
+                current = LedgerItem.from_item(copy.deepcopy(item))
+                if current.status is not old:
+                    self._moves.moved(old, current.status)
+                return current
         raise refused(current)
 
     def _select(self, wanted: Callable[[Item], bool], order: str) -> list[Item]:

@@ -14,7 +14,8 @@ from dlq.ledger.schema import BY_CONVERSATION_INDEX, BY_STATUS_INDEX
 
 
 class TableReads:
-    """The reads of `Ledger` (its writes are in `store`), through a low-level boto3 client."""
+    """The reads of `Ledger` (its writes are in `writes` and `store`), through a low-level
+    boto3 client."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._client = client

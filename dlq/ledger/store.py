@@ -15,8 +15,8 @@ contract tests holds both to the same behaviour.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,21 +47,29 @@ from dlq.ledger.model import (
     with_history,
     with_wait,
 )
-from dlq.ledger.reads import TableReads
+from dlq.ledger.moves import NO_MOVES, StatusMoves
 from dlq.ledger.redriving import check_redrivable, redrive_change
 from dlq.ledger.resolving import resolve_change
+from dlq.ledger.writes import TableWrites, is_condition_failure
 from dlq.redact import scrub
 
 
-class Ledger(TableReads):
+class Ledger(TableWrites):
     """The ledger table, through a boto3 DynamoDB client (low-level, typed attribute values)."""
 
     def __init__(
-        self, client: Any, table: str, *, ttl_days: int = 90, clock: Clock = SYSTEM_CLOCK
+        self,
+        client: Any,
+        table: str,
+        *,
+        ttl_days: int = 90,
+        clock: Clock = SYSTEM_CLOCK,
+        moves: StatusMoves = NO_MOVES,
     ) -> None:
         super().__init__(client, table)
         self.ttl_days = ttl_days
         self._clock = clock
+        self._moves = moves
 
     @property
     def clock(self) -> Clock:
@@ -74,6 +82,7 @@ class Ledger(TableReads):
         (left alone: `count_duplicate` records EventBridge's duplicates)."""
         item = received_item(parsed, message, now=self._clock.now(), ttl_days=self.ttl_days)
         if self._put_new(item):
+            self._moves.moved(None, Status.RECEIVED)
             return None
         return self.get(parsed.key)
 
@@ -91,7 +100,7 @@ class Ledger(TableReads):
         Keyed by the SQS message id (a bad message may have no event id), so the same
         message received twice is one item. True when it was new.
         """
-        return self._put_new(
+        new = self._put_new(
             rejected_item(
                 message,
                 reason,
@@ -102,6 +111,9 @@ class Ledger(TableReads):
                 code=code,
             )
         )
+        if new:
+            self._moves.moved(None, Status.REJECTED)
+        return new
 
     def count_duplicate(self, key: EventKey) -> LedgerItem:
         """Count one more copy of an event the ledger already has (shown by `status`).
@@ -125,10 +137,18 @@ class Ledger(TableReads):
         """Take the item for one attempt: `received`, due `retry_scheduled`, or a lapsed lease.
 
         Counts the attempt (so a crash still uses one) and returns the item with a fresh
-        `claim_token`; raises `ClaimRefused` with the current item otherwise.
+        `claim_token`; raises `ClaimRefused` with the current item otherwise. DynamoDB
+        answers with the item as it was (its status is the move's origin), and the claim's
+        own writes are applied to it here: the same item as a read after the write.
         """
         now = self._clock.now()
-        attributes = self._update(
+        sets = {
+            "status": Status.IN_PROGRESS.value,
+            "lease_until": round(now, 3) + lease_seconds,
+            "claim_token": uuid.uuid4().hex,
+            "updated_at": iso(now),
+        }
+        old = self._update(
             key.event_id,
             route_of(key),
             update=(
@@ -137,20 +157,23 @@ class Ledger(TableReads):
             ),
             condition=CLAIM_CONDITION,
             values={
-                "in_progress": Status.IN_PROGRESS.value,
+                "in_progress": sets["status"],
                 "received": Status.RECEIVED.value,
                 "retry": Status.RETRY_SCHEDULED.value,
                 "zero": 0,
                 "one": 1,
-                "lease": round(now, 3) + lease_seconds,
-                "token": uuid.uuid4().hex,
-                "now": iso(now),
+                "lease": sets["lease_until"],
+                "token": sets["claim_token"],
+                "now": sets["updated_at"],
                 "epoch": round(now, 3),
             },
             refused=lambda current: ClaimRefused(current if current else self.get(key)),
             old_on_refusal=True,
+            returns="ALL_OLD",
         )
-        return LedgerItem.from_item(attributes)
+        if old["status"] != Status.IN_PROGRESS:  # else a lapsed lease taken over
+            self._moves.moved(Status(old["status"]), Status.IN_PROGRESS)
+        return LedgerItem.from_item({**old, **sets, "attempts": int(old.get("attempts", 0)) + 1})
 
     def finish(
         self,
@@ -168,6 +191,8 @@ class Ledger(TableReads):
         """End the attempt that `claimed` holds: to `status`, with the attempt in its history.
 
         Raises `StaleClaim` when the claim was lost meanwhile (another worker took over).
+        Answers `claimed` with this write applied (DynamoDB returns nothing: the claim holds
+        the item, and only `count_duplicate` may have written to it since).
         """
         check_finish_status(status)
         at = iso(self._clock.now())
@@ -187,28 +212,39 @@ class Ledger(TableReads):
             "token": claimed.claim_token,
         }
         removes = ["lease_until", "claim_token"]
+        finished: dict[str, Any] = {
+            "status": status,
+            "updated_at": at,
+            "history": tuple(values["history"]),
+            "lease_until": None,
+            "claim_token": None,
+            "next_attempt_at": next_attempt_at,
+        }
         if error is not None:
             sets.append("last_error = :error")
-            values["error"] = scrub(error)[:1000]  # a target's answer may be quoted
+            values["error"] = finished["last_error"] = scrub(error)[:1000]  # may quote a target
             if status is Status.REJECTED:  # the worker's verdict: the trust boundary
                 sets.append("reject_reason = :error")
+                finished["reject_reason"] = values["error"]
         if error_code:
             sets.append("last_error_code = :code")
-            values["code"] = failure_code(error_code)
+            values["code"] = finished["last_error_code"] = failure_code(error_code)
         if next_attempt_at is not None:
             sets.append("next_attempt_at = :next")
             values["next"] = next_attempt_at
         else:
             removes.append("next_attempt_at")
-        attributes = self._update(
+        self._update(
             claimed.event_id,
             claimed.route,
             update=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
             condition="claim_token = :token",
             values=values,
             refused=lambda _: StaleClaim.of(claimed),
+            returns="NONE",
         )
-        return LedgerItem.from_item(attributes)
+        self._moves.moved(Status.IN_PROGRESS, status)
+        return dataclasses.replace(claimed, **finished)
 
     def postpone(
         self,
@@ -251,7 +287,9 @@ class Ledger(TableReads):
                 **extra,
             },
             refused=lambda _: StaleClaim.of(claimed),
+            returns="NONE",
         )
+        self._moves.moved(Status.IN_PROGRESS, Status.RETRY_SCHEDULED)
 
     def redrive(
         self,
@@ -296,9 +334,10 @@ class Ledger(TableReads):
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 raise ClaimRefused(self._stored(listed.event_id, listed.route)) from None
             raise
+        self._moves.moved(listed.status, Status(change.sets["status"]))
         return LedgerItem.from_item(marshal.plain(response["Attributes"]))
 
     def forget(self, listed: LedgerItem, *, note: str = "forgotten") -> LedgerItem:
@@ -328,65 +367,3 @@ class Ledger(TableReads):
             old_on_refusal=True,
         )
         return LedgerItem.from_item(attributes)
-
-    def _stored(self, event_id: str, route: str) -> LedgerItem | None:
-        """The item at this key as it stands (a rejected item's route is not always the
-        `route_of` its key: see `rejected_item`)."""
-        response = self._client.get_item(
-            TableName=self.table, Key=marshal.key(event_id, route), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return LedgerItem.from_item(marshal.plain(item)) if item else None
-
-    def _put_new(self, item: dict[str, Any]) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self.table,
-                Item=marshal.typed(item),
-                ConditionExpression="attribute_not_exists(event_id)",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
-
-    def _update(
-        self,
-        event_id: str,
-        route: str,
-        *,
-        update: str,
-        condition: str,
-        values: dict[str, Any],
-        refused: Callable[[LedgerItem | None], Exception],
-        old_on_refusal: bool = False,
-    ) -> dict[str, Any]:
-        """One conditional UpdateItem; the new item, or `refused(current)` raised if the
-        check fails. With `old_on_refusal`, DynamoDB answers a refusal with the item as it
-        stands (`ReturnValuesOnConditionCheckFailure`), so the caller needs no second read;
-        an emulator that ignores the parameter answers without it, and `current` is None."""
-        names = {"#s": "status"} if "#s" in update or "#s" in condition else None
-        extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
-        if old_on_refusal:
-            extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        try:
-            response = self._client.update_item(
-                TableName=self.table,
-                Key=marshal.key(event_id, route),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=marshal.values(**values),
-                ReturnValues="ALL_NEW",
-                **extra,
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                old = exc.response.get("Item")
-                raise refused(LedgerItem.from_item(marshal.plain(old)) if old else None) from None
-            raise
-        return marshal.plain(response["Attributes"])
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")

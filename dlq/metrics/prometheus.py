@@ -134,7 +134,7 @@ class SampleCollector(Collector):
             return
         ledger = GaugeMetricFamily(
             f"{NS}_ledger_items",
-            "Ledger items waiting, by status (sampled with Select=COUNT on the by-status index).",
+            "Ledger items waiting, by status (sampled from the counts kept as items move).",
             labels=["status"],
         )
         dlq = GaugeMetricFamily(

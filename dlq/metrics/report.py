@@ -1,9 +1,11 @@
 """The `status` report: outcomes counted as they happened, and what waits in the ledger now.
 
 Nothing here scans the ledger. Outcomes come from the Redis counters
-(`dlq.metrics.counters`), one HGETALL per minute of the window; what waits comes from a
-`Select=COUNT` query per status on the by-status index, and the oldest waiting item from
-the head of each pending status's index. Reusable by any view (`status --watch`).
+(`dlq.metrics.counters`), one HGETALL per minute of the window; what waits comes from the
+status counts kept as items move (`dlq.metrics.tally`: recounted from the table first when
+due, which the report says), the oldest waiting item from the head of each pending
+status's index, and what holds the retries from their items (`retry_scheduled`, read with
+the two attributes it needs). Reusable by any view (`status --watch`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dlq.codes import GENESYS_WAIT_CODES, TARGET_HOLD_CODES
 from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 from dlq.metrics.counters import RETENTION_SECONDS, read_counts
 from dlq.metrics.sampling import SAMPLED_STATUSES
+from dlq.metrics.tally import StatusTally
 
 
 class CountingLedger(Protocol):
@@ -44,11 +47,23 @@ def status_report(
     now: float,
     since: float | None = None,
     until: float | None = None,
+    recount_every: float = 21600.0,
 ) -> dict[str, Any]:
     """The report as data. `since` defaults to, and is clipped to, the counters' retention;
-    `until` (the outcomes' end, not what waits: that is always now) defaults to `now`."""
+    `until` (the outcomes' end, not what waits: that is always now) defaults to `now`.
+    `scope` is the ledger table's name: it names the counters and the status counts."""
     # The ledger first: without it there is nothing to report, and its error says why.
-    waiting = {status.value: ledger.count_by_status(status) for status in SAMPLED_STATUSES}
+    kept = StatusTally(client, scope).current(ledger.count_by_status, every=recount_every)
+    if kept is None:  # another process is recounting them right now: count here
+        in_ledger = {s: ledger.count_by_status(s) for s in (*SAMPLED_STATUSES, Status.RESOLVED)}
+        counted: dict[str, Any] = {"recounted_at": None, "drift": {}}
+    else:
+        in_ledger = dict(kept.by_status)
+        counted = {
+            "recounted_at": iso(kept.recounted_at),
+            "drift": {s.value: d for s, d in kept.drift.items() if d},
+        }
+    waiting = {status.value: in_ledger[status] for status in SAMPLED_STATUSES}
     oldest = _oldest_pending(ledger)
     for_genesys: Counter[str] = Counter()
     for_targets: dict[str, Counter[str]] = {}  # items held by their target, by hold code
@@ -71,7 +86,10 @@ def status_report(
         "since_epoch": counts.since,
         "waiting": waiting,
         # Ended by operators without a delivery (`resolve`), as the ledger holds them now.
-        "resolved": ledger.count_by_status(Status.RESOLVED),
+        "resolved": in_ledger[Status.RESOLVED],
+        # When the counts of `waiting` and `resolved` were last set from the table, and
+        # how far the counts kept as items moved were off then.
+        "counted": counted,
         "waiting_for_genesys": dict(sorted(for_genesys.items())),
         "waiting_on_targets": {t: dict(c) for t, c in sorted(for_targets.items())},
         "oldest_pending": oldest,

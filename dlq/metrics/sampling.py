@@ -1,10 +1,11 @@
 """Gauges sampled at an interval, by one process of the fleet at a time.
 
-How many ledger items wait in each status (a `Select=COUNT` query per status on the
-by-status index, never a scan) and how deep the DLQ is (`GetQueueAttributes`). Any
-number of workers and pollers run a `Sampler`; a Redis lease (`SET NX EX interval`)
-lets one of them take each sample, and writes it to a Redis hash that every process's
-metrics endpoint reads when scraped, so every endpoint shows the same, fresh numbers.
+How many ledger items wait in each status (the counts kept in Redis as items move,
+`dlq.metrics.tally`, recounted from the table when due: no read of the ledger a minute)
+and how deep the DLQ is (`GetQueueAttributes`). Any number of workers and pollers run a
+`Sampler`; a Redis lease (`SET NX EX interval`) lets one of them take each sample, and
+writes it to a Redis hash that every process's metrics endpoint reads when scraped, so
+every endpoint shows the same, fresh numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
+from dlq.metrics.tally import StatusTally
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,9 @@ SAMPLED_STATUSES = (
 class Sampler:
     """Takes the fleet's sample when no other process took it within `interval` seconds.
 
-    `count_status` answers how many ledger items have a status (`Ledger.count_by_status`);
-    `queue_depth` answers the DLQ's (visible, in flight) messages. Either may be None.
+    `count_status` answers how many ledger items have a status (`Ledger.count_by_status`),
+    which recounts the `tally` every `recount_every` seconds; `queue_depth` answers the
+    DLQ's (visible, in flight) messages. Either may be None.
     """
 
     def __init__(
@@ -49,11 +52,14 @@ class Sampler:
         count_status: Callable[[Status], int] | None,
         queue_depth: Callable[[], tuple[int, int]] | None,
         interval: float,
+        recount_every: float = 21600.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = client
         self._scope = scope
         self._count_status = count_status
+        self._tally = StatusTally(client, scope, clock=clock)
+        self._recount_every = recount_every
         self._queue_depth = queue_depth
         self._interval = interval
         self._clock = clock
@@ -66,8 +72,10 @@ class Sampler:
             return False
         values: dict[Any, float] = {}  # redis-py types hset keys as a wide union
         if self._count_status is not None:
-            for status in SAMPLED_STATUSES:
-                values[f"ledger:{status.value}"] = self._count_status(status)
+            counts = self._tally.current(self._count_status, every=self._recount_every)
+            if counts is not None:  # else another process is recounting: next sample
+                for status in SAMPLED_STATUSES:
+                    values[f"ledger:{status.value}"] = counts.by_status[status]
         if self._queue_depth is not None:
             visible, in_flight = self._queue_depth()
             values["dlq:visible"] = visible

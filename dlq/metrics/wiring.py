@@ -86,6 +86,7 @@ def start_endpoint(
         count_status=ledger.count_by_status,
         queue_depth=depth,
         interval=settings.replay_metrics_sample_seconds,
+        recount_every=settings.replay_tally_recount_seconds,
     ).start()
     log.debug(f"metrics: serving /metrics on {settings.replay_metrics_address}:{port}")
 

@@ -19,6 +19,7 @@ import copy
 import hashlib
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,24 +58,46 @@ Key = EventKey
 # --- the two stores -------------------------------------------------------------------
 
 
+class MovesSeen:
+    """The status changes a store told (`dlq.ledger.moves.StatusMoves`), in order."""
+
+    def __init__(self) -> None:
+        self.moves: list[tuple[Status | None, Status]] = []
+
+    def moved(self, old: Status | None, new: Status) -> None:
+        self.moves.append((old, new))
+
+    def net(self) -> Counter[Status]:
+        """How many items each status holds, by the moves alone."""
+        held: Counter[Status] = Counter()
+        for old, new in self.moves:
+            if old is not None:
+                held[old] -= 1
+            held[new] += 1
+        return +held
+
+
 @dataclass(frozen=True)
 class Backend:
-    """A store under test, its clock, and a peek at the raw attributes it holds."""
+    """A store under test, its clock, a peek at the raw attributes it holds, and the
+    status changes it told."""
 
     ledger: LedgerStore
     clock: FakeClock
     stored: Callable[[EventKey], dict[str, Any] | None]
+    seen: MovesSeen
 
 
 def memory_backend() -> Backend:
     """`MemoryLedger` on a fresh `FakeClock`."""
     clock = FakeClock()
-    memory = MemoryLedger(clock=clock)
+    seen = MovesSeen()
+    memory = MemoryLedger(clock=clock, moves=seen)
 
     def held(key: EventKey) -> dict[str, Any] | None:
         return copy.deepcopy(memory._items.get((key.event_id, route_of(key))))
 
-    return Backend(memory, clock, held)
+    return Backend(memory, clock, held, seen)
 
 
 def dynamodb_backend(settings: Settings, table: str) -> Backend:
@@ -89,7 +112,8 @@ def dynamodb_backend(settings: Settings, table: str) -> Backend:
         )
         return marshal.plain(response["Item"]) if "Item" in response else None
 
-    return Backend(Ledger(client, table, clock=clock), clock, stored)
+    seen = MovesSeen()
+    return Backend(Ledger(client, table, clock=clock, moves=seen), clock, stored, seen)
 
 
 @pytest.fixture()
@@ -100,6 +124,11 @@ def ledger(backend: Backend) -> LedgerStore:
 @pytest.fixture()
 def clock(backend: Backend) -> FakeClock:
     return backend.clock
+
+
+@pytest.fixture()
+def seen(backend: Backend) -> MovesSeen:
+    return backend.seen
 
 
 @pytest.fixture()

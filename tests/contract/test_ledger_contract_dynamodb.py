@@ -12,6 +12,7 @@ from dlq.settings import Settings
 # The contract's tests and fixtures, collected here against this module's `backend`.
 from .ledger_contract import *  # noqa: F403
 from .ledger_contract import Backend, dynamodb_backend
+from .ledger_contract_moves import *  # noqa: F403
 from .ledger_contract_operators import *  # noqa: F403
 
 

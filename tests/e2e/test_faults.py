@@ -165,13 +165,17 @@ def unexplained_repeats(repeats: dict[str, int], items: list[Any]) -> int:
     return sum(max(0, n - timed_out[event_id]) for event_id, n in repeats.items())
 
 
+#: Events of a kill -9 drain: enough that each kill lands mid-drain at 0.3 s a send.
+EVENTS = 40
+
+
 # One thread per worker is the literal bound (repeats <= kills); eight threads
 # show the general one (repeats <= kills x threads: one in-flight attempt per thread).
 @pytest.mark.parametrize("concurrency", [1, CONCURRENCY])
 def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_posts(
     env, genesys_sim, unique, launcher, concurrency
 ):
-    events = [genesys_event() for _ in range(60)]
+    events = [genesys_event() for _ in range(EVENTS)]
     with (
         RecordingSink(delay=0.3) as sink,
         configured({**env, "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url})}),
@@ -179,10 +183,10 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
         stack = Stack(unique, genesys_sim)
         for event in events:
             stack.put_dlq(event, target_arn=API_DESTINATION)
-        assert stack.ingest() == {"accepted": 60}
+        assert stack.ingest() == {"accepted": EVENTS}
 
         kills = 0
-        for name, threshold in (("first", 15), ("second", 35)):
+        for name, threshold in (("first", EVENTS // 4), ("second", EVENTS * 3 // 5)):
             worker = start_worker(launcher, name, concurrency)
             eventually(
                 lambda: len(sink.delivered()) >= threshold,  # noqa: B023 (called at once)
@@ -198,7 +202,7 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
 
         start_worker(launcher, "survivor", concurrency)
         report: Counter[str] = Counter()
-        items = stack.wait_final(60, timeout=90, tick=reconciler_tick(report))
+        items = stack.wait_final(EVENTS, timeout=90, tick=reconciler_tick(report))
 
     assert {i.status for i in items} == {Status.REPLAYED}
     delivered = sink.delivered()
@@ -213,8 +217,8 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
     assert all(len(sink.keys_of(event_id)) == 1 for event_id in repeats)
     attempts = Counter(i.attempts for i in items)
     print(
-        f"\nkill -9: {kills} kills x {concurrency} threads, 60 events, {at_last_kill} delivered "
-        f"at the last kill; duplicates {duplicates} over {len(repeats)} events, "
+        f"\nkill -9: {kills} kills x {concurrency} threads, {EVENTS} events, {at_last_kill} "
+        f"delivered at the last kill; duplicates {duplicates} over {len(repeats)} events, "
         f"{unexplained} not explained by a recorded timeout (bound {kills * concurrency}); "
         f"attempts per item {dict(sorted(attempts.items()))}; "
         f"reconciler {dict(report)}"

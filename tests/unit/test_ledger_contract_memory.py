@@ -8,6 +8,7 @@ import pytest
 # The contract's tests and fixtures, collected here against this module's `backend`.
 from contract.ledger_contract import *  # noqa: F403
 from contract.ledger_contract import Backend, memory_backend
+from contract.ledger_contract_moves import *  # noqa: F403
 from contract.ledger_contract_operators import *  # noqa: F403
 
 

@@ -16,7 +16,8 @@ from dlq.ledger import Status
 from dlq.metrics.counters import BUCKET_SECONDS, OutcomeCounters, bucket_key, read_counts
 from dlq.metrics.emf import EmfCounts, emf_line
 from dlq.metrics.labels import MAX_TARGETS, dlq_error_label, target_label
-from dlq.metrics.sampling import Sampler, read_sample
+from dlq.metrics.sampling import LEASE_PREFIX, Sampler, read_sample
+from dlq.metrics.tally import COUNTED
 from dlq.observe import Fanout, NoMetrics
 from dlq.replay import ReplayOutcome
 from dlq.replay.recorded import observed
@@ -220,7 +221,14 @@ def test_one_process_takes_each_sample_and_every_endpoint_reads_it(
     assert sample["ledger:exhausted"] == 1
     assert sample["ledger:in_progress"] == 0
     assert (sample["dlq:visible"], sample["dlq:not_visible"]) == (4, 1)
-    assert len(queries) == 5  # one COUNT per sampled status, by one process
+    # The first sample sets the status counts from the table: one COUNT per counted
+    # status, by one process; the next ones read the counts kept in Redis.
+    assert sorted(queries) == sorted(COUNTED)
+    clock.advance(60)
+    cache.delete(LEASE_PREFIX + "ledger-t")  # the interval's lease ended
+    assert sampler(peer_cache).sample_once() is True
+    assert len(queries) == len(COUNTED)
+    assert read_sample(cache, "ledger-t")["ledger:received"] == 2
 
 
 # --- EMF ------------------------------------------------------------------------------------
