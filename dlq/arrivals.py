@@ -16,27 +16,33 @@ A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
-drains, one task of the conversation at a time takes the turn to come back
-(`take_turn`), each wait as long again as the hold has lasted, at most
-`DRAIN_WAIT_QUIETS` quiet periods (so it comes at most that late after the drain ends);
-the conversation's other tasks come back once, when the hold ends, and find their items
-settled by its pass. A quiet period's rest has a known end: every task comes back then.
-All of it is read from Redis, before the conversation's lock.
+drains, one task of the conversation at a time takes the turn (`take_turn`) and parks
+its pass (`park`): the receive that ends the drain takes the parked passes (`unpark`) and
+the front door sends them, a quiet period later. No task asks again and again whether the
+drain has ended; the parked one also comes back when the hold ends, in case the drain's
+end is never seen (the poller stopped). The conversation's other tasks come back once,
+when the hold ends, and find their items settled by its pass. A quiet period's rest has
+a known end: every task comes back then. All of it is read from Redis, before the
+conversation's lock.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.events import EventKey
 from dlq.fleet import fleet_key
 
 DRAINING_KEY = fleet_key("arrival", "draining")
-#: While the DLQ drains, a pass's wait grows with the hold, up to this many quiet periods:
-#: fewer comebacks in a long drain, and a pass late by at most that much after it ends.
+#: While the DLQ drains, tracking's deferral grows with the hold, up to this many quiet
+#: periods (`dlq.tracking`): fewer comebacks, and at most that late after the drain ends.
 DRAIN_WAIT_QUIETS = 5
+#: The passes parked until the drain ends: conversation -> the replay to send (`Parked`).
+PARKED_KEY = fleet_key("arrival", "parked")
 
 
 def arrival_key(conversation_id: str) -> str:
@@ -63,6 +69,24 @@ class Hold:
 
 
 NO_HOLD = Hold(0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A replay whose conversation's pass waits for the drain to end: what to send then."""
+
+    key: EventKey
+    lock: str
+    generation: str | None = None
+
+    def to_json(self) -> str:
+        key = self.key
+        return json.dumps([key.event_id, key.target_arn, key.rule_arn, self.lock, self.generation])
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Parked:
+        event_id, target_arn, rule_arn, lock, generation = json.loads(raw)
+        return cls(EventKey(event_id, target_arn, rule_arn), lock, generation)
 
 
 class Arrivals:
@@ -107,8 +131,8 @@ class Arrivals:
 
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
-        their way: the rest of the quiet period, or while the DLQ drains as long again as
-        the hold has lasted (within `DRAIN_WAIT_QUIETS` quiet periods); never past the
+        their way: the rest of the quiet period, or while the DLQ drains until the hold's
+        end (a parked pass is sent sooner, when the drain ends: `park`); never past the
         hold's end, `keep_seconds` after its first arrival (whose note lapses then)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(arrival_key(conversation_id))
@@ -122,15 +146,35 @@ class Arrivals:
         ends_in = self._keep - held
         if ends_in <= 0:
             return NO_HOLD
-        if draining:  # no known end: as long again as the hold has lasted, within a cap
-            wait = max(wait, min(held, DRAIN_WAIT_QUIETS * quiet_seconds))
+        if draining:  # no known end: until the hold's, unless the drain's is seen first
+            wait = ends_in
         return Hold(min(wait, ends_in), ends_in, bool(draining))
 
     def take_turn(self, conversation_id: str, seconds: float) -> bool:
-        """Whether the asking task is the one of its conversation to come back in
-        `seconds` (no other task holds the turn)."""
+        """Whether the asking task is the one of its conversation to park its pass for the
+        next `seconds` (no other task holds the turn)."""
         turn = turn_key(conversation_id)
         return bool(self._redis.set(turn, "1", nx=True, px=max(1, int(seconds * 1000))))
+
+    def park(self, conversation_id: str, replay: Parked) -> None:
+        """Keep `replay` to be sent when the drain ends (the turn's task: see `unpark`)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(PARKED_KEY, conversation_id, replay.to_json())
+        pipe.expire(PARKED_KEY, self._keep)
+        pipe.execute()
+
+    def unpark(self) -> dict[str, Parked]:
+        """The passes parked for the drain, by conversation, taken (the caller that ended
+        the drain sends them): their turns end too, so that if a drain starts again before
+        they run, one of their tasks can park again."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(PARKED_KEY)
+        pipe.delete(PARKED_KEY)
+        raw, _ = pipe.execute()
+        parked = {_text(c): Parked.from_json(r) for c, r in raw.items()}
+        if parked:
+            self._redis.delete(*(turn_key(c) for c in parked))
+        return parked
 
     def _quiet_wait(self, last: bytes | None, draining: int, quiet_seconds: float) -> float:
         wait = 0.0
@@ -139,3 +183,7 @@ class Arrivals:
         if draining:
             wait = max(wait, quiet_seconds)
         return max(0.0, wait)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -224,3 +225,17 @@ def _note_arrival(arrivals: Arrivals, conversation_id: str) -> None:
         # Order is kept by the ledger's line and the hold; the note only helps a shuffled
         # DLQ drained slowly. Losing it must not cost the message.
         log.warning(f"could not note the arrival of conversation {conversation_id}: {exc}")
+
+
+def resume_parked(arrivals: Arrivals, enqueuer: ReplayEnqueuer, *, after: float) -> int:
+    """The DLQ's drain ended: send the ordered passes parked for it (`Arrivals.unpark`),
+    `after` seconds out, so that the drain's last arrivals are quiet first; how many."""
+    parked = arrivals.unpark()
+    for replay in parked.values():
+        enqueuer.enqueue_replay(
+            replay.key,
+            lock=replay.lock,
+            generation=replay.generation,
+            countdown=after + random.uniform(0.05, 0.3),
+        )
+    return len(parked)

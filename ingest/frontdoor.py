@@ -11,7 +11,7 @@ from dlq.boundary import TrustBoundary
 from dlq.broker import ReplayEnqueuer
 from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
-from dlq.ingest import IngestResult, admit
+from dlq.ingest import IngestResult, admit, resume_parked
 from dlq.ledger import Ledger, LedgerStore
 from dlq.metrics.tally import StatusTally
 from dlq.observe import NO_METRICS, MetricsObserver
@@ -37,6 +37,8 @@ class FrontDoor:
     metrics: MetricsObserver = NO_METRICS
     #: Tells ordered passes of events still arriving (REPLAY_ORDER=conversation).
     arrivals: Arrivals | None = None
+    #: REPLAY_INGEST_QUIET_SECONDS: how long after the drain's end its parked passes go.
+    quiet_seconds: float = 2.0
 
     @classmethod
     def from_settings(
@@ -75,6 +77,7 @@ class FrontDoor:
             verifications=verifications,
             metrics=metrics,
             arrivals=arrivals,
+            quiet_seconds=settings.replay_ingest_quiet_seconds,
         )
 
     def handle(self, message: DlqMessage) -> IngestResult:
@@ -91,7 +94,8 @@ class FrontDoor:
         )
 
     def received(self, count: int, *, wait_seconds: float) -> None:
-        """The poller's receive brought `count` messages: while they come, the DLQ drains."""
+        """The poller's receive brought `count` messages: while they come, the DLQ drains.
+        The receive that ends a drain sends the passes parked for it."""
         if self.arrivals is None:
             return
         try:
@@ -100,5 +104,8 @@ class FrontDoor:
             if ended and self.verifications is not None:
                 # The batch verification held its partial batch for the drain.
                 self.verifications.kick()
+            if ended:
+                resume_parked(self.arrivals, self.enqueuer, after=self.quiet_seconds)
         except Exception as exc:
+            # The parked passes still come back when their holds end.
             log.warning(f"could not note whether the DLQ is draining: {exc}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import inf
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import Arrivals, Parked
 from dlq.broker import ReplayEnqueuer
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import BudgetWait, ConfigurationError, GiveUp, RetryLater
@@ -243,11 +243,15 @@ class OrderedPass:
         state.done(finished, OUTCOME_OF[finished.status])
         return True
 
-    def await_arrivals(self, conversation_id: str) -> None:
+    def await_arrivals(self, conversation_id: str, parked: Parked) -> None:
         """Raise `Wait` while events of the conversation may still be on their way from
-        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock. While the
-        DLQ drains, one task of the conversation comes back for its pass, the others when
-        the hold ends, to find their items settled by it."""
+        the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock.
+
+        A quiet period's rest: every task comes back when it ends. While the DLQ drains:
+        one task of the conversation parks its pass (`parked`, this task's replay), which
+        the receive that ends the drain sends again; every task, that one too, comes back
+        when the hold ends, to find its item settled by the pass.
+        """
         if self._arrivals is None:
             return
         hold = self._arrivals.hold(
@@ -260,12 +264,16 @@ class OrderedPass:
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
             "REPLAY_INGEST_MAX_HOLD_SECONDS)"
         )
-        if not hold.draining or self._arrivals.take_turn(conversation_id, hold.wait):
-            raise Wait(reason, retry_after=hold.wait + random.uniform(0.05, 0.3))
+        back_in = hold.wait + random.uniform(0.05, 0.3)
+        if not hold.draining:
+            raise Wait(reason, retry_after=back_in)
+        if self._arrivals.take_turn(conversation_id, hold.ends_in):
+            self._arrivals.park(conversation_id, parked)
+            raise Wait(f"{reason}; its pass is sent again when the drain ends", retry_after=back_in)
         raise Wait(
             f"{reason}; another task of the conversation comes back for it, this one when "
             "the hold ends",
-            retry_after=hold.ends_in + random.uniform(0.05, 0.3),
+            retry_after=back_in,
         )
 
     def _verify_ahead(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import Arrivals, Parked
 from dlq.broker import ReplayEnqueuer
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
@@ -125,7 +125,7 @@ class Replayer:
         if settled_by_pass is not None:
             return settled_by_pass
         if conversation_id is not None and self._pass is not None:
-            self._pass.await_arrivals(conversation_id)
+            self._pass.await_arrivals(conversation_id, Parked(key, lock, generation))
         with self._locks.hold(lock, wait=self._options.lock_wait_seconds) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))

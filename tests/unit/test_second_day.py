@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from dlq.arrivals import Parked
+from dlq.ingest import resume_parked
 from dlq.ledger import Status
 from dlq.replay import PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.replay.outcomes import RecordLost
 from dlq.targets.errors import TargetRejected
 
-from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN
+from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN, RecordingEnqueuer
 from .test_ordering import conversation, sent_ids
 
 
@@ -237,9 +239,9 @@ def test_while_the_poller_drains_the_dlq_every_pass_waits(
     assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
 
 
-@pytest.mark.parametrize(("waited", "wait"), [(0, 2), (1, 2), (8, 8), (15, 10), (25, 5)])
-def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hold(
-    held_back, receive, arrivals, clock, waited, wait
+@pytest.mark.parametrize("waited", [0, 4, 25])
+def test_while_the_dlq_drains_a_pass_waits_until_its_hold_ends_unless_the_drain_ends_first(
+    held_back, receive, arrivals, clock, waited
 ):
     key = receive()
     arrivals.arrived(CONVERSATION_ID)
@@ -249,10 +251,12 @@ def test_a_pass_waits_for_arrivals_as_long_again_as_it_has_waited_within_the_hol
     with pytest.raises(Wait) as raised:
         held_back().replay(key, lock=CONVERSATION_ID)
 
-    assert wait <= (raised.value.retry_after or 0.0) < wait + 0.5  # the hold is 30 s
+    ends_in = 30 - waited  # the hold is 30 s
+    assert ends_in <= (raised.value.retry_after or 0.0) < ends_in + 0.5
+    assert "sent again when the drain ends" in str(raised.value)
 
 
-def test_one_task_of_a_conversation_comes_back_for_its_pass_the_others_when_the_hold_ends(
+def test_one_task_of_a_conversation_parks_its_pass_for_the_drain_the_others_wait_for_the_hold(
     held_back, receive, arrivals, clock
 ):
     first, second = receive(), receive()
@@ -265,9 +269,49 @@ def test_one_task_of_a_conversation_comes_back_for_its_pass_the_others_when_the_
     with pytest.raises(Wait) as other:
         held_back().replay(second, lock=CONVERSATION_ID)
 
-    assert 4 <= (turn.value.retry_after or 0.0) < 4.5  # as long again as the hold lasted
-    assert 26 <= (other.value.retry_after or 0.0) < 26.5  # the hold ends at 30 s
+    assert 26 <= (turn.value.retry_after or 0.0) < 26.5  # the hold ends at 30 s
+    assert 26 <= (other.value.retry_after or 0.0) < 26.5
     assert "when the hold ends" in str(other.value)
+    assert arrivals.unpark() == {CONVERSATION_ID: Parked(first, CONVERSATION_ID, None)}
+
+
+def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_period_later(
+    held_back, receive, arrivals, clock, target
+):
+    first, second = receive(), receive()
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    for key in (first, second):
+        with pytest.raises(Wait):
+            held_back().replay(key, lock=CONVERSATION_ID)
+    sent = RecordingEnqueuer()
+
+    assert arrivals.draining(False, for_seconds=25)  # the receive that found the DLQ empty
+    assert resume_parked(arrivals, sent, after=2.0) == 1
+    assert resume_parked(arrivals, sent, after=2.0) == 0  # taken once
+
+    assert sent.keys == [first]
+    assert 2.0 <= sent.countdowns[0] < 2.5
+    clock.advance(2.5)  # the parked pass runs: both items, in order
+    assert held_back().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+    assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])
+
+
+def test_a_drain_that_starts_again_before_the_parked_pass_runs_lets_it_park_again(
+    held_back, receive, arrivals, clock
+):
+    key = receive()
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    with pytest.raises(Wait):
+        held_back().replay(key, lock=CONVERSATION_ID)
+    arrivals.draining(False, for_seconds=25)
+    resume_parked(arrivals, RecordingEnqueuer(), after=2.0)
+    arrivals.draining(True, for_seconds=25)  # another poller's receive brings messages
+
+    with pytest.raises(Wait, match="sent again when the drain ends"):
+        held_back().replay(key, lock=CONVERSATION_ID)
+    assert list(arrivals.unpark()) == [CONVERSATION_ID]
 
 
 def test_without_a_drain_every_task_waits_only_the_rest_of_the_quiet_period(
