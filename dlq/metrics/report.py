@@ -58,7 +58,10 @@ def status_report(
         in_ledger = {s: ledger.count_by_status(s) for s in (*SAMPLED_STATUSES, Status.RESOLVED)}
         counted: dict[str, Any] = {"recounted_at": None, "drift": {}}
     else:
-        in_ledger = dict(kept.by_status)
+        in_ledger = {
+            **kept.by_status,
+            Status.IN_PROGRESS: ledger.count_by_status(Status.IN_PROGRESS),
+        }
         counted = {
             "recounted_at": iso(kept.recounted_at),
             "drift": {s.value: d for s, d in kept.drift.items() if d},

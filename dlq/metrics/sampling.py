@@ -20,7 +20,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
-from dlq.metrics.tally import StatusTally
+from dlq.metrics.tally import COUNTED, StatusTally
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,11 @@ class Sampler:
             counts = self._tally.current(self._count_status, every=self._recount_every)
             if counts is not None:  # else another process is recounting: next sample
                 for status in SAMPLED_STATUSES:
-                    values[f"ledger:{status.value}"] = counts.by_status[status]
+                    values[f"ledger:{status.value}"] = (
+                        counts.by_status[status]
+                        if status in COUNTED
+                        else self._count_status(status)  # in_progress: the leases alone
+                    )
         if self._queue_depth is not None:
             visible, in_flight = self._queue_depth()
             values["dlq:visible"] = visible

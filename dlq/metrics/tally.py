@@ -35,10 +35,11 @@ TALLY_PREFIX = "dlq:tally:"
 RECOUNT_LEASE_PREFIX = "dlq:tally:recount:"
 #: The statuses counted: what waits for a worker or an operator, and what operators ended.
 #: (`replayed` and `rejected`, most of the table, are counted as outcomes instead:
-#: `dlq.metrics.counters`.)
+#: `dlq.metrics.counters`. `in_progress` holds only the items under a live lease, as many
+#: as the fleet's threads: the sampler counts it in the table, and a replayed event moves
+#: two counts, not four.)
 COUNTED = (
     Status.RECEIVED,
-    Status.IN_PROGRESS,
     Status.RETRY_SCHEDULED,
     Status.FAILED,
     Status.EXHAUSTED,
