@@ -31,6 +31,9 @@ from dlq.ratelimit import Priority
 log = logging.getLogger(__name__)
 
 PENDING_PREFIX = "dlq:track:pending:"
+#: A run parked for the DLQ's drain: when the first outcome it waits for was known (the
+#: bound of its deferral); no task waits for it, the next news of the conversation runs it.
+PARKED_PREFIX = "dlq:track:parked:"
 #: The conversation's items as the pass that brought it to rest saw them: the run that
 #: follows summarises these instead of querying the ledger again.
 SNAPSHOT_PREFIX = "dlq:track:snapshot:"
@@ -50,6 +53,9 @@ class TrackingOutcome(StrEnum):
     NOTHING = "nothing_to_track"
     GAVE_UP = "gave_up"
     DEFERRED = "deferred"
+    #: Deferred for the DLQ's drain, with no task to come back: the conversation's pass,
+    #: parked for the same drain, brings news when it runs, and the news a run.
+    PARKED = "parked"
     SUPERSEDED = "superseded"
 
 
@@ -146,7 +152,11 @@ class TrackingNews:
         return int(MAX_DEFER_SECONDS + self._debounce * 4) + 60
 
     def is_pending(self, conversation_id: str) -> bool:
-        return bool(self._redis.exists(PENDING_PREFIX + conversation_id))
+        """Whether a run will come: one is scheduled, or one is parked for the DLQ's drain
+        (its deferral's bound, MAX_DEFER_SECONDS, ends the parking)."""
+        return bool(
+            self._redis.exists(PENDING_PREFIX + conversation_id, PARKED_PREFIX + conversation_id)
+        )
 
 
 def summary_attributes(items: Sequence[ItemState | LedgerItem], prefix: str) -> dict[str, str]:
@@ -217,9 +227,10 @@ class Tracker:
         pipe = self._cache.pipeline(transaction=False)
         pipe.getdel(PENDING_PREFIX + conversation_id)
         pipe.get(SNAPSHOT_PREFIX + conversation_id)
-        pending, snapshot = pipe.execute()
+        pipe.get(PARKED_PREFIX + conversation_id)
+        pending, snapshot, parked = pipe.execute()
         now = self._clock.now()
-        first_mark = float(pending) if pending else now
+        first_mark = min(float(mark) for mark in (pending, parked, now) if mark)
         try:
             outcome = self._run(conversation_id, snapshot, first_mark, now)
         except Exception:
@@ -227,7 +238,9 @@ class Tracker:
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             )
             raise
-        if snapshot and outcome is not TrackingOutcome.DEFERRED:
+        if parked and outcome not in (TrackingOutcome.PARKED, TrackingOutcome.SUPERSEDED):
+            self._cache.delete(PARKED_PREFIX + conversation_id)
+        if snapshot and outcome not in (TrackingOutcome.DEFERRED, TrackingOutcome.PARKED):
             # Unless news brought a newer one meanwhile, for the run that news scheduled.
             # A deferred run leaves it to the run that comes back: news of an item since
             # replaces it or drops it (`TrackingNews.mark`), so it stays current.
@@ -252,6 +265,12 @@ class Tracker:
             any(_imminent(i, now) for i in items) or self._coming(conversation_id)
         ):
             # Siblings are about to finish, or on their way: wait, one PATCH for all.
+            if self._arrivals is not None and self._arrivals.is_draining():
+                # The conversation's pass is parked for the drain (or has run, and a
+                # later event of it is yet to come): its news, not a timer, runs this.
+                bound = max(1, int(first_mark + MAX_DEFER_SECONDS - now) + 1)
+                self._cache.set(PARKED_PREFIX + conversation_id, str(first_mark), nx=True, ex=bound)
+                return TrackingOutcome.PARKED
             if self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             ):

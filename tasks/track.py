@@ -32,4 +32,4 @@ def track(self: BoundedTask, conversation_id: str) -> str:
     if outcome is TrackingOutcome.DEFERRED:
         minimum = current.news.debounce_seconds
         return self.wait(current.tracker.deferral(conversation_id, minimum=minimum))
-    return outcome.value
+    return outcome.value  # PARKED too: the conversation's next news runs it

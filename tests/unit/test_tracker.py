@@ -217,23 +217,32 @@ def test_a_draining_dlq_defers_a_conversation_at_rest_at_most_max_defer_seconds(
     tracking_news.mark(CONVERSATION_ID)
     arriving.draining(True, for_seconds=3600)
 
-    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PARKED
     clock.advance(MAX_DEFER_SECONDS)  # a steady trickle: tracked all the same
+    tracking_news.mark(CONVERSATION_ID)  # news of the conversation (or the catch-up's)
 
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
     assert len(patches(transport.requests)) == 1
 
 
-def test_a_run_deferred_for_a_drain_checks_again_within_a_few_quiet_periods(
-    tracker, arriving, tracking_news, receive, ledger, clock
+def test_a_run_deferred_for_a_drain_parks_and_the_next_news_runs_it(
+    tracker, arriving, tracking_news, receive, ledger, clock, schedule, transport
 ):
     finished(ledger, clock, receive())
     tracking_news.mark(CONVERSATION_ID)
     arriving.draining(True, for_seconds=3600)
-    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
-    clock.advance(60)  # deferred for a minute: an imminent sibling would wait 60 s more
+    scheduled = len(schedule.runs)
 
-    assert tracker.deferral(CONVERSATION_ID, minimum=DEBOUNCE_SECONDS) == 5 * QUIET_SECONDS
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PARKED
+    # No task waits for it; the reconciler's catch-up counts it as coming all the same.
+    assert tracking_news.is_pending(CONVERSATION_ID)
+    arriving.draining(False, for_seconds=0)
+    tracking_news.mark(CONVERSATION_ID)  # the conversation's parked pass ran: news
+    assert len(schedule.runs) == scheduled + 1
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    assert not tracking_news.is_pending(CONVERSATION_ID)
+    assert len(patches(transport.requests)) == 1
 
 
 def test_nothing_arriving_lets_a_conversation_at_rest_be_tracked_at_once(
@@ -481,7 +490,7 @@ def test_a_run_deferred_for_arrivals_keeps_its_snapshot_for_the_run_that_comes_b
     items = [finished(ledger, clock, receive())]
     tracking_news.mark(CONVERSATION_ID, snapshot=items)
     arriving.draining(True, for_seconds=3600)
-    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PARKED
 
     def no_query(conversation_id):
         raise AssertionError("the ledger was queried")
