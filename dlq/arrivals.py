@@ -43,6 +43,8 @@ DRAINING_KEY = fleet_key("arrival", "draining")
 DRAIN_WAIT_QUIETS = 5
 #: The passes parked until the drain ends: conversation -> the replay to send (`Parked`).
 PARKED_KEY = fleet_key("arrival", "parked")
+#: The conversations whose tracking run parked for the drain (`dlq.tracking`).
+PARKED_TRACKING_KEY = fleet_key("arrival", "parked-tracking")
 
 
 def arrival_key(conversation_id: str) -> str:
@@ -162,6 +164,21 @@ class Arrivals:
         pipe.hset(PARKED_KEY, conversation_id, replay.to_json())
         pipe.expire(PARKED_KEY, self._keep)
         pipe.execute()
+
+    def park_tracking(self, conversation_id: str) -> None:
+        """Tracking of `conversation_id` waits for the drain to end (see `unpark_tracking`)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sadd(PARKED_TRACKING_KEY, conversation_id)
+        pipe.expire(PARKED_TRACKING_KEY, self._keep)
+        pipe.execute()
+
+    def unpark_tracking(self) -> list[str]:
+        """The conversations whose tracking parked for the drain, taken (once)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.smembers(PARKED_TRACKING_KEY)
+        pipe.delete(PARKED_TRACKING_KEY)
+        raw, _ = pipe.execute()
+        return sorted(_text(c) for c in raw)
 
     def unpark(self) -> dict[str, Parked]:
         """The passes parked for the drain, by conversation, taken (the caller that ended

@@ -227,9 +227,20 @@ def _note_arrival(arrivals: Arrivals, conversation_id: str) -> None:
         log.warning(f"could not note the arrival of conversation {conversation_id}: {exc}")
 
 
-def resume_parked(arrivals: Arrivals, enqueuer: ReplayEnqueuer, *, after: float) -> int:
+def resume_parked(
+    arrivals: Arrivals,
+    enqueuer: ReplayEnqueuer,
+    *,
+    after: float,
+    news: Callable[[str], None] | None = None,
+) -> int:
     """The DLQ's drain ended: send the ordered passes parked for it (`Arrivals.unpark`),
-    `after` seconds out, so that the drain's last arrivals are quiet first; how many."""
+    `after` seconds out, so that the drain's last arrivals are quiet first, and tell
+    `news` (tracking's: it schedules a run) of the conversations whose tracking parked;
+    how many passes."""
+    if news is not None:
+        for conversation_id in arrivals.unpark_tracking():
+            news(conversation_id)
     parked = arrivals.unpark()
     for replay in parked.values():
         enqueuer.enqueue_replay(

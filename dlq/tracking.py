@@ -266,10 +266,11 @@ class Tracker:
         ):
             # Siblings are about to finish, or on their way: wait, one PATCH for all.
             if self._arrivals is not None and self._arrivals.is_draining():
-                # The conversation's pass is parked for the drain (or has run, and a
-                # later event of it is yet to come): its news, not a timer, runs this.
+                # The receive that ends the drain brings news of the conversation (and
+                # its parked pass, more news): not a timer, every few seconds.
                 bound = max(1, int(first_mark + MAX_DEFER_SECONDS - now) + 1)
                 self._cache.set(PARKED_PREFIX + conversation_id, str(first_mark), nx=True, ex=bound)
+                self._arrivals.park_tracking(conversation_id)
                 return TrackingOutcome.PARKED
             if self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl

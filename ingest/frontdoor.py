@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlq.arrivals import Arrivals
@@ -18,6 +19,7 @@ from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.redisclient import redis_client
 from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
+from dlq.tracking import TrackingNews
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,9 @@ class FrontDoor:
     arrivals: Arrivals | None = None
     #: REPLAY_INGEST_QUIET_SECONDS: how long after the drain's end its parked passes go.
     quiet_seconds: float = 2.0
+    #: Tracking's news (`TrackingNews.mark`): told of the conversations whose tracking
+    #: parked for the drain, when it ends.
+    tracking_news: Callable[[str], None] | None = None
 
     @classmethod
     def from_settings(
@@ -50,7 +55,7 @@ class FrontDoor:
     ) -> FrontDoor:
         """`redis_auth`: the Redis password from a secret store (default: the settings')."""
         from tasks.application import app
-        from tasks.producer import CeleryEnqueuer, VerifyScheduler
+        from tasks.producer import CeleryEnqueuer, TrackingScheduler, VerifyScheduler
 
         # Connects on first use, not here.
         redis_auth = redis_auth or RedisCredentials.from_settings(settings)
@@ -69,6 +74,11 @@ class FrontDoor:
         arrivals = None
         if settings.replay_order == "conversation":
             arrivals = Arrivals(client, keep_seconds=settings.replay_ingest_max_hold_seconds)
+        news = TrackingNews(
+            client,
+            TrackingScheduler(app),
+            debounce_seconds=settings.replay_tracking_debounce_seconds,
+        )
         return cls(
             ledger=ledger,
             enqueuer=CeleryEnqueuer(app),
@@ -78,6 +88,7 @@ class FrontDoor:
             metrics=metrics,
             arrivals=arrivals,
             quiet_seconds=settings.replay_ingest_quiet_seconds,
+            tracking_news=news.mark,
         )
 
     def handle(self, message: DlqMessage) -> IngestResult:
@@ -105,7 +116,12 @@ class FrontDoor:
                 # The batch verification held its partial batch for the drain.
                 self.verifications.kick()
             if ended:
-                resume_parked(self.arrivals, self.enqueuer, after=self.quiet_seconds)
+                resume_parked(
+                    self.arrivals,
+                    self.enqueuer,
+                    after=self.quiet_seconds,
+                    news=self.tracking_news,
+                )
         except Exception as exc:
             # The parked passes still come back when their holds end.
             log.warning(f"could not note whether the DLQ is draining: {exc}")

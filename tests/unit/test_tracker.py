@@ -6,6 +6,7 @@ import pytest
 
 from dlq.clock import moment
 from dlq.genesys.errors import GenesysServerError, RateLimitWait
+from dlq.ingest import resume_parked
 from dlq.ledger import IMMINENT_SECONDS as IMMINENT_RETRY_SECONDS
 from dlq.ledger import Status
 from dlq.ratelimit import Priority
@@ -23,6 +24,7 @@ from .fakes import (
     DEBOUNCE_SECONDS,
     LEASE_SECONDS,
     QUIET_SECONDS,
+    RecordingEnqueuer,
     patches,
     settle,
 )
@@ -236,9 +238,11 @@ def test_a_run_deferred_for_a_drain_parks_and_the_next_news_runs_it(
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PARKED
     # No task waits for it; the reconciler's catch-up counts it as coming all the same.
     assert tracking_news.is_pending(CONVERSATION_ID)
-    arriving.draining(False, for_seconds=0)
-    tracking_news.mark(CONVERSATION_ID)  # the conversation's parked pass ran: news
-    assert len(schedule.runs) == scheduled + 1
+    assert len(schedule.runs) == scheduled
+    arriving.draining(False, for_seconds=0)  # the receive that ends the drain...
+    resume_parked(arriving, RecordingEnqueuer(), after=2.0, news=tracking_news.mark)
+    assert len(schedule.runs) == scheduled + 1  # ...brings news: one run
+    assert arriving.unpark_tracking() == []  # taken once
 
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
     assert not tracking_news.is_pending(CONVERSATION_ID)
