@@ -133,6 +133,14 @@ class TrackingNews:
         if pipe.execute()[-1]:
             self._schedule(conversation_id, self._delay(snapshot))
 
+    def wake(self, conversation_id: str) -> None:
+        """A run parked for the DLQ's drain may go: schedules one unless one is pending.
+        Not news: nothing changed, so the snapshot the parked run kept stays for it."""
+        if self._redis.set(
+            PENDING_PREFIX + conversation_id, str(self._clock.now()), nx=True, ex=self.pending_ttl
+        ):
+            self._schedule(conversation_id, self._debounce)
+
     def _delay(self, snapshot: Sequence[ItemState | LedgerItem]) -> float:
         """How long a new run waits for more news. A snapshot comes from a conversation at
         rest: nothing is left to gather, so the run goes instead of idling the budget for

@@ -41,8 +41,8 @@ class FrontDoor:
     arrivals: Arrivals | None = None
     #: REPLAY_INGEST_QUIET_SECONDS: how long after the drain's end its parked passes go.
     quiet_seconds: float = 2.0
-    #: Tracking's news (`TrackingNews.mark`): told of the conversations whose tracking
-    #: parked for the drain, when it ends.
+    #: Tracking's (`TrackingNews.wake`): told of the conversations whose tracking parked
+    #: for the drain, when it ends.
     tracking_news: Callable[[str], None] | None = None
 
     @classmethod
@@ -88,7 +88,7 @@ class FrontDoor:
             metrics=metrics,
             arrivals=arrivals,
             quiet_seconds=settings.replay_ingest_quiet_seconds,
-            tracking_news=news.mark,
+            tracking_news=news.wake,
         )
 
     def handle(self, message: DlqMessage) -> IngestResult:

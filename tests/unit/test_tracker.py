@@ -240,7 +240,7 @@ def test_a_run_deferred_for_a_drain_parks_and_the_next_news_runs_it(
     assert tracking_news.is_pending(CONVERSATION_ID)
     assert len(schedule.runs) == scheduled
     arriving.draining(False, for_seconds=0)  # the receive that ends the drain...
-    resume_parked(arriving, RecordingEnqueuer(), after=2.0, news=tracking_news.mark)
+    resume_parked(arriving, RecordingEnqueuer(), after=2.0, news=tracking_news.wake)
     assert len(schedule.runs) == scheduled + 1  # ...brings news: one run
     assert arriving.unpark_tracking() == []  # taken once
 
@@ -501,6 +501,7 @@ def test_a_run_deferred_for_arrivals_keeps_its_snapshot_for_the_run_that_comes_b
 
     monkeypatch.setattr(ledger, "by_conversation", no_query)
     arriving.draining(False, for_seconds=0)
+    resume_parked(arriving, RecordingEnqueuer(), after=2.0, news=tracking_news.wake)
     assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
 
 
