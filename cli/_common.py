@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -87,10 +88,11 @@ def redis_of(config: Settings, **options: Any) -> redis.Redis:
 
 def ledger_of(config: Settings) -> Ledger:
     """The ledger table the settings name; the status changes it writes (redrive,
-    resolve) move the fleet's status counts in Redis (connected on the first move)."""
+    resolve) move the fleet's status counts in Redis (connected on the first move; a
+    Redis that refuses is the command's next error to report, not this one's)."""
     return Ledger(
         aws_client("dynamodb", config),
         config.ledger_table,
         ttl_days=config.ledger_ttl_days,
-        moves=StatusTally(redis_of(config), config.ledger_table),
+        moves=StatusTally(redis_of(config), config.ledger_table, refused_level=logging.DEBUG),
     )

@@ -53,6 +53,7 @@ def status_report(
     `until` (the outcomes' end, not what waits: that is always now) defaults to `now`.
     `scope` is the ledger table's name: it names the counters and the status counts."""
     # The ledger first: without it there is nothing to report, and its error says why.
+    oldest = _oldest_pending(ledger)
     kept = StatusTally(client, scope).current(ledger.count_by_status, every=recount_every)
     if kept is None:  # another process is recounting them right now: count here
         in_ledger = {s: ledger.count_by_status(s) for s in (*SAMPLED_STATUSES, Status.RESOLVED)}
@@ -67,7 +68,6 @@ def status_report(
             "drift": {s.value: d for s, d in kept.drift.items() if d},
         }
     waiting = {status.value: in_ledger[status] for status in SAMPLED_STATUSES}
-    oldest = _oldest_pending(ledger)
     for_genesys: Counter[str] = Counter()
     for_targets: dict[str, Counter[str]] = {}  # items held by their target, by hold code
     for item in ledger.by_status(Status.RETRY_SCHEDULED):

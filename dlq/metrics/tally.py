@@ -65,11 +65,21 @@ class Counts:
 class StatusTally:
     """The maintained counts of one ledger table; a `dlq.ledger.moves.StatusMoves`."""
 
-    def __init__(self, client: redis.Redis, table: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        table: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        refused_level: int = logging.WARNING,
+    ) -> None:
+        """`refused_level`: how a move Redis refuses is logged (a command that fails on the
+        same Redis next says so itself: the CLI's DEBUG)."""
         self._redis = client
         self._key = TALLY_PREFIX + table
         self._lease = RECOUNT_LEASE_PREFIX + table
         self._clock = clock
+        self._refused_level = refused_level
         self._warned_at = -WARN_EVERY_SECONDS
 
     # --- as items move (every process that writes the ledger) ------------------------
@@ -95,10 +105,11 @@ class StatusTally:
             now = time.monotonic()
             if now - self._warned_at >= WARN_EVERY_SECONDS:
                 self._warned_at = now
-                log.warning(
+                log.log(
+                    self._refused_level,
                     f"could not count a ledger item's move to {new.value} in Redis ({exc}): "
                     "the status counts drift until the next recount (status and the "
-                    "metrics say when it was)"
+                    "metrics say when it was)",
                 )
 
     # --- reading (the sampler, status) -----------------------------------------------

@@ -19,9 +19,10 @@ from stack import Stack, configured, in_process_worker, sim_env
 from devstack.sim_admin import PATCH_ATTRIBUTES
 from dlq.ledger import FINAL_STATUSES
 
-#: Celery's and kombu's own keys without an expiry, each bounded another way
-#: (docs/operations.md): the queues, by what the ledger holds; bindings, by the queues.
-STRUCTURAL = ("_kombu.binding", "unacked")
+#: Keys without an expiry, each bounded another way (docs/operations.md): Celery's and
+#: kombu's queues, by what the ledger holds, and bindings, by the queues; the status
+#: counts, one small hash per ledger table (a field per counted status).
+STRUCTURAL = ("_kombu.binding", "unacked", "dlq:tally:")
 QUEUES = {"replay", "track", "verify"}
 
 

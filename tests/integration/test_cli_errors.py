@@ -240,7 +240,9 @@ def test_redrive_with_the_broker_down_exits_1_naming_redis_url(tmp_path, an_even
     assert process.returncode == 1
     # The audit line of the operator's intent comes first (dlq.audit logs every redrive
     # before it acts), then the one error line.
-    audit, error = process.stderr.splitlines()
+    lines = process.stderr.splitlines()
+    assert len(lines) == 2, process.stderr
+    audit, error = lines
     assert json.loads(audit)["logger"] == "dlq.audit"
     assert error.startswith(f"error: cannot reach Redis at redis://:***@127.0.0.1:{port}/0")
     assert "hunter2-secret" not in process.stderr + process.stdout
