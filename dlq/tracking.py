@@ -279,7 +279,9 @@ class Tracker:
                 bound = max(1, int(first_mark + MAX_DEFER_SECONDS - now) + 1)
                 self._cache.set(PARKED_PREFIX + conversation_id, str(first_mark), nx=True, ex=bound)
                 self._arrivals.park_tracking(conversation_id)
-                return TrackingOutcome.PARKED
+                if self._arrivals.is_draining():
+                    return TrackingOutcome.PARKED
+                # The drain ended meanwhile (its wake may have gone): defer on a timer.
             if self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
             ):

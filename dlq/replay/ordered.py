@@ -269,6 +269,11 @@ class OrderedPass:
             raise Wait(reason, retry_after=back_in)
         if self._arrivals.take_turn(conversation_id, hold.ends_in):
             self._arrivals.park(conversation_id, parked)
+            if not self._arrivals.is_draining():
+                # The drain ended between the hold's read and the park: its end may have
+                # sent the parked passes already. Come back after the quiet period.
+                quiet = self._options.ingest_quiet_seconds + random.uniform(0.05, 0.3)
+                raise Wait(reason, retry_after=quiet)
             raise Wait(f"{reason}; its pass is sent again when the drain ends", retry_after=back_in)
         raise Wait(
             f"{reason}; another task of the conversation comes back for it, this one when "

@@ -378,3 +378,23 @@ def test_status_counts_what_waits_for_genesys_by_its_code(
     report = status_report(ledger, cache, "ledger-t", now=clock.now())
 
     assert report["waiting_for_genesys"] == {"GenesysForbidden": 1, "GenesysUnavailable": 1}
+
+
+def test_a_pass_parked_as_the_drain_ends_comes_back_after_the_quiet_period(
+    held_back, receive, arrivals, monkeypatch
+):
+    key = receive()
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    park = arrivals.park
+
+    def park_as_the_drain_ends(conversation_id, replay):
+        park(conversation_id, replay)
+        arrivals.draining(False, for_seconds=25)  # its end may have sent the parked passes
+
+    monkeypatch.setattr(arrivals, "park", park_as_the_drain_ends)
+
+    with pytest.raises(Wait) as raised:
+        held_back().replay(key, lock=CONVERSATION_ID)
+
+    assert 2 <= (raised.value.retry_after or 0.0) < 2.5  # the quiet period, not the hold's 30 s

@@ -249,6 +249,23 @@ def test_a_run_deferred_for_a_drain_parks_and_the_next_news_runs_it(
     assert len(patches(transport.requests)) == 1
 
 
+def test_a_run_parked_as_the_drain_ends_defers_on_a_timer_instead(
+    tracker, arriving, tracking_news, receive, ledger, clock, monkeypatch
+):
+    finished(ledger, clock, receive())
+    tracking_news.mark(CONVERSATION_ID)
+    arriving.draining(True, for_seconds=3600)
+    park = arriving.park_tracking
+
+    def park_as_the_drain_ends(conversation_id):
+        park(conversation_id)
+        arriving.draining(False, for_seconds=0)  # its wake may have gone already
+
+    monkeypatch.setattr(arriving, "park_tracking", park_as_the_drain_ends)
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.DEFERRED
+
+
 def test_nothing_arriving_lets_a_conversation_at_rest_be_tracked_at_once(
     tracker, arriving, tracking_news, receive, ledger, clock, transport
 ):
