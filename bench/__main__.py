@@ -6,6 +6,7 @@
 .venv/bin/python -m bench --only drain budget
 .venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)
 .venv/bin/python -m bench drain --pools threads:16,prefork   # one benchmark, its own options
+.venv/bin/python -m bench layout             # worker layouts side by side (bench.layout)
 .venv/bin/python -m bench --report           # the suite, then its figures into docs/performance.md,
                                              # README.md's table and bench/summary.json
 .venv/bin/python -m bench report             # only the render, from bench/results/*.json
@@ -29,7 +30,7 @@ from bench.common import RESULTS_DIR, machine
 
 SUITE = ("limiter", "ingest", "drain", "budget", "deployed", "growth")
 #: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
-BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "outage", "report")
+BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "outage", "layout", "report")
 
 
 def run_one(name: str, *, quick: bool, results: Path, dynamodb: str) -> tuple[int, float]:

@@ -55,7 +55,7 @@ from bench.common import (
     write_results,
 )
 from bench.cpu import CpuMeter, cpu_split, format_split, peak_rss_mb, tree_cpu_seconds
-from bench.worker import Pool, pools_option, start_worker, wait_ready
+from bench.worker import Pool, Worker, pools_option, start_worker, wait_ready
 from devstack.sim_admin import ANALYTICS_DETAILS, GET_CONVERSATION, PATCH_ATTRIBUTES, TOKEN
 
 RESULTS = RESULTS_DIR / "drain.json"
@@ -69,10 +69,17 @@ def drain_point(
     *,
     pool: Pool,
     verify: bool,
+    processes: int = 1,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """Ingest a full DLQ, then time one worker from spawn to every item final."""
-    label = f"{pool.kind}{pool.concurrency}-{'verify' if verify else 'noverify'}"
+    """Ingest a full DLQ, then time `processes` workers of `pool` from spawn to every item final.
+
+    Several processes are one layout (each a `celery worker` of its own, as `docker compose
+    up --scale worker=N` runs them): their CPU, peak RSS and waits are summed, their logs
+    read as one timeline.
+    """
+    layout = f"{pool.kind}{pool.concurrency}" + (f"x{processes}" if processes > 1 else "")
+    label = f"{layout}-{'verify' if verify else 'noverify'}"
     table = stack.fresh_round(label)
     ingested, ingest_seconds = stack.ingest_direct(table, spec.generate())
     assert ingested["accepted"] == spec.events, ingested
@@ -81,14 +88,21 @@ def drain_point(
     commands_before = redis_calls(stack.redis)
     wall_start = time.time()
     started = time.perf_counter()
-    worker = start_worker(stack.dev, pool, env, name=f"worker-{stack.rounds:02d}-{label}")
-    meter = CpuMeter(stack.pids(worker=worker.pid)).start()
+    name = f"worker-{stack.rounds:02d}-{label}"
+    workers = [
+        start_worker(stack.dev, pool, env, name=name if processes == 1 else f"{name}-{n + 1}")
+        for n in range(processes)
+    ]
+    meter = CpuMeter(stack.pids(**_worker_pids(workers))).start()
     first: dict[str, float] = {}
+
+    def workers_cpu() -> float:
+        return sum(tree_cpu_seconds(worker.pid) for worker in workers)
 
     def note_first_delivery() -> None:
         if not first and stack.sink.counts()["posts"]:
             first["t"] = time.perf_counter() - started
-            first["worker_cpu"] = tree_cpu_seconds(worker.pid)
+            first["worker_cpu"] = workers_cpu()
 
     try:
         drained = wait_all_final(
@@ -99,17 +113,19 @@ def drain_point(
             timeout=timeout,
             tick=note_first_delivery,
         )
-        cpu = meter.stop()
-        worker_cpu_total = tree_cpu_seconds(worker.pid)
+        cpu = _one_worker(meter.stop())
+        worker_cpu_total = workers_cpu()
         per_scan = scan_cost(stack, table)
-        rss = peak_rss_mb(worker.pid, include_children=True)
+        rss = round(sum(peak_rss_mb(w.pid, include_children=True) for w in workers), 1)
         commands = calls_between(commands_before, redis_calls(stack.redis))
         genesys = stack.dev.admin.stats()
         sink = stack.sink.counts()
     finally:
-        stop_child(worker.process)
-    waits = count_in_log(worker.log, "'waiting'")
-    timeline = log_timeline(worker.log, wall_start=wall_start, expected=spec.events)
+        for worker in workers:
+            stop_child(worker.process)
+    waits = sum(count_in_log(worker.log, "'waiting'") for worker in workers)
+    log = workers[0].log if processes == 1 else _joined_log(workers, f"{name}-all")
+    timeline = log_timeline(log, wall_start=wall_start, expected=spec.events)
 
     replayed = drained.final.get("replayed", 0)
     first_delivery = round(sink["first"] - wall_start, 3) if sink["first"] else drained.seconds
@@ -119,8 +135,10 @@ def drain_point(
         "label": label,
         "pool": pool.kind,
         "concurrency": pool.concurrency,
+        "processes": processes,
         "verify_conversation": verify,
         "dynamodb_backend": stack.backend.name,
+        "ledger_table": table,
         "events": spec.events,
         "setup_ingest_seconds": round(ingest_seconds, 2),
         "drain_seconds": drained.seconds,
@@ -131,7 +149,7 @@ def drain_point(
         "replayed": replayed,
         "sink_posts": sink["posts"],
         "sink_distinct_events": sink["distinct"],
-        "worker_log": worker.log.name,
+        "worker_log": log.name,
         "worker_waits": waits,
         "genesys_lookups": genesys.count(GET_CONVERSATION),
         "genesys_batch_reads": genesys.count(ANALYTICS_DETAILS),
@@ -155,6 +173,30 @@ def drain_point(
         "observer_dynamodb_cpu_seconds": round(per_scan * drained.scans, 2),
         "timeline": timeline,
     }
+
+
+def _worker_pids(workers: Sequence[Worker]) -> dict[str, int]:
+    """The workers' pids by CpuMeter name: `worker`, or `worker-1`, `worker-2`..."""
+    if len(workers) == 1:
+        return {"worker": workers[0].pid}
+    return {f"worker-{n + 1}": worker.pid for n, worker in enumerate(workers)}
+
+
+def _one_worker(cpu: dict[str, float]) -> dict[str, float]:
+    """`cpu` with the workers' seconds summed under `worker`, as one process's are."""
+    workers = sum(seconds for name, seconds in cpu.items() if name.startswith("worker"))
+    rest = {name: seconds for name, seconds in cpu.items() if not name.startswith("worker")}
+    return {"worker": round(workers, 3), **rest}
+
+
+def _joined_log(workers: Sequence[Worker], name: str) -> Path:
+    """The workers' logs in one file, for `log_timeline` (which sorts its lines by time)."""
+    joined = workers[0].log.with_name(f"{name}.log")
+    with joined.open("w") as out:
+        for worker in workers:
+            if worker.log.exists():
+                out.write(worker.log.read_text(errors="replace"))
+    return joined
 
 
 def pipeline_point(

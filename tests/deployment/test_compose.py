@@ -8,6 +8,9 @@ as compose takes it: each service's `command`, its `env_file` (.env: .env.exampl
 the two passwords set, as the README says) under its `environment`, the image's `ENV`,
 and compose's `${VAR}` interpolation from .env, started in the order `depends_on` gives.
 moto's image is stood in for by the same moto the other tests run (devstack.moto_server).
+The redelivery worker runs as `docker compose up --scale worker=2` runs it on two cores
+(the README's layout: one thread-pool process per core): two replicas, each a container
+of its own (its host name, which `%h` names the Celery node after, and its /tmp).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ SERVICE_PORTS = {"redis": 6379, "moto": 5000, "genesys-sim": 8080}
 LISTENING = (*SERVICE_PORTS, "flower")
 #: The long-running app services of the local profile, and the one-shots before them.
 LONG_RUNNING = ("worker", "tracker", "beat", "flower", "poller")
+#: Replicas of the redelivery worker (`docker compose up --scale worker=2`).
+WORKER_REPLICAS = 2
 #: What the test writes into .env, as the README's sed line does.
 REDIS_PASSWORD = secrets.token_hex(16)
 FLOWER_AUTH = f"admin:{secrets.token_hex(8)}"
@@ -155,9 +160,14 @@ class Project:
         raw = yaml.safe_load((REPO / "docker-compose.yml").read_text())
         self.services: dict[str, dict[str, Any]] = interpolate(raw["services"], self.env)
 
-    def argv(self, name: str) -> list[str]:
-        """The service's command; its listening port and address made loopback ones."""
+    def argv(self, name: str, replica: int | None = None) -> list[str]:
+        """The service's command; its listening port and address made loopback ones.
+
+        A replica's `%h` (Celery's host name) is its container's: `<service>-<n>` here.
+        """
         command = [self.net.value(arg) for arg in self.services[name]["command"]]
+        if replica is not None:
+            command = [arg.replace("%h", f"{name}-{replica}") for arg in command]
         if command[0] in {"dlq-replay", "celery"}:
             command[0] = str(BIN / command[0])
         for n, arg in enumerate(command):
@@ -171,7 +181,7 @@ class Project:
             command.append("--address=127.0.0.1")
         return command
 
-    def environment(self, name: str) -> dict[str, str]:
+    def environment(self, name: str, replica: int | None = None) -> dict[str, str]:
         service = self.services[name]
         env = {
             "PATH": f"{BIN}{os.pathsep}{os.defpath}",
@@ -179,7 +189,7 @@ class Project:
             "HOME": str(self.net.root),
             # Each container has a /tmp of its own (the worker's and the tracker's heartbeat
             # files are both `worker.alive`, one per container).
-            "TMPDIR": str(self.net.tmp(name)),
+            "TMPDIR": str(self.net.tmp(container(name, replica))),
             # Ports inside a container are its own; here they must not collide.
             "REPLAY_METRICS_PORT": str(free_port()),
             "POLLER_METRICS_PORT": str(free_port()),
@@ -203,21 +213,28 @@ class Project:
             check=False,
         )
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
-        """A long-running service, its output in `<root>/<name>.log`."""
-        log = (self.net.root / f"{name}.log").open("ab")
+    def start(self, name: str, replica: int | None = None) -> subprocess.Popen[bytes]:
+        """A long-running service (or one replica), its output in `<root>/<container>.log`."""
+        log = (self.net.root / f"{container(name, replica)}.log").open("ab")
         return subprocess.Popen(
-            self.argv(name),
-            env=self.environment(name),
+            self.argv(name, replica),
+            env=self.environment(name, replica),
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
 
-    def log(self, name: str) -> str:
+    def log(self, name: str, *, tail: int | None = 3000) -> str:
+        """A container's output (its last `tail` characters)."""
         path = self.net.root / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
+
+
+def container(service: str, replica: int | None) -> str:
+    """A container's name: the service's, or `<service>-<n>` for a replica of a scaled one."""
+    return service if replica is None else f"{service}-{replica}"
 
 
 def healthy(project: Project, service: str, env: dict[str, str]) -> bool:
@@ -229,13 +246,16 @@ def healthy(project: Project, service: str, env: dict[str, str]) -> bool:
     return subprocess.run(["sh", "-c", command], env=env, check=False).returncode == 0
 
 
-def app_healthy(project: Project, service: str) -> subprocess.CompletedProcess[str]:
-    """An app service's compose healthcheck (`dlq-replay health`), in its environment."""
+def app_healthy(
+    project: Project, service: str, replica: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """An app service's compose healthcheck (`dlq-replay health`), in its (replica's)
+    environment."""
     test = project.services[service]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "dlq-replay"], test
     return subprocess.run(
         [str(BIN / "dlq-replay"), *test[2:]],
-        env=project.environment(service),
+        env=project.environment(service, replica),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -350,7 +370,9 @@ def test_the_local_profile_drains_the_seeded_events_to_the_target(project: Proje
     setup = project.run("setup")
     assert setup.returncode == 0, setup.stdout + setup.stderr
 
-    running = {name: project.start(name) for name in LONG_RUNNING}
+    running = {name: project.start(name) for name in LONG_RUNNING if name != "worker"}
+    for replica in range(1, WORKER_REPLICAS + 1):
+        running[container("worker", replica)] = project.start("worker", replica)
     try:
         seed = project.run("seed")
         assert seed.returncode == 0, seed.stdout + seed.stderr
@@ -371,7 +393,8 @@ def test_the_local_profile_drains_the_seeded_events_to_the_target(project: Proje
         errors = {i.last_error for i in items if i.status.value not in ("replayed", "rejected")}
         assert statuses == {"replayed": events, "rejected": malformed}, errors
 
-        # Each event reached the rule's target queue on moto, once.
+        # Each event reached the rule's target queue on moto, once, however many replicas
+        # redelivered; both took a share.
         delivered = _drain_ids(config, _target_queue_url(seed.stdout, config))
         assert sorted(delivered) == sorted(
             i.event_id for i in items if i.status.value == "replayed"
@@ -387,10 +410,16 @@ def test_the_local_profile_drains_the_seeded_events_to_the_target(project: Proje
         assert requests.get(flower, auth=(user, password), timeout=10).status_code == 200
         for name, process in running.items():
             assert process.poll() is None, f"{name} exited:\n{project.log(name)}"
-        # Each app service's healthcheck finds its proof of work.
-        for name in ("worker", "tracker", "beat", "poller"):
-            check = app_healthy(project, name)
-            assert check.returncode == 0, f"{name}: {check.stderr}"
+        replicas: list[tuple[str, int | None]] = [
+            ("worker", n) for n in range(1, WORKER_REPLICAS + 1)
+        ]
+        for service, number in replicas:
+            log = project.log(container(service, number), tail=None)
+            assert '"outcome": "replayed"' in log, f"{service}-{number} redelivered nothing"
+        # Each app service's healthcheck (each replica's) finds its proof of work.
+        for service, number in [*replicas, ("tracker", None), ("beat", None), ("poller", None)]:
+            check = app_healthy(project, service, number)
+            assert check.returncode == 0, f"{container(service, number)}: {check.stderr}"
     finally:
         for process in running.values():
             process.send_signal(signal.SIGTERM)
@@ -412,7 +441,8 @@ def _wait_final(ledger: Ledger, count: int, project: Project) -> list[Any]:
             return items
         time.sleep(0.5)
     open_items = [(i.event_id, i.status.value, i.last_error) for i in items]
-    logs = "\n".join(f"--- {n}\n{project.log(n)}" for n in ("worker", "poller"))
+    names = [container("worker", n) for n in range(1, WORKER_REPLICAS + 1)]
+    logs = "\n".join(f"--- {n}\n{project.log(n)}" for n in (*names, "poller"))
     raise AssertionError(f"{len(items)}/{count} items, not all final: {open_items}\n{logs}")
 
 

@@ -254,6 +254,21 @@ def test_the_workers_consume_the_queues_celeryconfig_routes_to_one_each() -> Non
     assert routed <= queues("worker") | queues("tracker")
 
 
+def test_the_redelivery_worker_is_one_thread_pool_process_that_scales_by_replicas() -> None:
+    """One thread-pool process per container, one container per core with `docker compose
+    up --scale worker=N` (docs/performance.md, "Worker layout"): nothing pins the service to
+    one container (a name, a host name, a published port), and each replica's Celery node
+    is named after its own host (`%h`)."""
+    compose = (REPO / "docker-compose.yml").read_text()
+    worker = load_compose()["services"]["worker"]
+    command = worker["command"]
+    assert command[command.index("--pool") + 1] == "threads"
+    assert int(command[command.index("--concurrency") + 1]) >= 16
+    assert command[command.index("--hostname") + 1].endswith("@%h")
+    assert not {"container_name", "hostname", "ports"} & set(worker)
+    assert "--scale worker=" in compose
+
+
 def _commands() -> list[tuple[str, list[str]]]:
     return [(name, svc["command"]) for name, svc in built_services(load_compose()).items()]
 

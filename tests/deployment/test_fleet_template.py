@@ -117,8 +117,70 @@ def test_the_workers_consume_their_queues_with_their_node_names() -> None:
     assert replay[:4] == ["celery", "-A", "tasks", "worker"]
     assert replay[replay.index("-Q") + 1] == "replay,verify"
     assert replay[replay.index("-n") + 1] == f"{REPLAY_NODE_PREFIX}%h"
-    assert replay[replay.index("--pool") + 1] == "prefork"
+    assert replay[replay.index("--pool") + 1] == "threads"
     assert track[track.index("-Q") + 1] == "track"
+
+
+def test_a_replay_task_is_one_thread_pool_process_on_one_vcpu() -> None:
+    """The layout docs/performance.md measured ("Worker layout"): one thread-pool process
+    per vCPU, scaled by tasks; a task never larger than the one vCPU its process can use."""
+    parameters = fleet()["Parameters"]
+    replay = containers()["ReplayTaskDefinition"]
+    command = replay["Command"]
+    assert command[command.index("--pool") + 1] == "threads"
+    assert command[command.index("--concurrency") + 1] == {"Ref": "ReplayConcurrency"}
+    task = resources("AWS::ECS::TaskDefinition")["ReplayTaskDefinition"]["Properties"]
+    assert task["Cpu"] == {"Ref": "WorkerCpu"}
+    assert parameters["WorkerCpu"]["Default"] == 1024
+    assert max(parameters["WorkerCpu"]["AllowedValues"]) == 1024
+    assert parameters["ReplayConcurrency"]["Default"] == 16
+    # The scaling policy asks for one task per ReplayConcurrency tasks waiting or running.
+    target = parameters["BacklogPerWorkerTarget"]["Default"]
+    assert target == parameters["ReplayConcurrency"]["Default"]
+
+
+#: Fargate's task sizes: CPU units -> the memory (MiB) it runs them with (Linux, 1 GB steps).
+FARGATE_MEMORY = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4096 + 1, 1024)),
+    1024: set(range(2048, 8192 + 1, 1024)),
+}
+
+
+def rule_holds(value: Any, parameters: dict[str, str]) -> bool | str | list[Any]:
+    """A Rules assertion evaluated as CloudFormation does, for these parameter values."""
+    if isinstance(value, list):
+        return [rule_holds(item, parameters) for item in value]
+    if not isinstance(value, dict):
+        return str(value)
+    ((key, argument),) = value.items()
+    if key == "Ref":
+        return parameters[argument]
+    arguments = rule_holds(argument, parameters)
+    assert isinstance(arguments, list), value
+    if key == "Fn::Or":
+        return any(arguments)
+    if key == "Fn::And":
+        return all(arguments)
+    if key == "Fn::Equals":
+        return arguments[0] == arguments[1]
+    if key == "Fn::Contains":
+        return arguments[1] in arguments[0]
+    raise AssertionError(f"a rule function this test does not know: {key}")
+
+
+def test_the_replay_task_size_rule_admits_exactly_the_sizes_fargate_runs() -> None:
+    parameters = fleet()["Parameters"]
+    (assertion,) = fleet()["Rules"]["ReplayTaskSize"]["Assertions"]
+    for cpu in parameters["WorkerCpu"]["AllowedValues"]:
+        for memory in parameters["WorkerMemory"]["AllowedValues"]:
+            values = {"WorkerCpu": str(cpu), "WorkerMemory": str(memory)}
+            assert rule_holds(assertion["Assert"], values) is (memory in FARGATE_MEMORY[cpu]), (
+                values
+            )
+    assert (
+        parameters["WorkerMemory"]["Default"] in FARGATE_MEMORY[parameters["WorkerCpu"]["Default"]]
+    )
 
 
 def test_beat_runs_exactly_once_even_during_a_deployment() -> None:
