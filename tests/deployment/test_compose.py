@@ -183,7 +183,17 @@ class Project:
 
     def environment(self, name: str, replica: int | None = None) -> dict[str, str]:
         service = self.services[name]
-        env = {
+        env: dict[str, str] = {}
+        if "build" in service:
+            env.update(image_environment())
+        if service.get("env_file") == ".env":
+            env.update(self.env)
+        env.update({key: str(value) for key, value in (service.get("environment") or {}).items()})
+        # The container's paths and host names, as this host has them; then this host's
+        # own paths, never mapped again (a checkout or pytest's tmp_path under /tmp would
+        # be: a TMPDIR that does not exist sends tempfile to the machine's /tmp, shared).
+        return {
+            **{key: self.net.value(value) for key, value in env.items()},
             "PATH": f"{BIN}{os.pathsep}{os.defpath}",
             "PYTHONPATH": str(REPO),
             "HOME": str(self.net.root),
@@ -194,12 +204,6 @@ class Project:
             "REPLAY_METRICS_PORT": str(free_port()),
             "POLLER_METRICS_PORT": str(free_port()),
         }
-        if "build" in service:
-            env.update(image_environment())
-        if service.get("env_file") == ".env":
-            env.update(self.env)
-        env.update({key: str(value) for key, value in (service.get("environment") or {}).items()})
-        return {key: self.net.value(value) for key, value in env.items()}
 
     def run(self, name: str, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """A one-shot service (setup, seed), to its end."""
