@@ -53,6 +53,7 @@ from dlq.events import DlqMessage, parse_dlq_message
 from dlq.ledger import Ledger, Status, marshal
 from dlq.metrics.report import status_report
 from dlq.metrics.sampling import LEASE_PREFIX, Sampler
+from dlq.metrics.tally import RECOUNT_SECONDS as RECOUNT_EVERY
 from dlq.metrics.tally import TALLY_PREFIX
 from dlq.reconcile import Reconciler
 from dlq.tracking import TRACKED_PREFIX, Tracker, TrackingNews
@@ -72,8 +73,6 @@ OLD_MIX = ((Status.REPLAYED, 0.94), (Status.FAILED, 0.03), (Status.EXHAUSTED, 0.
 RECENT_MIX = ((Status.REPLAYED, 0.90), (Status.FAILED, 0.04), (Status.EXHAUSTED, 0.03),
               (Status.RETRY_SCHEDULED, 0.03))  # fmt: skip
 EVENTS_PER_CONVERSATION = 4
-#: REPLAY_TALLY_RECOUNT_SECONDS's default: the sampler's recount, spread over it per minute.
-RECOUNT_EVERY = 21600.0
 
 
 class ReadUnits:

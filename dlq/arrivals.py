@@ -36,6 +36,7 @@ import redis
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
 from dlq.fleet import fleet_key
+from dlq.redisclient import decoded
 
 DRAINING_KEY = fleet_key("arrival", "draining")
 #: While the DLQ drains, tracking's deferral grows with the hold, up to this many quiet
@@ -178,7 +179,7 @@ class Arrivals:
         pipe.smembers(PARKED_TRACKING_KEY)
         pipe.delete(PARKED_TRACKING_KEY)
         raw, _ = pipe.execute()
-        return sorted(_text(c) for c in raw)
+        return sorted(decoded(c) for c in raw)
 
     def unpark(self) -> dict[str, Parked]:
         """The passes parked for the drain, by conversation, taken (the caller that ended
@@ -188,7 +189,7 @@ class Arrivals:
         pipe.hgetall(PARKED_KEY)
         pipe.delete(PARKED_KEY)
         raw, _ = pipe.execute()
-        parked = {_text(c): Parked.from_json(r) for c, r in raw.items()}
+        parked = {decoded(c): Parked.from_json(r) for c, r in raw.items()}
         if parked:
             self._redis.delete(*(turn_key(c) for c in parked))
         return parked
@@ -200,7 +201,3 @@ class Arrivals:
         if draining:
             wait = max(wait, quiet_seconds)
         return max(0.0, wait)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

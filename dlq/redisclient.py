@@ -33,3 +33,8 @@ def redis_client(
         **tls,
         **options,
     )
+
+
+def decoded(value: bytes | str) -> str:
+    """A Redis reply as text (clients built without `decode_responses` answer bytes)."""
+    return value.decode() if isinstance(value, bytes) else value

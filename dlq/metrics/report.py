@@ -21,7 +21,7 @@ from dlq.codes import GENESYS_WAIT_CODES, TARGET_HOLD_CODES
 from dlq.ledger import PENDING_STATUSES, LedgerItem, Status
 from dlq.metrics.counters import RETENTION_SECONDS, read_counts
 from dlq.metrics.sampling import SAMPLED_STATUSES
-from dlq.metrics.tally import StatusTally
+from dlq.metrics.tally import RECOUNT_SECONDS, StatusTally
 
 
 class CountingLedger(Protocol):
@@ -47,7 +47,7 @@ def status_report(
     now: float,
     since: float | None = None,
     until: float | None = None,
-    recount_every: float = 21600.0,
+    recount_every: float = RECOUNT_SECONDS,
 ) -> dict[str, Any]:
     """The report as data. `since` defaults to, and is clipped to, the counters' retention;
     `until` (the outcomes' end, not what waits: that is always now) defaults to `now`.

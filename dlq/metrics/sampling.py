@@ -20,7 +20,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
-from dlq.metrics.tally import COUNTED, StatusTally
+from dlq.metrics.tally import COUNTED, RECOUNT_SECONDS, StatusTally
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Sampler:
         count_status: Callable[[Status], int] | None,
         queue_depth: Callable[[], tuple[int, int]] | None,
         interval: float,
-        recount_every: float = 21600.0,
+        recount_every: float = RECOUNT_SECONDS,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = client

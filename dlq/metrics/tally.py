@@ -28,6 +28,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
+from dlq.redisclient import decoded
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ COUNTED = (
     Status.RESOLVED,
 )
 RECOUNTED_AT = "recounted_at"
+#: REPLAY_TALLY_RECOUNT_SECONDS's default: how often the counts are set from the table.
+RECOUNT_SECONDS = 21600.0
 #: A recount of a large table takes seconds a status; the lease outlives it.
 RECOUNT_LEASE_SECONDS = 900
 #: A warning a minute at most while Redis refuses the moves (the counts drift meanwhile).
@@ -116,7 +119,7 @@ class StatusTally:
 
     def counts(self) -> Counts | None:
         """The counts, or None before the first recount (a new or flushed Redis)."""
-        raw = {_text(k): _text(v) for k, v in self._redis.hgetall(self._key).items()}
+        raw = {decoded(k): decoded(v) for k, v in self._redis.hgetall(self._key).items()}
         if RECOUNTED_AT not in raw:
             return None
         return Counts(
@@ -177,7 +180,3 @@ class StatusTally:
         if self._due(counts, every=every):
             return self.recount(count_status) or counts
         return counts
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
