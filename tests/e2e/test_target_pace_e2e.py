@@ -31,7 +31,11 @@ from dlq.aws import aws_client
 from dlq.ledger import FINAL_STATUSES, LedgerItem, Status
 from dlq.ratelimit.pace import Pace, most_in_a_second
 
-pytestmark = pytest.mark.slow
+# Isolated: these tests time arrivals at the target, and a grant reaches it after the
+# worker's thread is scheduled again. On a two-core machine shared with two other test
+# processes that took up to 0.6 s: 8 arrivals in a second at a pace of 5 (CI, stop 29),
+# the grants themselves 0.2 s apart. Alone, the spread is the documented burst.
+pytestmark = [pytest.mark.slow, pytest.mark.isolated]
 
 PACED = "arn:aws:events:us-east-1:111122223333:api-destination/paced/0a1b2c"
 REDRIVEN = "arn:aws:events:us-east-1:111122223333:api-destination/redriven/3d4e5f"
@@ -168,9 +172,9 @@ def final(stack: Stack, target: str, count: int, *, timeout: float = 60.0) -> li
 
 def test_a_target_paced_by_replay_target_rates_never_gets_more_in_any_second(fleet):
     stack, sink = fleet.stack, fleet.sink
-    sent = dead_letter(stack, PACED, 40)
+    sent = dead_letter(stack, PACED, 25)
 
-    items = final(stack, PACED, 40)
+    items = final(stack, PACED, 25)
 
     assert {i.status for i in items} == {Status.REPLAYED}
     assert {i.attempts for i in items} == {1}  # waiting for the pace spent no attempt
