@@ -116,12 +116,13 @@ def _admit(
             raise InvalidMessage(refusal.reason, code=refusal.code)
     except InvalidMessage as exc:
         reason, code = exc.reason, exc.code
-        _write(lambda: ledger.put_rejected(message, reason, code=code), message)
-        log.warning(
-            "rejected a DLQ message",
-            extra={"sqs_message_id": message.message_id, "reason": reason, "code": code},
-        )
-        return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
+        new = _write(lambda: ledger.put_rejected(message, reason, code=code), message)
+        if new:
+            log.warning(
+                "rejected a DLQ message",
+                extra={"sqs_message_id": message.message_id, "reason": reason, "code": code},
+            )
+        return _rejected(message, reason, new=new)
 
     try:
         existing = _write(lambda: ledger.put_received(parsed, message), message)
@@ -131,8 +132,8 @@ def _admit(
         if _error_code(exc.__cause__) != "ValidationException":
             raise
         reason = f"the ledger refused the item: {exc.__cause__}"
-        _write(lambda: ledger.put_rejected(message, reason), message)
-        return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
+        new = _write(lambda: ledger.put_rejected(message, reason), message)
+        return _rejected(message, reason, new=new)
     # The same SQS message back again while its item is still `received` is one whose
     # enqueue failed last time: enqueue it now (the claim makes a spare task harmless).
     # Another message id is EventBridge's duplicate: suppressed.
@@ -177,18 +178,34 @@ def _subscriber_record(
 ) -> IngestResult:
     """One `rejected` item per event a custom-bus subscriber record names, findable by
     the event's id; the record leaves the queue (it can never be redelivered from here)."""
+    new = False
     for key in record.keys:
-        _write(
+        new |= _write(
             functools.partial(
                 ledger.put_rejected, message, record.reason, key=key, error=record.error
             ),
             message,
         )
-    log.warning(
-        "a custom-bus subscriber record: its events are kept as rejected",
-        extra={"sqs_message_id": message.message_id, "events": len(record.keys)},
+    if new:
+        log.warning(
+            "a custom-bus subscriber record: its events are kept as rejected",
+            extra={"sqs_message_id": message.message_id, "events": len(record.keys)},
+        )
+    return _rejected(message, record.reason, new=new)
+
+
+def _rejected(message: DlqMessage, reason: str, *, new: bool) -> IngestResult:
+    """A message kept as rejected; received again (SQS delivers at least once, and its
+    delete may have failed), it is already kept: a duplicate, counted once as rejected."""
+    if new:
+        return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=reason)
+    log.info(
+        "a rejected DLQ message again: already kept, deleted",
+        extra={"sqs_message_id": message.message_id},
     )
-    return IngestResult(message.message_id, IngestOutcome.REJECTED, reason=record.reason)
+    return IngestResult(
+        message.message_id, IngestOutcome.DUPLICATE, reason=f"already kept as rejected: {reason}"
+    )
 
 
 def _mark_to_verify(verifications: PendingVerifications, conversation_id: str) -> None:

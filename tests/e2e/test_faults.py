@@ -165,8 +165,9 @@ def unexplained_repeats(repeats: dict[str, int], items: list[Any]) -> int:
     return sum(max(0, n - timed_out[event_id]) for event_id, n in repeats.items())
 
 
-#: Events of a kill -9 drain: enough that each kill lands mid-drain at 0.3 s a send.
-EVENTS = 40
+#: Events of a kill -9 drain, by threads a worker: enough that each kill lands mid-drain
+#: at 0.3 s a send (one thread sends 20 in 6 s).
+EVENTS = {1: 20, CONCURRENCY: 40}
 
 
 # One thread per worker is the literal bound (repeats <= kills); eight threads
@@ -175,7 +176,8 @@ EVENTS = 40
 def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_posts(
     env, genesys_sim, unique, launcher, concurrency
 ):
-    events = [genesys_event() for _ in range(EVENTS)]
+    count = EVENTS[concurrency]
+    events = [genesys_event() for _ in range(count)]
     with (
         RecordingSink(delay=0.3) as sink,
         configured({**env, "REPLAY_HTTP_TARGETS": json.dumps({API_DESTINATION: sink.url})}),
@@ -183,10 +185,10 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
         stack = Stack(unique, genesys_sim)
         for event in events:
             stack.put_dlq(event, target_arn=API_DESTINATION)
-        assert stack.ingest() == {"accepted": EVENTS}
+        assert stack.ingest() == {"accepted": count}
 
         kills = 0
-        for name, threshold in (("first", EVENTS // 4), ("second", EVENTS * 3 // 5)):
+        for name, threshold in (("first", count // 4), ("second", count * 3 // 5)):
             worker = start_worker(launcher, name, concurrency)
             eventually(
                 lambda: len(sink.delivered()) >= threshold,  # noqa: B023 (called at once)
@@ -202,7 +204,7 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
 
         start_worker(launcher, "survivor", concurrency)
         report: Counter[str] = Counter()
-        items = stack.wait_final(EVENTS, timeout=90, tick=reconciler_tick(report))
+        items = stack.wait_final(count, timeout=90, tick=reconciler_tick(report))
 
     assert {i.status for i in items} == {Status.REPLAYED}
     delivered = sink.delivered()
@@ -217,7 +219,7 @@ def test_kill_9_of_workers_mid_drain_loses_nothing_and_repeats_only_in_flight_po
     assert all(len(sink.keys_of(event_id)) == 1 for event_id in repeats)
     attempts = Counter(i.attempts for i in items)
     print(
-        f"\nkill -9: {kills} kills x {concurrency} threads, {EVENTS} events, {at_last_kill} "
+        f"\nkill -9: {kills} kills x {concurrency} threads, {count} events, {at_last_kill} "
         f"delivered at the last kill; duplicates {duplicates} over {len(repeats)} events, "
         f"{unexplained} not explained by a recorded timeout (bound {kills * concurrency}); "
         f"attempts per item {dict(sorted(attempts.items()))}; "

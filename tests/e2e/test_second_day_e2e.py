@@ -227,7 +227,7 @@ class SlowSqs:
 def test_a_conversation_keeps_its_event_order_when_the_ingest_is_slower_than_the_workers(
     stack,
 ):
-    _, events, in_order = timed_conversations(stack, 30, 4)
+    _, events, in_order = timed_conversations(stack, 16, 4)
     random.Random(7).shuffle(events)
     with (
         HttpSink() as sink,
