@@ -33,6 +33,7 @@ from dlq.broker import ReplayEnqueuer
 from dlq.clock import SYSTEM_CLOCK, Clock, iso, parse_iso
 from dlq.ledger import LedgerItem, LedgerStore, Status
 from dlq.locks import lock_name
+from dlq.redisclient import decoded
 from dlq.tracking import Tracker, TrackingNews
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class Reconciler:
     def _catch_up_tracking(self, report: Counter[str]) -> None:
         now = self._clock.now()
         since = iso(now - self._window)
-        mark = parse_iso(_text(self._lock_client.get(CATCH_UP_MARK)))
+        raw = self._lock_client.get(CATCH_UP_MARK)
+        mark = parse_iso(decoded(raw)) if raw is not None else None
         if mark is not None:
             since = max(since, iso(mark.timestamp() - CATCH_UP_OVERLAP_SECONDS))
         newest: dict[str, str] = {}
@@ -153,10 +155,6 @@ class Reconciler:
                 self._news.mark(conversation_id)
                 report["tracking"] += 1
         self._lock_client.set(CATCH_UP_MARK, through, ex=max(1, int(self._window)))
-
-
-def _text(raw: bytes | str | None) -> str | None:
-    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def requeued_marker(item: LedgerItem) -> str:

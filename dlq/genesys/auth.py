@@ -33,6 +33,7 @@ from dlq.genesys.errors import GenesysBadResponse, GenesysCredentialsError
 from dlq.genesys.responses import error_details, status_error
 from dlq.genesys.transport import Request, Transport
 from dlq.redact import remember
+from dlq.redisclient import decoded
 from dlq.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,9 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/oauth/token"  # noqa: S105 (a URL path, not a password)
 
 
-def _text(value: bytes | str) -> str:
-    # The caller's Redis client may or may not decode responses.
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _shared(cached: bytes | str) -> SecretStr:
     """A token another process fetched: scrubbed from this process's texts too."""
-    token = _text(cached)
+    token = decoded(cached)
     remember(token)
     return SecretStr(token)
 

@@ -23,6 +23,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.fleet import lua
+from dlq.redisclient import decoded
 
 PENDING_KEY = "dlq:verify:pending"
 SCHEDULED_KEY = "dlq:verify:scheduled"
@@ -127,7 +128,7 @@ class PendingVerifications:
         rows: list[tuple[bytes | str, float]] = self._redis.zrange(  # type: ignore[assignment]
             PENDING_KEY, 0, count - 1, withscores=True
         )
-        return [(_text(member), float(score)) for member, score in rows]
+        return [(decoded(member), float(score)) for member, score in rows]
 
     def newest(self) -> float | None:
         """When the most recent id was marked, or None when none waits."""
@@ -143,7 +144,3 @@ class PendingVerifications:
 
     def count(self) -> int:
         return int(self._redis.zcard(PENDING_KEY))
-
-
-def _text(member: bytes | str) -> str:
-    return member.decode() if isinstance(member, bytes) else member
