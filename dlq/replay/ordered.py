@@ -51,8 +51,10 @@ class _Pass:
     verified: bool
     #: The lookup's error, for the first attempt to record as its own.
     unverified: Exception | None
-    #: Outcomes of the other tasks' items, for `PassResults`, with the generation of the
-    #: item each was recorded for.
+    #: Outcomes of the items it ended, for `PassResults`, with the generation of the item
+    #: each was recorded for: the other tasks' items, and its own (a parked pass is sent
+    #: again when the drain ends while its first task comes back at the hold's end: that
+    #: twin ends on the record instead of a pass that queries the ledger again).
     settled: dict[EventKey, tuple[str, str | None]] = field(default_factory=dict)
     own: ReplayOutcome | None = None
     hold: Hold | None = None
@@ -87,8 +89,7 @@ class _Pass:
         self.verified = self.verified or outcome is ReplayOutcome.REPLAYED
         if finished.key == self.key:
             self.own = outcome
-        else:
-            self.settled[finished.key] = (outcome.value, finished.redriven_at)
+        self.settled[finished.key] = (outcome.value, finished.redriven_at)
 
 
 class OrderedPass:

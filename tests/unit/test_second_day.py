@@ -297,6 +297,28 @@ def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_per
     assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])
 
 
+def test_the_parked_items_first_task_back_at_the_hold_end_ends_on_the_passs_record(
+    held_back, receive, arrivals, clock, target, ledger, monkeypatch
+):
+    first, second = receive(), receive()
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    for key in (first, second):
+        with pytest.raises(Wait):
+            held_back().replay(key, lock=CONVERSATION_ID)
+    arrivals.draining(False, for_seconds=25)
+    resume_parked(arrivals, RecordingEnqueuer(), after=2.0)
+    clock.advance(2.5)
+    assert held_back().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+
+    clock.advance(30)  # the hold's end: both first tasks come back
+    monkeypatch.setattr(ledger, "by_conversation", None)  # any pass would fail
+    outcomes = [held_back().replay(key, lock=CONVERSATION_ID) for key in (first, second)]
+
+    assert outcomes == [ReplayOutcome.REPLAYED, ReplayOutcome.REPLAYED]
+    assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])  # once each
+
+
 def test_a_drain_that_starts_again_before_the_parked_pass_runs_lets_it_park_again(
     held_back, receive, arrivals, clock
 ):
