@@ -275,15 +275,22 @@ def test_one_task_of_a_conversation_parks_its_pass_for_the_drain_the_others_wait
     assert arrivals.unpark() == {CONVERSATION_ID: Parked(first, CONVERSATION_ID, None)}
 
 
-def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_period_later(
-    held_back, receive, arrivals, clock, target
-):
+def waited_for_the_drain(held_back, receive, arrivals):
+    """Two items of a conversation whose tasks came while the DLQ drains: the first
+    parked the pass, both wait."""
     first, second = receive(), receive()
     arrivals.arrived(CONVERSATION_ID)
     arrivals.draining(True, for_seconds=25)
     for key in (first, second):
         with pytest.raises(Wait):
             held_back().replay(key, lock=CONVERSATION_ID)
+    return first, second
+
+
+def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_period_later(
+    held_back, receive, arrivals, clock, target
+):
+    first, second = waited_for_the_drain(held_back, receive, arrivals)
     sent = RecordingEnqueuer()
 
     assert arrivals.draining(False, for_seconds=25)  # the receive that found the DLQ empty
@@ -300,12 +307,7 @@ def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_per
 def test_the_parked_items_first_task_back_at_the_hold_end_ends_on_the_passs_record(
     held_back, receive, arrivals, clock, target, ledger, monkeypatch
 ):
-    first, second = receive(), receive()
-    arrivals.arrived(CONVERSATION_ID)
-    arrivals.draining(True, for_seconds=25)
-    for key in (first, second):
-        with pytest.raises(Wait):
-            held_back().replay(key, lock=CONVERSATION_ID)
+    first, second = waited_for_the_drain(held_back, receive, arrivals)
     arrivals.draining(False, for_seconds=25)
     resume_parked(arrivals, RecordingEnqueuer(), after=2.0)
     clock.advance(2.5)
