@@ -1,7 +1,8 @@
 """moto's server with DynamoDB's write atomicity: `python -m devstack.moto_atomic --port N`.
 
 (And with EventBridge's TestEventPattern answered by moto's own matcher: see
-`EventPatternTests`; and with SQS's clock read cheaply: see `fast_sqs_clock`.)
+`EventPatternTests`; and SQS's receives one at a time, with its clock read cheaply: see
+`atomic_receives` and `fast_sqs_clock`.)
 
 DynamoDB evaluates a condition expression and applies the write as one step per item;
 the ledger's guarantee (two writers, one winner) rests on that. moto's threaded server
@@ -104,6 +105,40 @@ def fast_sqs_clock() -> None:
     models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
 
 
+def atomic_receives() -> None:
+    """SQS hands a message to one receive at a time, as SQS does within its visibility
+    timeout. moto's (5.2.6) `receive_message` checks that a message is visible, then marks
+    it received, with no lock between: two threads of the server can both take it (seen
+    as a poller counting `requeued: 1` for a message its other receiver had just taken).
+    Each scan of the queue now runs under one lock, without waiting: a long poll waits
+    outside it, scanning again every 50 ms until its WaitTimeSeconds are up."""
+    from moto.sqs.models import Message, SQSBackend
+
+    scan = SQSBackend.receive_message
+    lock = threading.Lock()
+
+    def receive_message(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Message]:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with lock:
+                found = scan(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return found
+            time.sleep(min(0.05, left))
+
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -111,6 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     fast_sqs_clock()
+    atomic_receives()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,
