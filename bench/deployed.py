@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -125,6 +126,17 @@ def counting_redis_commands() -> Iterator[RedisCommandCounter]:
             cls.pack = original
 
 
+#: A key's part that names one conversation, event or digest: counted as one family.
+_ONE_OF_MANY = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{16,}")
+
+
+def _family(key: str) -> str:
+    """A key's family: the per-conversation (per-target, per-event) parts as `*`."""
+    if not key.startswith("dlq"):
+        return key[:20]
+    return ":".join(_ONE_OF_MANY.sub("*", part) for part in key.split(":")[:4])
+
+
 class RedisMonitor:
     """Counts the commands redis-server runs by command, key family and caller (a client
     or a Lua script), from MONITOR, in a thread of its own until `stop`."""
@@ -145,16 +157,20 @@ class RedisMonitor:
                 seen = monitor.next_command()
                 words = seen["command"].split(" ")
                 key = words[1] if len(words) > 1 else ""
-                family = ":".join(key.split(":")[:3]) if key.startswith("dlq") else key[:20]
+                family = _family(key)
                 via = "lua" if seen["client_type"] == "lua" else "client"
                 self.counts[f"{via} {words[0].upper()} {family}"] += 1
 
     def stop(self, events: int) -> dict[str, float]:
-        """The top families, per event."""
+        """Every family seen at least once in twenty events, per event."""
         self._stop.set()
         self._client.ping()  # wakes the monitor's read
         self._thread.join(5)
-        return {name: round(n / events, 2) for name, n in self.counts.most_common(40)}
+        return {
+            name: round(n / events, 2)
+            for name, n in self.counts.most_common()
+            if n / events >= 0.05
+        }
 
 
 def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_tasks: int,

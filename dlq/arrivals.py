@@ -103,13 +103,14 @@ class Arrivals:
         self._keep = max(1, round(keep_seconds))
         self._clock = clock
 
-    def arrived(self, conversation_id: str) -> None:
-        """The ingest took an event of `conversation_id` (before its replay is enqueued)."""
+    def arrived(self, conversation_id: str) -> bool:
+        """The ingest took an event of `conversation_id` (before its replay is enqueued);
+        whether it is the first of a hold (no other arrival in the last `keep_seconds`)."""
         now = repr(self._clock.now())
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(arrival_key(conversation_id), now, ex=self._keep)
         pipe.set(first_arrival_key(conversation_id), now, ex=self._keep, nx=True)
-        pipe.execute()
+        return bool(pipe.execute()[1])
 
     def draining(self, busy: bool, *, for_seconds: float) -> bool:
         """The poller's last receive brought messages (`busy`), or none; whether this

@@ -137,6 +137,9 @@ def _admit(
     # The same SQS message back again while its item is still `received` is one whose
     # enqueue failed last time: enqueue it now (the claim makes a spare task harmless).
     # Another message id is EventBridge's duplicate: suppressed.
+    # A later event of a conversation's hold finds it marked to verify by the first (or
+    # verified by the batch since): it is not marked again.
+    first_of_hold = True
     retried = (
         existing is not None
         and existing.status is Status.RECEIVED
@@ -146,7 +149,7 @@ def _admit(
         _write(lambda: ledger.count_duplicate(parsed.key), message)
     else:
         if arrivals is not None and parsed.conversation_id:
-            _note_arrival(arrivals, parsed.conversation_id)
+            first_of_hold = _note_arrival(arrivals, parsed.conversation_id)
         try:
             enqueuer.enqueue_replay(parsed.key, lock=lock_name(parsed.key, parsed.conversation_id))
         except Exception as exc:
@@ -154,7 +157,12 @@ def _admit(
                 f"broker refused the replay of {parsed.key.event_id}: {exc}; "
                 "the message stays in the DLQ (the reconciler also re-enqueues it)"
             ) from exc
-    if verifications is not None and parsed.conversation_id and (existing is None or retried):
+    if (
+        verifications is not None
+        and parsed.conversation_id
+        and (existing is None or retried)
+        and first_of_hold
+    ):
         _mark_to_verify(verifications, parsed.conversation_id)
     if existing is None:
         outcome = IngestOutcome.ACCEPTED
@@ -235,13 +243,15 @@ def _write(write: Callable[[], T], message: DlqMessage) -> T:
         ) from exc
 
 
-def _note_arrival(arrivals: Arrivals, conversation_id: str) -> None:
+def _note_arrival(arrivals: Arrivals, conversation_id: str) -> bool:
+    """Whether the event opened its conversation's hold (True when unknown)."""
     try:
-        arrivals.arrived(conversation_id)
+        return arrivals.arrived(conversation_id)
     except Exception as exc:
         # Order is kept by the ledger's line and the hold; the note only helps a shuffled
         # DLQ drained slowly. Losing it must not cost the message.
         log.warning(f"could not note the arrival of conversation {conversation_id}: {exc}")
+        return True
 
 
 def resume_parked(

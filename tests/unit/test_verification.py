@@ -13,7 +13,7 @@ import fakeredis
 import pytest
 from helpers import genesys_event, received_message
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import Arrivals, first_arrival_key
 from dlq.clock import FakeClock
 from dlq.errors import BudgetWait
 from dlq.genesys.client import GenesysClient
@@ -320,6 +320,35 @@ def test_a_duplicate_message_marks_nothing(pending, ledger, receive_message_of):
     duplicate = dataclasses.replace(message, message_id=str(uuid.uuid4()))
     admit(duplicate, ledger=ledger, enqueuer=RecordingEnqueuer(), verifications=pending)
     assert pending.count() == 0
+
+
+def test_a_conversations_later_events_in_one_hold_mark_it_once(
+    pending, ledger, receive_message_of, cache, clock
+):
+    arrivals = Arrivals(cache, keep_seconds=60, clock=clock)
+    sent: list[str] = []
+
+    def arrive() -> None:
+        admit(
+            receive_message_of(CONVERSATION_ID),
+            ledger=ledger,
+            enqueuer=RecordingEnqueuer(),
+            verifications=pending,
+            arrivals=arrivals,
+        )
+        sent.append(CONVERSATION_ID)
+
+    arrive()
+    pending.remove([CONVERSATION_ID])  # a batch run verified it
+    arrive()
+    clock.advance(30)
+    arrive()
+    assert pending.count() == 0  # later events of the hold: verified (or marked) already
+
+    cache.delete(first_arrival_key(CONVERSATION_ID))  # the hold ended (its note lapsed)
+    arrive()  # the first of a new hold marks it again
+    assert [i for i, _ in pending.oldest(10)] == [CONVERSATION_ID]
+    assert len(sent) == 4
 
 
 @pytest.fixture()
