@@ -15,7 +15,7 @@ from dlq.errors import BudgetWait, ConfigurationError, GiveUp, Rejected, RetryLa
 from dlq.genesys.directory import ConversationDirectory, ConversationMissing
 from dlq.ledger import LedgerItem, LedgerStore, StaleClaim, Status
 from dlq.observe import NO_METRICS, MetricsObserver
-from dlq.replay.holds import NO_HOLDS, TargetHeld, TargetHolds
+from dlq.replay.holds import NO_HOLDS, BreakerRead, TargetHeld, TargetHolds
 from dlq.replay.outcomes import (
     AttemptFailed,
     RecordLost,
@@ -108,9 +108,9 @@ class Attempts:
             return self.exhaust(claimed, too_old(claimed.last_error), "MaxEventAge", task_id)
         try:
             self._check_boundary(claimed)
-            self._holds.check(claimed)  # a paused target, an open breaker: the item waits
+            breaker = self._holds.check(claimed)  # paused, an open breaker: the item waits
             self._check_conversation(claimed, verified=verified, unverified=unverified)
-            delivery = self._send(claimed)
+            delivery = self._send(claimed, breaker)
         except Rejected as exc:
             said = text_of(exc)
             log.warning(
@@ -234,13 +234,13 @@ class Attempts:
         if refusal is not None:
             raise Rejected(refusal.reason, code=refusal.code)
 
-    def _send(self, claimed: LedgerItem) -> Delivery:
+    def _send(self, claimed: LedgerItem, breaker: BreakerRead | None) -> Delivery:
         """The one send of the attempt. Anything unforeseen that stops it midway (a task's
         soft time limit under prefork, a bug) leaves the target's side unknown: that is
         a failed attempt that may have been delivered, retried after backoff and
         recorded as such, never a silent release for an immediate retry."""
         try:
-            with self._holds.sending(claimed):
+            with self._holds.sending(claimed, read=breaker):
                 return self._redeliverer.redeliver(
                     target_arn=claimed.target_arn,
                     event_id=claimed.event_id,

@@ -26,6 +26,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -33,7 +34,7 @@ from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.codes import TARGET_BREAKER_OPEN, TARGET_PAUSED
-from dlq.holds.breaker import Admission, admit
+from dlq.holds.breaker import Admission, Breaker, BreakerState, admit
 from dlq.holds.fleet import FleetBreakers
 from dlq.holds.pauses import Pauses
 from dlq.holds.report import rule_of
@@ -54,6 +55,22 @@ ANSWERED = (TargetFatal, TargetFailed)
 #: How long a worker reuses the pauses it read (every attempt checks them).
 BOOK_REUSE_SECONDS = 1.0
 BREAKER_OPEN = "target breaker open"
+#: How long an attempt's breaker read (`check`) stands for the send's (`sending`).
+BREAKER_REUSE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRead:
+    """A target's breaker as an attempt's `check` read it, and when."""
+
+    breaker: Breaker
+    at: float
+
+    def closed_at(self, now: float) -> bool:
+        """Read closed, recently enough to stand for a read at `now`."""
+        return (
+            self.breaker.state is BreakerState.CLOSED and 0 <= now - self.at < BREAKER_REUSE_SECONDS
+        )
 
 
 class TargetHeld(Wait):
@@ -83,8 +100,9 @@ class TargetHolds:
         self._book: tuple[float, PauseBook] | None = None
         self._lock = threading.Lock()
 
-    def check(self, claimed: LedgerItem) -> None:
-        """Raise `TargetHeld` when the item's target is paused or its breaker holds it."""
+    def check(self, claimed: LedgerItem) -> BreakerRead | None:
+        """Raise `TargetHeld` when the item's target is paused or its breaker holds it;
+        else the breaker as read (for `sending`), None when there is none to read."""
         now = self._clock.now()
         pause = self._pause_book(now).active(claimed.target_arn, now) if self._pauses else None
         if pause is not None:
@@ -95,14 +113,15 @@ class TargetHolds:
                 retry_after=_spread(max(left, 0.5)),
             )
         if self._breakers is None or not self._breakers.rule.enabled:
-            return
+            return None
         try:
             breaker = self._breakers.read(claimed.target_arn)
         except RedisError:
-            return  # no breaker to ask: the send decides, as without one
+            return None  # no breaker to ask: the send decides, as without one
         seen = admit(self._breakers.rule, breaker, now=now, caller="")[0]
         if not seen.allowed:
             raise _breaker_held(seen)
+        return BreakerRead(breaker, now)
 
     def age_now(self, claimed: LedgerItem, now: float) -> float:
         """The moment the item's age budget is judged at: `now`, less the time its target
@@ -114,20 +133,32 @@ class TargetHolds:
         return now - book.paused_seconds(claimed.target_arn, start=started.timestamp(), now=now)
 
     @contextmanager
-    def sending(self, claimed: LedgerItem) -> Iterator[None]:
+    def sending(self, claimed: LedgerItem, *, read: BreakerRead | None = None) -> Iterator[None]:
         """Around the one send: take the half-open breaker's probe (or wait), and tell the
-        breaker what the send said of the target."""
+        breaker what the send said of the target.
+
+        `read`: the breaker as `check` read it for this attempt. Read closed within the
+        last `BREAKER_REUSE_SECONDS`, it admits the send without a second read (a closed
+        breaker admits every send; one that opened meanwhile lets a send that began
+        before it go); read closed with no failures, a success has nothing to clear and
+        writes nothing. A delivery is then one HGETALL, not three.
+        """
         if self._breakers is None or not self._breakers.rule.enabled:
             yield
             return
         target, caller = claimed.target_arn, claimed.claim_token or claimed.event_id
+        now = self._clock.now()
+        closed = read is not None and read.closed_at(now)
         try:
-            admission = self._breakers.admit(target, now=self._clock.now(), caller=caller)
+            admission = (
+                Admission(True) if closed else self._breakers.admit(target, now=now, caller=caller)
+            )
         except RedisError as exc:
             log.warning(f"the target breaker could not be read ({exc}); sending without it")
             admission = Admission(True)
         if not admission.allowed:
             raise _breaker_held(admission)
+        clean = closed and read is not None and not read.breaker.failures
         try:
             yield
         except UNWELL as exc:
@@ -141,13 +172,15 @@ class TargetHolds:
                 ) from exc
             raise
         except ANSWERED:
-            self._tell(lambda b: b.succeeded(target))
+            if not clean:
+                self._tell(lambda b: b.succeeded(target))
             raise
         except BaseException:
             if admission.probe:
                 self._tell(lambda b: b.released(target, caller=caller))
             raise
-        self._tell(lambda b: b.succeeded(target))
+        if not clean:
+            self._tell(lambda b: b.succeeded(target))
 
     def postponed(self, ledger: LedgerStore, claimed: LedgerItem, held: TargetHeld) -> TargetHeld:
         """Hand the item back unattempted, its wait in its history; answers the `Wait`."""

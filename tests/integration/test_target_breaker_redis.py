@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
+from dlq.clock import FakeClock
 from dlq.holds.breaker import BreakerRule, BreakerState
-from dlq.holds.fleet import FleetBreakers
+from dlq.holds.fleet import FleetBreakers, breaker_key
+from dlq.ledger import LedgerItem, Status
+from dlq.replay.holds import BREAKER_REUSE_SECONDS, TargetHeld, TargetHolds
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm"
 RULE = BreakerRule(failures=3, window=60.0, cooldown=5.0, probe_seconds=30.0)
@@ -110,3 +113,69 @@ def test_the_breaker_of_one_target_holds_no_other(clients) -> None:
     for moment in (100.0, 101.0, 102.0):
         breakers.failed(TARGET, now=moment)
     assert breakers.admit(TARGET + "-other", now=103.0, caller="a").allowed
+
+
+# --- one read a delivery: the attempt's check stands for its send ---------------------------
+
+
+class CountingRedis(redis.Redis):
+    """A real client that keeps the name of every command it sends."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    def execute_command(self, *args, **options):
+        self.sent.append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+def claimed_item() -> LedgerItem:
+    moment = "2026-12-07T00:00:00+00:00"
+    return LedgerItem(
+        "e-1", TARGET, Status.IN_PROGRESS, 1, "{}", moment, moment, claim_token="token-1"
+    )
+
+
+@pytest.fixture()
+def counting(redis_url: str) -> Iterator[CountingRedis]:
+    client = CountingRedis.from_url(redis_url)
+    client.delete(breaker_key(TARGET))
+    client.sent.clear()
+    yield client
+    client.close()
+
+
+def deliver(holds: TargetHolds, *, after: Callable[[], None] = lambda: None) -> None:
+    item = claimed_item()
+    read = holds.check(item)
+    after()
+    with holds.sending(item, read=read):
+        pass
+
+
+def test_a_delivery_through_a_closed_breaker_reads_it_once_and_writes_nothing(counting) -> None:
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=FakeClock(100.0))
+    deliver(holds)
+    assert counting.sent == ["HGETALL"]
+    assert not counting.exists(breaker_key(TARGET))
+
+
+def test_a_success_after_failures_were_read_clears_them(counting) -> None:
+    breakers = FleetBreakers(counting, RULE)
+    breakers.failed(TARGET, now=99.0)
+    deliver(TargetHolds(breakers=breakers, clock=FakeClock(100.0)))
+    assert breakers.read(TARGET).failures == ()
+
+
+def test_a_read_older_than_the_reuse_is_read_again_before_the_send(counting) -> None:
+    clock = FakeClock(100.0)
+    breakers = FleetBreakers(counting, RULE)
+
+    def opened_meanwhile() -> None:  # a long verification; the breaker opens meanwhile
+        for moment in (100.1, 100.2, 100.3):
+            breakers.failed(TARGET, now=moment)
+        clock.advance(BREAKER_REUSE_SECONDS + 0.5)
+
+    with pytest.raises(TargetHeld):
+        deliver(TargetHolds(breakers=breakers, clock=clock), after=opened_meanwhile)
