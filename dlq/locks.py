@@ -10,11 +10,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from math import inf
 
 import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def conversation_of(lock: str) -> str | None:
     return None if lock.startswith("event:") else lock
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Held:
     """What `ConversationLocks.hold` got: the lock or not, and whether it had to wait."""
 
@@ -42,30 +44,44 @@ class Held:
     #: The lock was busy at first: whoever held it may have done this caller's work.
     waited: bool = False
     _lock: Lock | None = field(default=None, repr=False, compare=False)
+    #: Until when the lock is surely ours (its TTL counted from before it was set).
+    _until: float = field(default=inf, repr=False, compare=False)
+    _clock: Clock = field(default=SYSTEM_CLOCK, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.acquired
 
-    def renew(self) -> bool:
-        """Give the lock its whole TTL again, from now (before each attempt of a pass);
-        False when it is no longer ours (it lapsed and another worker took it)."""
+    def renew(self, *, needed: float) -> bool:
+        """Make sure the lock stays ours for `needed` seconds more (before each attempt of
+        a pass: the attempt's bound); False when it is no longer ours (it lapsed and
+        another worker took it). A lock whose TTL still covers that costs no Redis call:
+        taken with a TTL above the task's time limit, it covers a whole pass."""
         if self._lock is None:
             return self.acquired
+        now = self._clock.now()
+        if now + needed <= self._until:
+            return True
         try:
-            return bool(self._lock.reacquire())
+            renewed = bool(self._lock.reacquire())
         except LockError:
             return False
+        self._until = now + (self._lock.timeout or 0.0)
+        return renewed
 
 
 class ConversationLocks:
-    """redis-py locks with a TTL above the task's hard time limit."""
+    """redis-py locks whose TTL covers a replay task's pass (`tasks.runtime`: the task's
+    time limit, or the claim's lease if longer), so a pass renews none."""
 
     #: How often a waiting caller asks again (one SET NX each).
     POLL_SECONDS = 0.05
 
-    def __init__(self, client: redis.Redis, *, ttl_seconds: float) -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl_seconds: float, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._client = client
         self._ttl = ttl_seconds
+        self._clock = clock
 
     @contextmanager
     def hold(self, name: str, *, wait: float = 0.0) -> Iterator[Held]:
@@ -77,10 +93,13 @@ class ConversationLocks:
         lock = self._client.lock(
             f"dlq:lock:{name}", timeout=self._ttl, sleep=self.POLL_SECONDS, blocking=False
         )
-        held = Held(bool(lock.acquire(blocking=False)), _lock=lock)
-        if not held and wait > 0:
+        asked = self._clock.now()
+        got, waited = bool(lock.acquire(blocking=False)), False
+        if not got and wait > 0:
+            asked, waited = self._clock.now(), True
             got = bool(lock.acquire(blocking=True, blocking_timeout=wait))
-            held = Held(got, waited=True, _lock=lock)
+        # Its TTL counted from before the SET that took it: surely ours until then.
+        held = Held(got, waited=waited, _lock=lock, _until=asked + self._ttl, _clock=self._clock)
         try:
             yield held
         finally:

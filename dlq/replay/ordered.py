@@ -197,7 +197,10 @@ class OrderedPass:
         mine = item.key == state.key
         claimed = None
         if item.status not in FINAL_STATUSES and is_due(item, state.now):
-            if state.attempted and (self._clock.now() > state.last_start or not held.renew()):
+            needed = self._options.attempt_bound_seconds
+            if state.attempted and (
+                self._clock.now() > state.last_start or not held.renew(needed=needed)
+            ):
                 state.stopped = True
                 return False
             try:

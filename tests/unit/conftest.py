@@ -155,8 +155,8 @@ def directory(client: GenesysClient, cache: fakeredis.FakeRedis) -> Conversation
 
 
 @pytest.fixture()
-def locks(cache: fakeredis.FakeRedis) -> ConversationLocks:
-    return ConversationLocks(cache, ttl_seconds=LEASE_SECONDS)
+def locks(cache: fakeredis.FakeRedis, clock: FakeClock) -> ConversationLocks:
+    return ConversationLocks(cache, ttl_seconds=LEASE_SECONDS, clock=clock)
 
 
 # --- the outside world of a replay --------------------------------------------------------

@@ -4,6 +4,7 @@ bounded in time, and a delivery is never repeated because its bookkeeping failed
 from __future__ import annotations
 
 import pytest
+import redis.lock
 
 from dlq.arrivals import Parked
 from dlq.ingest import resume_parked
@@ -116,20 +117,43 @@ def test_a_pass_starts_no_attempt_that_could_not_end_before_the_time_limit(
 
 
 def test_a_pass_whose_lock_was_taken_over_stops_before_its_next_attempt(
-    ordered, receive, target, ledger, cache
+    ordered, receive, target, ledger, cache, clock
 ):
     keys = conversation(receive, 3)
 
-    def steal() -> None:
+    def steal() -> None:  # a slow send: the lock lapsed, and another worker took it
+        clock.advance(LEASE_SECONDS - 10)
         for name in cache.scan_iter("dlq:lock:*"):
             cache.set(name, "another worker")
 
     target.on_send = steal
 
     with pytest.raises(Wait):
-        ordered().replay(keys[2], lock=CONVERSATION_ID)
+        ordered(attempt_bound_seconds=30).replay(keys[2], lock=CONVERSATION_ID)
 
     assert sent_ids(target) == [keys[0].event_id]
+
+
+def test_a_pass_renews_its_lock_only_when_the_next_attempt_could_outlive_it(
+    ordered, receive, target, clock, monkeypatch
+):
+    keys = conversation(receive, 4)
+    renewed_at: list[float] = []
+
+    def reacquire(lock) -> bool:
+        renewed_at.append(clock.now() - start)
+        return True
+
+    monkeypatch.setattr(redis.lock.Lock, "reacquire", reacquire)
+    target.on_send = lambda: clock.advance(40)
+    start = clock.now()
+
+    ordered(attempt_bound_seconds=60, time_limit_seconds=400).replay(keys[3], lock=CONVERSATION_ID)
+
+    # The lock's TTL (150 s) covers attempts starting at 0, 40 and 80 s (each may take
+    # 60 s); the one at 120 s needs it renewed.
+    assert sent_ids(target) == [k.event_id for k in keys]
+    assert renewed_at == [120.0]
 
 
 # --- a delivery is never repeated because its bookkeeping failed ---------------------------
