@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
+from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.genesys.auth import TokenCache, TokenProvider, fetch_token
 from dlq.genesys.checks import clean_attributes, path_id
 from dlq.genesys.credentials import GenesysCredentials
@@ -57,8 +58,10 @@ class GenesysClient:
         tokens: TokenProvider,
         limiter: RateLimiter | None = None,
         transport: Transport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._api = settings.genesys_api_url
+        self._clock = clock
         self._timeouts = settings.genesys_timeouts
         self._tokens = tokens
         self._limiter = limiter
@@ -68,6 +71,25 @@ class GenesysClient:
 
     def __repr__(self) -> str:
         return f"GenesysClient(api={self._api!r})"
+
+    def _slot(self, priority: Priority, what: str, wait_up_to: float) -> None:
+        """Take a slot of the shared budget, waiting in this thread for the turns it is
+        given while they add up to `wait_up_to` seconds at most; beyond, `RateLimitWait`.
+
+        A refused LOW caller is given its turn (`RateLimiter`): waiting for it here costs
+        one more EVALSHA, where handing the task back to the broker costs a task run."""
+        if self._limiter is None:
+            return
+        waited = 0.0
+        while (wait := self._limiter.acquire(priority)) > 0:
+            if waited + wait > wait_up_to:
+                raise RateLimitWait(
+                    f"the shared Genesys budget asks {priority.name} calls to wait "
+                    f"{wait:.2f} s before {what}; reschedule (no request was made)",
+                    retry_after=wait,
+                )
+            self._clock.sleep(wait)
+            waited += wait
 
     def get_conversation(
         self, conversation_id: str, *, priority: Priority = Priority.HIGH
@@ -124,29 +146,31 @@ class GenesysClient:
         attributes: Mapping[str, object],
         *,
         priority: Priority = Priority.LOW,
+        wait_up_to: float = 0.0,
     ) -> None:
-        """Merge string attributes into a participant (LOW: bookkeeping yields to lookups)."""
+        """Merge string attributes into a participant (LOW: bookkeeping yields to lookups).
+        `wait_up_to`: how long the caller's thread may wait for the budget's slot."""
         path = ATTRIBUTES_PATH.format(
             id=path_id(conversation_id, "conversation id"),
             pid=path_id(participant_id, "participant id"),
         )
         body = {"attributes": clean_attributes(attributes)}
-        self._call("PATCH", path, ATTRIBUTES_PATH, priority, json=body)
+        self._call("PATCH", path, ATTRIBUTES_PATH, priority, json=body, wait_up_to=wait_up_to)
 
     def _call(
-        self, method: str, path: str, template: str, priority: Priority, *, json: Any = None
+        self,
+        method: str,
+        path: str,
+        template: str,
+        priority: Priority,
+        *,
+        json: Any = None,
+        wait_up_to: float = 0.0,
     ) -> Response:
         what = f"{method} {template}"
         # One fresh token and one repeat on a 401 (expired or revoked), never a loop.
         for attempt in (1, 2):
-            if self._limiter is not None:
-                wait = self._limiter.acquire(priority)
-                if wait > 0:
-                    raise RateLimitWait(
-                        f"the shared Genesys budget asks {priority.name} calls to wait "
-                        f"{wait:.2f} s before {what}; reschedule (no request was made)",
-                        retry_after=wait,
-                    )
+            self._slot(priority, what, wait_up_to)
             token = self._tokens.get()
             response = self._transport.send(
                 Request(

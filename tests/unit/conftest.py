@@ -140,12 +140,15 @@ def limiter() -> ScriptedLimiter:
 
 
 @pytest.fixture()
-def client(settings: Settings, transport: MockTransport, limiter: ScriptedLimiter) -> GenesysClient:
+def client(
+    settings: Settings, transport: MockTransport, limiter: ScriptedLimiter, clock: FakeClock
+) -> GenesysClient:
     return GenesysClient(
         settings,
         tokens=StaticTokens(),
         limiter=cast(RateLimiter, limiter),
         transport=transport,
+        clock=clock,
     )
 
 

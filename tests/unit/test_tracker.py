@@ -429,6 +429,34 @@ def test_a_rate_limiter_wait_raises_before_any_request(
     assert tracker.last_tracked(CONVERSATION_ID) == {}
 
 
+def test_a_run_waits_in_its_thread_for_turns_that_add_up_to_a_second(
+    tracker, receive, ledger, clock, transport, limiter
+):
+    finished(ledger, clock, receive())
+    # The participant's lookup goes; the PATCH is given two turns (a HIGH caller took the
+    # first), then its slot.
+    limiter.waits = [0.0, 0.4, 0.4]
+    before = clock.now()
+
+    assert tracker.track(CONVERSATION_ID) is TrackingOutcome.PATCHED
+    assert clock.now() - before == pytest.approx(0.8)
+    assert len(limiter.asked) == 4
+    assert [r.method for r in transport.requests][-1] == "PATCH"
+
+
+def test_a_turn_that_would_take_the_wait_past_a_second_hands_the_task_back(
+    tracker, receive, ledger, clock, transport, limiter
+):
+    finished(ledger, clock, receive())
+    limiter.waits = [0.0, 0.4, 0.7]
+
+    with pytest.raises(RateLimitWait) as raised:
+        tracker.track(CONVERSATION_ID)
+
+    assert raised.value.retry_after == 0.7
+    assert "PATCH" not in [r.method for r in transport.requests]
+
+
 # --- TrackingNews -----------------------------------------------------------------------
 
 
