@@ -2,8 +2,9 @@
 
 One hash per minute and deployment (`dlq:stats:<ledger table>:<minute epoch>`), one
 field per (outcome, target, error code, DLQ error code), one HINCRBY per outcome as it
-happens, pipelined with the EXPIRE that makes the bucket go `ttl_seconds` after its
-minute (every time: a bucket recreated after a Redis restart gets its expiry too).
+happens. The count that creates a field (the first of its kind in the minute, or the
+first after a Redis restart emptied the bucket) also sends the EXPIRE that makes the
+bucket go `ttl_seconds` after its minute; the others need none.
 Reading a window is one HGETALL per minute in it, pipelined: cheap at any ledger size,
 unlike a scan, and bounded by the retention.
 
@@ -107,12 +108,10 @@ class OutcomeCounters(QuietObserver):
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS
         key = bucket_key(self._scope, bucket)
         try:
-            # One round trip either way; an EXPIRE sent once per bucket and process would
-            # leave a bucket that a Redis restart emptied mid-minute without one, for good.
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.hincrby(key, _SEP.join((outcome, target, code, dlq_code)), 1)
-            pipe.expire(key, BUCKET_SECONDS + self._ttl)
-            pipe.execute()
+            # Not once per bucket and process: that would leave a bucket a Redis restart
+            # emptied mid-minute without an expiry, for good.
+            if self._redis.hincrby(key, _SEP.join((outcome, target, code, dlq_code)), 1) == 1:
+                self._redis.expire(key, BUCKET_SECONDS + self._ttl)
         except RedisError as exc:
             log.warning(f"could not count a {outcome} outcome in Redis ({exc}); status undercounts")
 

@@ -118,19 +118,36 @@ def test_since_counts_from_the_start_of_its_minute(cache, clock):
     assert counts.by_outcome["ingested"] == (1 if same_minute else 0)
 
 
-def test_a_bucket_expires_after_the_retention_even_one_that_lost_its_expiry(cache, clock):
+def test_a_bucket_expires_after_the_retention_even_one_a_redis_restart_emptied(cache, clock):
     counters = OutcomeCounters(cache, "ledger-t", clock=clock, ttl_seconds=600)
     clock.advance(BUCKET_SECONDS - clock.now() % BUCKET_SECONDS)  # the start of a minute
     minute = bucket_key("ledger-t", int(clock.now()))
     counters.ingested("accepted", target_arn=TARGET_ARN, dlq_error_code=None)
     assert 0 < cache.ttl(minute) <= 600 + BUCKET_SECONDS
-    cache.persist(minute)  # as a bucket a Redis restart emptied mid-minute is recreated
+    cache.delete(minute)  # a Redis restart mid-minute
 
     for _ in range(4):
         counters.ingested("accepted", target_arn=TARGET_ARN, dlq_error_code=None)
+    counters.ingested("rejected", target_arn=TARGET_ARN, dlq_error_code=None)
 
     assert 0 < cache.ttl(minute) <= 600 + BUCKET_SECONDS
-    assert cache.hgetall(minute) == {b"ingested|sqs:crm-sync|none|none": b"5"}
+    assert cache.hgetall(minute) == {
+        b"ingested|sqs:crm-sync|none|none": b"4",
+        b"rejected|sqs:crm-sync|none|none": b"1",
+    }
+
+
+def test_only_the_count_that_creates_a_field_sends_an_expire(cache, clock):
+    counters = OutcomeCounters(cache, "ledger-t", clock=clock, ttl_seconds=600)
+    clock.advance(BUCKET_SECONDS - clock.now() % BUCKET_SECONDS)
+    minute = bucket_key("ledger-t", int(clock.now()))
+    counters.ingested("accepted", target_arn=TARGET_ARN, dlq_error_code=None)
+    cache.persist(minute)  # so that an EXPIRE sent later would show
+
+    for _ in range(3):
+        counters.ingested("accepted", target_arn=TARGET_ARN, dlq_error_code=None)
+
+    assert cache.ttl(minute) == -1
 
 
 def test_deployments_sharing_a_redis_count_apart(cache, clock):
