@@ -16,14 +16,15 @@ A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
-drains, one task of the conversation at a time takes the turn (`take_turn`) and parks
-its pass (`park`): the receive that ends the drain takes the parked passes (`unpark`) and
-the front door sends them, a quiet period later. No task asks again and again whether the
-drain has ended; the parked one also comes back when the hold ends, in case the drain's
-end is never seen (the poller stopped). The conversation's other tasks come back once,
-when the hold ends, and find their items settled by its pass. A quiet period's rest has
-a known end: every task comes back then. All of it is read from Redis, before the
-conversation's lock.
+drains, one task of each line of the conversation (a target and rule) takes the turn
+(`take_turn`) and parks the line's pass (`park`): the receive that ends the drain takes
+the parked passes (`unpark`) and the front door sends them, a quiet period later. No task
+asks again and again whether the drain has ended; the parked one also comes back when the
+hold ends, in case the drain's end is never seen (the poller stopped). The line's other
+tasks end (`parked`): its pass replays their items, and what it leaves goes on in tasks
+it sends (a retry, the rest of the line past its time bound); the reconciler brings back
+an item nobody replayed. A quiet period's rest has a known end: every task comes back
+then. All of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
-from dlq.fleet import fleet_key
+from dlq.fleet import digest, fleet_key
 from dlq.redisclient import decoded
 
 DRAINING_KEY = fleet_key("arrival", "draining")
@@ -56,8 +57,14 @@ def first_arrival_key(conversation_id: str) -> str:
     return fleet_key("arrival-first", conversation_id)
 
 
-def turn_key(conversation_id: str) -> str:
-    return fleet_key("arrival-turn", conversation_id)
+def route_digest(key: EventKey) -> str:
+    """The line (target and rule) an item's pass replays, as one part of a key."""
+    return digest(f"{key.target_arn} {key.rule_arn}")
+
+
+def turn_key(conversation_id: str, route: str) -> str:
+    """The turn of one line of a conversation (`route`: its `route_digest`)."""
+    return fleet_key("arrival-turn", conversation_id, route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,16 +161,16 @@ class Arrivals:
             wait = ends_in
         return Hold(min(wait, ends_in), ends_in, bool(draining))
 
-    def take_turn(self, conversation_id: str, seconds: float) -> bool:
-        """Whether the asking task is the one of its conversation to park its pass for the
-        next `seconds` (no other task holds the turn)."""
-        turn = turn_key(conversation_id)
+    def take_turn(self, conversation_id: str, key: EventKey, seconds: float) -> bool:
+        """Whether the asking task (of item `key`) is the one of its conversation's line
+        to park the line's pass for the next `seconds` (no other task holds the turn)."""
+        turn = turn_key(conversation_id, route_digest(key))
         return bool(self._redis.set(turn, "1", nx=True, px=max(1, int(seconds * 1000))))
 
     def park(self, conversation_id: str, replay: Parked) -> None:
         """Keep `replay` to be sent when the drain ends (the turn's task: see `unpark`)."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(PARKED_KEY, conversation_id, replay.to_json())
+        pipe.hset(PARKED_KEY, f"{conversation_id}|{route_digest(replay.key)}", replay.to_json())
         pipe.expire(PARKED_KEY, self._keep)
         pipe.execute()
 
@@ -182,18 +189,17 @@ class Arrivals:
         raw, _ = pipe.execute()
         return sorted(decoded(c) for c in raw)
 
-    def unpark(self) -> dict[str, Parked]:
-        """The passes parked for the drain, by conversation, taken (the caller that ended
-        the drain sends them): their turns end too, so that if a drain starts again before
-        they run, one of their tasks can park again."""
+    def unpark(self) -> list[Parked]:
+        """The passes parked for the drain, taken (the caller that ended the drain sends
+        them): their turns end too, so that if a drain starts again before they run, a
+        task of their line can park again."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.hgetall(PARKED_KEY)
         pipe.delete(PARKED_KEY)
         raw, _ = pipe.execute()
-        parked = {decoded(c): Parked.from_json(r) for c, r in raw.items()}
-        if parked:
-            self._redis.delete(*(turn_key(c) for c in parked))
-        return parked
+        if raw:
+            self._redis.delete(*(turn_key(*decoded(line).split("|", 1)) for line in raw))
+        return [Parked.from_json(r) for r in raw.values()]
 
     def _quiet_wait(self, last: bytes | None, draining: int, quiet_seconds: float) -> float:
         wait = 0.0

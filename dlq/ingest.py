@@ -269,7 +269,7 @@ def resume_parked(
         for conversation_id in arrivals.unpark_tracking():
             news(conversation_id)
     parked = arrivals.unpark()
-    for replay in parked.values():
+    for replay in parked:
         enqueuer.enqueue_replay(
             replay.key,
             lock=replay.lock,

@@ -62,8 +62,10 @@ class _Pass:
     #: No attempt may start after this (epoch seconds): it could not end in time.
     last_start: float = float("inf")
     attempted: bool = False
-    #: The pass stopped at its time bound (or lost its lock) before it was done.
+    #: The pass stopped at its time bound (or lost its lock) before it was done, at
+    #: this item (the first it did not attempt).
     stopped: bool = False
+    stopped_at: LedgerItem | None = None
 
     def goes_past(self, waiting: Hold) -> bool:
         """Note an older item that waits: the line stops behind it (False) until its hold
@@ -164,6 +166,17 @@ class OrderedPass:
             # One tracking run when the conversation comes to rest, not one per outcome;
             # it summarises what this pass saw instead of querying the ledger again.
             self._attempts.tell(conversation_id, snapshot=list(state.view.values()))
+        if state.stopped and state.own is not None and state.stopped_at is not None:
+            # The rest of the line may have no task of its own (a drain's parked pass
+            # stands for them): it goes on in a new task.
+            rest = state.stopped_at
+            self._requeue.enqueue_replay(
+                rest.key,
+                lock=conversation_id,
+                countdown=random.uniform(0.1, 0.5),
+                generation=rest.redriven_at,
+            )
+            log.info("the pass reached its time bound; a new task goes on", extra=context)
         if state.own is not None:
             return state.own
         if state.stopped:
@@ -201,7 +214,7 @@ class OrderedPass:
             if state.attempted and (
                 self._clock.now() > state.last_start or not held.renew(needed=needed)
             ):
-                state.stopped = True
+                state.stopped, state.stopped_at = True, item
                 return False
             try:
                 claimed = self._ledger.claim(item.key, lease_seconds=self._options.lease_seconds)
@@ -247,22 +260,23 @@ class OrderedPass:
         state.done(finished, OUTCOME_OF[finished.status])
         return True
 
-    def await_arrivals(self, conversation_id: str, parked: Parked) -> None:
+    def await_arrivals(self, conversation_id: str, parked: Parked) -> ReplayOutcome | None:
         """Raise `Wait` while events of the conversation may still be on their way from
         the DLQ (`dlq.arrivals`): Redis alone, before the conversation's lock.
 
         A quiet period's rest: every task comes back when it ends. While the DLQ drains:
-        one task of the conversation parks its pass (`parked`, this task's replay), which
-        the receive that ends the drain sends again; every task, that one too, comes back
-        when the hold ends, to find its item settled by the pass.
+        one task of the line parks its pass (`parked`, this task's replay), which the
+        receive that ends the drain sends again, and comes back when the hold ends (should
+        the drain's end never be seen) to find its item settled by the pass; the line's
+        other tasks end, answering PARKED: the pass replays their items.
         """
         if self._arrivals is None:
-            return
+            return None
         hold = self._arrivals.hold(
             conversation_id, quiet_seconds=self._options.ingest_quiet_seconds
         )
         if hold.wait <= 0:
-            return
+            return None
         reason = (
             f"events of conversation {conversation_id} may still be on their way from the "
             "DLQ; the pass waits for them (REPLAY_INGEST_QUIET_SECONDS, at most "
@@ -271,7 +285,7 @@ class OrderedPass:
         back_in = hold.wait + random.uniform(0.05, 0.3)
         if not hold.draining:
             raise Wait(reason, retry_after=back_in)
-        if self._arrivals.take_turn(conversation_id, hold.ends_in):
+        if self._arrivals.take_turn(conversation_id, parked.key, hold.ends_in):
             self._arrivals.park(conversation_id, parked)
             if not self._arrivals.is_draining():
                 # The drain ended between the hold's read and the park: its end may have
@@ -279,11 +293,13 @@ class OrderedPass:
                 quiet = self._options.ingest_quiet_seconds + random.uniform(0.05, 0.3)
                 raise Wait(reason, retry_after=quiet)
             raise Wait(f"{reason}; its pass is sent again when the drain ends", retry_after=back_in)
-        raise Wait(
-            f"{reason}; another task of the conversation comes back for it, this one when "
-            "the hold ends",
-            retry_after=back_in,
+        # Another task of the line holds the turn: its parked pass, sent when the drain
+        # ends (or its own return when the hold does), replays this item too.
+        log.debug(
+            "left to its line's pass, parked for the DLQ's drain",
+            extra={"event_id": parked.key.event_id, "target_arn": parked.key.target_arn},
         )
+        return ReplayOutcome.PARKED
 
     def _verify_ahead(
         self, conversation_id: str, line: list[LedgerItem], now: float

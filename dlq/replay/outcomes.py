@@ -19,6 +19,9 @@ class ReplayOutcome(StrEnum):
     REJECTED = "rejected"
     SUPPRESSED = "duplicate_suppressed"
     SKIPPED = "skipped"
+    #: Left to its line's pass, parked while the DLQ drains (`dlq.arrivals`): the pass
+    #: replays the item, and no task of its own comes back for it.
+    PARKED = "parked"
 
 
 #: The outcome a final status of an attempt stands for.

@@ -125,7 +125,9 @@ class Replayer:
         if settled_by_pass is not None:
             return settled_by_pass
         if conversation_id is not None and self._pass is not None:
-            self._pass.await_arrivals(conversation_id, Parked(key, lock, generation))
+            parked = self._pass.await_arrivals(conversation_id, Parked(key, lock, generation))
+            if parked is not None:
+                return parked
         with self._locks.hold(lock, wait=self._options.lock_wait_seconds) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))

@@ -280,8 +280,8 @@ def test_while_the_dlq_drains_a_pass_waits_until_its_hold_ends_unless_the_drain_
     assert "sent again when the drain ends" in str(raised.value)
 
 
-def test_one_task_of_a_conversation_parks_its_pass_for_the_drain_the_others_wait_for_the_hold(
-    held_back, receive, arrivals, clock
+def test_one_task_of_a_conversation_parks_its_pass_for_the_drain_the_others_end(
+    held_back, receive, arrivals, clock, enqueuer
 ):
     first, second = receive(), receive()
     arrivals.arrived(CONVERSATION_ID)
@@ -290,24 +290,61 @@ def test_one_task_of_a_conversation_parks_its_pass_for_the_drain_the_others_wait
 
     with pytest.raises(Wait) as turn:
         held_back().replay(first, lock=CONVERSATION_ID)
-    with pytest.raises(Wait) as other:
-        held_back().replay(second, lock=CONVERSATION_ID)
+    assert held_back().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
 
     assert 26 <= (turn.value.retry_after or 0.0) < 26.5  # the hold ends at 30 s
-    assert 26 <= (other.value.retry_after or 0.0) < 26.5
-    assert "when the hold ends" in str(other.value)
-    assert arrivals.unpark() == {CONVERSATION_ID: Parked(first, CONVERSATION_ID, None)}
+    assert enqueuer.keys == []  # no task of the second comes back: the pass replays it
+    assert arrivals.unpark() == [Parked(first, CONVERSATION_ID, None)]
+
+
+def test_each_line_of_a_conversation_parks_a_pass_of_its_own(
+    held_back, receive, arrivals, target, clock
+):
+    other_target = TARGET_ARN + "-crm"
+    first, second = receive(), receive(target_arn=other_target)
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+
+    for key in (first, second):  # one line each: both take their line's turn
+        with pytest.raises(Wait, match="sent again when the drain ends"):
+            held_back().replay(key, lock=CONVERSATION_ID)
+    arrivals.draining(False, for_seconds=25)
+    sent = RecordingEnqueuer()
+    assert resume_parked(arrivals, sent, after=2.0) == 2
+
+    clock.advance(2.5)
+    for key in sent.keys:
+        assert held_back().replay(key, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
+    assert set(sent.keys) == {first, second}
+
+
+def test_a_pass_past_its_own_item_that_stops_at_its_bound_sends_the_rest_on(
+    held_back, receive, target, ledger, clock, enqueuer
+):
+    keys = conversation(receive, 4)
+    target.on_send = lambda: clock.advance(40)
+
+    outcome = held_back(attempt_bound_seconds=50, time_limit_seconds=120).replay(
+        keys[0], lock=CONVERSATION_ID
+    )
+
+    # Attempts may start until 69 s in: at 0 and 40 s. Its own item (the first) is
+    # replayed; the third, where it stopped, goes on in a new task (the line's other
+    # tasks may have ended, left to this pass).
+    assert outcome is ReplayOutcome.REPLAYED
+    assert sent_ids(target) == [k.event_id for k in keys[:2]]
+    assert enqueuer.keys == [keys[2]]
 
 
 def waited_for_the_drain(held_back, receive, arrivals):
     """Two items of a conversation whose tasks came while the DLQ drains: the first
-    parked the pass, both wait."""
+    parked the pass and waits, the second is left to it."""
     first, second = receive(), receive()
     arrivals.arrived(CONVERSATION_ID)
     arrivals.draining(True, for_seconds=25)
-    for key in (first, second):
-        with pytest.raises(Wait):
-            held_back().replay(key, lock=CONVERSATION_ID)
+    with pytest.raises(Wait):
+        held_back().replay(first, lock=CONVERSATION_ID)
+    assert held_back().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
     return first, second
 
 
@@ -337,11 +374,10 @@ def test_the_parked_items_first_task_back_at_the_hold_end_ends_on_the_passs_reco
     clock.advance(2.5)
     assert held_back().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
 
-    clock.advance(30)  # the hold's end: both first tasks come back
+    clock.advance(30)  # the hold's end: the parked item's first task comes back
     monkeypatch.setattr(ledger, "by_conversation", None)  # any pass would fail
-    outcomes = [held_back().replay(key, lock=CONVERSATION_ID) for key in (first, second)]
 
-    assert outcomes == [ReplayOutcome.REPLAYED, ReplayOutcome.REPLAYED]
+    assert held_back().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
     assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])  # once each
 
 
@@ -359,7 +395,7 @@ def test_a_drain_that_starts_again_before_the_parked_pass_runs_lets_it_park_agai
 
     with pytest.raises(Wait, match="sent again when the drain ends"):
         held_back().replay(key, lock=CONVERSATION_ID)
-    assert list(arrivals.unpark()) == [CONVERSATION_ID]
+    assert [parked.key for parked in arrivals.unpark()] == [key]
 
 
 def test_without_a_drain_every_task_waits_only_the_rest_of_the_quiet_period(
