@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from math import inf
 
 import redis
 
@@ -40,6 +41,9 @@ from dlq.fleet import digest, fleet_key
 from dlq.redisclient import decoded
 
 DRAINING_KEY = fleet_key("arrival", "draining")
+#: How long a worker's read of the drain flag stands for its next holds (at most a
+#: quarter of REPLAY_INGEST_QUIET_SECONDS: `tasks.runtime`).
+DRAINING_REUSE_SECONDS = 0.5
 #: While the DLQ drains, tracking's deferral grows with the hold, up to this many quiet
 #: periods (`dlq.tracking`): fewer comebacks, and at most that late after the drain ends.
 DRAIN_WAIT_QUIETS = 5
@@ -103,12 +107,23 @@ class Arrivals:
     """The ingest's side notes for ordered passes (one Redis round trip each)."""
 
     def __init__(
-        self, client: redis.Redis, *, keep_seconds: float, clock: Clock = SYSTEM_CLOCK
+        self,
+        client: redis.Redis,
+        *,
+        keep_seconds: float,
+        draining_reuse_seconds: float = 0.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """`keep_seconds`: how long a note lives (the longest a pass may hold for it)."""
+        """`keep_seconds`: how long a note lives (the longest a pass may hold for it).
+        `draining_reuse_seconds`: how long a read of the drain flag stands for the holds
+        this process reads next (keep it well below REPLAY_INGEST_QUIET_SECONDS: a drain
+        that starts is seen that much later, within its first arrivals' quiet period)."""
         self._redis = client
         self._keep = max(1, round(keep_seconds))
+        self._reuse = draining_reuse_seconds
         self._clock = clock
+        #: (when read, whether the DLQ drained then): this process's latest read.
+        self._seen: tuple[float, bool] = (-inf, False)
 
     def arrived(self, conversation_id: str) -> bool:
         """The ingest took an event of `conversation_id` (before its replay is enqueued);
@@ -122,36 +137,45 @@ class Arrivals:
     def draining(self, busy: bool, *, for_seconds: float) -> bool:
         """The poller's last receive brought messages (`busy`), or none; whether this
         call ended a drain (the note was there, and is gone now)."""
+        self._seen = (self._clock.now(), busy)
         if busy:
             self._redis.set(DRAINING_KEY, "1", ex=max(1, round(for_seconds)))
             return False
         return bool(self._redis.delete(DRAINING_KEY))
 
     def is_draining(self) -> bool:
-        """Whether the poller's receives still bring messages."""
-        return bool(self._redis.exists(DRAINING_KEY))
+        """Whether the poller's receives still bring messages (read now)."""
+        draining = bool(self._redis.exists(DRAINING_KEY))
+        self._seen = (self._clock.now(), draining)
+        return draining
+
+    def _draining(self) -> bool:
+        """Whether the DLQ drains, as this process read it within `draining_reuse_seconds`
+        (a drain runs hundreds of replays a second: one read stands for them all)."""
+        read_at, draining = self._seen
+        if 0 <= self._clock.now() - read_at < self._reuse:
+            return draining
+        return self.is_draining()
 
     def wait(self, conversation_id: str, *, quiet_seconds: float) -> float:
         """Seconds until nothing is known to be coming for `conversation_id` any more, as
         far as one quiet period tells (0.0: nothing is)."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.get(arrival_key(conversation_id))
-        pipe.exists(DRAINING_KEY)
-        last, draining = pipe.execute()
-        return self._quiet_wait(last, draining, quiet_seconds)
+        last = self._redis.get(arrival_key(conversation_id))
+        return self._quiet_wait(last, self._draining(), quiet_seconds)
 
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
         their way: the rest of the quiet period, or while the DLQ drains until the hold's
         end (a parked pass is sent sooner, when the drain ends: `park`); never past the
         hold's end, `keep_seconds` after its first arrival (whose note lapses then)."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.get(arrival_key(conversation_id))
-        pipe.get(first_arrival_key(conversation_id))
-        pipe.exists(DRAINING_KEY)
-        last, first, draining = pipe.execute()
+        last, first = self._redis.mget(
+            arrival_key(conversation_id), first_arrival_key(conversation_id)
+        )
+        if first is None:
+            return NO_HOLD
+        draining = self._draining()
         wait = self._quiet_wait(last, draining, quiet_seconds)
-        if wait <= 0 or first is None:
+        if wait <= 0:
             return NO_HOLD
         held = self._clock.now() - float(first)
         ends_in = self._keep - held
@@ -201,7 +225,7 @@ class Arrivals:
             self._redis.delete(*(turn_key(*decoded(line).split("|", 1)) for line in raw))
         return [Parked.from_json(r) for r in raw.values()]
 
-    def _quiet_wait(self, last: bytes | None, draining: int, quiet_seconds: float) -> float:
+    def _quiet_wait(self, last: bytes | str | None, draining: bool, quiet_seconds: float) -> float:
         wait = 0.0
         if last is not None:
             wait = float(last) + quiet_seconds - self._clock.now()

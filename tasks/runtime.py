@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from celery.signals import worker_init, worker_process_init
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import DRAINING_REUSE_SECONDS, Arrivals
 from dlq.aws import aws_client
 from dlq.boundary import TrustBoundary
 from dlq.genesys.client import build_genesys_client
@@ -185,7 +185,11 @@ def build_runtime(
         verify_batch=config.genesys_verify_batch,
         verify_wait_seconds=config.genesys_verify_wait_seconds,
     )
-    arrivals = Arrivals(cache, keep_seconds=config.replay_ingest_max_hold_seconds)
+    arrivals = Arrivals(
+        cache,
+        keep_seconds=config.replay_ingest_max_hold_seconds,
+        draining_reuse_seconds=min(DRAINING_REUSE_SECONDS, config.replay_ingest_quiet_seconds / 4),
+    )
     prefetcher = (
         Prefetcher(
             directory=directory,

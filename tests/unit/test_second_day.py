@@ -413,6 +413,24 @@ def test_without_a_drain_every_task_waits_only_the_rest_of_the_quiet_period(
         assert 0.5 <= (raised.value.retry_after or 0.0) < 1.0  # not the 21.5 s held
 
 
+def test_a_workers_read_of_the_drain_flag_stands_for_its_holds_a_moment(cache, clock):
+    from dlq.arrivals import Arrivals
+
+    poller = Arrivals(cache, keep_seconds=30, clock=clock)
+    worker = Arrivals(cache, keep_seconds=30, draining_reuse_seconds=0.5, clock=clock)
+    poller.arrived(CONVERSATION_ID)
+    poller.draining(True, for_seconds=25)
+    clock.advance(5)
+    assert worker.hold(CONVERSATION_ID, quiet_seconds=2).draining
+
+    poller.draining(False, for_seconds=25)  # the drain ends
+    clock.advance(0.4)
+    assert worker.hold(CONVERSATION_ID, quiet_seconds=2).draining  # read 0.4 s ago
+    assert not worker.is_draining()  # a race's re-check reads it afresh
+    clock.advance(0.6)
+    assert not worker.hold(CONVERSATION_ID, quiet_seconds=2).draining
+
+
 def test_an_item_whose_hold_has_lapsed_goes_while_the_dlq_drains(
     held_back, receive, target, arrivals
 ):
