@@ -41,7 +41,7 @@ class Grant:
     """A pace's answer: a slot (`wait` 0) at `at` (Redis time, epoch seconds), or a wait."""
 
     wait: float
-    #: When the slot was granted, by Redis's clock (None when refused, or for a refusal).
+    #: When the slot was granted, by Redis's clock (None when refused, or unpaced).
     at: float | None
     #: The rate applied (sends a second); None when the target has no pace.
     rate: float | None
@@ -70,7 +70,7 @@ class Pace:
         seconds, micros, per_second = float(wait), int(at), float(applied)
         return Grant(
             wait=seconds,
-            at=micros / 1_000_000 if seconds <= 0 else None,
+            at=micros / 1_000_000 if seconds <= 0 and micros else None,
             rate=per_second if per_second > 0 else None,
         )
 

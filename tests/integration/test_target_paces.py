@@ -154,3 +154,20 @@ def test_sends_in_flight_never_pass_the_cap_across_clients(redis_url: str):
         thread.join()
 
     assert most == 2
+
+
+def test_an_unpaced_target_nobody_holds_is_granted_with_one_read_and_no_clock(redis_url) -> None:
+    client = redis.Redis.from_url(redis_url)
+    pace = Pace(client)
+    pace.acquire(TARGET, rate=None)  # loads the script
+    client.config_resetstat()
+
+    grants = [pace.acquire(TARGET, rate=None) for _ in range(5)]
+
+    stats = client.info("commandstats")
+    assert all(g.granted and g.at is None and g.rate is None for g in grants)
+    assert stats["cmdstat_mget"]["calls"] == 5
+    assert "cmdstat_time" not in stats and "cmdstat_get" not in stats
+    pace.hold(TARGET, 30.0)  # a 429's Retry-After: now the clock is read, and it waits
+    assert 29 < pace.acquire(TARGET, rate=None).wait <= 30
+    client.close()

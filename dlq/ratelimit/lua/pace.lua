@@ -8,18 +8,21 @@
 -- everyone until then. Answers {seconds to wait ('0': granted), the grant's Redis time
 -- in microseconds ('0' when refused or unpaced), the rate applied ('0': none)}.
 -- KEYS: tat, held, temporary rate. ARGV: rate per second ('0': none).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- An unpaced target that nobody holds (most sends) costs one MGET: no clock is read.
+local got = redis.call('MGET', KEYS[3], KEYS[2])
 local rate = tonumber(ARGV[1])
-local temporary = tonumber(redis.call('GET', KEYS[3]) or '')
+local temporary = tonumber(got[1] or '')
 if temporary and temporary > 0 and (rate <= 0 or temporary < rate) then rate = temporary end
 local shown = rate > 0 and string.format('%.6f', rate) or '0'
+local held = tonumber(got[2] or '0')
+if held == 0 and rate <= 0 then return {'0', '0', '0'} end
 
-local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if held > now then
   return {string.format('%.6f', (held - now) / 1000000), '0', shown}
 end
-if rate <= 0 then return {'0', string.format('%d', now), '0'} end
+if rate <= 0 then return {'0', '0', '0'} end
 
 local interval = math.ceil(1000000 / rate)
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
