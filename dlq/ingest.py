@@ -275,5 +275,6 @@ def resume_parked(
             lock=replay.lock,
             generation=replay.generation,
             countdown=after + random.uniform(0.05, 0.3),
+            parked=True,
         )
     return len(parked)

@@ -23,9 +23,14 @@ class CeleryEnqueuer:
         lock: str | None = None,
         countdown: float = 0.0,
         generation: str | None = None,
+        parked: bool = False,
     ) -> None:
         args = (key.event_id, key.target_arn, key.rule_arn, lock, generation)
-        self._app.send_task(REPLAY_TASK, args=args, retry=True, countdown=countdown or None)
+        # Only when set: a task that carries no `parked` runs on a worker that predates it.
+        kwargs = {"parked": True} if parked else None
+        self._app.send_task(
+            REPLAY_TASK, args=args, kwargs=kwargs, retry=True, countdown=countdown or None
+        )
 
 
 class TrackingScheduler:

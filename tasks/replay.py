@@ -57,16 +57,17 @@ def replay(
     rule_arn: str = "",
     lock: str | None = None,
     generation: str | None = None,
+    parked: bool = False,
 ) -> str:
     """Redeliver one event to one target of one rule, or record why not.
 
-    `rule_arn`, `lock` and `generation` have defaults so that tasks queued before they
-    travelled still run.
+    `rule_arn`, `lock`, `generation` and `parked` have defaults so that tasks queued
+    before they travelled still run.
     """
     key = EventKey(event_id, target_arn, rule_arn)
     try:
         outcome = runtime().replayer.replay(
-            key, lock=lock, task_id=self.request.id, generation=generation
+            key, lock=lock, task_id=self.request.id, generation=generation, parked=parked
         )
     except Wait as wait:
         return self.wait(wait.retry_after)

@@ -35,6 +35,11 @@ from dlq.replay.outcomes import (
 from dlq.replay.results import PassResults
 from dlq.retry import RetryPolicy
 
+#: Outcomes a task reports as a failure (`tasks.replay.EventNotReplayed`).
+NOT_REPLAYED = frozenset(
+    o.value for o in (ReplayOutcome.FAILED, ReplayOutcome.EXHAUSTED, ReplayOutcome.REJECTED)
+)
+
 log = logging.getLogger("dlq.replay")
 
 
@@ -125,9 +130,20 @@ class OrderedPass:
         self._clock = clock
 
     def run(
-        self, key: EventKey, conversation_id: str, task_id: str | None, held: Held
+        self,
+        key: EventKey,
+        conversation_id: str,
+        task_id: str | None,
+        held: Held,
+        *,
+        parked: bool = False,
     ) -> ReplayOutcome:
         """Answers `key`'s own outcome, or raises `Wait` when an older item holds it back.
+
+        `parked`: this is the line's pass parked for the DLQ's drain, whose other tasks
+        ended `parked`; each item it ends failed, exhausted or rejected gets a task that
+        ends on its record (`EventNotReplayed`), so that every such event is still one
+        failed task (Flower's Failed).
 
         Stops at an item that must wait (a retry not yet due): the newer items wait behind
         it, up to `order_hold_seconds` after it began to wait; then they go, and their
@@ -161,6 +177,8 @@ class OrderedPass:
         finally:
             if self._results is not None and state.settled:
                 self._results.record(conversation_id, state.settled)
+        if parked:
+            self._report_not_replayed(state, conversation_id)
         imminent = self._options.imminent_seconds
         if settled(state.view.values(), imminent_within=imminent, now=self._clock.now()):
             # One tracking run when the conversation comes to rest, not one per outcome;
@@ -300,6 +318,15 @@ class OrderedPass:
             extra={"event_id": parked.key.event_id, "target_arn": parked.key.target_arn},
         )
         return ReplayOutcome.PARKED
+
+    def _report_not_replayed(self, state: _Pass, conversation_id: str) -> None:
+        """A task for each item of the parked pass, other than its own, that it ended
+        failed, exhausted or rejected: it ends on the pass's record, failing."""
+        for settled_key, (outcome, generation) in state.settled.items():
+            if settled_key != state.key and outcome in NOT_REPLAYED:
+                self._requeue.enqueue_replay(
+                    settled_key, lock=conversation_id, generation=generation
+                )
 
     def _verify_ahead(
         self, conversation_id: str, line: list[LedgerItem], now: float

@@ -102,6 +102,7 @@ class Replayer:
         lock: str | None = None,
         task_id: str | None = None,
         generation: str | None = None,
+        parked: bool = False,
     ) -> ReplayOutcome:
         """Make one attempt; raises `Wait` or `AttemptFailed` when it must come back later.
 
@@ -109,6 +110,7 @@ class Replayer:
         first ledger request; without it (a task queued before it travelled) the item is
         read first to learn its conversation. `generation` is the item's `redriven_at` as
         the task was enqueued for it: a pass's record of another generation is no answer.
+        `parked`: the task is its line's pass, parked for the DLQ's drain (`OrderedPass`).
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
         if lock is None:
@@ -125,9 +127,9 @@ class Replayer:
         if settled_by_pass is not None:
             return settled_by_pass
         if conversation_id is not None and self._pass is not None:
-            parked = self._pass.await_arrivals(conversation_id, Parked(key, lock, generation))
-            if parked is not None:
-                return parked
+            left = self._pass.await_arrivals(conversation_id, Parked(key, lock, generation))
+            if left is not None:
+                return left
         with self._locks.hold(lock, wait=self._options.lock_wait_seconds) as held:
             if not held:
                 raise Wait("the conversation is busy", retry_after=random.uniform(0.5, 2.0))
@@ -139,7 +141,7 @@ class Replayer:
                     )
                     if settled_by_pass is not None:
                         return settled_by_pass
-                return self._pass.run(key, conversation_id, task_id, held)
+                return self._pass.run(key, conversation_id, task_id, held, parked=parked)
             return self._single(key, task_id)
 
     def _settled_by_pass(

@@ -41,6 +41,7 @@ class NoEnqueue:
         lock: str | None = None,
         countdown: float = 0.0,
         generation: str | None = None,
+        parked: bool = False,
     ) -> None:
         raise AssertionError("nothing should reach the broker")
 

@@ -276,6 +276,7 @@ class RecordingEnqueuer:
     keys: list[EventKey] = field(default_factory=list)
     countdowns: list[float] = field(default_factory=list)
     generations: list[str | None] = field(default_factory=list)
+    parked: list[bool] = field(default_factory=list)
 
     def enqueue_replay(
         self,
@@ -284,10 +285,12 @@ class RecordingEnqueuer:
         lock: str | None = None,
         countdown: float = 0.0,
         generation: str | None = None,
+        parked: bool = False,
     ) -> None:
         self.keys.append(key)
         self.countdowns.append(countdown)
         self.generations.append(generation)
+        self.parked.append(parked)
 
 
 @dataclass

@@ -358,11 +358,34 @@ def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_per
     assert resume_parked(arrivals, sent, after=2.0) == 1
     assert resume_parked(arrivals, sent, after=2.0) == 0  # taken once
 
-    assert sent.keys == [first]
+    assert (sent.keys, sent.parked) == ([first], [True])
     assert 2.0 <= sent.countdowns[0] < 2.5
     clock.advance(2.5)  # the parked pass runs: both items, in order
     assert held_back().replay(first, lock=CONVERSATION_ID) is ReplayOutcome.REPLAYED
     assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])
+
+
+def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_record(
+    held_back, receive, arrivals, clock, target, enqueuer
+):
+    older, newer = receive(age=20), receive(age=10)
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    with pytest.raises(Wait):
+        held_back().replay(newer, lock=CONVERSATION_ID)  # takes the turn, parks the pass
+    assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
+    arrivals.draining(False, for_seconds=25)
+    clock.advance(2.5)
+    target.fail_with(rejected(), None)  # the older event is refused, the newer delivered
+
+    outcome = held_back().replay(newer, lock=CONVERSATION_ID, parked=True)
+
+    # The older one's own task ended `parked`: a new one reports its failure (Flower's
+    # Failed counts one task per event that did not reach its target).
+    assert outcome is ReplayOutcome.REPLAYED
+    assert enqueuer.keys == [older]
+    assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
+    assert len(target.calls) == 2
 
 
 def test_the_parked_items_first_task_back_at_the_hold_end_ends_on_the_passs_record(
