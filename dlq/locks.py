@@ -51,27 +51,29 @@ class Held:
     def __bool__(self) -> bool:
         return self.acquired
 
-    def renew(self, *, needed: float) -> bool:
-        """Make sure the lock stays ours for `needed` seconds more (before each attempt of
-        a pass: the attempt's bound); False when it is no longer ours (it lapsed and
-        another worker took it). A lock whose TTL still covers that costs no Redis call:
-        taken with a TTL above the task's time limit, it covers a whole pass."""
+    def renew(self) -> bool:
+        """Give the lock its whole TTL again once half of it has gone (before each attempt
+        of a pass); False when it is no longer ours (it lapsed and another worker took
+        it). Until then it costs no Redis call. An attempt that outlasts half the TTL (the
+        claim's lease) may see it lapse: the item's lease, not the lock, keeps another
+        pass off it then, and this pass stops at its next renewal."""
         if self._lock is None:
             return self.acquired
         now = self._clock.now()
-        if now + needed <= self._until:
+        ttl = self._lock.timeout or 0.0
+        if now + ttl / 2 < self._until:
             return True
         try:
             renewed = bool(self._lock.reacquire())
         except LockError:
             return False
-        self._until = now + (self._lock.timeout or 0.0)
+        self._until = now + ttl
         return renewed
 
 
 class ConversationLocks:
-    """redis-py locks whose TTL covers a replay task's pass (`tasks.runtime`: the task's
-    time limit, or the claim's lease if longer), so a pass renews none."""
+    """redis-py locks with the claim's lease as their TTL: a worker killed mid-pass keeps
+    its conversations no longer than it keeps their items."""
 
     #: How often a waiting caller asks again (one SET NX each).
     POLL_SECONDS = 0.05

@@ -217,12 +217,7 @@ def build_runtime(
     replayer = Replayer(
         ledger=ledger,
         redeliverer=Redeliverer(config, cache=cache),
-        # A pass starts no attempt that could not end within the task's time limit: a
-        # lock that lives that long is never renewed (one Redis call an attempt saved).
-        locks=ConversationLocks(
-            cache,
-            ttl_seconds=max(config.replay_lease_seconds, config.replay_task_soft_time_limit),
-        ),
+        locks=ConversationLocks(cache, ttl_seconds=config.replay_lease_seconds),
         directory=directory,
         news=news,
         policy=policy,

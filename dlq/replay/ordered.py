@@ -228,10 +228,7 @@ class OrderedPass:
         mine = item.key == state.key
         claimed = None
         if item.status not in FINAL_STATUSES and is_due(item, state.now):
-            needed = self._options.attempt_bound_seconds
-            if state.attempted and (
-                self._clock.now() > state.last_start or not held.renew(needed=needed)
-            ):
+            if state.attempted and (self._clock.now() > state.last_start or not held.renew()):
                 state.stopped, state.stopped_at = True, item
                 return False
             try:

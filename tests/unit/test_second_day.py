@@ -122,19 +122,21 @@ def test_a_pass_whose_lock_was_taken_over_stops_before_its_next_attempt(
     keys = conversation(receive, 3)
 
     def steal() -> None:  # a slow send: the lock lapsed, and another worker took it
-        clock.advance(LEASE_SECONDS - 10)
+        clock.advance(LEASE_SECONDS / 2 + 1)
         for name in cache.scan_iter("dlq:lock:*"):
             cache.set(name, "another worker")
 
     target.on_send = steal
 
     with pytest.raises(Wait):
-        ordered(attempt_bound_seconds=30).replay(keys[2], lock=CONVERSATION_ID)
+        ordered(attempt_bound_seconds=30, time_limit_seconds=400).replay(
+            keys[2], lock=CONVERSATION_ID
+        )
 
     assert sent_ids(target) == [keys[0].event_id]
 
 
-def test_a_pass_renews_its_lock_only_when_the_next_attempt_could_outlive_it(
+def test_a_pass_renews_its_lock_once_half_its_ttl_has_gone(
     ordered, receive, target, clock, monkeypatch
 ):
     keys = conversation(receive, 4)
@@ -150,10 +152,10 @@ def test_a_pass_renews_its_lock_only_when_the_next_attempt_could_outlive_it(
 
     ordered(attempt_bound_seconds=60, time_limit_seconds=400).replay(keys[3], lock=CONVERSATION_ID)
 
-    # The lock's TTL (150 s) covers attempts starting at 0, 40 and 80 s (each may take
-    # 60 s); the one at 120 s needs it renewed.
+    # The lock's TTL is 150 s: renewed before the attempt at 80 s (past 75 s), which
+    # lasts it until 230 s, past the attempt at 120 s.
     assert sent_ids(target) == [k.event_id for k in keys]
-    assert renewed_at == [120.0]
+    assert renewed_at == [80.0]
 
 
 # --- a delivery is never repeated because its bookkeeping failed ---------------------------
