@@ -238,13 +238,16 @@ class Tracker:
         # another run. The snapshot goes once this run has ended.
         pipe = self._cache.pipeline(transaction=False)
         pipe.getdel(PENDING_PREFIX + conversation_id)
-        pipe.get(SNAPSHOT_PREFIX + conversation_id)
-        pipe.get(PARKED_PREFIX + conversation_id)
-        pending, snapshot, parked = pipe.execute()
+        pipe.mget(
+            SNAPSHOT_PREFIX + conversation_id,
+            PARKED_PREFIX + conversation_id,
+            TRACKED_PREFIX + conversation_id,
+        )
+        pending, (snapshot, parked, tracked) = pipe.execute()
         now = self._clock.now()
         first_mark = min(float(mark) for mark in (pending, parked, now) if mark)
         try:
-            outcome = self._run(conversation_id, snapshot, first_mark, now)
+            outcome = self._run(conversation_id, snapshot, first_mark, now, tracked=tracked)
         except Exception:
             self._cache.set(
                 PENDING_PREFIX + conversation_id, str(first_mark), nx=True, ex=self._pending_ttl
@@ -260,8 +263,15 @@ class Tracker:
         return outcome
 
     def _run(
-        self, conversation_id: str, snapshot: bytes | None, first_mark: float, now: float
+        self,
+        conversation_id: str,
+        snapshot: bytes | None,
+        first_mark: float,
+        now: float,
+        *,
+        tracked: bytes | None,
     ) -> TrackingOutcome:
+        """`tracked`: what the latest run wrote (`TRACKED_PREFIX`), read with the rest."""
         items: Sequence[ItemState | LedgerItem] = (
             load_snapshot(snapshot)
             if snapshot
@@ -294,7 +304,7 @@ class Tracker:
         summary = summary_attributes(items, self._prefix)
         digest = hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()
         latest = max(i.updated_at for i in items)
-        if self.last_tracked(conversation_id).get("digest") == digest:
+        if (json.loads(tracked) if tracked else {}).get("digest") == digest:
             return TrackingOutcome.UNCHANGED
         context = {"conversation_id": conversation_id}
         try:
