@@ -177,8 +177,8 @@ class OrderedPass:
         finally:
             if self._results is not None and state.settled:
                 self._results.record(conversation_id, state.settled)
-        if parked:
-            self._report_not_replayed(state, conversation_id)
+            if parked:  # its own item's retry or wait raises: the others still count
+                self._report_not_replayed(state, conversation_id)
         imminent = self._options.imminent_seconds
         if settled(state.view.values(), imminent_within=imminent, now=self._clock.now()):
             # One tracking run when the conversation comes to rest, not one per outcome;
@@ -318,12 +318,19 @@ class OrderedPass:
 
     def _report_not_replayed(self, state: _Pass, conversation_id: str) -> None:
         """A task for each item of the parked pass, other than its own, that it ended
-        failed, exhausted or rejected: it ends on the pass's record, failing."""
+        failed, exhausted or rejected: it ends on the pass's record, failing. Only a
+        count: a broker that refuses it is logged (the ledger has the outcome)."""
         for settled_key, (outcome, generation) in state.settled.items():
             if settled_key != state.key and outcome in NOT_REPLAYED:
-                self._requeue.enqueue_replay(
-                    settled_key, lock=conversation_id, generation=generation
-                )
+                try:
+                    self._requeue.enqueue_replay(
+                        settled_key, lock=conversation_id, generation=generation
+                    )
+                except Exception as exc:
+                    log.warning(
+                        f"could not send the task that reports this {outcome} event ({exc})",
+                        extra={"event_id": settled_key.event_id, "outcome": outcome},
+                    )
 
     def _verify_ahead(
         self, conversation_id: str, line: list[LedgerItem], now: float

@@ -9,9 +9,9 @@ import redis.lock
 from dlq.arrivals import Parked
 from dlq.ingest import resume_parked
 from dlq.ledger import Status
-from dlq.replay import PassResults, ReplayOptions, ReplayOutcome, Wait
+from dlq.replay import AttemptFailed, PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.replay.outcomes import RecordLost
-from dlq.targets.errors import TargetRejected
+from dlq.targets.errors import TargetRejected, TargetUnavailable
 
 from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN, RecordingEnqueuer
 from .test_ordering import conversation, sent_ids
@@ -27,6 +27,10 @@ def ordered(make_replayer, enqueuer, cache):
         )
 
     return build
+
+
+def unavailable() -> TargetUnavailable:
+    return TargetUnavailable("503 from the target", target_arn=TARGET_ARN, code="HTTP503")
 
 
 def rejected() -> TargetRejected:
@@ -388,6 +392,25 @@ def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_
     assert enqueuer.keys == [older]
     assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
     assert len(target.calls) == 2
+
+
+def test_a_parked_pass_whose_own_item_fails_for_now_still_reports_the_others(
+    held_back, receive, arrivals, clock, target, enqueuer
+):
+    older, newer = receive(age=20), receive(age=10)
+    arrivals.arrived(CONVERSATION_ID)
+    arrivals.draining(True, for_seconds=25)
+    with pytest.raises(Wait):
+        held_back().replay(newer, lock=CONVERSATION_ID)
+    assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
+    arrivals.draining(False, for_seconds=25)
+    clock.advance(2.5)
+    target.fail_with(rejected(), unavailable())  # its own item: a retry, raised
+
+    with pytest.raises(AttemptFailed):
+        held_back().replay(newer, lock=CONVERSATION_ID, parked=True)
+
+    assert enqueuer.keys == [older]
 
 
 def test_the_parked_items_first_task_back_at_the_hold_end_ends_on_the_passs_record(
