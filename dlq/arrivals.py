@@ -222,7 +222,9 @@ class Arrivals:
         pipe.delete(PARKED_KEY)
         raw, _ = pipe.execute()
         if raw:
-            self._redis.delete(*(turn_key(*decoded(line).split("|", 1)) for line in raw))
+            # `<conversation>|<route digest>`; a worker before lines parked `<conversation>`.
+            turns = (fleet_key("arrival-turn", *decoded(line).split("|", 1)) for line in raw)
+            self._redis.delete(*turns)
         return [Parked.from_json(r) for r in raw.values()]
 
     def _quiet_wait(self, last: bytes | str | None, draining: bool, quiet_seconds: float) -> float:

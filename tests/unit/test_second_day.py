@@ -446,6 +446,18 @@ def test_a_drain_that_starts_again_before_the_parked_pass_runs_lets_it_park_agai
     assert [parked.key for parked in arrivals.unpark()] == [key]
 
 
+def test_a_pass_parked_by_a_worker_that_predates_lines_is_still_sent_and_its_turn_ended(
+    arrivals, cache, receive
+):
+    key = receive()
+    old_turn = f"dlq:arrival-turn:{CONVERSATION_ID}"
+    cache.set(old_turn, "1")
+    cache.hset("dlq:arrival:parked", CONVERSATION_ID, Parked(key, CONVERSATION_ID).to_json())
+
+    assert [parked.key for parked in arrivals.unpark()] == [key]
+    assert not cache.exists(old_turn)
+
+
 def test_without_a_drain_every_task_waits_only_the_rest_of_the_quiet_period(
     held_back, receive, arrivals, clock
 ):
