@@ -371,9 +371,9 @@ def test_the_receive_that_ends_the_drain_sends_each_parked_pass_once_a_quiet_per
     assert sorted(sent_ids(target)) == sorted([first.event_id, second.event_id])
 
 
-def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_record(
-    held_back, receive, arrivals, clock, target, enqueuer
-):
+def parked_until_the_drain_ends(held_back, receive, arrivals, clock):
+    """An older and a newer item of a conversation whose tasks came while the DLQ drained:
+    the newer's parked the pass, the older's ended `parked`; the drain has ended."""
     older, newer = receive(age=20), receive(age=10)
     arrivals.arrived(CONVERSATION_ID)
     arrivals.draining(True, for_seconds=25)
@@ -382,6 +382,13 @@ def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_
     assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
     arrivals.draining(False, for_seconds=25)
     clock.advance(2.5)
+    return older, newer
+
+
+def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_record(
+    held_back, receive, arrivals, clock, target, enqueuer
+):
+    older, newer = parked_until_the_drain_ends(held_back, receive, arrivals, clock)
     target.fail_with(rejected(), None)  # the older event is refused, the newer delivered
 
     outcome = held_back().replay(newer, lock=CONVERSATION_ID, parked=True)
@@ -397,14 +404,7 @@ def test_a_parked_pass_sends_each_item_it_ended_failed_a_task_that_fails_on_its_
 def test_a_parked_pass_whose_own_item_fails_for_now_still_reports_the_others(
     held_back, receive, arrivals, clock, target, enqueuer
 ):
-    older, newer = receive(age=20), receive(age=10)
-    arrivals.arrived(CONVERSATION_ID)
-    arrivals.draining(True, for_seconds=25)
-    with pytest.raises(Wait):
-        held_back().replay(newer, lock=CONVERSATION_ID)
-    assert held_back().replay(older, lock=CONVERSATION_ID) is ReplayOutcome.PARKED
-    arrivals.draining(False, for_seconds=25)
-    clock.advance(2.5)
+    older, newer = parked_until_the_drain_ends(held_back, receive, arrivals, clock)
     target.fail_with(rejected(), unavailable())  # its own item: a retry, raised
 
     with pytest.raises(AttemptFailed):
