@@ -114,8 +114,10 @@ class StopsBrokerAfter:
     def __init__(self, inner, redis_server, n):
         self.inner, self.redis_server, self.left = inner, redis_server, n
 
-    def enqueue_replay(self, key, *, lock=None, countdown=0.0, generation=None):
-        self.inner.enqueue_replay(key, lock=lock, countdown=countdown, generation=generation)
+    def enqueue_replay(self, key, *, lock=None, countdown=0.0, generation=None, parked=False):
+        self.inner.enqueue_replay(
+            key, lock=lock, countdown=countdown, generation=generation, parked=parked
+        )
         self.left -= 1
         if self.left == 0:
             self.redis_server.stop()

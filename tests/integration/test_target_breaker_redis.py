@@ -139,11 +139,12 @@ def claimed_item() -> LedgerItem:
 
 @pytest.fixture()
 def counting(redis_url: str) -> Iterator[CountingRedis]:
-    client = CountingRedis.from_url(redis_url)
+    client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
     client.delete(breaker_key(TARGET))
     client.sent.clear()
     yield client
     client.close()
+    client.connection_pool.disconnect()
 
 
 def deliver(holds: TargetHolds, *, after: Callable[[], None] = lambda: None) -> None:
