@@ -16,15 +16,20 @@ A pass waits while its conversation's last arrival is younger than
 `REPLAY_INGEST_QUIET_SECONDS`, or while the DLQ drains; never longer than
 `REPLAY_INGEST_MAX_HOLD_SECONDS` after the first arrival of the hold, so that a steady
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
-drains, one task of each line of the conversation (a target and rule) takes the turn
-(`take_turn`) and parks the line's pass (`park`): the receive that ends the drain takes
-the parked passes (`unpark`) and the front door sends them, a quiet period later. No task
-asks again and again whether the drain has ended; the parked one also comes back when the
-hold ends, in case the drain's end is never seen (the poller stopped). The line's other
-tasks end (`parked`): its pass replays their items, and what it leaves goes on in tasks
-it sends (a retry, the rest of the line past its time bound); the reconciler brings back
-an item nobody replayed. A quiet period's rest has a known end: every task comes back
-then. All of it is read from Redis, before the conversation's lock.
+drains, the poller parks each line's pass itself (a line: the conversation's events for
+one target and rule): the first event of a line it takes parks the line's pass
+(`arrived(park=...)`, one HSETNX), and its task is sent to come back when the hold ends,
+in case the drain's end is never seen (the poller stopped); the line's later events get
+no task of their own, their items wait in the ledger for the pass. The receive that ends
+the drain takes the parked passes (`unpark`) and the front door sends them, a quiet period
+later. A task that meets a drain on its own (a retry, the reconciler's, the Lambda front
+door's) does the same from the worker: one task of each line takes the turn (`take_turn`)
+and parks the line's pass (`park`), the line's other tasks end (`parked`). A pass that
+runs while the DLQ still drains (its hold ended) takes its line off the parked list first
+(`leave`), so the line's next events park a pass again. What a pass leaves goes on in
+tasks it sends (a retry, the rest of the line past its time bound); the reconciler brings
+back an item nobody replayed. A quiet period's rest has a known end: every task comes
+back then. All of it is read from Redis, before the conversation's lock.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ def route_digest(key: EventKey) -> str:
     return digest(f"{key.target_arn} {key.rule_arn}")
 
 
+def parked_field(conversation_id: str, key: EventKey) -> str:
+    """The field of `key`'s line in the parked passes' hash."""
+    return f"{conversation_id}|{route_digest(key)}"
+
+
 def turn_key(conversation_id: str, route: str) -> str:
     """The turn of one line of a conversation (`route`: its `route_digest`)."""
     return fleet_key("arrival-turn", conversation_id, route)
@@ -103,6 +113,18 @@ class Parked:
         return cls(EventKey(event_id, target_arn, rule_arn), lock, generation)
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What the ingest's note of an arrival found: whether the event opened its
+    conversation's hold (`first`); while the DLQ drains, whether it parked its line's pass
+    (`parked`: its task is sent to come back when the hold ends) or found the line's pass
+    parked already (`behind`: the pass replays it, no task of its own)."""
+
+    first: bool
+    parked: bool = False
+    behind: bool = False
+
+
 class Arrivals:
     """The ingest's side notes for ordered passes (one Redis round trip each)."""
 
@@ -124,15 +146,39 @@ class Arrivals:
         self._clock = clock
         #: (when read, whether the DLQ drained then): this process's latest read.
         self._seen: tuple[float, bool] = (-inf, False)
+        self._parked_here = False
 
-    def arrived(self, conversation_id: str) -> bool:
-        """The ingest took an event of `conversation_id` (before its replay is enqueued);
-        whether it is the first of a hold (no other arrival in the last `keep_seconds`)."""
+    @property
+    def keep_seconds(self) -> int:
+        """How long a note lives: the longest a pass holds for arrivals."""
+        return self._keep
+
+    def arrived(self, conversation_id: str, *, park: Parked | None = None) -> Arrival:
+        """The ingest took an event of `conversation_id` (before its replay is enqueued):
+        note it, and whether it is the first of a hold (no other arrival in the last
+        `keep_seconds`). `park`: the DLQ drains (the poller's receive brought it): park
+        the event's line's pass, unless one is parked already (one round trip; a second,
+        the hash's expiry, when it parked)."""
         now = repr(self._clock.now())
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(arrival_key(conversation_id), now, ex=self._keep)
         pipe.set(first_arrival_key(conversation_id), now, ex=self._keep, nx=True)
-        return bool(pipe.execute()[1])
+        if park is not None:
+            pipe.hsetnx(PARKED_KEY, parked_field(conversation_id, park.key), park.to_json())
+        answers = pipe.execute()
+        first = bool(answers[1])
+        if park is None:
+            return Arrival(first)
+        if not answers[2]:
+            return Arrival(first, behind=True)
+        self._parked_here = True
+        self._redis.expire(PARKED_KEY, self._keep)
+        return Arrival(first, parked=True)
+
+    def parked_here(self) -> bool:
+        """Whether this process parked a pass since it last took the parked ones: a drain
+        another receiver ended may have been taken before it (see `unpark`)."""
+        return self._parked_here
 
     def draining(self, busy: bool, *, for_seconds: float) -> bool:
         """The poller's last receive brought messages (`busy`), or none; whether this
@@ -149,7 +195,7 @@ class Arrivals:
         self._seen = (self._clock.now(), draining)
         return draining
 
-    def _draining(self) -> bool:
+    def recently_draining(self) -> bool:
         """Whether the DLQ drains, as this process read it within `draining_reuse_seconds`
         (a drain runs hundreds of replays a second: one read stands for them all)."""
         read_at, draining = self._seen
@@ -161,7 +207,7 @@ class Arrivals:
         """Seconds until nothing is known to be coming for `conversation_id` any more, as
         far as one quiet period tells (0.0: nothing is)."""
         last = self._redis.get(arrival_key(conversation_id))
-        return self._quiet_wait(last, self._draining(), quiet_seconds)
+        return self._quiet_wait(last, self.recently_draining(), quiet_seconds)
 
     def hold(self, conversation_id: str, *, quiet_seconds: float) -> Hold:
         """How long an ordered pass over `conversation_id` should wait for events still on
@@ -173,7 +219,7 @@ class Arrivals:
         )
         if first is None:
             return NO_HOLD
-        draining = self._draining()
+        draining = self.recently_draining()
         wait = self._quiet_wait(last, draining, quiet_seconds)
         if wait <= 0:
             return NO_HOLD
@@ -194,9 +240,15 @@ class Arrivals:
     def park(self, conversation_id: str, replay: Parked) -> None:
         """Keep `replay` to be sent when the drain ends (the turn's task: see `unpark`)."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hset(PARKED_KEY, f"{conversation_id}|{route_digest(replay.key)}", replay.to_json())
+        pipe.hset(PARKED_KEY, parked_field(conversation_id, replay.key), replay.to_json())
         pipe.expire(PARKED_KEY, self._keep)
         pipe.execute()
+
+    def leave(self, conversation_id: str, key: EventKey) -> None:
+        """A pass of `key`'s line runs while the DLQ drains (its hold ended): the line is
+        no longer parked, so that its next events park a pass again instead of waiting for
+        the drain's end behind one that has run."""
+        self._redis.hdel(PARKED_KEY, parked_field(conversation_id, key))
 
     def park_tracking(self, conversation_id: str) -> None:
         """Tracking of `conversation_id` waits for the drain to end (see `unpark_tracking`)."""
@@ -217,6 +269,7 @@ class Arrivals:
         """The passes parked for the drain, taken (the caller that ended the drain sends
         them): their turns end too, so that if a drain starts again before they run, a
         task of their line can park again."""
+        self._parked_here = False
         pipe = self._redis.pipeline(transaction=True)
         pipe.hgetall(PARKED_KEY)
         pipe.delete(PARKED_KEY)

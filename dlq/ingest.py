@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dlq.arrivals import Arrivals
+from dlq.arrivals import Arrival, Arrivals, Parked
 from dlq.boundary import TrustBoundary
 from dlq.broker import ReplayEnqueuer
 from dlq.errors import HandOffError
@@ -65,6 +65,7 @@ def admit(
     verifications: PendingVerifications | None = None,
     metrics: MetricsObserver = NO_METRICS,
     arrivals: Arrivals | None = None,
+    draining: bool = False,
 ) -> IngestResult:
     """Validate one DLQ message, record it in the ledger and enqueue its replay.
 
@@ -74,7 +75,10 @@ def admit(
     With `verifications`, a new item's conversation is marked to verify in the next
     batch (an optimisation: the replay looks it up on its own if that fails). `metrics`
     hears each outcome (a hand-off that fails is not one: the message comes back).
-    With `arrivals`, ordered passes learn that an event of the conversation just arrived.
+    With `arrivals`, ordered passes learn that an event of the conversation just arrived;
+    `draining` (the poller's receive brought the message): the event's line's pass is
+    parked until the drain ends, and only the line's first event gets a task, which comes
+    back when the hold ends (`dlq.arrivals`).
 
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
@@ -87,6 +91,7 @@ def admit(
         boundary=boundary if boundary is not None else TrustBoundary(org_id=org_id),
         verifications=verifications,
         arrivals=arrivals,
+        draining=draining,
     )
     metrics.ingested(
         result.outcome.value,
@@ -105,6 +110,7 @@ def _admit(
     boundary: TrustBoundary,
     verifications: PendingVerifications | None,
     arrivals: Arrivals | None,
+    draining: bool,
 ) -> IngestResult:
     record = subscriber_record(message.body)
     if record is not None:
@@ -139,7 +145,7 @@ def _admit(
     # Another message id is EventBridge's duplicate: suppressed.
     # A later event of a conversation's hold finds it marked to verify by the first (or
     # verified by the batch since): it is not marked again.
-    first_of_hold = True
+    arrival = Arrival(first=True)
     retried = (
         existing is not None
         and existing.status is Status.RECEIVED
@@ -148,15 +154,13 @@ def _admit(
     if existing is not None and not retried:
         _write(lambda: ledger.count_duplicate(parsed.key), message)
     else:
+        lock = lock_name(parsed.key, parsed.conversation_id)
         if arrivals is not None and parsed.conversation_id:
-            first_of_hold = _note_arrival(arrivals, parsed.conversation_id)
-        try:
-            enqueuer.enqueue_replay(parsed.key, lock=lock_name(parsed.key, parsed.conversation_id))
-        except Exception as exc:
-            raise HandOffError(
-                f"broker refused the replay of {parsed.key.event_id}: {exc}; "
-                "the message stays in the DLQ (the reconciler also re-enqueues it)"
-            ) from exc
+            park = Parked(parsed.key, lock) if draining else None
+            arrival = _note_arrival(arrivals, parsed.conversation_id, park)
+        if not arrival.behind:
+            _enqueue(enqueuer, parsed.key, lock, arrival, arrivals)
+    first_of_hold = arrival.first
     if (
         verifications is not None
         and parsed.conversation_id
@@ -243,15 +247,42 @@ def _write(write: Callable[[], T], message: DlqMessage) -> T:
         ) from exc
 
 
-def _note_arrival(arrivals: Arrivals, conversation_id: str) -> bool:
-    """Whether the event opened its conversation's hold (True when unknown)."""
+def _enqueue(
+    enqueuer: ReplayEnqueuer,
+    key: EventKey,
+    lock: str,
+    arrival: Arrival,
+    arrivals: Arrivals | None,
+) -> None:
+    """Send the item's replay: now, or, for the first event of a line parked for the
+    drain, when its hold ends (should the drain's end never be seen: the poller stopped)."""
     try:
-        return arrivals.arrived(conversation_id)
+        if arrival.parked and arrivals is not None:
+            enqueuer.enqueue_replay(
+                key,
+                lock=lock,
+                countdown=arrivals.keep_seconds + random.uniform(0.05, 0.3),
+                parked=True,
+            )
+        else:
+            enqueuer.enqueue_replay(key, lock=lock)
+    except Exception as exc:
+        raise HandOffError(
+            f"broker refused the replay of {key.event_id}: {exc}; "
+            "the message stays in the DLQ (the reconciler also re-enqueues it)"
+        ) from exc
+
+
+def _note_arrival(arrivals: Arrivals, conversation_id: str, park: Parked | None) -> Arrival:
+    """What noting the arrival found (when it fails: the first of a hold, not parked, so
+    that the item gets a task of its own)."""
+    try:
+        return arrivals.arrived(conversation_id, park=park)
     except Exception as exc:
         # Order is kept by the ledger's line and the hold; the note only helps a shuffled
         # DLQ drained slowly. Losing it must not cost the message.
         log.warning(f"could not note the arrival of conversation {conversation_id}: {exc}")
-        return True
+        return Arrival(first=True)
 
 
 def resume_parked(

@@ -91,8 +91,9 @@ class FrontDoor:
             tracking_news=news.wake,
         )
 
-    def handle(self, message: DlqMessage) -> IngestResult:
-        """Ingest one message; raises `HandOffError` when it must stay in the queue."""
+    def handle(self, message: DlqMessage, *, draining: bool = False) -> IngestResult:
+        """Ingest one message; raises `HandOffError` when it must stay in the queue.
+        `draining`: the poller's receive brought it (the Lambda's cannot tell)."""
         return admit(
             message,
             ledger=self.ledger,
@@ -102,6 +103,7 @@ class FrontDoor:
             verifications=self.verifications,
             metrics=self.metrics,
             arrivals=self.arrivals,
+            draining=draining,
         )
 
     def received(self, count: int, *, wait_seconds: float) -> None:
@@ -115,7 +117,9 @@ class FrontDoor:
             if ended and self.verifications is not None:
                 # The batch verification held its partial batch for the drain.
                 self.verifications.kick()
-            if ended:
+            # A drain another receiver ended may have taken the parked passes before this
+            # one parked more: they go now too.
+            if ended or (count == 0 and self.arrivals.parked_here()):
                 resume_parked(
                     self.arrivals,
                     self.enqueuer,

@@ -187,7 +187,8 @@ class Poller:
 
     def _hand_off(self, message: DlqMessage) -> bool:
         try:
-            result = self._door.handle(message)
+            # The receive brought messages: the DLQ drains (`FrontDoor.received`).
+            result = self._door.handle(message, draining=True)
         except HandOffError as exc:
             cause = exc.__cause__
             # The ledger table is missing or refused: every message would fail alike. An

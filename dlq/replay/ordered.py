@@ -152,6 +152,11 @@ class OrderedPass:
         each attempt; what is left goes back to the items' own tasks.
         """
         context = {"event_id": key.event_id, "target_arn": key.target_arn, "task_id": task_id}
+        if self._arrivals is not None and self._arrivals.recently_draining():
+            # Its hold ended while the DLQ drains: the line's next events park a pass
+            # again instead of waiting behind this one (before the query: what arrived
+            # until now is in the ledger).
+            self._arrivals.leave(conversation_id, key)
         items = self._ledger.by_conversation(conversation_id)
         line = line_up(items, key)
         if not any(item.key == key for item in line):

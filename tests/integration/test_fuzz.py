@@ -187,8 +187,8 @@ class RecordingDoor:
     door: FrontDoor
     results: list[IngestResult] = field(default_factory=list)
 
-    def handle(self, message: Any) -> IngestResult:
-        result = self.door.handle(message)
+    def handle(self, message: Any, *, draining: bool = False) -> IngestResult:
+        result = self.door.handle(message, draining=draining)
         self.results.append(result)
         return result
 

@@ -77,7 +77,7 @@ class NoMessages:
     def received(self, count: int, *, wait_seconds: float) -> None:
         assert count == 0
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any, *, draining: bool = False) -> Any:
         raise AssertionError("no message should be handled")
 
 

@@ -71,7 +71,7 @@ class RefusingDoor:
     def __init__(self, cause: Exception | None = None) -> None:
         self.cause = cause
 
-    def handle(self, message: Any) -> Any:
+    def handle(self, message: Any, *, draining: bool = False) -> Any:
         if self.cause is None:
             raise AssertionError("no message should reach the front door")
         raise HandOffError("the ledger refused the item") from self.cause

@@ -3,17 +3,21 @@ bounded in time, and a delivery is never repeated because its bookkeeping failed
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import redis.exceptions
 import redis.lock
+from helpers import genesys_event, received_message
 
 from dlq.arrivals import Parked
-from dlq.ingest import resume_parked
+from dlq.ingest import admit, resume_parked
 from dlq.ledger import Status
 from dlq.replay import AttemptFailed, PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.replay.outcomes import RecordLost
 from dlq.targets.errors import TargetRejected, TargetUnavailable
 
-from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN, RecordingEnqueuer
+from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN, RecordingEnqueuer, event_time
 from .test_ordering import conversation, sent_ids
 
 
@@ -560,3 +564,117 @@ def test_a_pass_parked_as_the_drain_ends_comes_back_after_the_quiet_period(
         held_back().replay(key, lock=CONVERSATION_ID)
 
     assert 2 <= (raised.value.retry_after or 0.0) < 2.5  # the quiet period, not the hold's 30 s
+
+
+# --- the poller parks a line's pass itself while the DLQ drains -------------------------
+
+
+@pytest.fixture()
+def drained_in(ledger, arrivals, clock):
+    """Admit a conversation event for `target_arn` as the poller does while the DLQ
+    drains; answers its key."""
+
+    def admit_one(enqueuer: RecordingEnqueuer, *, target_arn: str = TARGET_ARN, **kw):
+        event = genesys_event(conversation_id=CONVERSATION_ID)
+        event["time"] = event_time(clock.now())
+        message = received_message(json.dumps(event), target_arn)
+        result = admit(message, ledger=ledger, enqueuer=enqueuer, arrivals=arrivals, **kw)
+        assert result.key is not None
+        return result.key
+
+    return admit_one
+
+
+def test_while_the_dlq_drains_only_a_lines_first_event_gets_a_task_back_at_the_hold_end(
+    drained_in, arrivals
+):
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    first, second, third = (drained_in(sent, draining=True) for _ in range(3))
+    crm = drained_in(sent, draining=True, target_arn=TARGET_ARN + "-crm")
+
+    # One task a line (the conversation's events for one target), parked: it comes back
+    # when the hold (30 s) ends, in case the drain's end is never seen.
+    assert sent.keys == [first, crm]
+    assert sent.parked == [True, True]
+    assert all(30 <= countdown < 30.5 for countdown in sent.countdowns)
+    assert {p.key for p in arrivals.unpark()} == {first, crm}
+    assert second != third  # both wait in the ledger for their line's pass
+
+
+def test_the_lambda_front_door_cannot_tell_a_drain_and_sends_every_event(drained_in, arrivals):
+    sent = RecordingEnqueuer()
+    keys = [drained_in(sent) for _ in range(3)]  # draining=False: the Lambda's handler
+
+    assert sent.keys == keys
+    assert sent.countdowns == [0.0, 0.0, 0.0]
+    assert arrivals.unpark() == []
+
+
+def test_the_drains_end_sends_the_parked_pass_which_replays_the_whole_line_in_order(
+    drained_in, arrivals, held_back, target, clock, cache
+):
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    keys = [drained_in(sent, draining=True) for _ in range(3)]
+
+    assert arrivals.draining(False, for_seconds=25)  # the receive that found it empty
+    passes = RecordingEnqueuer()
+    assert resume_parked(arrivals, passes, after=2.0) == 1
+    clock.advance(2.5)
+    assert held_back().replay(passes.keys[0], lock=CONVERSATION_ID, parked=True) is (
+        ReplayOutcome.REPLAYED
+    )
+    assert sorted(sent_ids(target)) == sorted(k.event_id for k in keys)
+
+    clock.advance(30)  # the first event's own task, back at the hold's end: on the record
+    assert held_back().replay(keys[0], lock=CONVERSATION_ID, parked=True) is (
+        ReplayOutcome.REPLAYED
+    )
+    assert len(target.calls) == 3
+
+
+def test_a_pass_that_runs_while_the_dlq_drains_lets_its_lines_next_events_park_again(
+    drained_in, arrivals, held_back, target, clock
+):
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    first = drained_in(sent, draining=True)
+    clock.advance(31)  # a long drain: the hold ends, the first task comes back
+    arrivals.draining(True, for_seconds=25)
+
+    assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is (ReplayOutcome.REPLAYED)
+    later = drained_in(sent, draining=True)  # its line's pass has run: it parks a new one
+
+    assert sent.keys == [first, later]
+    assert [p.key for p in arrivals.unpark()] == [later]
+
+
+def test_an_arrival_note_that_fails_costs_no_event_its_task(drained_in, arrivals, monkeypatch):
+    def refused(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Redis is away")
+
+    monkeypatch.setattr(arrivals, "arrived", refused)
+    sent = RecordingEnqueuer()
+    keys = [drained_in(sent, draining=True) for _ in range(2)]
+
+    assert sent.keys == keys  # each gets its task at once, as without the drain
+    assert sent.parked == [False, False]
+
+
+def test_an_empty_receive_sends_what_this_poller_parked_after_another_ended_the_drain(
+    drained_in, arrivals, cache, clock
+):
+    from dlq.arrivals import Arrivals
+
+    other_receiver = Arrivals(cache, keep_seconds=30, clock=clock)
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    assert other_receiver.draining(False, for_seconds=25)  # ended the drain, took nothing
+    assert resume_parked(other_receiver, RecordingEnqueuer(), after=2.0) == 0
+    key = drained_in(sent, draining=True)  # this receive's message parks after that
+
+    assert not arrivals.draining(False, for_seconds=25)  # the drain was ended already...
+    assert arrivals.parked_here()  # ...but this process parked since: the door sends it
+    assert [p.key for p in arrivals.unpark()] == [key]
+    assert not arrivals.parked_here()
