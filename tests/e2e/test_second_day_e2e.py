@@ -263,6 +263,37 @@ def test_a_conversation_keeps_its_event_order_when_the_ingest_is_slower_than_the
     assert out_of_order == []
 
 
+def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_their_tasks_at_the_hold_end(
+    stack, redis_client
+):
+    _, events, in_order = timed_conversations(stack, 8, 4)
+    random.Random(11).shuffle(events)
+    with (
+        HttpSink() as sink,
+        configured({**http_target(sink), "REPLAY_INGEST_MAX_HOLD_SECONDS": "8"}),
+    ):
+        for event in events:
+            stack.put_dlq(event, target_arn=API_DESTINATION)
+        door = FrontDoor.from_settings(load_settings(_env_file=None))
+        poller = Poller(sqs=stack.sqs, queue_url=stack.dlq_url, front_door=door, wait_seconds=0)
+        taken = 0
+        while taken < len(events) // 2:  # then it stops, as a crash would leave it: no
+            taken += poller.poll_once()  # receive finds the DLQ empty, nobody unparks
+        assert redis_client.hlen("dlq:arrival:parked") > 0
+        items = stack.wait_final(taken, timeout=60)
+        arrivals = sink.arrivals()
+
+    # Each line's first event's task came back when the hold ended and ran the line's pass.
+    assert {i.status for i in items} == {Status.REPLAYED}
+    assert Counter(arrivals) == Counter(i.event_id for i in items)
+    out_of_order = [
+        conversation
+        for conversation, expected in in_order.items()
+        if [a for a in arrivals if a in expected] != [e for e in expected if e in arrivals]
+    ]
+    assert out_of_order == []
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
