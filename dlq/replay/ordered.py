@@ -181,7 +181,7 @@ class OrderedPass:
                     break
         finally:
             if self._results is not None and state.settled:
-                self._results.record(conversation_id, state.settled)
+                self._results.record(conversation_id, state.settled, own=key)
             if parked:  # its own item's retry or wait raises: the others still count
                 self._report_not_replayed(state, conversation_id)
         imminent = self._options.imminent_seconds

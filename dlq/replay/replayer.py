@@ -21,7 +21,7 @@ from dlq.locks import ConversationLocks, conversation_of, lock_name
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.attempt import Attempts
 from dlq.replay.holds import NO_HOLDS, TargetHolds
-from dlq.replay.ordered import OrderedPass
+from dlq.replay.ordered import NOT_REPLAYED, OrderedPass
 from dlq.replay.outcomes import (
     OUTCOME_OF,
     AttemptFailed,
@@ -154,12 +154,16 @@ class Replayer:
         """The outcome an ordered pass recorded for this generation of `key`, if one did."""
         if conversation_id is None or self._results is None:
             return None
-        outcome = self._results.outcome(conversation_id, key, generation=generation)
-        if outcome is None:
+        settled = self._results.settled(conversation_id, key, generation=generation)
+        if settled is None:
             return None
         # Its outcome was logged by the pass that settled it.
         log.debug("settled by its conversation's ordered pass", extra=context)
-        return ReplayOutcome(outcome)
+        if settled.reported and settled.outcome in NOT_REPLAYED:
+            # It was the pass's own item: the pass's task failed for it already (Flower's
+            # Failed counts each event once).
+            return ReplayOutcome.SKIPPED
+        return ReplayOutcome(settled.outcome)
 
     def _single(self, key: EventKey, task_id: str | None) -> ReplayOutcome:
         """One attempt of one item, whatever its conversation's other items are doing."""

@@ -4,12 +4,15 @@ A pass attempts every due item of its conversation's line, so the tasks queued f
 other items find their work done; the record lets them end at once instead of claiming.
 A record answers only for the generation of the item it was made for (its
 `redriven_at`): a redriven item's task carries the new generation, finds no answer, and
-attempts the item again.
+attempts the item again. The pass's own item is marked so (`reported`): the pass's task
+answered its outcome already, so another task of the item (the line's task back at its
+hold's end while a parked pass ran the line) need not report it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -24,8 +27,20 @@ RESULTS_TTL_SECONDS = 24 * 3600
 _SEP = "@"
 
 
+_OWN = "own"
+
+
 def results_key(conversation_id: str) -> str:
     return fleet_key("order", "done", conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a pass recorded for an item: its outcome, and whether the pass's own task
+    answered it (the item was the pass's own)."""
+
+    outcome: str
+    reported: bool
 
 
 class PassResults:
@@ -35,14 +50,20 @@ class PassResults:
         self._redis = client
 
     def record(
-        self, conversation_id: str, outcomes: Mapping[EventKey, tuple[str, str | None]]
+        self,
+        conversation_id: str,
+        outcomes: Mapping[EventKey, tuple[str, str | None]],
+        *,
+        own: EventKey | None = None,
     ) -> None:
-        """Keep `outcomes`: each key's (outcome, generation of the item it settled)."""
+        """Keep `outcomes`: each key's (outcome, generation of the item it settled); `own`:
+        the pass's own item, whose outcome its task answers."""
         if not outcomes:
             return
         name = results_key(conversation_id)
         fields: dict[FieldT, EncodableT] = {
             _field(key): f"{outcome}{_SEP}{generation or ''}"
+            + (f"{_SEP}{_OWN}" if key == own else "")
             for key, (outcome, generation) in outcomes.items()
         }
         pipe = self._redis.pipeline(transaction=False)
@@ -50,15 +71,25 @@ class PassResults:
         pipe.expire(name, RESULTS_TTL_SECONDS)
         pipe.execute()
 
+    def settled(
+        self, conversation_id: str, key: EventKey, *, generation: str | None = None
+    ) -> Settled | None:
+        """What a pass recorded for this generation of `key`'s item, if it did."""
+        raw = self._redis.hget(results_key(conversation_id), _field(key))
+        if raw is None:
+            return None
+        outcome, _, rest = (raw.decode() if isinstance(raw, bytes) else raw).partition(_SEP)
+        recorded, _, mark = rest.partition(_SEP)
+        if recorded != (generation or ""):
+            return None
+        return Settled(outcome, reported=mark == _OWN)
+
     def outcome(
         self, conversation_id: str, key: EventKey, *, generation: str | None = None
     ) -> str | None:
         """The outcome a pass recorded for this generation of `key`'s item, if any."""
-        raw = self._redis.hget(results_key(conversation_id), _field(key))
-        if raw is None:
-            return None
-        outcome, _, recorded = (raw.decode() if isinstance(raw, bytes) else raw).partition(_SEP)
-        return outcome if recorded == (generation or "") else None
+        settled = self.settled(conversation_id, key, generation=generation)
+        return settled.outcome if settled is not None else None
 
 
 def _field(key: EventKey) -> str:

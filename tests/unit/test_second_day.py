@@ -678,3 +678,25 @@ def test_an_empty_receive_sends_what_this_poller_parked_after_another_ended_the_
     assert arrivals.parked_here()  # ...but this process parked since: the door sends it
     assert [p.key for p in arrivals.unpark()] == [key]
     assert not arrivals.parked_here()
+
+
+def test_a_lines_first_event_that_fails_is_reported_once_by_the_pass_not_again_at_the_hold_end(
+    drained_in, arrivals, held_back, target, clock, enqueuer
+):
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    first, second = drained_in(sent, draining=True), drained_in(sent, draining=True)
+    arrivals.draining(False, for_seconds=25)
+    passes = RecordingEnqueuer()
+    resume_parked(arrivals, passes, after=2.0)
+    target.fail_with(rejected(), rejected())  # both refused for good
+    clock.advance(2.5)
+
+    # The parked pass's task answers its own item (a failed task in Flower) and sends the
+    # other a task that fails on the record: one failed task for each event.
+    assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is ReplayOutcome.FAILED
+    assert enqueuer.keys == [second]
+    assert held_back().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
+    clock.advance(30)  # the first event's own task, back at the hold's end
+    assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is ReplayOutcome.SKIPPED
+    assert len(target.calls) == 2
