@@ -16,7 +16,7 @@ from dlq import redrivepace
 from dlq.codes import shown_code
 from dlq.edits import EditRefused, checked_edit
 from dlq.ledger import REDRIVABLE_STATUSES, LedgerItem
-from dlq.ratelimit.pace import Pace
+from dlq.ratelimit.pace import UNPACED_REUSE_SECONDS, Pace
 from dlq.redrive import redrive as redrive_items
 from dlq.redrive import select
 from dlq.settings import Settings
@@ -179,7 +179,9 @@ def _check_override(arn: str) -> None:
 def _pace_deliveries(
     config: Settings, chosen: list[LedgerItem], rate: float, override: str | None
 ) -> None:
-    """Install the temporary pace the workers read (`dlq.redrivepace`), before any enqueue."""
+    """Install the temporary pace the workers read (`dlq.redrivepace`), before any enqueue:
+    then wait out the second for which a worker may still reuse its finding that a target
+    had no pace (`UNPACED_REUSE_SECONDS`), so that the first item is paced too."""
     lasting = redrivepace.install(
         Pace(redis_of(config)),
         chosen,
@@ -191,6 +193,7 @@ def _pace_deliveries(
         click.echo(
             f"note: deliveries to {target} paced at {rate:g}/s for {seconds:.0f} s", err=True
         )
+    time.sleep(UNPACED_REUSE_SECONDS)
 
 
 class _Pace:

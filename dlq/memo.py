@@ -1,4 +1,5 @@
-"""Values worth keeping in a process for a while: a queue's URL, a rule's targets..."""
+"""Values worth keeping in a process for a while: a queue's URL, a rule's targets, a
+target's breaker read closed..."""
 
 from __future__ import annotations
 
@@ -52,3 +53,52 @@ class Memo(Generic[K, V]):
         if self._ttl is not None and now - at >= self._ttl:
             return False
         return self._fresh is None or self._fresh(value)
+
+
+class RecentReads(Generic[K, V]):
+    """The latest read of each key of a state shared through Redis, reused for `seconds`
+    while `reusable(read)` says the read is worth reusing; thread-safe, one entry a key.
+
+    For state whose common case (a target's breaker closed, no pace on a target) every
+    call would otherwise read again: one read a key a second stands for the process's
+    other calls. A read `reusable` refuses is not reused: the next call reads again. What
+    other processes change is seen at most `seconds` late; what this process changes it
+    says with `forget(key)`, which drops the key's read at once, and a read begun before
+    it is not kept. Two threads that miss at once may both read.
+    """
+
+    def __init__(
+        self, seconds: float, *, reusable: Callable[[V], bool], clock: Callable[[], float]
+    ) -> None:
+        self._seconds = seconds
+        self._reusable = reusable
+        self._clock = clock
+        #: key -> (when read, the read if reusable, how often the key was forgotten)
+        self._entries: dict[K, tuple[float, V | None, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, read: Callable[[], V]) -> V:
+        """The key's recent reusable read, else `read()` (kept when reusable)."""
+        now = self._clock()
+        with self._lock:
+            at, kept, forgets = self._entries.get(key, (now, None, 0))
+        if kept is not None and 0 <= now - at < self._seconds:
+            return kept
+        value = read()
+        with self._lock:
+            if self._entries.get(key, (now, None, 0))[2] == forgets:
+                self._entries[key] = (now, value if self._reusable(value) else None, forgets)
+        return value
+
+    def kept(self, key: K) -> V | None:
+        """The key's reusable read, while it is recent enough; never reads."""
+        now = self._clock()
+        with self._lock:
+            at, kept, _ = self._entries.get(key, (now, None, 0))
+        return kept if kept is not None and 0 <= now - at < self._seconds else None
+
+    def forget(self, key: K) -> None:
+        """This process changed the key: its next `get` reads again."""
+        with self._lock:
+            forgets = self._entries.get(key, (0.0, None, 0))[2]
+            self._entries[key] = (0.0, None, forgets + 1)

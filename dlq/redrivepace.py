@@ -3,7 +3,9 @@
 Enqueueing at N a second paces nothing once the items wait in the broker: the workers take
 them as fast as they come. So a redrive at a rate also installs that rate on the pace of
 each target its items go to (`dlq.ratelimit.Pace.set_temporary`); every worker's pace gate
-reads it beside REPLAY_TARGET_RATES and the lower wins. It paces every send to those
+reads it beside REPLAY_TARGET_RATES and the lower wins, within a second (a worker reuses
+its finding that a target without a rate had none for that long: the command waits it out
+before its first enqueue). It paces every send to those
 targets while it lasts, not only the redriven items', and lasts twice the time the items
 take at that rate plus `MARGIN_SECONDS` (retries and waits stretch a drain), then expires
 on its own.

@@ -1,7 +1,8 @@
 """The target breakers in Redis, shared by every worker of the fleet.
 
 One hash per target (`dlq:breaker:<digest of the ARN>`) holds its `Breaker`. A read that
-changes nothing is one HGETALL; a change is made in a WATCH/MULTI transaction around the
+changes nothing is one HGETALL (the attempts' gate, `dlq.replay.holds`, reuses one that
+found it clean for a second); a change is made in a WATCH/MULTI transaction around the
 pure decision (`dlq.holds.breaker`), retried when another worker changed the hash
 meanwhile, so two workers never both take the half-open breaker's one probe. Every
 change of state is logged on one line and told to the metrics (`target_hold`).

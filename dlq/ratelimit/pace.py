@@ -10,6 +10,14 @@ Three things slow a target besides its configured rate: a temporary rate an oper
 installs (a redrive's `--rate`, with its own expiry; the lower rate wins), a hold after
 the target answered 429 with `Retry-After` (nobody sends to it until then), and a cap on
 its sends in flight (`Slots`: a Lambda function's reserved concurrency).
+
+A target with no rate (none configured, none of its kind's own) is granted at once unless
+one of the first two is in force, and its sends need not ask Redis every time: when a
+process found neither for it, that stands for its sends to it for
+`UNPACED_REUSE_SECONDS` (1 s). A 429 hold set, or a
+temporary rate installed, through this process's `Pace` is seen by it at once; set by
+another process, it is seen here at most 1 s late (`redrive --rate` waits that long
+before its first enqueue). A paced target asks Redis on every send.
 """
 
 from __future__ import annotations
@@ -20,8 +28,14 @@ from dataclasses import dataclass
 
 import redis
 
+from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.fleet import lua
+from dlq.memo import RecentReads
 from dlq.ratelimit.limiter import key_prefix
+
+#: How long a process's finding that a target has neither a temporary rate nor a 429 hold
+#: stands for its sends to it when no rate is configured for it.
+UNPACED_REUSE_SECONDS = 1.0
 
 
 def pace_prefix(target: str) -> str:
@@ -50,20 +64,39 @@ class Grant:
     def granted(self) -> bool:
         return self.wait <= 0
 
+    @property
+    def unpaced(self) -> bool:
+        """Granted with no rate applied: the target had neither a temporary rate nor a hold."""
+        return self.granted and self.rate is None
+
 
 class Pace:
-    """The paces of every target, one Redis round trip per question; never sleeps."""
+    """The paces of every target, one Redis round trip per question; never sleeps.
 
-    def __init__(self, redis_client: redis.Redis) -> None:
+    One per process (the worker's `Redeliverer` holds it): its threads share what it
+    found of the targets without a rate (`UNPACED_REUSE_SECONDS`).
+    """
+
+    def __init__(self, redis_client: redis.Redis, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._redis = redis_client
         self._acquire = redis_client.register_script(lua("pace", package=__package__))
         self._hold = redis_client.register_script(lua("hold", package=__package__))
+        self._unpaced: RecentReads[str, Grant] = RecentReads(
+            UNPACED_REUSE_SECONDS, reusable=lambda grant: grant.unpaced, clock=clock.now
+        )
 
     def acquire(self, target: str, *, rate: float | None) -> Grant:
         """A slot of `target`'s pace at `rate` (or the lower temporary rate), or the wait.
 
-        A target with no rate and no temporary one is granted at once, unless it is held.
+        A target with no rate and no temporary one is granted at once, unless it is held;
+        with no `rate`, a recent finding of this process that it had neither stands for
+        the script (`UNPACED_REUSE_SECONDS`).
         """
+        if rate is not None and rate > 0:
+            return self._ask(target, rate)
+        return self._unpaced.get(target, lambda: self._ask(target, None))
+
+    def _ask(self, target: str, rate: float | None) -> Grant:
         base = pace_prefix(target)
         keys = [f"{base}:tat", f"{base}:held", f"{base}:temporary"]
         wait, at, applied = self._acquire(keys=keys, args=[repr(float(rate or 0.0))])
@@ -80,7 +113,10 @@ class Pace:
         if seconds <= 0:
             return 0.0
         keys = [f"{pace_prefix(target)}:held"]
-        return float(self._hold(keys=keys, args=[repr(float(seconds))]))
+        try:
+            return float(self._hold(keys=keys, args=[repr(float(seconds))]))
+        finally:
+            self._unpaced.forget(target)
 
     def set_temporary(self, target: str, rate: float, *, seconds: float) -> None:
         """Pace `target` at most `rate` a second for the next `seconds` (a redrive's
@@ -88,7 +124,10 @@ class Pace:
         if rate <= 0 or seconds <= 0:
             raise ValueError("a temporary pace needs a rate and a lifetime above 0")
         key = f"{pace_prefix(target)}:temporary"
-        self._redis.set(key, repr(float(rate)), px=math.ceil(seconds * 1000))
+        try:
+            self._redis.set(key, repr(float(rate)), px=math.ceil(seconds * 1000))
+        finally:
+            self._unpaced.forget(target)
 
     def temporary(self, target: str) -> float | None:
         """The temporary rate installed for `target`, if one is in force."""

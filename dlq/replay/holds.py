@@ -17,6 +17,16 @@ delivery, or a refusal of one event) closes it. The failures that open it were a
 again with the others, its attempt returned, so a long outage exhausts no item. The
 breaker's bookkeeping never fails a send: a Redis error there is logged, and the send
 goes on as if there were no breaker.
+
+Reads are shared by the process's deliveries. A read of a target's breaker that found it
+closed with no failure stands for every delivery to it in this process for
+`BREAKER_REUSE_SECONDS` (1 s); any other state is read again by each. What this process
+tells the breaker (a failure, a success, a released probe) or learns from it (held, a
+probe) drops its read at once; what other processes change is seen here at most 1 s
+late: a breaker another worker opened lets this one's sends of that second go, as a send
+that began before it opened does. The failures that open it are counted in Redis, fleet-
+wide, whatever was read; a read that saw failures is never reused, so the success that
+follows it clears them; a probe is taken in a transaction, never from a reused read.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from dlq.holds.pauses import Pauses
 from dlq.holds.report import rule_of
 from dlq.ledger import LedgerItem, LedgerStore
 from dlq.ledger.pauses import LedgerPauses, PauseBook
+from dlq.memo import RecentReads
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.outcomes import Wait
 from dlq.replay.recorded import age_start
@@ -55,16 +66,23 @@ ANSWERED = (TargetFatal, TargetFailed)
 #: How long a worker reuses the pauses it read (every attempt checks them).
 BOOK_REUSE_SECONDS = 1.0
 BREAKER_OPEN = "target breaker open"
-#: How long an attempt's breaker read (`check`) stands for the send's (`sending`).
+#: How long a read of a target's breaker that found it clean (closed, no failure) stands
+#: for this process's other reads of it: other attempts' checks, and their sends.
 BREAKER_REUSE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class BreakerRead:
-    """A target's breaker as an attempt's `check` read it, and when."""
+    """A target's breaker as an attempt's `check` read it (or reused a read), and when it
+    was read from Redis."""
 
     breaker: Breaker
     at: float
+
+    @property
+    def clean(self) -> bool:
+        """Closed with no failure: a read worth reusing, and a success has nothing to clear."""
+        return self.breaker.state is BreakerState.CLOSED and not self.breaker.failures
 
     def closed_at(self, now: float) -> bool:
         """Read closed, recently enough to stand for a read at `now`."""
@@ -99,10 +117,16 @@ class TargetHolds:
         self._clock = clock
         self._book: tuple[float, PauseBook] | None = None
         self._lock = threading.Lock()
+        self._reads: RecentReads[str, BreakerRead] = RecentReads(
+            BREAKER_REUSE_SECONDS, reusable=lambda read: read.clean, clock=clock.now
+        )
 
     def check(self, claimed: LedgerItem) -> BreakerRead | None:
         """Raise `TargetHeld` when the item's target is paused or its breaker holds it;
-        else the breaker as read (for `sending`), None when there is none to read."""
+        else the breaker as read (for `sending`), None when there is none to read.
+
+        A clean read of the target's breaker by this process within the last
+        `BREAKER_REUSE_SECONDS` stands for this one: no Redis command."""
         now = self._clock.now()
         pause = self._pause_book(now).active(claimed.target_arn, now) if self._pauses else None
         if pause is not None:
@@ -114,14 +138,15 @@ class TargetHolds:
             )
         if self._breakers is None or not self._breakers.rule.enabled:
             return None
+        breakers, target = self._breakers, claimed.target_arn
         try:
-            breaker = self._breakers.read(claimed.target_arn)
+            read = self._reads.get(target, lambda: BreakerRead(breakers.read(target), now))
         except RedisError:
             return None  # no breaker to ask: the send decides, as without one
-        seen = admit(self._breakers.rule, breaker, now=now, caller="")[0]
+        seen = admit(breakers.rule, read.breaker, now=now, caller="")[0]
         if not seen.allowed:
             raise _breaker_held(seen)
-        return BreakerRead(breaker, now)
+        return read
 
     def age_now(self, claimed: LedgerItem, now: float) -> float:
         """The moment the item's age budget is judged at: `now`, less the time its target
@@ -137,17 +162,19 @@ class TargetHolds:
         """Around the one send: take the half-open breaker's probe (or wait), and tell the
         breaker what the send said of the target.
 
-        `read`: the breaker as `check` read it for this attempt. Read closed within the
-        last `BREAKER_REUSE_SECONDS`, it admits the send without a second read (a closed
-        breaker admits every send; one that opened meanwhile lets a send that began
-        before it go); read closed with no failures, a success has nothing to clear and
-        writes nothing. A delivery is then one HGETALL, not three.
+        `read`: the breaker as `check` read it for this attempt, or a newer clean read
+        of this process. Read closed within the last `BREAKER_REUSE_SECONDS`, it admits
+        the send without a second read (a closed breaker admits every send; one that
+        opened meanwhile lets a send that began before it go); read clean, a success has
+        nothing to clear and writes nothing. A delivery is then one HGETALL at most, and
+        none while another delivery's clean read stands for it.
         """
         if self._breakers is None or not self._breakers.rule.enabled:
             yield
             return
         target, caller = claimed.target_arn, claimed.claim_token or claimed.event_id
         now = self._clock.now()
+        read = self._reads.kept(target) or read
         closed = read is not None and read.closed_at(now)
         try:
             admission = (
@@ -156,13 +183,15 @@ class TargetHolds:
         except RedisError as exc:
             log.warning(f"the target breaker could not be read ({exc}); sending without it")
             admission = Admission(True)
+        if not admission.allowed or admission.probe:
+            self._reads.forget(target)  # it holds: no older clean read stands for it here
         if not admission.allowed:
             raise _breaker_held(admission)
-        clean = closed and read is not None and not read.breaker.failures
+        clean = closed and read is not None and read.clean
         try:
             yield
         except UNWELL as exc:
-            self._tell(lambda b: b.failed(target, now=self._clock.now()))
+            self._tell(target, lambda b: b.failed(target, now=self._clock.now()))
             if admission.probe:
                 # The probe found the target still down: that is the breaker's news, not
                 # the item's failure; it waits with the others, its attempt returned.
@@ -173,14 +202,14 @@ class TargetHolds:
             raise
         except ANSWERED:
             if not clean:
-                self._tell(lambda b: b.succeeded(target))
+                self._tell(target, lambda b: b.succeeded(target))
             raise
         except BaseException:
             if admission.probe:
-                self._tell(lambda b: b.released(target, caller=caller))
+                self._tell(target, lambda b: b.released(target, caller=caller))
             raise
         if not clean:
-            self._tell(lambda b: b.succeeded(target))
+            self._tell(target, lambda b: b.succeeded(target))
 
     def postponed(self, ledger: LedgerStore, claimed: LedgerItem, held: TargetHeld) -> TargetHeld:
         """Hand the item back unattempted, its wait in its history; answers the `Wait`."""
@@ -213,12 +242,16 @@ class TargetHolds:
             self._book = (now, book)
         return book
 
-    def _tell(self, change: Callable[[FleetBreakers], None]) -> None:
+    def _tell(self, target: str, change: Callable[[FleetBreakers], None]) -> None:
+        """Change the target's breaker; this process's read of it no longer stands (dropped
+        once the change is made, so that no read from before it is kept)."""
         assert self._breakers is not None
         try:
             change(self._breakers)
         except RedisError as exc:
             log.warning(f"the target breaker could not be told of a send ({exc})")
+        finally:
+            self._reads.forget(target)
 
 
 def target_holds(

@@ -6,7 +6,9 @@ Every send to a target passes it, right before the call, whatever the target's k
   REPLAY_TARGET_RATES gives it, the kind's own (an API destination's
   `InvocationRateLimitPerSecond`) and a redrive's temporary `--rate`;
 - its sends in flight, when the kind has a cap (a Lambda function's reserved concurrency);
-- a hold after it answered 429 with `Retry-After`: the whole fleet waits until then.
+- a hold after it answered 429 with `Retry-After`: the whole fleet waits until then (the
+  process that heard the 429 at once, the others within a second when the target has no
+  rate: `dlq.ratelimit.pace.UNPACED_REUSE_SECONDS`).
 
 A refusal is a `BudgetWait`: the item waits, without spending an attempt, and comes back
 when its slot is due. The pace keys on the destination the send goes to (an override's,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import redis
+from counting import CountingRedis, counting_client
 
 from dlq.clock import FakeClock
 from dlq.holds.breaker import BreakerRule, BreakerState
 from dlq.holds.fleet import FleetBreakers, breaker_key
 from dlq.ledger import LedgerItem, Status
 from dlq.replay.holds import BREAKER_REUSE_SECONDS, TargetHeld, TargetHolds
+from dlq.targets.errors import TargetUnavailable
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm"
 RULE = BreakerRule(failures=3, window=60.0, cooldown=5.0, probe_seconds=30.0)
@@ -118,18 +121,6 @@ def test_the_breaker_of_one_target_holds_no_other(clients) -> None:
 # --- one read a delivery: the attempt's check stands for its send ---------------------------
 
 
-class CountingRedis(redis.Redis):
-    """A real client that keeps the name of every command it sends."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[str] = []
-
-    def execute_command(self, *args, **options):
-        self.sent.append(str(args[0]).upper())
-        return super().execute_command(*args, **options)
-
-
 def claimed_item() -> LedgerItem:
     moment = "2026-12-07T00:00:00+00:00"
     return LedgerItem(
@@ -139,7 +130,7 @@ def claimed_item() -> LedgerItem:
 
 @pytest.fixture()
 def counting(redis_url: str) -> Iterator[CountingRedis]:
-    client = CountingRedis(connection_pool=redis.ConnectionPool.from_url(redis_url))
+    client = counting_client(redis_url)
     client.delete(breaker_key(TARGET))
     client.sent.clear()
     yield client
@@ -180,3 +171,124 @@ def test_a_read_older_than_the_reuse_is_read_again_before_the_send(counting) -> 
 
     with pytest.raises(TargetHeld):
         deliver(TargetHolds(breakers=breakers, clock=clock), after=opened_meanwhile)
+
+
+# --- one read a second: a clean read stands for the process's other deliveries -------------
+
+
+def failing_delivery(holds: TargetHolds) -> None:
+    """A delivery whose send finds the target unwell (the breaker hears of it)."""
+    item = claimed_item()
+    read = holds.check(item)
+    with pytest.raises(TargetUnavailable), holds.sending(item, read=read):
+        raise TargetUnavailable("503", target_arn=TARGET, code="HTTP503")
+
+
+def test_deliveries_to_a_clean_target_within_a_second_read_its_breaker_once(counting) -> None:
+    clock = FakeClock(100.0)
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=clock)
+
+    for _ in range(50):
+        deliver(holds)
+        clock.advance(BREAKER_REUSE_SECONDS / 100)
+
+    assert counting.sent == ["HGETALL"]
+
+
+def test_deliveries_read_the_breaker_again_once_the_reuse_is_over(counting) -> None:
+    clock = FakeClock(100.0)
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=clock)
+
+    deliver(holds)
+    clock.advance(BREAKER_REUSE_SECONDS)
+    deliver(holds)
+
+    assert counting.sent == ["HGETALL", "HGETALL"]
+
+
+def test_a_failure_this_process_records_is_read_by_its_next_delivery_at_once(counting) -> None:
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=FakeClock(100.0))
+    deliver(holds)
+    failing_delivery(holds)
+    counting.sent.clear()
+
+    deliver(holds)  # reads it again, sees the failure, and its success clears it
+
+    assert counting.sent[0] == "HGETALL"
+    assert FleetBreakers(counting, RULE).read(TARGET).failures == ()
+
+
+def test_a_breaker_this_process_opens_holds_its_next_delivery_at_once(counting) -> None:
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=FakeClock(100.0))
+    deliver(holds)
+    for _ in range(RULE.failures):
+        failing_delivery(holds)
+
+    with pytest.raises(TargetHeld):
+        holds.check(claimed_item())
+
+
+def test_a_breaker_another_process_opens_holds_this_one_once_its_read_is_over(
+    counting, clients
+) -> None:
+    clock = FakeClock(100.0)
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=clock)
+    deliver(holds)
+    elsewhere = FleetBreakers(clients[1], RULE)
+    for moment in (100.1, 100.2, 100.3):
+        elsewhere.failed(TARGET, now=moment)
+
+    deliver(holds)  # within the second its clean read stands for: the documented lag
+    clock.advance(BREAKER_REUSE_SECONDS)
+
+    with pytest.raises(TargetHeld):
+        holds.check(claimed_item())
+
+
+def test_a_read_that_saw_failures_stands_for_no_other_delivery(counting, clients) -> None:
+    FleetBreakers(clients[1], RULE).failed(TARGET, now=99.0)
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=FakeClock(100.0))
+
+    holds.check(claimed_item())
+    holds.check(claimed_item())
+
+    assert counting.sent == ["HGETALL", "HGETALL"]
+
+
+def test_after_the_cool_down_one_of_many_threads_sharing_the_reads_takes_the_probe(
+    counting,
+) -> None:
+    clock = FakeClock(100.0)
+    holds = TargetHolds(breakers=FleetBreakers(counting, RULE), clock=clock)
+    deliver(holds)  # a clean read, kept
+    for _ in range(RULE.failures):
+        failing_delivery(holds)
+    clock.advance(RULE.cooldown)
+    threads, start = 12, threading.Barrier(12)
+    sent: list[int] = []
+    held: list[int] = []
+    others_held = threading.Event()
+    lock = threading.Lock()
+
+    def attempt(n: int) -> None:
+        item = replace(claimed_item(), claim_token=f"token-{n}")
+        start.wait()
+        try:
+            read = holds.check(item)
+            with holds.sending(item, read=read):
+                with lock:
+                    sent.append(n)
+                others_held.wait(timeout=30)  # the probe is in flight while the others ask
+        except TargetHeld:
+            with lock:
+                held.append(n)
+                if len(held) == threads - 1:
+                    others_held.set()
+
+    runners = [threading.Thread(target=attempt, args=(n,)) for n in range(threads)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+
+    assert (len(sent), len(held)) == (1, threads - 1)

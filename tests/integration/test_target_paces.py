@@ -10,13 +10,17 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import redis
+from counting import CountingRedis, counting_client
 from windows import busiest_window
 
+from dlq.clock import FakeClock
 from dlq.errors import BudgetWait
-from dlq.ratelimit.pace import Pace, Slots, most_in_a_second
+from dlq.ratelimit.pace import UNPACED_REUSE_SECONDS, Pace, Slots, most_in_a_second, pace_prefix
 from dlq.targets.pacing import OwnLimits, PaceGate, TargetRates
 
 TARGET = "arn:aws:sqs:us-east-1:111122223333:crm-events"
@@ -157,12 +161,15 @@ def test_sends_in_flight_never_pass_the_cap_across_clients(redis_url: str):
 
 
 def test_an_unpaced_target_nobody_holds_is_granted_with_one_read_and_no_clock(redis_url) -> None:
-    client = redis.Redis.from_url(redis_url)
-    pace = Pace(client)
+    client, clock = redis.Redis.from_url(redis_url), FakeClock()
+    pace = Pace(client, clock=clock)
     pace.acquire(TARGET, rate=None)  # loads the script
     client.config_resetstat()
 
-    grants = [pace.acquire(TARGET, rate=None) for _ in range(5)]
+    grants = []
+    for _ in range(5):  # each a second apart: each asks the script
+        clock.advance(UNPACED_REUSE_SECONDS)
+        grants.append(pace.acquire(TARGET, rate=None))
 
     stats = client.info("commandstats")
     assert all(g.granted and g.at is None and g.rate is None for g in grants)
@@ -171,3 +178,97 @@ def test_an_unpaced_target_nobody_holds_is_granted_with_one_read_and_no_clock(re
     pace.hold(TARGET, 30.0)  # a 429's Retry-After: now the clock is read, and it waits
     assert 29 < pace.acquire(TARGET, rate=None).wait <= 30
     client.close()
+
+
+# --- one question a second: an unpaced target's finding stands for the process's sends ------
+
+
+@pytest.fixture()
+def counting(redis_url: str) -> Iterator[CountingRedis]:
+    client = counting_client(redis_url)
+    client.delete(*(f"{pace_prefix(TARGET)}:{key}" for key in ("tat", "held", "temporary")))
+    Pace(client).acquire(TARGET, rate=None)  # loads the script
+    client.config_resetstat()
+    client.sent.clear()
+    yield client
+    client.close()
+    client.connection_pool.disconnect()
+
+
+def test_sends_to_an_unpaced_target_within_a_second_ask_redis_once(counting) -> None:
+    clock = FakeClock()
+    pace = Pace(counting, clock=clock)
+
+    grants = []
+    for _ in range(50):
+        grants.append(pace.acquire(TARGET, rate=None))
+        clock.advance(UNPACED_REUSE_SECONDS / 100)
+
+    assert all(g.granted and g.rate is None for g in grants)
+    assert counting.sent == ["EVALSHA"]
+    assert counting.info("commandstats")["cmdstat_mget"]["calls"] == 1
+
+
+def test_a_paced_target_asks_redis_on_every_send(counting) -> None:
+    pace = Pace(counting, clock=FakeClock())
+
+    for _ in range(3):
+        pace.acquire(TARGET, rate=1000)
+
+    assert counting.sent == ["EVALSHA"] * 3
+
+
+def test_a_hold_this_process_sets_holds_its_next_send_at_once(counting) -> None:
+    pace = Pace(counting, clock=FakeClock())
+    assert pace.acquire(TARGET, rate=None).granted
+
+    pace.hold(TARGET, 30.0)
+
+    assert 29 < pace.acquire(TARGET, rate=None).wait <= 30
+
+
+def test_a_temporary_rate_installed_through_this_process_paces_its_next_send_at_once(
+    counting,
+) -> None:
+    pace = Pace(counting, clock=FakeClock())
+    assert pace.acquire(TARGET, rate=None).granted
+
+    pace.set_temporary(TARGET, 2, seconds=60)
+
+    assert pace.acquire(TARGET, rate=None).rate == 2
+
+
+def test_a_hold_another_process_sets_holds_this_one_once_its_finding_is_over(
+    counting, redis_url
+) -> None:
+    clock = FakeClock()
+    pace = Pace(counting, clock=clock)
+    assert pace.acquire(TARGET, rate=None).granted
+    elsewhere = redis.Redis.from_url(redis_url)
+    Pace(elsewhere).hold(TARGET, 30.0)
+
+    within = pace.acquire(TARGET, rate=None)  # the documented lag: at most the reuse
+    clock.advance(UNPACED_REUSE_SECONDS)
+    after = pace.acquire(TARGET, rate=None)
+
+    assert within.granted
+    assert 29 < after.wait <= 30
+    elsewhere.close()
+
+
+def test_a_temporary_rate_another_process_installs_paces_this_one_once_its_finding_is_over(
+    counting, redis_url
+) -> None:
+    clock = FakeClock()
+    pace = Pace(counting, clock=clock)
+    assert pace.acquire(TARGET, rate=None).granted
+    elsewhere = redis.Redis.from_url(redis_url)
+    Pace(elsewhere).set_temporary(TARGET, 2, seconds=60)
+
+    within = pace.acquire(TARGET, rate=None)
+    clock.advance(UNPACED_REUSE_SECONDS)
+    after = pace.acquire(TARGET, rate=None)
+
+    assert within.rate is None
+    assert after.rate == 2
+    elsewhere.close()

@@ -9,7 +9,7 @@ from windows import busiest_window
 
 from dlq.errors import BudgetWait
 from dlq.ledger import LedgerItem, Status
-from dlq.ratelimit.pace import Pace, Slots, most_in_a_second
+from dlq.ratelimit.pace import UNPACED_REUSE_SECONDS, Pace, Slots, most_in_a_second
 from dlq.redrivepace import MARGIN_SECONDS, destinations, install, lifetime
 from dlq.settings import Settings
 from dlq.settings_paces import parse_rates
@@ -127,6 +127,36 @@ def test_a_throttle_without_retry_after_holds_nobody_else(pace: Pace) -> None:
     with pytest.raises(TargetThrottled), paced.sending(QUEUE):
         raise throttled
     paced.take(QUEUE)
+
+
+def test_an_unpaced_targets_finding_stands_for_its_sends_of_that_second(cache, clock) -> None:
+    pace, elsewhere = Pace(cache, clock=clock), Pace(cache)
+    assert pace.acquire(QUEUE, rate=None).granted
+    elsewhere.hold(QUEUE, 30)  # another process hears a 429
+
+    assert pace.acquire(QUEUE, rate=None).granted
+    clock.advance(UNPACED_REUSE_SECONDS)
+    assert 29 < pace.acquire(QUEUE, rate=None).wait <= 30
+
+
+def test_a_429_this_process_hears_holds_its_next_send_at_once(cache, clock) -> None:
+    paced = gate(Pace(cache, clock=clock))
+    paced.take(QUEUE)
+    throttled = TargetThrottled("429", target_arn=QUEUE, code="HTTP429", retry_after=30)
+    with pytest.raises(TargetThrottled), paced.sending(QUEUE):
+        raise throttled
+
+    with pytest.raises(BudgetWait):
+        paced.take(QUEUE)
+
+
+def test_a_redrive_pace_installed_through_this_process_applies_at_once(cache, clock) -> None:
+    pace = Pace(cache, clock=clock)
+    assert pace.acquire(QUEUE, rate=None).rate is None
+
+    install(pace, [item()], rate=1)
+
+    assert pace.acquire(QUEUE, rate=None).rate == 1
 
 
 def test_sends_in_flight_are_capped_by_the_targets_concurrency(pace: Pace) -> None:
