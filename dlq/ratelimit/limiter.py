@@ -30,6 +30,19 @@ def key_prefix(name: str) -> str:
     return fleet_key("ratelimit", f"{{{digest(name)}}}")
 
 
+def limiter_keys(name: str) -> list[str]:
+    """The keys of the limiter of `name`: its state (a hash) and its log of grants.
+
+    The state holds every scalar (`tat`, `blocked`, `allowance`, `allowance_until`,
+    `high_until`, `low_turn`, and when it and the log expire: `kept_until`,
+    `log_kept_until`), its times compared with Redis TIME instead of lapsing with TTLs,
+    so an acquire reads it with one HMGET and writes it with one HSET (`lua/acquire.lua`).
+    The log is a sorted set of granted calls (score: the grant's time).
+    """
+    base = key_prefix(name)
+    return [f"{base}:state", f"{base}:log"]
+
+
 class Priority(enum.Enum):
     """Who is asking: a redelivery (HIGH) or bookkeeping (LOW)."""
 
@@ -117,15 +130,8 @@ class RateLimiter:
         #: `acquire()` carries it to Redis.
         self._reported: tuple[int, float] | None = None
         self._effective = float(per_minute)
-        base = key_prefix(name)
-        self._keys = [
-            f"{base}:tat",
-            f"{base}:log",
-            f"{base}:blocked",
-            f"{base}:allowance",
-            f"{base}:high",
-            f"{base}:low",
-        ]
+        self._window_arg = repr(float(window))
+        self._keys = limiter_keys(name)
         self._acquire = redis_client.register_script(lua("acquire", package=__package__))
         self._penalise = redis_client.register_script(lua("penalise", package=__package__))
 
@@ -173,7 +179,8 @@ class RateLimiter:
         """Hold every caller back for `seconds` (a 429's wait); answers the wait now in force."""
         if seconds <= 0:
             return 0.0
-        return float(self._penalise(keys=self._keys[2:3], args=[repr(float(seconds))]))
+        args = [repr(float(seconds)), self._window_arg]
+        return float(self._penalise(keys=self._keys[:1], args=args))
 
     def _note_rate(self, effective: float) -> None:
         if round(effective, 1) == round(self._effective, 1):

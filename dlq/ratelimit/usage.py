@@ -1,9 +1,9 @@
 """How much of a limiter's pace the fleet is using (the Genesys budget's, for `status`).
 
-Read-only: it looks at the keys `RateLimiter` keeps (the sliding log of granted calls,
-the server's reported allowance, the hold after a 429) and takes nothing. The effective
-rate is worked out as `lua/acquire.lua` does, so "used" is measured against the pace the
-fleet is actually held to.
+Read-only: it looks at the keys `RateLimiter` keeps (the sliding log of granted calls;
+in its state, the server's reported allowance and the hold after a 429) and takes
+nothing. The effective rate is worked out as `lua/acquire.lua` does, so "used" is
+measured against the pace the fleet is actually held to.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from dlq.ratelimit.limiter import key_prefix
+from dlq.ratelimit.limiter import limiter_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +47,17 @@ def read_budget(
     server_margin: float = 0.03,
 ) -> BudgetUse:
     """The fleet's use of the budget of `client_id`, as the limiter sees it now."""
-    base = key_prefix(client_id)
+    state, granted_log = limiter_keys(client_id)
     seconds, micros = client.time()
     now = seconds + micros / 1_000_000
     pipe = client.pipeline(transaction=False)
-    pipe.zcount(f"{base}:log", now - window, "+inf")
-    pipe.get(f"{base}:allowance")
-    pipe.get(f"{base}:blocked")
-    granted, raw_allowance, raw_blocked = pipe.execute()
+    pipe.zcount(granted_log, f"({now - window:.6f}", "+inf")
+    pipe.hmget(state, ["allowance", "allowance_until", "blocked"])
+    granted, (raw_allowance, raw_until, raw_blocked) = pipe.execute()
     rate = per_minute / 60
     allowance = _number(raw_allowance)
+    if (_number(raw_until) or 0.0) <= now:
+        allowance = None  # the reports stopped: the configured rate is back
     if allowance is not None and allowance >= 1:
         margin = max(burst + 1, math.ceil(allowance * server_margin))
         rate = min(rate, max(allowance - margin, 1) / window)
