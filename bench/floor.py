@@ -86,7 +86,7 @@ DEFAULT_PER_EVENT = {"claim_finish": 1.0, "query": 0.25, "post": 1.0, "redis": 1
 LABELS = {
     "claim_finish": "ledger claim + finish (2 UpdateItem, boto3)",
     "query": "ledger query of a conversation (Query, boto3)",
-    "post": "POST to the target (requests)",
+    "post": "POST to the target, or a Genesys call (requests)",
     "redis": "one Redis command (redis-py GET)",
     "task": "one Celery task (celery.accumulate, worker CPU)",
 }
@@ -282,13 +282,15 @@ def operation_counts(
     redis_per_event: float,
     tasks_per_event: float,
     events: int,
+    genesys_per_event: float = 0.0,
 ) -> dict[str, float]:
     """How often an event needed each operation, from a run's counts (every event of the
-    standard workload is redelivered once: one POST)."""
+    standard workload is redelivered once: one POST; `genesys_per_event`: the Genesys
+    calls, each an HTTP request through requests as the POST is, priced as one)."""
     counts = {
         "claim_finish": aws_by_operation.get("dynamodb.UpdateItem", 0) / 2 / events,
         "query": aws_by_operation.get("dynamodb.Query", 0) / events,
-        "post": 1.0,
+        "post": 1.0 + genesys_per_event,
         "redis": redis_per_event,
         "task": tasks_per_event,
     }

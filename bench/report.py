@@ -481,11 +481,22 @@ def deployed_section(path: Path, figures: Figures) -> str:
             ("patches_per_conversation", "PATCHes per conversation"),
             ("dynamodb_per_event", "DynamoDB requests per event (workers)"),
             ("redis_commands_per_event", "Redis commands per event (workers and poller)"),
-            ("worker_over_floor", "worker CPU over the libraries' floor (same run)"),
+            ("worker_over_floor", "worker CPU beyond idle over the libraries' floor (same run)"),
         )
     ]
     rows += [
         ("worker CPU, ms per event (both workers)", figures["worker_cpu_ms_per_event"], "", ""),
+    ]
+    if "worker_busy_cpu_ms_per_event" in figures:  # results from 2026-12-07 12:00 UTC on
+        idle = figures["worker_idle_cpu_ms_per_second"]
+        rows += [
+            ("... beyond the workers' idle rate, ms per event",
+             figures["worker_busy_cpu_ms_per_event"], "", ""),
+            ("the workers at rest, CPU ms per second (measured ready, before the poller)",
+             " / ".join(f"{name} {rate:g}" for name, rate in idle.items()), "", ""),
+            ("worker CPU with idle over the floor", figures["worker_over_floor_with_idle"], "", ""),
+        ]  # fmt: skip
+    rows += [
         ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
         ("poller: Redis commands per event", figures["poller"]["redis_commands_per_event"], "", ""),
         ("the poller took / all final / tracking settled, s",
