@@ -37,6 +37,7 @@ from dlq.aws import aws_client
 from dlq.doctor import Severity
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
 from dlq.logs import configure_logging
+from dlq.metrics.buffer import CountBuffer
 from dlq.metrics.wiring import process_metrics
 from dlq.provision import queue_name, setup
 from dlq.settings import Settings, load_settings
@@ -75,6 +76,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         SimOptions(latency_ms=20, error_rate=0.02, rate_limit=300, rate_window=60, seed=7),
     )
     poller: Poller | None = None
+    counts: CountBuffer | None = None
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         failing.start()
@@ -97,11 +99,13 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         )
         flower = _start_processes(stack, config, workers)
         # Counted as `dlq-replay poll` counts: `status` shows what this ingest did.
-        metrics = process_metrics(config, redis_of(config), prometheus=False)
+        cache = redis_of(config)
+        counts = CountBuffer(cache).start()
+        metrics = process_metrics(config, cache, prometheus=False, counts=counts)
         poller = Poller(
             sqs=aws_client("sqs", config),
             queue_url=config.dlq_queue_url,
-            front_door=FrontDoor.from_settings(config, metrics=metrics),
+            front_door=FrontDoor.from_settings(config, metrics=metrics, counts=counts),
             receivers=2,
             wait_seconds=1,
             metrics=metrics,
@@ -127,6 +131,8 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     finally:
         if poller is not None:
             poller.stop()
+        if counts is not None:
+            counts.close()
         stack.stop()
         failing.stop()
         api.stop()

@@ -22,6 +22,7 @@ from cli.failures import FAILED, failure_of
 from dlq.aws import aws_client
 from dlq.health import Heartbeat
 from dlq.logs import configure_logging
+from dlq.metrics.buffer import CountBuffer
 from dlq.metrics.wiring import process_metrics, start_endpoint
 from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
@@ -87,11 +88,14 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
         if config.poller_metrics_port
         else None
     )
-    metrics = process_metrics(config, cache, prometheus=endpoint is not None)
+    # The status moves and outcome counts, summed and flushed every FLUSH_SECONDS, and
+    # once more as the poller stops.
+    counts = CountBuffer(cache).start()
+    metrics = process_metrics(config, cache, prometheus=endpoint is not None, counts=counts)
     poller = Poller(
         sqs=aws_client("sqs", config),
         queue_url=config.dlq_queue_url,
-        front_door=FrontDoor.from_settings(config, metrics=metrics),
+        front_door=FrontDoor.from_settings(config, metrics=metrics, counts=counts),
         receivers=receivers or config.poller_receivers,
         wait_seconds=config.poller_wait_seconds,
         metrics=metrics,
@@ -106,4 +110,5 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
     try:
         return config.dlq_queue_url, poller.run(until_empty=until_empty)
     finally:
+        counts.close()
         heartbeat.clear()

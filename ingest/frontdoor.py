@@ -14,6 +14,7 @@ from dlq.events import DlqMessage
 from dlq.genesys.pending import PendingVerifications
 from dlq.ingest import IngestResult, admit, resume_parked
 from dlq.ledger import Ledger, LedgerStore
+from dlq.metrics.buffer import CountBuffer
 from dlq.metrics.tally import StatusTally
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.redisclient import redis_client
@@ -44,6 +45,9 @@ class FrontDoor:
     #: Tracking's (`TrackingNews.wake`): told of the conversations whose tracking parked
     #: for the drain, when it ends.
     tracking_news: Callable[[str], None] | None = None
+    #: Where the ledger's status moves and `metrics`' outcome counts wait for their flush
+    #: (None: written as they happen).
+    counts: CountBuffer | None = None
 
     @classmethod
     def from_settings(
@@ -52,8 +56,10 @@ class FrontDoor:
         *,
         metrics: MetricsObserver = NO_METRICS,
         redis_auth: RedisCredentials | None = None,
+        counts: CountBuffer | None = None,
     ) -> FrontDoor:
-        """`redis_auth`: the Redis password from a secret store (default: the settings')."""
+        """`redis_auth`: the Redis password from a secret store (default: the settings');
+        `counts`: the process's count buffer, which `metrics` should share."""
         from tasks.application import app
         from tasks.producer import CeleryEnqueuer, TrackingScheduler, VerifyScheduler
 
@@ -66,7 +72,7 @@ class FrontDoor:
             aws_client("dynamodb", settings, validate=False),
             settings.ledger_table,
             ttl_days=settings.ledger_ttl_days,
-            moves=StatusTally(client, settings.ledger_table),
+            moves=StatusTally(client, settings.ledger_table, buffer=counts),
         )
         verifications = None
         if settings.replay_verify_conversation:
@@ -89,6 +95,7 @@ class FrontDoor:
             arrivals=arrivals,
             quiet_seconds=settings.replay_ingest_quiet_seconds,
             tracking_news=news.wake,
+            counts=counts,
         )
 
     def handle(self, message: DlqMessage, *, draining: bool = False) -> IngestResult:
@@ -105,6 +112,11 @@ class FrontDoor:
             arrivals=self.arrivals,
             draining=draining,
         )
+
+    def flush_counts(self) -> None:
+        """Write the counts waiting in the buffer now (the end of a Lambda invocation)."""
+        if self.counts is not None:
+            self.counts.flush()
 
     def received(self, count: int, *, wait_seconds: float) -> None:
         """The poller's receive brought `count` messages: while they come, the DLQ drains.

@@ -13,6 +13,7 @@ from typing import Any
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.logs import configure_logging
+from dlq.metrics.buffer import CountBuffer
 from dlq.metrics.emf import EmfCounts
 from dlq.metrics.wiring import process_metrics
 from dlq.redisclient import redis_client
@@ -28,9 +29,18 @@ def handler(
     """Ingest a batch of DLQ records; report the ones to receive again.
 
     Prints one CloudWatch EMF line with the batch's counts (`DlqReplay` EventsIngested,
-    EventsDuplicate, EventsRejected) when any counted something.
+    EventsDuplicate, EventsRejected) when any counted something, and writes the batch's
+    Redis counts (status moves, outcomes) in one flush before it returns: nothing waits in
+    a container frozen between invocations.
     """
     door = front_door or _default_front_door()
+    try:
+        return _handle(door, event)
+    finally:
+        door.flush_counts()
+
+
+def _handle(door: FrontDoor, event: Any) -> dict[str, Any]:
     emf = EmfCounts(_print)
     records = event.get("Records") if isinstance(event, dict) else None
     failures: list[dict[str, str]] = []
@@ -70,8 +80,13 @@ def _default_front_door() -> FrontDoor:
         config, credentials = settings(), redis_credentials()
         if credentials is not None:
             credentials.read()
-        # The outcome counters `dlq-replay status` reads (connects on first use).
+        # The outcome counters `dlq-replay status` reads (connects on first use). Summed in
+        # a buffer the handler flushes itself: no flusher thread, which a frozen container
+        # would stop with counts in hand.
         cache = redis_client(config, credentials, health_check_interval=30)
-        metrics = process_metrics(config, cache, prometheus=False)
-        _front_door = FrontDoor.from_settings(config, metrics=metrics, redis_auth=credentials)
+        counts = CountBuffer(cache)
+        metrics = process_metrics(config, cache, prometheus=False, counts=counts)
+        _front_door = FrontDoor.from_settings(
+            config, metrics=metrics, redis_auth=credentials, counts=counts
+        )
     return _front_door

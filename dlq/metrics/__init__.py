@@ -8,6 +8,8 @@ holds the observers that count:
 | --- | --- |
 | `labels` | bounded label values: a target's kind and name, known error codes |
 | `counters` | cluster-wide outcome counters in Redis, per minute (what `status` reads) |
+| `tally` | the status counts kept as ledger items move, recounted from the table now and then |
+| `buffer` | counts summed in a long-running process and written in one pipeline a flush |
 | `sampling` | the periodic sample of ledger and DLQ depth, taken by one process at a time |
 | `prometheus` | the Prometheus implementation and its HTTP endpoint (multiprocess-safe) |
 | `emf` | CloudWatch Embedded Metric Format lines (the ingest Lambda, optionally workers) |

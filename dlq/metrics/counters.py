@@ -8,6 +8,13 @@ bucket go `ttl_seconds` after its minute; the others need none.
 Reading a window is one HGETALL per minute in it, pipelined: cheap at any ledger size,
 unlike a scan, and bounded by the retention.
 
+The workers and the poller sum their counts in process (`dlq.metrics.buffer`) and write
+them every `FLUSH_SECONDS`: one summed HINCRBY a field and flush, and the EXPIRE when that
+HINCRBY answers the increment it sent (it created the field). A count keeps the minute it
+happened in. `status` then lags them by that interval, and a process that dies loses its
+last interval's counts, as a count Redis refuses is lost (logged). Counters without a
+buffer (the short-lived commands) count at once.
+
 The two codes are the two vocabularies of `dlq.codes`: the error code is the replay's
 own (`HTTP503`), set for `failed` and `exhausted` only (`none` otherwise); the DLQ error
 code is EventBridge's ERROR_CODE, for every outcome.
@@ -24,6 +31,7 @@ import redis
 from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
+from dlq.metrics.buffer import CountBuffer, Expiry
 from dlq.metrics.labels import NONE, dlq_error_label, failure_label, target_label
 from dlq.observe import Outcome, QuietObserver
 
@@ -81,6 +89,7 @@ class OutcomeCounters(QuietObserver):
 
     `scope` names the deployment (the ledger table), so deployments sharing one Redis
     keep apart. A Redis failure loses that count, logged, and never fails the caller.
+    With `buffer` (the process's), counts wait for its next flush instead (see above).
     """
 
     def __init__(
@@ -90,11 +99,14 @@ class OutcomeCounters(QuietObserver):
         *,
         clock: Clock = SYSTEM_CLOCK,
         ttl_seconds: int = RETENTION_SECONDS,
+        buffer: CountBuffer | None = None,
     ) -> None:
         self._redis = client
         self._scope = scope
         self._clock = clock
         self._ttl = ttl_seconds
+        self._buffer = buffer
+        self._expiry = Expiry(BUCKET_SECONDS + ttl_seconds)
 
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
         labels = ingest_labels(outcome, target_arn, dlq_error_code)
@@ -107,11 +119,16 @@ class OutcomeCounters(QuietObserver):
     def _count(self, outcome: str, target: str, code: str, dlq_code: str) -> None:
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS
         key = bucket_key(self._scope, bucket)
+        field = _SEP.join((outcome, target, code, dlq_code))
+        if self._buffer is not None:
+            # The minute is the count's own, whenever the flush writes it.
+            self._buffer.add(key, field, 1, expiry=self._expiry)
+            return
         try:
             # Not once per bucket and process: that would leave a bucket a Redis restart
             # emptied mid-minute without an expiry, for good.
-            if self._redis.hincrby(key, _SEP.join((outcome, target, code, dlq_code)), 1) == 1:
-                self._redis.expire(key, BUCKET_SECONDS + self._ttl)
+            if self._redis.hincrby(key, field, 1) == 1:
+                self._redis.expire(key, self._expiry.seconds)
         except RedisError as exc:
             log.warning(f"could not count a {outcome} outcome in Redis ({exc}); status undercounts")
 

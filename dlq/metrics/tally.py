@@ -13,6 +13,16 @@ the hash has none (a new Redis, a flush) and then every REPLAY_TALLY_RECOUNT_SEC
 by default: its read units spread over that time); the drift it finds is logged and kept
 in the hash (`drift:<status>`) for `status` to show. Moves that land while a status is
 being counted stay counted: the recount adds the difference it found, never overwrites.
+
+The workers and the poller do not send each move as it happens: they sum them in process
+(`dlq.metrics.buffer`) and write them every `FLUSH_SECONDS` in one pipeline, a few
+commands a flush instead of one an item's move (a move out of a status, one flush later:
+after the move in that another process may hold). The counts then lag by an interval or
+two, and a process that dies loses its last ones: the same drift as above, set right by
+the same recount. A recount that reads the table while moves wait in a buffer counts them
+twice (the table holds them, and their flush adds them): a second's moves at most, which
+the next recount finds, sooner when a count went below zero. Short-lived commands
+(`redrive`, `resolve`...) write their moves at once, so `status` after them is exact.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
+from dlq.metrics.buffer import CountBuffer
 from dlq.redisclient import decoded
 
 log = logging.getLogger(__name__)
@@ -75,10 +86,14 @@ class StatusTally:
         *,
         clock: Clock = SYSTEM_CLOCK,
         refused_level: int = logging.WARNING,
+        buffer: CountBuffer | None = None,
     ) -> None:
         """`refused_level`: how a move Redis refuses is logged (a command that fails on the
-        same Redis next says so itself: the CLI's DEBUG)."""
+        same Redis next says so itself: the CLI's DEBUG). `buffer`: the process's, which
+        sums the moves and writes them at its next flush (long-running processes); without
+        one, each move is written as it happens."""
         self._redis = client
+        self._buffer = buffer
         self._key = TALLY_PREFIX + table
         self._lease = RECOUNT_LEASE_PREFIX + table
         self._clock = clock
@@ -89,7 +104,8 @@ class StatusTally:
 
     def moved(self, old: Status | None, new: Status) -> None:
         """Count one item out of `old` and into `new` (one round trip, none when neither
-        is counted). Never raises: the ledger write it follows stands.
+        is counted; with a buffer, none until its flush). Never raises: the ledger write
+        it follows stands.
 
         Before the first recount (a new or flushed Redis) the moves count too: the recount
         adds what it finds missing to whatever the moves made, so they are not lost.
@@ -98,6 +114,10 @@ class StatusTally:
             return
         deltas = [(s.value, d) for s, d in ((old, -1), (new, 1)) if s in COUNTED]
         if not deltas:
+            return
+        if self._buffer is not None:
+            for status, delta in deltas:
+                self._buffer.add(self._key, status, delta)
             return
         try:
             pipe = self._redis.pipeline(transaction=False)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import redis
 
+from dlq.metrics.buffer import CountBuffer
 from dlq.metrics.counters import OutcomeCounters
 from dlq.metrics.emf import EmfCounts
 from dlq.observe import MetricsObserver, fanout
@@ -21,10 +22,13 @@ def process_metrics(
     *,
     prometheus: bool,
     emf: EmfCounts | None = None,
+    counts: CountBuffer | None = None,
 ) -> MetricsObserver:
-    """Redis outcome counters (always: `status` reads them), Prometheus when this process
-    has an endpoint, and `emf` when given."""
-    observers: list[MetricsObserver] = [OutcomeCounters(client, settings.ledger_table)]
+    """Redis outcome counters (always: `status` reads them; summed in `counts` until its
+    flush when given), Prometheus when this process has an endpoint, and `emf` when given."""
+    observers: list[MetricsObserver] = [
+        OutcomeCounters(client, settings.ledger_table, buffer=counts)
+    ]
     if prometheus:
         # Imported here, once the process has decided on PROMETHEUS_MULTIPROC_DIR.
         from dlq.metrics.prometheus import PrometheusMetrics

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from helpers import dlq_attributes, genesys_event, new_ledger, parsed
+from helpers import dlq_attributes, eventually, genesys_event, new_ledger, parsed
 from stack import HttpSink, Stack, configured, in_process_worker, sim_env
 
 from cli.main import main
@@ -31,6 +31,10 @@ pytestmark = pytest.mark.slow
 FAILING = "arn:aws:events:us-east-1:111122223333:api-destination/crm/0d1e2f"
 #: Not a target of the stack's rule: its events end `failed` with NotARuleTarget.
 STRANGER = "arn:aws:sqs:us-east-1:111122223333:not-a-rule-target"
+
+
+#: The outcomes a replay ends with.
+FINISHED = ("replayed", "failed", "exhausted")
 
 
 def run(env: dict[str, str], *args: str) -> Result:
@@ -95,6 +99,12 @@ def replayed(worker, sim, redis_server):
             "REDIS_URL": redis_server.url,
             "REPLAY_PARKING_QUEUE_URL": "",
         }
+        # The worker writes its outcome counts every FLUSH_SECONDS, not as the ledger does.
+        eventually(
+            lambda: sum(as_json(env, "status")["by_outcome"][o] for o in FINISHED) == 5,
+            timeout=10,
+            what="the worker's outcome counts",
+        )
         yield env, events
 
 

@@ -357,13 +357,17 @@ def test_status_counts_equal_the_ledger_after_the_drain(drained):
     items, env = drained.items, drained.env
     statuses = Counter(i.status.value for i in items)
 
-    result = CliRunner().invoke(main, ["status", "--json"], env=env)
+    def flushed() -> dict:
+        result = CliRunner().invoke(main, ["status", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        counted = {o: report["by_outcome"][o] for o in statuses} == statuses
+        return report if counted and report["waiting"]["failed"] == statuses["failed"] else {}
 
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert {o: report["by_outcome"][o] for o in statuses} == statuses
+    # The workers write their counts every FLUSH_SECONDS, not as the ledger does.
+    report = eventually(flushed, timeout=10, what="the workers' counts equal to the ledger")
+
     assert report["by_outcome"]["ingested"] == len(items) - statuses["rejected"]
-    assert report["waiting"]["failed"] == statuses["failed"]
 
 
 def test_beat_put_the_backlog_while_the_dead_letter_queue_held_it(drained):

@@ -344,6 +344,28 @@ def test_poll_until_empty_drains_the_dlq_into_the_ledger_and_the_broker(
     }
 
 
+def test_the_poller_writes_its_counts_as_it_stops_so_status_after_it_is_exact(env, redis_client):
+    assert run(env, "setup", "--local").exit_code == 0
+    seeded = run(env, "seed", "--count", "12", "--malformed", "1", "--seed", "5")
+    assert seeded.exit_code == 0, seeded.output
+
+    process = subprocess.run(
+        [DLQ_CLI, "poll", "--until-empty"],
+        env={**os.environ, **env, "POLLER_WAIT_SECONDS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert process.returncode == 0, process.stderr
+    # As the moves left them (`status` would recount a tally never recounted yet).
+    assert redis_client.hget(f"dlq:tally:{env['LEDGER_TABLE']}", "received") == b"12"
+    report = json.loads(run(env, "status", "--json").stdout)
+    assert report["by_outcome"]["ingested"] == 12
+    assert report["by_outcome"]["rejected"] == 1
+
+
 # --- status -------------------------------------------------------------------------------
 
 

@@ -195,6 +195,9 @@ class RecordingDoor:
     def received(self, count: int, *, wait_seconds: float) -> None:
         self.door.received(count, wait_seconds=wait_seconds)
 
+    def flush_counts(self) -> None:
+        self.door.flush_counts()
+
 
 @pytest.fixture()
 def fresh(moto_server, redis_client, make_settings):
