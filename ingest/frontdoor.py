@@ -126,12 +126,13 @@ class FrontDoor:
         try:
             # A long poll that finds nothing takes `wait_seconds`: the note outlives it.
             ended = self.arrivals.draining(count > 0, for_seconds=wait_seconds + 5)
-            if ended and self.verifications is not None:
-                # The batch verification held its partial batch for the drain.
-                self.verifications.kick()
-            # A drain another receiver ended may have taken the parked passes before this
-            # one parked more: they go now too.
+            # This process parked passes since they were last taken: the drain ended even
+            # if its note was gone (another receiver ended it first, or a hand-off slower
+            # than the note's life let it lapse), and they go now too.
             if ended or (count == 0 and self.arrivals.parked_here()):
+                if self.verifications is not None:
+                    # The batch verification held its partial batch for the drain.
+                    self.verifications.kick()
                 resume_parked(
                     self.arrivals,
                     self.enqueuer,

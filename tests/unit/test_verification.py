@@ -13,9 +13,10 @@ import fakeredis
 import pytest
 from helpers import genesys_event, received_message
 
-from dlq.arrivals import Arrivals, first_arrival_key
+from dlq.arrivals import DRAINING_KEY, Arrivals, Parked, first_arrival_key
 from dlq.clock import FakeClock
 from dlq.errors import BudgetWait
+from dlq.events import EventKey
 from dlq.genesys.client import GenesysClient
 from dlq.genesys.directory import (
     BATCH_SIZE_KEY,
@@ -541,3 +542,19 @@ def receive_message_of():
         return received_message(json.dumps(event), TARGET_ARN)
 
     return build
+
+
+def test_a_drain_whose_note_lapsed_still_kicks_a_run_and_sends_its_parked_passes(
+    arrivals, pending, scheduled, cache
+):
+    sent = RecordingEnqueuer()
+    door = FrontDoor(ledger=MemoryLedger(), enqueuer=sent, verifications=pending, arrivals=arrivals)
+    door.received(10, wait_seconds=0)
+    key = EventKey("e-1", TARGET_ARN, "rule")
+    assert arrivals.arrived(CONVERSATION_ID, park=Parked(key, CONVERSATION_ID)).parked
+    cache.delete(DRAINING_KEY)  # a hand-off slower than the note's life: it lapsed
+
+    door.received(0, wait_seconds=0)
+
+    assert scheduled.delays == [0.0]
+    assert (sent.keys, sent.parked) == ([key], [True])
