@@ -312,6 +312,18 @@ def test_seed_local_refuses_a_rule_arn_it_would_not_create(env, sqs, unique):
 # --- poll ---------------------------------------------------------------------------------
 
 
+def poll_until_empty(env) -> subprocess.CompletedProcess[str]:
+    """`dlq-replay poll --until-empty`, as its own process."""
+    return subprocess.run(
+        [DLQ_CLI, "poll", "--until-empty"],
+        env={**os.environ, **env, "POLLER_WAIT_SECONDS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_poll_until_empty_drains_the_dlq_into_the_ledger_and_the_broker(
     env, ledger, sqs, redis_client
 ):
@@ -320,14 +332,7 @@ def test_poll_until_empty_drains_the_dlq_into_the_ledger_and_the_broker(
                  "--seed", "3")  # fmt: skip
     assert seeded.exit_code == 0, seeded.output
 
-    process = subprocess.run(
-        [DLQ_CLI, "poll", "--until-empty"],
-        env={**os.environ, **env, "POLLER_WAIT_SECONDS": "0"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    process = poll_until_empty(env)
 
     assert process.returncode == 0, process.stderr
     assert "poller stopped" in process.stderr
@@ -358,14 +363,7 @@ def test_the_poller_writes_its_counts_as_it_stops_so_status_after_it_is_exact(en
     seeded = run(env, "seed", "--count", "12", "--malformed", "1", "--seed", "5")
     assert seeded.exit_code == 0, seeded.output
 
-    process = subprocess.run(
-        [DLQ_CLI, "poll", "--until-empty"],
-        env={**os.environ, **env, "POLLER_WAIT_SECONDS": "0"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    process = poll_until_empty(env)
 
     assert process.returncode == 0, process.stderr
     # As the moves left them (`status` would recount a tally never recounted yet).

@@ -68,12 +68,7 @@ def test_moves_from_many_threads_cost_one_hincrby_a_field_per_flush_and_end_exac
     sent = calls(redis_client)
     # received, failed, and the two targets' ingested fields; the bucket's one EXPIRE
     assert sent == {"hincrby": 4, "expire": 1}
-    counts = tally.counts()
-    assert counts is not None
-    assert counts.by_status[Status.RECEIVED] == THREADS * EVENTS // 4
-    assert counts.by_status[Status.FAILED] == THREADS * EVENTS // 2
-    outcomes = read_counts(redis_client, TABLE, since=clock.now(), until=clock.now())
-    assert outcomes.by_outcome == {"ingested": THREADS * EVENTS}
+    assert_exact(tally, redis_client, clock)
 
     redis_client.config_resetstat()
     replay_from_threads(tally, counters)
@@ -95,10 +90,15 @@ def test_counts_end_exact_when_the_flusher_runs_during_the_moves(
     replay_from_threads(tally, counters)
     buffer.close()  # as the process stops
 
+    assert_exact(tally, redis_client, clock)
+    assert redis_client.ttl(next(iter(redis_client.scan_iter("dlq:stats:*")))) > 0
+
+
+def assert_exact(tally: StatusTally, client: redis.Redis, clock: FakeClock) -> None:
+    """The counts are what `replay_from_threads` moved, once each."""
     counts = tally.counts()
     assert counts is not None
     assert counts.by_status[Status.RECEIVED] == THREADS * EVENTS // 4
     assert counts.by_status[Status.FAILED] == THREADS * EVENTS // 2
-    outcomes = read_counts(redis_client, TABLE, since=clock.now(), until=clock.now())
+    outcomes = read_counts(client, TABLE, since=clock.now(), until=clock.now())
     assert outcomes.by_outcome == {"ingested": THREADS * EVENTS}
-    assert redis_client.ttl(next(iter(redis_client.scan_iter("dlq:stats:*")))) > 0
