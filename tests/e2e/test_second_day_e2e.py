@@ -227,14 +227,7 @@ class SlowSqs:
 def test_a_conversation_keeps_its_event_order_when_the_ingest_is_slower_than_the_workers(
     stack,
 ):
-    _, events, in_order = timed_conversations(stack, 16, 4)
-    random.Random(7).shuffle(events)
-    with (
-        HttpSink() as sink,
-        configured({**http_target(sink), "REPLAY_INGEST_MAX_HOLD_SECONDS": "120"}),
-    ):
-        for event in events:
-            stack.put_dlq(event, target_arn=API_DESTINATION)
+    with shuffled_in_dlq(stack, 16, seed=7, hold_seconds=120) as (sink, events, in_order):
         door = FrontDoor.from_settings(load_settings(_env_file=None))
         poller = Poller(
             sqs=SlowSqs(stack.sqs, pause=0.1),
@@ -255,25 +248,13 @@ def test_a_conversation_keeps_its_event_order_when_the_ingest_is_slower_than_the
     assert counts == {"accepted": len(events)}
     assert {i.status for i in items} == {Status.REPLAYED}
     assert Counter(arrivals) == Counter(e["id"] for e in events)
-    out_of_order = [
-        conversation
-        for conversation, expected in in_order.items()
-        if [a for a in arrivals if a in expected] != expected
-    ]
-    assert out_of_order == []
+    assert out_of_order(arrivals, in_order) == []
 
 
 def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_their_tasks_at_the_hold_end(
     stack, redis_client
 ):
-    _, events, in_order = timed_conversations(stack, 8, 4)
-    random.Random(11).shuffle(events)
-    with (
-        HttpSink() as sink,
-        configured({**http_target(sink), "REPLAY_INGEST_MAX_HOLD_SECONDS": "8"}),
-    ):
-        for event in events:
-            stack.put_dlq(event, target_arn=API_DESTINATION)
+    with shuffled_in_dlq(stack, 8, seed=11, hold_seconds=8) as (sink, events, in_order):
         door = FrontDoor.from_settings(load_settings(_env_file=None))
         poller = Poller(sqs=stack.sqs, queue_url=stack.dlq_url, front_door=door, wait_seconds=0)
         taken = 0
@@ -286,15 +267,34 @@ def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_their_tasks_at_th
     # Each line's first event's task came back when the hold ended and ran the line's pass.
     assert {i.status for i in items} == {Status.REPLAYED}
     assert Counter(arrivals) == Counter(i.event_id for i in items)
-    out_of_order = [
+    assert out_of_order(arrivals, in_order) == []
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def shuffled_in_dlq(stack, conversations: int, *, seed: int, hold_seconds: int):
+    """`conversations` of four timed events, shuffled into the DLQ for an HTTP sink, with
+    REPLAY_INGEST_MAX_HOLD_SECONDS set: (the sink, the events, their order by conversation)."""
+    _, events, in_order = timed_conversations(stack, conversations, 4)
+    random.Random(seed).shuffle(events)
+    with (
+        HttpSink() as sink,
+        configured({**http_target(sink), "REPLAY_INGEST_MAX_HOLD_SECONDS": str(hold_seconds)}),
+    ):
+        for event in events:
+            stack.put_dlq(event, target_arn=API_DESTINATION)
+        yield sink, events, in_order
+
+
+def out_of_order(arrivals: list[str], in_order: dict[str, list[str]]) -> list[str]:
+    """The conversations whose events that arrived did not arrive in event-time order."""
+    return [
         conversation
         for conversation, expected in in_order.items()
         if [a for a in arrivals if a in expected] != [e for e in expected if e in arrivals]
     ]
-    assert out_of_order == []
-
-
-# --- helpers ------------------------------------------------------------------------------
 
 
 def timed_conversations(stack, conversations: int, per_conversation: int):

@@ -238,37 +238,27 @@ def test_a_temporary_rate_installed_through_this_process_paces_its_next_send_at_
     assert pace.acquire(TARGET, rate=None).rate == 2
 
 
-def test_a_hold_another_process_sets_holds_this_one_once_its_finding_is_over(
-    counting, redis_url
+@pytest.mark.parametrize(
+    ("change", "held"),
+    [
+        (lambda pace: pace.hold(TARGET, 30.0), lambda grant: 29 < grant.wait <= 30),
+        (lambda pace: pace.set_temporary(TARGET, 2, seconds=60), lambda grant: grant.rate == 2),
+    ],
+    ids=["a 429 hold", "a temporary rate"],
+)
+def test_what_another_process_sets_on_a_target_holds_this_one_once_its_finding_is_over(
+    counting, redis_url, change, held
 ) -> None:
     clock = FakeClock()
     pace = Pace(counting, clock=clock)
     assert pace.acquire(TARGET, rate=None).granted
     elsewhere = redis.Redis.from_url(redis_url)
-    Pace(elsewhere).hold(TARGET, 30.0)
+    change(Pace(elsewhere))
 
     within = pace.acquire(TARGET, rate=None)  # the documented lag: at most the reuse
     clock.advance(UNPACED_REUSE_SECONDS)
     after = pace.acquire(TARGET, rate=None)
 
-    assert within.granted
-    assert 29 < after.wait <= 30
-    elsewhere.close()
-
-
-def test_a_temporary_rate_another_process_installs_paces_this_one_once_its_finding_is_over(
-    counting, redis_url
-) -> None:
-    clock = FakeClock()
-    pace = Pace(counting, clock=clock)
-    assert pace.acquire(TARGET, rate=None).granted
-    elsewhere = redis.Redis.from_url(redis_url)
-    Pace(elsewhere).set_temporary(TARGET, 2, seconds=60)
-
-    within = pace.acquire(TARGET, rate=None)
-    clock.advance(UNPACED_REUSE_SECONDS)
-    after = pace.acquire(TARGET, rate=None)
-
-    assert within.rate is None
-    assert after.rate == 2
+    assert within.granted and within.rate is None
+    assert held(after)
     elsewhere.close()
