@@ -93,7 +93,10 @@ class Prefetcher:
         """One batch, then the next run scheduled (debounced) when one is due."""
         lock = self._redis.lock(LOCK_KEY, timeout=self._lock_seconds, blocking=False)
         if not lock.acquire(blocking=False):
-            self._pending.ensure_scheduled(BUSY_RETRY_SECONDS)
+            # Comes back after the run in progress, whatever the flag says: a kick (the
+            # drain's end) sets the flag for this run, and the run in progress, which
+            # began before the kick, cannot schedule past that flag either.
+            self._pending.kick(after=BUSY_RETRY_SECONDS)
             return PrefetchRun(PrefetchOutcome.BUSY, again_in=BUSY_RETRY_SECONDS)
         try:
             done = self._run_locked()

@@ -103,11 +103,12 @@ class PendingVerifications:
             raise
         return True
 
-    def kick(self) -> None:
-        """Schedule a run now, whatever is scheduled already (a drain of the DLQ ended:
-        the partial batch it held goes at once; a run meanwhile only finds it busy)."""
-        self._redis.set(SCHEDULED_KEY, "1", ex=int(SCHEDULE_GRACE_SECONDS))
-        self._schedule(0.0)
+    def kick(self, after: float = 0.0) -> None:
+        """Schedule a run `after` seconds out, whatever is scheduled already (a drain of
+        the DLQ ended: the partial batch it held goes at once; a run that finds another
+        in progress comes back after it, see `dlq.verify`)."""
+        self._redis.set(SCHEDULED_KEY, "1", ex=int(after + SCHEDULE_GRACE_SECONDS))
+        self._schedule(after)
 
     def starting(self) -> None:
         """A run starts: from now on an id added schedules the next run. Ids held longer

@@ -30,7 +30,7 @@ from dlq.ingest import admit
 from dlq.ledger import MemoryLedger, Status
 from dlq.ratelimit import Priority
 from dlq.replay import ReplayOutcome, Wait
-from dlq.verify import LOCK_KEY, Prefetcher, PrefetchOutcome
+from dlq.verify import BUSY_RETRY_SECONDS, LOCK_KEY, Prefetcher, PrefetchOutcome
 from ingest.frontdoor import FrontDoor
 
 from .fakes import (
@@ -524,6 +524,22 @@ def test_one_run_at_a_time_across_the_fleet(prefetcher, pending, peer_cache, clo
     assert transport.requests == []
     other.release()
     assert prefetcher.run().outcome is PrefetchOutcome.VERIFIED
+
+
+def test_a_kick_that_finds_a_run_in_progress_still_gets_a_run_after_it(
+    prefetcher, pending, peer_cache, clock, scheduled
+):
+    pending.add(CONVERSATION_ID)
+    clock.advance(2)
+    in_progress = peer_cache.lock(LOCK_KEY, timeout=60)  # a run that began before the kick
+    assert in_progress.acquire(blocking=False)
+    scheduled.delays.clear()
+    pending.kick()  # the drain ended: its flag stands for the kicked run
+
+    assert prefetcher.run().outcome is PrefetchOutcome.BUSY
+
+    # The run in progress cannot schedule past the kick's flag: the kicked one comes back.
+    assert scheduled.delays == [0.0, BUSY_RETRY_SECONDS]
 
 
 def test_an_id_added_during_a_run_schedules_the_next_run(pending, scheduled):
