@@ -30,7 +30,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.fleet import lua
-from dlq.memo import RecentReads
+from dlq.memo import Memo
 from dlq.ratelimit.limiter import key_prefix
 
 #: How long a process's finding that a target has neither a temporary rate nor a 429 hold
@@ -81,8 +81,8 @@ class Pace:
         self._redis = redis_client
         self._acquire = redis_client.register_script(lua("pace", package=__package__))
         self._hold = redis_client.register_script(lua("hold", package=__package__))
-        self._unpaced: RecentReads[str, Grant] = RecentReads(
-            UNPACED_REUSE_SECONDS, reusable=lambda grant: grant.unpaced, clock=clock.now
+        self._unpaced: Memo[str, Grant] = Memo(
+            UNPACED_REUSE_SECONDS, fresh=lambda grant: grant.unpaced, clock=clock.now
         )
 
     def acquire(self, target: str, *, rate: float | None) -> Grant:

@@ -50,7 +50,7 @@ from dlq.holds.pauses import Pauses
 from dlq.holds.report import rule_of
 from dlq.ledger import LedgerItem, LedgerStore
 from dlq.ledger.pauses import LedgerPauses, PauseBook
-from dlq.memo import RecentReads
+from dlq.memo import Memo
 from dlq.observe import NO_METRICS, MetricsObserver
 from dlq.replay.outcomes import Wait
 from dlq.replay.recorded import age_start
@@ -117,8 +117,8 @@ class TargetHolds:
         self._clock = clock
         self._book: tuple[float, PauseBook] | None = None
         self._lock = threading.Lock()
-        self._reads: RecentReads[str, BreakerRead] = RecentReads(
-            BREAKER_REUSE_SECONDS, reusable=lambda read: read.clean, clock=clock.now
+        self._reads: Memo[str, BreakerRead] = Memo(
+            BREAKER_REUSE_SECONDS, fresh=lambda read: read.clean, clock=clock.now
         )
 
     def check(self, claimed: LedgerItem) -> BreakerRead | None:

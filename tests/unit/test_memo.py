@@ -1,10 +1,10 @@
-"""`Memo`: a value per key, kept for a while in the process; `RecentReads`: the latest
-reusable read of a shared state per key."""
+"""`Memo`: a value per key, kept for a while in the process (and the latest reusable read
+of a shared state per key)."""
 
 from __future__ import annotations
 
 from dlq.clock import FakeClock
-from dlq.memo import Memo, RecentReads
+from dlq.memo import Memo
 
 
 def counting():
@@ -55,12 +55,12 @@ def test_keys_are_kept_apart():
     assert memo.get("a", lambda: "other") == "A"
 
 
-# --- RecentReads ------------------------------------------------------------------------
+# --- reads of shared state: reused while fresh, forgotten by this process ---------------
 
 
-def recent(clock: FakeClock) -> RecentReads[str, int]:
+def recent(clock: FakeClock) -> Memo[str, int]:
     """Reads worth reusing are the odd ones."""
-    return RecentReads(1.0, reusable=lambda value: value % 2 == 1, clock=clock.now)
+    return Memo(1.0, fresh=lambda value: value % 2 == 1, clock=clock.now)
 
 
 def test_a_reusable_read_stands_for_the_calls_of_its_second_and_not_after():
