@@ -56,6 +56,14 @@ _SCHEMES = re.compile(r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 #: The password of a URL (`redis://:pw@host`, `https://user:pw@host`).
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
+#: A word (lower case) that each shape above needs: an ASCII text without any of them
+#: holds no shape, and is passed over with a few substring tests instead of the five
+#: patterns. Most texts are such: a log line's ids and ARNs, which cost `_BARE` the most
+#: (at every position, every lazy extension of a name is tried against every word).
+_SHAPE_WORDS = (
+    *("pass", "pwd", "secret", "token", "key", "auth", "credential", "cookie"),
+    *("signature", "session", "bearer", "basic", "digest", "eyj", "://"),
+)
 
 
 class KnownSecrets:
@@ -109,6 +117,21 @@ class KnownSecrets:
 
 def scrub_shapes(text: str) -> str:
     """`text` without what looks like a credential (no registry needed)."""
+    if not _may_hold_a_shape(text):
+        return text
+    return _scrub_every_shape(text)
+
+
+def _may_hold_a_shape(text: str) -> bool:
+    """False only when no shape can match: ASCII (whose `lower` is exactly the patterns'
+    case-insensitivity; other texts always get the patterns) and none of the words."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _SHAPE_WORDS)
+
+
+def _scrub_every_shape(text: str) -> str:
     text = _QUOTED.sub(_keep_name, text)
     text = _BARE.sub(_keep_name, text)
     text = _SCHEMES.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -13,28 +13,32 @@ import logging
 
 import pytest
 
+from dlq import redact
 from dlq.logs import JsonFormatter
 from dlq.redact import REDACTED, KnownSecrets, remember, scrub, scrub_shapes
 from dlq.targets.answer import EXCERPT_CHARS, summarise
 
+#: A credential in each shape, and the secret that must not survive.
+SHAPED = [
+    ('{"headers": {"x-api-key": "k-5f1e2d3c"}}', "k-5f1e2d3c"),
+    ("{'X-Api-Key': 'k-5f1e2d3c', 'Host': 'crm'}", "k-5f1e2d3c"),
+    ("x-api-key: k-5f1e2d3c\r\nHost: crm", "k-5f1e2d3c"),
+    ("Authorization: Bearer tok.5f1e2d3c9a8b", "tok.5f1e2d3c9a8b"),
+    ('{"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}', "dXNlcjpwYXNzd29yZA=="),
+    ("refused Basic dXNlcjpwYXNzd29yZA== here", "dXNlcjpwYXNzd29yZA=="),
+    ('{"access_token": "at-5f1e2d3c", "token_type": "bearer"}', "at-5f1e2d3c"),
+    ("user=crm&password=hunter2-5f1e&x=1", "hunter2-5f1e"),
+    ('{"clientSecret": "cs-5f1e2d3c"}', "cs-5f1e2d3c"),
+    ('{"message": "{\\"apiKey\\": \\"k-5f1e2d3c\\"}"}', "k-5f1e2d3c"),
+    ("redis://:pw-5f1e2d3c@cache:6379/0", "pw-5f1e2d3c"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl seen", "eyJzdWIiOiIxIn0"),
+    ('{"token": 5551234567}', "5551234567"),
+]
+
 
 @pytest.mark.parametrize(
     ("text", "secret"),
-    [
-        ('{"headers": {"x-api-key": "k-5f1e2d3c"}}', "k-5f1e2d3c"),
-        ("{'X-Api-Key': 'k-5f1e2d3c', 'Host': 'crm'}", "k-5f1e2d3c"),
-        ("x-api-key: k-5f1e2d3c\r\nHost: crm", "k-5f1e2d3c"),
-        ("Authorization: Bearer tok.5f1e2d3c9a8b", "tok.5f1e2d3c9a8b"),
-        ('{"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}', "dXNlcjpwYXNzd29yZA=="),
-        ("refused Basic dXNlcjpwYXNzd29yZA== here", "dXNlcjpwYXNzd29yZA=="),
-        ('{"access_token": "at-5f1e2d3c", "token_type": "bearer"}', "at-5f1e2d3c"),
-        ("user=crm&password=hunter2-5f1e&x=1", "hunter2-5f1e"),
-        ('{"clientSecret": "cs-5f1e2d3c"}', "cs-5f1e2d3c"),
-        ('{"message": "{\\"apiKey\\": \\"k-5f1e2d3c\\"}"}', "k-5f1e2d3c"),
-        ("redis://:pw-5f1e2d3c@cache:6379/0", "pw-5f1e2d3c"),
-        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl seen", "eyJzdWIiOiIxIn0"),
-        ('{"token": 5551234567}', "5551234567"),
-    ],
+    SHAPED,
     ids=[
         "json header",
         "python repr",
@@ -57,17 +61,58 @@ def test_a_credential_is_taken_out_by_its_shape_alone(text: str, secret: str) ->
     assert REDACTED in scrubbed
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "token cache: Redis unreachable, using a per-process token",
-        '{"token_type": "bearer", "expires_in": 3600, "author": "crm", "passed": true}',
-        "the endpoint refuses us: fix its credentials, then redrive",
-        "check GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client",
-    ],
-)
+HARMLESS = [
+    "token cache: Redis unreachable, using a per-process token",
+    '{"token_type": "bearer", "expires_in": 3600, "author": "crm", "passed": true}',
+    "the endpoint refuses us: fix its credentials, then redrive",
+    "check GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET, that the client",
+]
+
+
+@pytest.mark.parametrize("text", HARMLESS)
 def test_prose_and_harmless_fields_are_left_alone(text: str) -> None:
     assert scrub_shapes(text) == text
+
+
+#: Every name `_WORDS` allows, in every case, and texts around them.
+NAMES = [
+    *("password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "api-key"),
+    *("api_key", "api.key", "accesskey", "access-key", "private_key", "secret.key", "auth"),
+    *("authorization", "authorisation", "credential", "credentials", "cookie", "set-cookie"),
+    *("signature", "session", "sessionid", "session_id", "x-auth-token", "clientSecret"),
+]
+LINES = [
+    "arn:aws:events:us-east-1:123456789012:api-destination/crm/abcd1234-aaaa-bbbb-cccc",
+    "5c2a3b4e-1111-2222-3333-444455556666",
+    "Task dlq.replay[12345678-aaaa-bbbb-cccc-1234567890ab] succeeded in 0.01s: 'replayed'",
+    "https://crm.example.com:8443/hooks?x=1",
+    "Ünïcödé prose with a Ⅻ and \u017f in it",
+    "pA\u017fsword=\u017fecret-5f1e",  # not ASCII: the patterns always run
+]
+
+
+def _corpus() -> list[str]:
+    texts = [text for text, _ in SHAPED] + HARMLESS + LINES
+    for name in NAMES:
+        for spelt in (name, name.upper(), name.title()):
+            texts += [
+                f'{{"{spelt}": "v-5f1e2d3c"}}',
+                f"{spelt}: v-5f1e2d3c",
+                f"x&{spelt}=v-5f1e2d3c&y=1",
+                f"{{'{spelt}': 5551234567}}",
+                f"the {spelt} of the target",
+            ]
+    for scheme in ("Bearer", "BASIC", "digest"):
+        texts.append(f"refused {scheme} dXNlcjpwYXNzd29yZA== here")
+    return texts
+
+
+def test_texts_without_any_shape_word_are_passed_over_exactly_as_the_patterns_would() -> None:
+    corpus = _corpus()
+    passed_over = [text for text in corpus if not redact._may_hold_a_shape(text)]
+    assert len(passed_over) >= 3  # the fast path is taken: ids, ARNs, a task line
+    for text in corpus:
+        assert scrub_shapes(text) == redact._scrub_every_shape(text), text
 
 
 def test_a_registered_secret_is_taken_out_whatever_surrounds_it() -> None:
