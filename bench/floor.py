@@ -22,8 +22,10 @@ on its own, on the same stack as the other benchmarks:
   tasks, runs those, sits idle (the idle measurement), and is then told to consume the
   replay queue too (one remote-control command), so it meets a full queue.
 
-The first four run in this process, single-threaded, CPU from `time.process_time` around
-N calls after a few uncounted warm-up calls. The floor per event is each cost times how
+The first four run in this process, single-threaded, CPU from `time.process_time`, after a
+few uncounted warm-up calls: N calls of each in 8 rounds, the four in turn within a round,
+and each operation's cost is its median round (the spread of the rounds is kept, and
+gives the floor's). The floor per event is each cost times how
 often the standard workload needs it, from `bench/results/cost.json` when `bench.cost`
 has run (else the defaults: one claim and finish, a quarter of a query, one POST, 11
 Redis commands, 1.25 tasks). The task's own BRPOP is in both its figure and the Redis
@@ -40,6 +42,7 @@ import argparse
 import json
 import math
 import socket
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +77,8 @@ from tasks.names import REPLAY_QUEUE
 RESULTS = RESULTS_DIR / "floor.json"
 COST = RESULTS_DIR / "cost.json"
 WARM_UP = 5
+#: The calls of each operation are made in this many rounds, the operations in turn.
+ROUNDS = 8
 GOAL_MS = 5.0
 #: Celery's own no-op task (celery/app/builtins.py): what any task costs a worker.
 TASK = "celery.accumulate"
@@ -92,17 +97,57 @@ LABELS = {
 }
 
 
-def timed(operation: Callable[[int], object], n: int) -> dict[str, Any]:
-    """CPU and wall ms per call of `operation(i)`, i in WARM_UP..WARM_UP+n-1, after warm-up."""
-    for i in range(WARM_UP):
-        operation(i)
-    cpu, wall = time.process_time(), time.perf_counter()
-    for i in range(WARM_UP, WARM_UP + n):
-        operation(i)
+def timed(
+    operations: Mapping[str, Callable[[int], object]], n: int, *, rounds: int = 1
+) -> dict[str, dict[str, Any]]:
+    """CPU and wall ms per call of each `operation(i)`, after a few uncounted warm-up calls:
+    `rounds` rounds of n // rounds calls (i from WARM_UP on), the operations in turn within
+    each round, so that a slow spell of the machine falls on all of them rather than on
+    one. Each operation's figures are its rounds' medians (`summary`)."""
+    for operation in operations.values():
+        for i in range(WARM_UP):
+            operation(i)
+    per_round = max(n // rounds, 1)
+    measured: dict[str, dict[str, Any]] = {
+        name: {"cpu_ms_rounds": [], "wall_ms_rounds": [], "calls": 0} for name in operations
+    }
+    for round_ in range(rounds):
+        first = WARM_UP + round_ * per_round
+        for name, operation in operations.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            for i in range(first, first + per_round):
+                operation(i)
+            figures = measured[name]
+            figures["cpu_ms_rounds"].append((time.process_time() - cpu) * 1000 / per_round)
+            figures["wall_ms_rounds"].append((time.perf_counter() - wall) * 1000 / per_round)
+            figures["calls"] += per_round
+    return {name: summary(figures) for name, figures in measured.items()}
+
+
+def pooled(*measurements: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The rounds of several `timed` measurements of the same operations, as one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for measurement in measurements:
+        for name, figures in measurement.items():
+            into = merged.setdefault(name, {"cpu_ms_rounds": [], "wall_ms_rounds": [], "calls": 0})
+            into["cpu_ms_rounds"] += figures["cpu_ms_rounds"]
+            into["wall_ms_rounds"] += figures["wall_ms_rounds"]
+            into["calls"] += figures["calls"]
+    return {name: summary(figures) for name, figures in merged.items()}
+
+
+def summary(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """An operation's median round, and the spread of its rounds (lowest, highest)."""
+    cpu, wall = figures["cpu_ms_rounds"], figures["wall_ms_rounds"]
     return {
-        "cpu_ms": round((time.process_time() - cpu) * 1000 / n, 3),
-        "wall_ms": round((time.perf_counter() - wall) * 1000 / n, 3),
-        "calls": n,
+        "cpu_ms": round(statistics.median(cpu), 3),
+        "wall_ms": round(statistics.median(wall), 3),
+        "calls": figures["calls"],
+        "rounds": len(cpu),
+        "cpu_ms_low": round(min(cpu), 3),
+        "cpu_ms_high": round(max(cpu), 3),
+        "cpu_ms_rounds": [round(ms, 3) for ms in cpu],
+        "wall_ms_rounds": [round(ms, 3) for ms in wall],
     }
 
 
@@ -118,8 +163,11 @@ def received(ledger: Ledger, n: int) -> list[tuple[ParsedEvent, DlqMessage]]:
     return events
 
 
-def in_process(stack: BenchStack, table: str, n: int) -> dict[str, dict[str, Any]]:
-    """The ledger, the POST and the Redis command, each timed alone in this process."""
+def in_process(
+    stack: BenchStack, table: str, n: int, *, rounds: int = 1
+) -> dict[str, dict[str, Any]]:
+    """The ledger, the POST and the Redis command, each timed alone in this process, in
+    `rounds` rounds of them all (`timed`)."""
     config = stack.settings
     # As the worker builds it (tasks/runtime.py): no client-side parameter validation.
     dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
@@ -161,12 +209,8 @@ def in_process(stack: BenchStack, table: str, n: int) -> dict[str, dict[str, Any
         client.get("bench:floor")
 
     # Claims first: the queries then read conversations of finished items, as tracking does.
-    return {
-        "claim_finish": timed(claim_finish, n),
-        "query": timed(query, n),
-        "post": timed(post, n),
-        "redis": timed(command, n),
-    }
+    operations = {"claim_finish": claim_finish, "query": query, "post": post, "redis": command}
+    return timed(operations, n, rounds=rounds)
 
 
 def celery_tasks(
@@ -316,13 +360,24 @@ def compose(costs: Mapping[str, Mapping[str, Any]], counts: Mapping[str, float])
         for name, cost in costs.items()
     }
     floor = round(sum(part["cpu_ms_per_event"] for part in operations.values()), 3)
-    return {"operations": operations, "floor_cpu_ms_per_event": floor}
+
+    def bound(end: str) -> float:
+        """The floor with every operation at its lowest (highest) round."""
+        return round(
+            sum(float(cost.get(end, cost["cpu_ms"])) * counts[n] for n, cost in costs.items()), 3
+        )
+
+    return {
+        "operations": operations,
+        "floor_cpu_ms_per_event": floor,
+        "floor_cpu_ms_per_event_spread": [bound("cpu_ms_low"), bound("cpu_ms_high")],
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     with bench_stack("floor", dynamodb=args.dynamodb) as stack:
         table = stack.fresh_round("floor")
-        costs = in_process(stack, table, args.calls)
+        costs = in_process(stack, table, args.calls, rounds=args.rounds)
         costs["task"] = celery_tasks(
             stack, table, args.tasks, args.pool[0], idle_seconds=1.0 if args.quick else 3.0
         )
@@ -381,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, help="timed calls of each operation; 400")
     parser.add_argument("--tasks", type=int, help="Celery tasks; 500")
     parser.add_argument("--quick", action="store_true", help="30 calls of each, 100 tasks")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"of the calls; {ROUNDS}")
     parser.add_argument(
         "--pool", type=pools_option, default=[Pool("threads", 16)], help="e.g. threads:16"
     )
@@ -393,8 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.calls = args.calls or (30 if args.quick else 400)
     # Tasks are cheap, and /proc counts CPU in 10 ms ticks: enough of them to measure.
     args.tasks = args.tasks or (100 if args.quick else 500)
-    if args.calls < 1 or args.tasks < 2:
-        parser.error("--calls is at least 1, --tasks at least 2")
+    if args.calls < 1 or args.tasks < 2 or not 1 <= args.rounds <= args.calls:
+        parser.error("--calls is at least 1, --tasks at least 2, --rounds 1 to --calls")
     figures = measure(args)
     write_results(args.output, figures)
     print(format_floor(figures))

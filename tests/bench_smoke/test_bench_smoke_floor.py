@@ -9,11 +9,14 @@ then uses its default counts per event.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
 from helpers import REPO
+
+from bench import floor as bench_floor
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +57,37 @@ def test_the_floor_is_the_sum_of_each_component_times_its_count_per_event(floor:
     }
     total = sum(part["cpu_ms"] * part["per_event"] for part in parts.values())
     assert floor["floor_cpu_ms_per_event"] == pytest.approx(total, abs=0.005)
+
+
+def test_each_component_is_its_median_round_and_the_floor_reports_the_rounds_spread(
+    floor: dict,
+) -> None:
+    measured = {name: part for name, part in floor["operations"].items() if name != "task"}
+    for part in measured.values():
+        assert part["rounds"] == len(part["cpu_ms_rounds"]) == bench_floor.ROUNDS
+        assert part["cpu_ms"] == pytest.approx(statistics.median(part["cpu_ms_rounds"]), abs=1e-3)
+        assert part["cpu_ms_low"] == min(part["cpu_ms_rounds"])
+        assert part["cpu_ms_high"] == max(part["cpu_ms_rounds"])
+    low, high = floor["floor_cpu_ms_per_event_spread"]
+    assert low <= floor["floor_cpu_ms_per_event"] <= high
+
+
+def test_rounds_take_the_operations_in_turn_and_pool_into_one_measurement() -> None:
+    calls: list[tuple[str, int]] = []
+    operations = {name: lambda i, name=name: calls.append((name, i)) for name in ("a", "b")}
+
+    first = bench_floor.timed(operations, 4, rounds=2)
+    measured = calls[2 * bench_floor.WARM_UP :]  # after each one's warm-up calls
+    start = bench_floor.WARM_UP
+    assert measured == [
+        *[("a", i) for i in (start, start + 1)],
+        *[("b", i) for i in (start, start + 1)],
+        *[("a", i) for i in (start + 2, start + 3)],
+        *[("b", i) for i in (start + 2, start + 3)],
+    ]
+    both = bench_floor.pooled(first, bench_floor.timed(operations, 6, rounds=3))
+    assert both["a"]["rounds"] == 5
+    assert both["a"]["calls"] == 10
+    assert (
+        both["a"]["cpu_ms_rounds"] == first["a"]["cpu_ms_rounds"] + both["a"]["cpu_ms_rounds"][2:]
+    )

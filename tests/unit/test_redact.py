@@ -147,6 +147,7 @@ def test_the_log_formatter_scrubs_what_the_process_registered() -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     log = logging.getLogger("test.redact")
+    log.setLevel(logging.INFO)  # whatever level an earlier test left the root logger at
     log.addHandler(handler)
     try:
         log.warning("answered registered-5f1e2d3c9a", extra={"error": "x-api-key: unregistered-77"})
