@@ -336,30 +336,15 @@ class BenchStack:
         """Drain the DLQ into the ledger and the broker with the real Poller, in process,
         built as `dlq-replay poll` builds it (its outcome counters and status moves summed
         in a count buffer, flushed as it stops)."""
-        from dlq.metrics.buffer import CountBuffer
-        from dlq.metrics.wiring import process_metrics
         from dlq.redisclient import redis_client
         from dlq.secrets.redis_auth import RedisCredentials
-        from ingest.frontdoor import FrontDoor
         from ingest.poller import Poller
 
         settings = load_settings(_env_file=None, ledger_table=table)
         cache = redis_client(settings, RedisCredentials.from_settings(settings))
-        counts_buffer = CountBuffer(cache).start()
-        metrics = process_metrics(settings, cache, prometheus=False, counts=counts_buffer)
-        poller = Poller(
-            sqs=aws_client("sqs", settings),
-            queue_url=settings.dlq_queue_url,
-            front_door=FrontDoor.from_settings(settings, metrics=metrics, counts=counts_buffer),
-            receivers=receivers,
-            wait_seconds=0,
-            metrics=metrics,
-        )
+        poller = Poller.from_settings(settings, cache, receivers=receivers, wait_seconds=0)
         started = time.perf_counter()
-        try:
-            counts = dict(poller.run(until_empty=True).counts)
-        finally:
-            counts_buffer.close()
+        counts = dict(poller.run(until_empty=True).counts)
         return counts, time.perf_counter() - started
 
     def ingest_direct(self, table: str, workload: Workload) -> tuple[dict[str, int], float]:

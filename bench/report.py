@@ -498,6 +498,16 @@ def deployed_section(path: Path, figures: Figures) -> str:
         ]  # fmt: skip
     rows += [
         ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
+    ]
+    if "worker_over_floor_spread" in figures:  # results from 2026-12-07 16:00 UTC on
+        low, high = figures["floor"]["floor_cpu_ms_per_event_spread"]
+        over_high, over_low = figures["worker_over_floor_spread"]
+        rows += [
+            ("... over its lowest and highest rounds (half before the run, half after), "
+             "ms per event", f"{low:g} to {high:g}", "", ""),
+            ("worker CPU beyond idle over those", f"{over_low:g} to {over_high:g}", "", ""),
+        ]  # fmt: skip
+    rows += [
         ("poller: Redis commands per event", figures["poller"]["redis_commands_per_event"], "", ""),
         ("the poller took / all final / tracking settled, s",
          f"{figures['poller_seconds']:g} / {figures['drain_seconds']:g} / "

@@ -37,12 +37,9 @@ from dlq.aws import aws_client
 from dlq.doctor import Severity
 from dlq.ledger import FINAL_STATUSES, Ledger, LedgerItem
 from dlq.logs import configure_logging
-from dlq.metrics.buffer import CountBuffer
-from dlq.metrics.wiring import process_metrics
 from dlq.provision import queue_name, setup
 from dlq.settings import Settings, load_settings
 from dlq.tracking import pending_runs
-from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller
 
 #: The target that always fails: an API destination of its own name, in the all-zeros
@@ -54,6 +51,8 @@ FAILING_TARGET = (
 TARGET_QUEUE = "crm-events"
 WEBHOOK_QUEUE = "crm-webhook-shaped"
 PARKING_QUEUE = "dlq-replay-parking"
+#: How long the demo waits, as it stops, for its poller's receive in hand (a 1 s wait).
+POLLER_STOP_SECONDS = 5.0
 
 
 @click.command()
@@ -76,7 +75,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         SimOptions(latency_ms=20, error_rate=0.02, rate_limit=300, rate_window=60, seed=7),
     )
     poller: Poller | None = None
-    counts: CountBuffer | None = None
+    polling: threading.Thread | None = None
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         failing.start()
@@ -99,18 +98,9 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         )
         flower = _start_processes(stack, config, workers)
         # Counted as `dlq-replay poll` counts: `status` shows what this ingest did.
-        cache = redis_of(config)
-        counts = CountBuffer(cache).start()
-        metrics = process_metrics(config, cache, prometheus=False, counts=counts)
-        poller = Poller(
-            sqs=aws_client("sqs", config),
-            queue_url=config.dlq_queue_url,
-            front_door=FrontDoor.from_settings(config, metrics=metrics, counts=counts),
-            receivers=2,
-            wait_seconds=1,
-            metrics=metrics,
-        )
-        threading.Thread(target=poller.run, name="poller", daemon=True).start()
+        poller = Poller.from_settings(config, redis_of(config), receivers=2, wait_seconds=1)
+        polling = threading.Thread(target=poller.run, name="poller", daemon=True)
+        polling.start()
         out.line(f"Flower: {flower['url']}  (user {flower['user']}, password {flower['password']})")
 
         ledger = Ledger(aws_client("dynamodb", config), config.ledger_table)
@@ -129,10 +119,9 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     except KeyboardInterrupt:
         out.line("stopping", style="dim")
     finally:
-        if poller is not None:
-            poller.stop()
-        if counts is not None:
-            counts.close()
+        if poller is not None and polling is not None:
+            poller.stop()  # its run flushes the poller's counts as it ends: `status` sees them
+            polling.join(POLLER_STOP_SECONDS)
         stack.stop()
         failing.stop()
         api.stop()

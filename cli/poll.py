@@ -19,15 +19,12 @@ import click
 
 from cli._common import redis_of, settings
 from cli.failures import FAILED, failure_of
-from dlq.aws import aws_client
 from dlq.health import Heartbeat
 from dlq.logs import configure_logging
-from dlq.metrics.buffer import CountBuffer
-from dlq.metrics.wiring import process_metrics, start_endpoint
+from dlq.metrics.wiring import start_endpoint
 from dlq.secrets.redis_auth import RedisCredentials
 from dlq.settings import Settings
 from dlq.startup import check_ready
-from ingest.frontdoor import FrontDoor
 from ingest.poller import Poller, PollStats
 
 log = logging.getLogger(__name__)
@@ -88,17 +85,12 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
         if config.poller_metrics_port
         else None
     )
-    # The status moves and outcome counts, summed and flushed every FLUSH_SECONDS, and
-    # once more as the poller stops.
-    counts = CountBuffer(cache).start()
-    metrics = process_metrics(config, cache, prometheus=endpoint is not None, counts=counts)
-    poller = Poller(
-        sqs=aws_client("sqs", config),
-        queue_url=config.dlq_queue_url,
-        front_door=FrontDoor.from_settings(config, metrics=metrics, counts=counts),
+    poller = Poller.from_settings(
+        config,
+        cache,
         receivers=receivers or config.poller_receivers,
         wait_seconds=config.poller_wait_seconds,
-        metrics=metrics,
+        prometheus=endpoint is not None,
         heartbeat=heartbeat,
     )
 
@@ -110,5 +102,4 @@ def _poll(config: Settings, receivers: int | None, *, until_empty: bool) -> tupl
     try:
         return config.dlq_queue_url, poller.run(until_empty=until_empty)
     finally:
-        counts.close()
         heartbeat.clear()

@@ -20,14 +20,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dlq.aws import aws_client
 from dlq.awserrors import AwsErrorKind, error_kind, is_permanent
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.errors import HandOffError
 from dlq.events import DlqMessage
 from dlq.health import Heartbeat
+from dlq.metrics.buffer import CountBuffer
+from dlq.metrics.wiring import process_metrics
 from dlq.observe import NO_METRICS, MetricsObserver
+from dlq.settings import Settings
 from ingest.frontdoor import FrontDoor
 
 log = logging.getLogger(__name__)
@@ -74,11 +79,14 @@ class Poller:
         metrics: MetricsObserver = NO_METRICS,
         clock: Clock = SYSTEM_CLOCK,
         heartbeat: Heartbeat | None = None,
+        counts: CountBuffer | None = None,
     ) -> None:
         """`metrics` hears each received message's age (the front door, its outcome);
         `heartbeat` is touched after each receive that went through (`dlq-replay health`)
-        and withdrawn when a permanent failure stops the poller."""
+        and withdrawn when a permanent failure stops the poller; `counts`, the process's
+        count buffer, is flushed and closed as `run` ends."""
         self._sqs = sqs
+        self._counts = counts
         self._heartbeat = heartbeat
         self._metrics = metrics
         self._clock = clock
@@ -91,6 +99,33 @@ class Poller:
         #: The permanent failure that stopped the poller, raised again by `run`.
         self.failure: BaseException | None = None
         self._pool = ThreadPoolExecutor(max_workers=BATCH_SIZE * receivers)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        cache: redis.Redis,
+        *,
+        receivers: int,
+        wait_seconds: int,
+        prometheus: bool = False,
+        heartbeat: Heartbeat | None = None,
+    ) -> Poller:
+        """The poller as deployed (`dlq-replay poll`): the ledger's status moves and the
+        outcome counts summed in a count buffer of its own (flushed every
+        `FLUSH_SECONDS`, and as `run` ends), Prometheus too when the process serves it."""
+        counts = CountBuffer(cache).start()
+        metrics = process_metrics(settings, cache, prometheus=prometheus, counts=counts)
+        return cls(
+            sqs=aws_client("sqs", settings),
+            queue_url=settings.dlq_queue_url,
+            front_door=FrontDoor.from_settings(settings, metrics=metrics, counts=counts),
+            receivers=receivers,
+            wait_seconds=wait_seconds,
+            metrics=metrics,
+            heartbeat=heartbeat,
+            counts=counts,
+        )
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run` (safe from a signal handler)."""
@@ -113,10 +148,14 @@ class Poller:
             )
             for n in range(self._receivers)
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            if self._counts is not None:
+                self._counts.close()
         if self.failure is not None:
             raise self.failure
         return self.stats

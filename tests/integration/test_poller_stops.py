@@ -25,6 +25,7 @@ from helpers import dlq_attributes, eventually, genesys_event
 import ingest.poller
 from dlq.aws import aws_client
 from dlq.ledger import Ledger, create_table
+from dlq.metrics.buffer import CountBuffer
 from dlq.settings import load_settings
 from ingest.frontdoor import FrontDoor
 from ingest.poller import EMPTY_CHECK_WAIT_SECONDS, RECEIVE_VISIBILITY_SECONDS, Poller
@@ -157,6 +158,27 @@ def test_a_permanent_error_stops_the_poller_after_one_receive(error):
         scripted_poller(sqs).run()
 
     assert len(sqs.receives) == 1
+
+
+def test_a_run_ended_by_a_permanent_error_still_flushes_and_closes_its_count_buffer(
+    redis_client, unique
+):
+    counts = CountBuffer(redis_client).start()
+    counts.add(f"test:{unique}", "received", 3)  # counted before the error, not yet sent
+    poller = Poller(
+        sqs=ScriptedSqs(client_error("AccessDenied", status=403)),  # type: ignore[arg-type]
+        queue_url="https://sqs/q",
+        front_door=NoMessages(),  # type: ignore[arg-type]
+        wait_seconds=0,
+        counts=counts,
+    )
+
+    with pytest.raises(ClientError):
+        poller.run()
+
+    assert redis_client.hgetall(f"test:{unique}") == {b"received": b"3"}
+    counts.add(f"test:{unique}", "received", 1)  # closed: a later count is written at once
+    assert redis_client.hgetall(f"test:{unique}") == {b"received": b"4"}
 
 
 @pytest.mark.parametrize(
