@@ -108,9 +108,7 @@ def timed(
         for i in range(WARM_UP):
             operation(i)
     per_round = max(n // rounds, 1)
-    measured: dict[str, dict[str, Any]] = {
-        name: {"cpu_ms_rounds": [], "wall_ms_rounds": [], "calls": 0} for name in operations
-    }
+    measured = {name: _no_rounds() for name in operations}
     for round_ in range(rounds):
         first = WARM_UP + round_ * per_round
         for name, operation in operations.items():
@@ -129,11 +127,15 @@ def pooled(*measurements: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
     merged: dict[str, dict[str, Any]] = {}
     for measurement in measurements:
         for name, figures in measurement.items():
-            into = merged.setdefault(name, {"cpu_ms_rounds": [], "wall_ms_rounds": [], "calls": 0})
+            into = merged.setdefault(name, _no_rounds())
             into["cpu_ms_rounds"] += figures["cpu_ms_rounds"]
             into["wall_ms_rounds"] += figures["wall_ms_rounds"]
             into["calls"] += figures["calls"]
     return {name: summary(figures) for name, figures in merged.items()}
+
+
+def _no_rounds() -> dict[str, Any]:
+    return {"cpu_ms_rounds": [], "wall_ms_rounds": [], "calls": 0}
 
 
 def summary(figures: Mapping[str, Any]) -> dict[str, Any]:

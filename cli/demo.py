@@ -119,8 +119,9 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     except KeyboardInterrupt:
         out.line("stopping", style="dim")
     finally:
-        if poller is not None and polling is not None:
+        if poller is not None:
             poller.stop()  # its run flushes the poller's counts as it ends: `status` sees them
+        if polling is not None:
             polling.join(POLLER_STOP_SECONDS)
         stack.stop()
         failing.stop()
