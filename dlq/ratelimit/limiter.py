@@ -43,6 +43,11 @@ def limiter_keys(name: str) -> list[str]:
     return [f"{base}:state", f"{base}:log"]
 
 
+#: Calls the pace lets through at once beyond its even spacing: in any span of `window`
+#: seconds the fleet is granted at most its rate times the window plus this.
+BURST = 2
+
+
 class Priority(enum.Enum):
     """Who is asking: a redelivery (HIGH) or bookkeeping (LOW)."""
 
@@ -86,7 +91,7 @@ class RateLimiter:
         label: str = "genesys budget",
         per_minute: int,
         reserve: float = 0.25,
-        burst: int = 2,
+        burst: int = BURST,
         window: float = 60.0,
         jitter: bool = True,
         high_hold: float = 5.0,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from dlq.ratelimit.limiter import limiter_keys
+from dlq.ratelimit.limiter import BURST, limiter_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ def read_budget(
     *,
     per_minute: int,
     window: float = 60.0,
-    burst: int = 2,
+    burst: int = BURST,
     server_margin: float = 0.03,
 ) -> BudgetUse:
     """The fleet's use of the budget of `client_id`, as the limiter sees it now."""
