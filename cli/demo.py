@@ -108,7 +108,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         items = _follow(out, ledger, config, expected, timeout)
         summary = summary_of(items, stack, expected, api)
         steps = next_steps(env_file, items)
-        report(out, summary, steps, stack, flower, keeps_running=not no_wait)
+        report(out, summary, steps, stack.workdir, flower, keeps_running=not no_wait)
         if not no_wait:
             out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
             # Piped (`make demo | tee`), the lines above would wait in the buffer until exit.

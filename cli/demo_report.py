@@ -82,7 +82,7 @@ def report(
     out: Output,
     summary: dict[str, Any],
     steps: NextSteps,
-    stack: DevStack,
+    workdir: Path,
     flower: dict[str, str],
     *,
     keeps_running: bool,
@@ -91,11 +91,11 @@ def report(
         out.json(
             {
                 **summary,
-                "workdir": str(stack.workdir),
+                "workdir": str(workdir),
                 "env_file": str(steps.env_file),
                 "commands": steps.commands,
                 "stack_keeps_running": keeps_running,
-                "remove_with": f"rm -rf {shlex.quote(str(stack.workdir))}",
+                "remove_with": f"rm -rf {shlex.quote(str(workdir))}",
             }
         )
         return
@@ -134,7 +134,7 @@ def report(
         f"settings   {steps.env_file} (moto's dummy AWS keys and the simulator's test client: "
         "no real credential)"
     )
-    out.line(f"logs       {stack.workdir}/*.log")
+    out.line(f"logs       {workdir}/*.log")
     out.line(f"Flower     {flower['url']}  (demo / {flower['password']})")
     verdict = "consistent with the ledger" if summary["consistent"] else "NOT all final"
     ledger_items = summary["events"] + summary["rejected"]

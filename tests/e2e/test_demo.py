@@ -1,11 +1,15 @@
-"""`dlq-replay demo` as a real process: the whole local stack, workers included, on a
-small load. What it prints to paste into another shell while its stack runs is
-test_demo_commands.py's (a file of its own, so the two demos run side by side)."""
+"""`dlq-replay demo` as a real process, as `make demo` runs it: the whole local stack,
+workers included, on a small load; its summary, then the commands it prints to paste into
+another shell while its stack runs, then Ctrl-C. One demo serves every check, since a demo
+is a minute of two busy cores; the text it prints, and --no-wait's, are checked in
+tests/unit/test_demo_report.py."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,33 +53,51 @@ def read_until(process: subprocess.Popen[str], marker: str) -> list[str]:
     return lines
 
 
-def pasted_block(lines: list[str], header: str) -> list[str]:
-    """The indented lines that follow the line starting with `header`, unindented."""
-    at = next(n for n, line in enumerate(lines) if line.startswith(header)) + 1
-    block = []
-    for line in lines[at:]:
-        if not line.startswith("  "):
-            break
-        block.append(line.strip())
-    return block
-
-
 @pytest.mark.slow
-def test_demo_ends_with_a_summary_consistent_with_the_ledger(tmp_path):
-    """The CI check that `make demo` works: the whole stack, faults included, on a small load."""
+def test_the_demo_summary_is_consistent_and_its_pasted_commands_work_while_it_runs(tmp_path):
+    """The CI check that `make demo` works: the summary agrees with the ledger and the
+    simulator; the demo keeps its stack up and prints shell lines (`source` its env file,
+    then the venv's dlq-replay by path), which, pasted into a shell with no settings and no
+    venv on PATH, each exit 0 and show this run's items; Ctrl-C stops the demo, which
+    removes nothing but names its files and how to remove them, and that works too."""
     environment = {**demo_environment(), "TMPDIR": str(tmp_path)}
-    process = subprocess.run(
-        [DLQ_CLI, "demo", "--events", "60", "--no-wait", "--json", "--timeout", "240"],
+    demo = subprocess.Popen(
+        [DLQ_CLI, "demo", "--events", "60", "--json", "--timeout", "240"],
         env=environment,
         cwd=tmp_path,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
-        check=False,
     )
+    try:
+        printed = read_until(demo, "press Ctrl-C")
+        summary = last_json("\n".join(printed[:-1]))
+        check_summary(summary)
+        source, *commands = summary["commands"]
+        env_file = Path(shlex.split(source)[1])
+        workdir = env_file.parent
+        assert env_file == Path(summary["env_file"]) and workdir == Path(summary["workdir"])
+        assert source == f"source {env_file}" and workdir.parent == tmp_path
+        check_env_file(env_file)
+        ran = paste(commands, source, environment, tmp_path)
+        check_pasted(ran)
+        check_counted(source, environment)
 
-    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-2000:]
-    summary = last_json(process.stdout)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    # Stopped, the stack has left its files, and the command the summary named removes them.
+    assert summary["stack_keeps_running"] is True
+    assert workdir.is_dir()
+    subprocess.run(["bash", "-c", summary["remove_with"]], check=True)
+    assert list(tmp_path.iterdir()) == []  # nothing else left in TMPDIR
+
+
+def check_summary(summary: dict[str, Any]) -> None:
+    """The outcomes the demo's faults make, and every Genesys call the simulator counted."""
     assert summary["consistent"] is True
     assert summary["replayed"] + summary["failed"] + summary["exhausted"] == summary["events"]
     assert summary["events"] >= 60
@@ -94,10 +116,68 @@ def test_demo_ends_with_a_summary_consistent_with_the_ledger(tmp_path):
     assert summary["genesys_calls_per_event"] == round(
         summary["genesys_calls"] / summary["events"], 3
     )
-    # --no-wait: the stack is gone, and the JSON says so beside what it left behind.
-    assert summary["stack_keeps_running"] is False
-    assert Path(summary["workdir"]).parent == tmp_path
-    assert Path(summary["env_file"]).parent == Path(summary["workdir"])
-    assert Path(summary["env_file"]).is_file()
-    subprocess.run(["bash", "-c", summary["remove_with"]], check=True)
-    assert list(tmp_path.iterdir()) == []
+
+
+def check_env_file(env_file: Path) -> None:
+    exported = env_file.read_text()
+    for name in ("REDIS_URL", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "LEDGER_TABLE", "DLQ_QUEUE_URL",
+                 "GENESYS_API_BASE_URL", "GENESYS_LOGIN_BASE_URL", "GENESYS_CLIENT_ID",
+                 "GENESYS_CLIENT_SECRET"):  # fmt: skip
+        assert f"\nexport {name}=" in exported, name
+    assert "test credentials (not a real secret)" in exported
+
+
+def paste(
+    commands: list[str], source: str, environment: dict[str, str], cwd: Path
+) -> dict[str, str]:
+    """Each command pasted after `source` into a fresh shell: its arguments -> its output."""
+    ran = {}
+    for command in commands:
+        program, _, arguments = command.partition(" ")
+        assert Path(program).resolve() == Path(DLQ_CLI).resolve(), command
+        shell = subprocess.run(
+            ["bash", "-c", f"{source} && {command}"],
+            env=environment,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert shell.returncode == 0, f"{command}\n{shell.stdout}{shell.stderr}"
+        ran[arguments] = shell.stdout
+    return ran
+
+
+def check_pasted(ran: dict[str, str]) -> None:
+    assert "status" in ran
+    (listing,) = [cmd for cmd in ran if cmd.startswith("status --status ")]
+    (inspected,) = [cmd for cmd in ran if cmd.startswith("inspect ") and "--genesys" not in cmd]
+    (live,) = [cmd for cmd in ran if cmd.startswith("inspect --genesys ")]
+    unhappy_id = inspected.split()[-1]
+    assert unhappy_id in ran[listing]  # the listed status is that item's
+    assert f"event {unhappy_id}" in ran[inspected]
+    assert "live Genesys attributes" in ran[live] and "dlqReplay" in ran[live]
+
+
+def check_counted(source: str, environment: dict[str, str]) -> None:
+    """The JSON values a script would read survive the shell's quoting, and `status` counts
+    what the demo's in-process ingest did, as `dlq-replay poll`'s is counted; the failing
+    target has a label of its own, never a real target's."""
+    sourced = subprocess.run(
+        ["bash", "-c", f'{source} && printf %s "$REPLAY_HTTP_TARGETS"'],
+        env=environment, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(sourced.stdout)
+    counted = subprocess.run(
+        ["bash", "-c", f"{source} && {DLQ_CLI} status --json"],
+        env=environment, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    report = json.loads(counted.stdout)
+    assert report["by_outcome"]["ingested"] >= 60
+    assert report["by_outcome"]["rejected"] == 3
+    assert report["by_outcome"]["duplicate"] >= 1
+    assert list(report["by_target"]["exhausted"]) == [
+        "events:api-destination/dlq-replay-demo-failing"
+    ]
