@@ -1,8 +1,10 @@
 """moto's server with DynamoDB's write atomicity: `python -m devstack.moto_atomic --port N`.
 
 (And with EventBridge's TestEventPattern answered by moto's own matcher: see
-`EventPatternTests`; and SQS's receives one at a time, with its clock read cheaply: see
-`atomic_receives` and `fast_sqs_clock`.)
+`EventPatternTests`; SQS's receives one at a time, with its clock read cheaply: see
+`atomic_receives` and `fast_sqs_clock`; and costs of every request cut, each a tenth to
+a quarter of the server's CPU: see `cached_lookups` and `plain_item_answers`. The server
+logs warnings, not a line per request, another 5 %.)
 
 DynamoDB evaluates a condition expression and applies the write as one step per item;
 the ledger's guarantee (two writers, one winner) rests on that. moto's threaded server
@@ -15,7 +17,9 @@ polls included) stays concurrent.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 import os
 import threading
 import time
@@ -139,6 +143,58 @@ def atomic_receives() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def cached_lookups() -> None:
+    """Two answers moto (5.2.6) works out again on every request, though they never
+    change while the server runs, cached: whether the Host names one of moto's service
+    packages (`DomainDispatcherApplication.get_backend_for_host` lists moto's directory
+    and calls `isdir` on each of its ~200 entries: 13 % of the server's CPU in a profile
+    of the ledger's contract tests and a replay run), and the method names of the
+    handler's class (`BaseResponse.call_action`, through `inspect.getmembers`: 3 %)."""
+    from moto import backends
+    from moto.core import responses, utils
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    # Looked up by name in `moto.core.responses`, which imports it from `moto.core.utils`.
+    responses.method_names_from_class = functools.cache(utils.method_names_from_class)  # type: ignore[attr-defined]
+
+
+#: The DynamoDB operations whose answers moto (5.2.6) builds as dicts already in the wire
+#: format: AttributeValue maps of strings, numbers as strings, counts, capacity units.
+ITEM_OPERATIONS = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+})  # fmt: skip
+DYNAMODB_JSON = "application/x-amz-json-1.0"
+
+
+def plain_item_answers() -> None:
+    """moto 5.2 writes every answer by walking botocore's output shape, trying each
+    member's aliases on the result (`moto.core.serialize`): for an item operation that is
+    a walk of every attribute of every item, a quarter of the server's CPU in the profile
+    `cached_lookups` names. An item operation's answer is already its wire JSON, so it
+    is dumped as it is; anything else, or an answer `json` cannot write (bytes, a
+    datetime), still goes through moto's serializer. tests/integration/test_emulated_dynamodb.py
+    holds the two to the same JSON."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoHandler
+
+    shaped = DynamoHandler.serialized
+
+    def serialized(self: DynamoHandler, action_result: ActionResult) -> Any:
+        result = action_result.result
+        if not isinstance(result, dict) or self._get_action() not in ITEM_OPERATIONS:
+            return shaped(self, action_result)
+        try:
+            body = json.dumps(result)
+        except TypeError:
+            return shaped(self, action_result)
+        headers = {**self.response_headers, "Content-Type": DYNAMODB_JSON, "status": 200}
+        return 200, headers, body
+
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign,assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -147,6 +203,9 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     fast_sqs_clock()
     atomic_receives()
+    cached_lookups()
+    plain_item_answers()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,
