@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from tasks.names import REPLAY_QUEUE, TRACK_QUEUE, VERIFY_QUEUE
 
 SIM_CLIENT_ID = "dlq-replay-local-client"
 SIM_CLIENT_SECRET = "local-simulator-secret"  # the simulator's own, not a real credential
+#: How long the stack's processes have, together, to stop once told; then they are killed.
+STOP_SECONDS = 15.0
 
 #: `write_env_file`'s sections: a title saying what the values are, and their names.
 _ENV_FILE_GROUPS = (
@@ -228,9 +231,12 @@ class DevStack:
         for child in self.children:
             if child.poll() is None:
                 child.terminate()
+        # One deadline for them all: told together, they stop together (a Celery worker's
+        # warm shutdown), and Ctrl-C never waits 15 s a child.
+        deadline = time.monotonic() + STOP_SECONDS
         for child in self.children:
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()

@@ -84,7 +84,7 @@ def test_the_demo_summary_is_consistent_and_its_pasted_commands_work_while_it_ru
         check_counted(source, environment)
 
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 0
+        assert stopped(demo, workdir) == 0
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -94,6 +94,22 @@ def test_the_demo_summary_is_consistent_and_its_pasted_commands_work_while_it_ru
     assert workdir.is_dir()
     subprocess.run(["bash", "-c", summary["remove_with"]], check=True)
     assert list(tmp_path.iterdir()) == []  # nothing else left in TMPDIR
+
+
+def stopped(demo: subprocess.Popen[str], workdir: Path, *, timeout: float = 120) -> int:
+    """The demo's exit status once it has stopped its stack after Ctrl-C; its output is read
+    to the end meanwhile (a demo blocked on a full pipe would never exit)."""
+    try:
+        rest, _ = demo.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        rest, _ = demo.communicate()
+        raise AssertionError(
+            f"the demo was still running {timeout:.0f} s after Ctrl-C; it printed:\n"
+            f"{rest[-3000:]}\n(its processes' logs are in {workdir})"
+        ) from None
+    assert demo.returncode == 0, rest[-3000:]
+    return demo.returncode
 
 
 def check_summary(summary: dict[str, Any]) -> None:

@@ -172,9 +172,9 @@ def final(stack: Stack, target: str, count: int, *, timeout: float = 60.0) -> li
 
 def test_a_target_paced_by_replay_target_rates_never_gets_more_in_any_second(fleet):
     stack, sink = fleet.stack, fleet.sink
-    sent = dead_letter(stack, PACED, 25)
+    sent = dead_letter(stack, PACED, 15)
 
-    items = final(stack, PACED, 25)
+    items = final(stack, PACED, 15)
 
     assert {i.status for i in items} == {Status.REPLAYED}
     assert {i.attempts for i in items} == {1}  # waiting for the pace spent no attempt
@@ -186,9 +186,9 @@ def test_a_target_paced_by_replay_target_rates_never_gets_more_in_any_second(fle
 
 def test_an_api_destination_gets_no_more_than_its_own_rate_in_any_second(fleet):
     stack, sink = fleet.stack, fleet.sink
-    sent = dead_letter(stack, fleet.destination, 16)
+    sent = dead_letter(stack, fleet.destination, 10)
 
-    items = final(stack, fleet.destination, 16)
+    items = final(stack, fleet.destination, 10)
 
     assert {i.status for i in items} == {Status.REPLAYED}, {i.last_error for i in items}
     assert sorted(sink.ids("/api")) == sorted(sent)
@@ -200,8 +200,8 @@ def test_an_api_destination_gets_no_more_than_its_own_rate_in_any_second(fleet):
 def test_a_redrive_at_a_rate_paces_the_deliveries_at_the_target(fleet):
     stack, sink = fleet.stack, fleet.sink
     sink.refuse.add("/b")
-    sent = dead_letter(stack, REDRIVEN, 24)
-    assert {i.status for i in final(stack, REDRIVEN, 24)} == {Status.FAILED}
+    sent = dead_letter(stack, REDRIVEN, 15)
+    assert {i.status for i in final(stack, REDRIVEN, 15)} == {Status.FAILED}
     sink.refuse.clear()
 
     result = CliRunner().invoke(
@@ -209,7 +209,7 @@ def test_a_redrive_at_a_rate_paces_the_deliveries_at_the_target(fleet):
     )
     assert result.exit_code == 0, result.output
     temporary = Pace(redis.Redis.from_url(os.environ["REDIS_URL"])).temporary(REDRIVEN)
-    items = final(stack, REDRIVEN, 24)
+    items = final(stack, REDRIVEN, 15)
 
     assert temporary == 3
     assert {i.status for i in items} == {Status.REPLAYED}

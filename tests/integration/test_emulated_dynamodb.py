@@ -40,7 +40,7 @@ def test_every_item_operation_answers_the_same_json_as_motos_serializer(
             if (status, headers.get("Content-Type"), json.loads(body)) != (
                 reference[0], reference[1].get("Content-Type"), json.loads(reference[2])
             ):  # fmt: skip
-                differing.append(f"{operation}: {body} != {reference[2]}")
+                differing.append(f"{operation}: {body!r} != {reference[2]!r}")
         return answer
 
     monkeypatch.setattr(DynamoHandler, "serialized", both)
