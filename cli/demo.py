@@ -76,7 +76,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
     )
     poller: Poller | None = None
     polling: threading.Thread | None = None
-    signal.signal(signal.SIGTERM, _interrupt)
+    interruptible()
     try:
         failing.start()
         api.start()
@@ -113,7 +113,7 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
             out.line("the stack keeps running; press Ctrl-C to stop it", style="bold")
             # Piped (`make demo | tee`), the lines above would wait in the buffer until exit.
             sys.stdout.flush()
-            threading.Event().wait()
+            wait_for_ctrl_c()
         if not summary["consistent"]:
             sys.exit(1)
     except KeyboardInterrupt:
@@ -128,6 +128,22 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
         api.stop()
         if not as_json:  # the JSON summary names the directory and the command itself
             out.line(f"the demo's files stay in {workdir}: {removal(workdir)}")
+
+
+def wait_for_ctrl_c() -> None:
+    """Sleep until Ctrl-C or SIGTERM (KeyboardInterrupt), awake every second: a signal
+    another thread took is seen here within one."""
+    while not threading.Event().wait(1.0):
+        pass
+
+
+def interruptible() -> None:
+    """Ctrl-C and SIGTERM end the demo whatever its parent left it: SIGINT ignored (a shell's
+    background job) or blocked are both kept across exec, and a demo that says "press
+    Ctrl-C" must then stop. Before any thread starts: threads take the main one's mask."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

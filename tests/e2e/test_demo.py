@@ -83,8 +83,9 @@ def test_the_demo_summary_is_consistent_and_its_pasted_commands_work_while_it_ru
         check_pasted(ran)
         check_counted(source, environment)
 
+        signals = signal_state(demo.pid)
         demo.send_signal(signal.SIGINT)
-        assert stopped(demo, workdir) == 0
+        assert stopped(demo, workdir, signals) == 0
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -96,17 +97,28 @@ def test_the_demo_summary_is_consistent_and_its_pasted_commands_work_while_it_ru
     assert list(tmp_path.iterdir()) == []  # nothing else left in TMPDIR
 
 
-def stopped(demo: subprocess.Popen[str], workdir: Path, *, timeout: float = 120) -> int:
+def signal_state(pid: int) -> str:
+    """What the kernel says of a process's signals: pending, blocked, ignored, caught."""
+    status = Path(f"/proc/{pid}/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    return " ".join(line.replace("\t", " ") for line in lines if line.startswith(("Sig", "Shd")))
+
+
+def stopped(
+    demo: subprocess.Popen[str], workdir: Path, signals: str, *, timeout: float = 120
+) -> int:
     """The demo's exit status once it has stopped its stack after Ctrl-C; its output is read
-    to the end meanwhile (a demo blocked on a full pipe would never exit)."""
+    to the end meanwhile (a demo blocked on a full pipe would never exit). `signals`, the
+    demo's signal state before Ctrl-C, is shown if it does not stop."""
     try:
         rest, _ = demo.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        signals += f"; still running: {signal_state(demo.pid)}"
         demo.kill()
         rest, _ = demo.communicate()
         raise AssertionError(
             f"the demo was still running {timeout:.0f} s after Ctrl-C; it printed:\n"
-            f"{rest[-3000:]}\n(its processes' logs are in {workdir})"
+            f"{rest[-3000:]}\n(its processes' logs are in {workdir}; before Ctrl-C: {signals})"
         ) from None
     assert demo.returncode == 0, rest[-3000:]
     return demo.returncode
