@@ -138,9 +138,10 @@ def wait_for_ctrl_c() -> None:
 
 
 def interruptible() -> None:
-    """Ctrl-C and SIGTERM end the demo whatever its parent left it: SIGINT ignored (a shell's
-    background job) or blocked are both kept across exec, and a demo that says "press
-    Ctrl-C" must then stop. Before any thread starts: threads take the main one's mask."""
+    """Ctrl-C and SIGTERM end the demo whatever its parent left it: SIGINT ignored (a
+    background command of a shell without job control: POSIX has it ignore SIGINT and
+    SIGQUIT) or blocked are both kept across exec, and a demo that says "press Ctrl-C"
+    must then stop. Before any thread starts: threads take the main one's mask."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)

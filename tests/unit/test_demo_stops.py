@@ -1,6 +1,8 @@
 """`dlq-replay demo` says "press Ctrl-C" and must then stop, whatever signal state its
-parent left it: SIGINT ignored (a shell's background job) or blocked both survive exec.
-Seen in CI: a demo started from the test process sat through 120 s after its Ctrl-C."""
+parent left it: SIGINT ignored or blocked both survive exec. A shell without job control
+starts a background command (`make test &` in a script) with SIGINT and SIGQUIT ignored;
+a suite started so passed that on to the demo its test starts, which then sat through
+120 s after its Ctrl-C."""
 
 from __future__ import annotations
 
