@@ -34,6 +34,7 @@ back then. All of it is read from Redis, before the conversation's lock.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from math import inf
@@ -113,16 +114,25 @@ class Parked:
         return cls(EventKey(event_id, target_arn, rule_arn), lock, generation)
 
 
+class Sent(enum.Enum):
+    """When an arrival's replay task goes, as its note found."""
+
+    #: Its own task, now (the DLQ is not draining, or the note could not be made).
+    NOW = "now"
+    #: It parked its line's pass while the DLQ drains: its task is sent to come back when
+    #: the hold ends.
+    PARKED = "parked"
+    #: Its line's pass was parked already: that pass replays it, and it has no task of its own.
+    BEHIND = "behind"
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """What the ingest's note of an arrival found: whether the event opened its
-    conversation's hold (`first`); while the DLQ drains, whether it parked its line's pass
-    (`parked`: its task is sent to come back when the hold ends) or found the line's pass
-    parked already (`behind`: the pass replays it, no task of its own)."""
+    conversation's hold (`first`), and when its replay task goes (`sent`)."""
 
     first: bool
-    parked: bool = False
-    behind: bool = False
+    sent: Sent = Sent.NOW
 
 
 class Arrivals:
@@ -170,10 +180,10 @@ class Arrivals:
         if park is None:
             return Arrival(first)
         if not answers[2]:
-            return Arrival(first, behind=True)
+            return Arrival(first, Sent.BEHIND)
         self._parked_here = True
         self._redis.expire(PARKED_KEY, self._keep)
-        return Arrival(first, parked=True)
+        return Arrival(first, Sent.PARKED)
 
     def parked_here(self) -> bool:
         """Whether this process parked a pass since it last took the parked ones: a drain

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dlq.arrivals import Arrival, Arrivals, Parked
+from dlq.arrivals import Arrival, Arrivals, Parked, Sent
 from dlq.boundary import TrustBoundary
 from dlq.broker import ReplayEnqueuer
 from dlq.errors import HandOffError
@@ -158,7 +158,7 @@ def _admit(
         if arrivals is not None and parsed.conversation_id:
             park = Parked(parsed.key, lock) if draining else None
             arrival = _note_arrival(arrivals, parsed.conversation_id, park)
-        if not arrival.behind:
+        if arrival.sent is not Sent.BEHIND:
             _enqueue(enqueuer, parsed.key, lock, arrival, arrivals)
     first_of_hold = arrival.first
     if (
@@ -257,7 +257,7 @@ def _enqueue(
     """Send the item's replay: now, or, for the first event of a line parked for the
     drain, when its hold ends (should the drain's end never be seen: the poller stopped)."""
     try:
-        if arrival.parked and arrivals is not None:
+        if arrival.sent is Sent.PARKED and arrivals is not None:
             enqueuer.enqueue_replay(
                 key,
                 lock=lock,

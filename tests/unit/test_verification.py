@@ -13,7 +13,7 @@ import fakeredis
 import pytest
 from helpers import genesys_event, received_message
 
-from dlq.arrivals import DRAINING_KEY, Arrivals, Parked, first_arrival_key
+from dlq.arrivals import DRAINING_KEY, Arrivals, Parked, Sent, first_arrival_key
 from dlq.clock import FakeClock
 from dlq.errors import BudgetWait
 from dlq.events import EventKey
@@ -567,7 +567,7 @@ def test_a_drain_whose_note_lapsed_still_kicks_a_run_and_sends_its_parked_passes
     door = FrontDoor(ledger=MemoryLedger(), enqueuer=sent, verifications=pending, arrivals=arrivals)
     door.received(10, wait_seconds=0)
     key = EventKey("e-1", TARGET_ARN, "rule")
-    assert arrivals.arrived(CONVERSATION_ID, park=Parked(key, CONVERSATION_ID)).parked
+    assert arrivals.arrived(CONVERSATION_ID, park=Parked(key, CONVERSATION_ID)).sent is Sent.PARKED
     cache.delete(DRAINING_KEY)  # a hand-off slower than the note's life: it lapsed
 
     door.received(0, wait_seconds=0)
