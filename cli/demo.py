@@ -133,8 +133,8 @@ def demo(events: int, workers: int, no_wait: bool, timeout: float, as_json: bool
 def wait_for_ctrl_c() -> None:
     """Sleep until Ctrl-C or SIGTERM (KeyboardInterrupt), awake every second: a signal
     another thread took is seen here within one."""
-    while not threading.Event().wait(1.0):
-        pass
+    while True:
+        time.sleep(1.0)
 
 
 def interruptible() -> None:
