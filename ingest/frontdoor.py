@@ -72,7 +72,7 @@ class FrontDoor:
             aws_client("dynamodb", settings, validate=False),
             settings.ledger_table,
             ttl_days=settings.ledger_ttl_days,
-            moves=StatusTally(client, settings.ledger_table, buffer=counts),
+            moves=StatusTally(client, settings.ledger_table, counts=counts),
         )
         verifications = None
         if settings.replay_verify_conversation:

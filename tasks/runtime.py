@@ -193,7 +193,7 @@ def build_runtime(
         dynamodb,
         config.ledger_table,
         ttl_days=config.ledger_ttl_days,
-        moves=StatusTally(cache, config.ledger_table, buffer=counts),
+        moves=StatusTally(cache, config.ledger_table, counts=counts),
     )
     metrics = process_metrics(
         config,

@@ -1,4 +1,6 @@
-"""Counts summed in process and written to Redis together: one pipeline, not one a move.
+"""How counts reach Redis: summed in process and written together (`CountBuffer`), or
+written as they come (`DirectCounts`). Both are a `CountSink`, the one thing the status
+tally and the outcome counters write to.
 
 Every replayed event moves the status tally twice (`received` +1 at the ingest, -1 at the
 claim) and counts an outcome once: three HINCRBYs an event when each is sent as it
@@ -18,7 +20,7 @@ periodic recount (`dlq.metrics.tally`), and an outcome count lost to Redis was a
 logged and left. The processes flush as they stop (`close`: the worker's shutdown
 signals, the poller's end, `atexit`), and the Lambda handler flushes at the end of each
 invocation, so nothing waits in a frozen container. Short-lived commands (`redrive`,
-`resolve`...) use no buffer: `status` right after them is exact.
+`resolve`...) write through `DirectCounts` instead: `status` right after them is exact.
 
 A flush Redis refuses keeps its counts for the next one (up to `MAX_PENDING_FIELDS`
 distinct fields; beyond, they are dropped and the drop is logged), and never raises into
@@ -30,7 +32,9 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 
@@ -58,8 +62,63 @@ class Expiry:
     seconds: int
 
 
+class CountSink(Protocol):
+    """Where counts go. Never raises: the ledger write a count follows stands whatever
+    Redis says."""
+
+    def add(self, key: str, deltas: Mapping[str, int], *, expiry: Expiry | None = None) -> None:
+        """Count each field's delta into the hash `key` (`expiry`: see `Expiry`)."""
+
+
+class DirectCounts:
+    """Counts written as they are added, one pipeline a call (the short-lived commands).
+
+    A call Redis refuses is lost, logged at `level` once a minute at most with what it
+    means (`consequence`), never raised."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        consequence: str,
+        level: int = logging.WARNING,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._redis = client
+        self._consequence = consequence
+        self._level = level
+        self._clock = clock
+        self._warned_at = -WARN_EVERY_SECONDS
+
+    def add(self, key: str, deltas: Mapping[str, int], *, expiry: Expiry | None = None) -> None:
+        sent = {name: delta for name, delta in deltas.items() if delta}
+        if not sent:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for name, delta in sent.items():
+                pipe.hincrby(key, name, delta)
+            answers = pipe.execute()
+            # Not once per key and process: a hash a Redis restart emptied would be left
+            # without an expiry for good.
+            if expiry is not None and any(
+                answer == delta for answer, delta in zip(answers, sent.values(), strict=True)
+            ):
+                self._redis.expire(key, expiry.seconds)
+        except redis.RedisError as exc:
+            now = self._clock.now()
+            if now - self._warned_at >= WARN_EVERY_SECONDS:
+                self._warned_at = now
+                log.log(
+                    self._level,
+                    f"could not write {len(sent)} counts to {key} in Redis ({exc}): "
+                    f"{self._consequence}",
+                )
+
+
 class CountBuffer:
-    """HINCRBY deltas summed by (key, field), written by `flush` (thread-safe)."""
+    """HINCRBY deltas summed by (key, field), written by `flush` (thread-safe); a
+    `CountSink` for the long-running processes."""
 
     def __init__(
         self,
@@ -86,11 +145,12 @@ class CountBuffer:
         self._thread: threading.Thread | None = None
         self._warned_at = -WARN_EVERY_SECONDS
 
-    def add(self, key: str, field: str, delta: int, *, expiry: Expiry | None = None) -> None:
-        """Count `delta` into `field` of the hash `key` at the next flush (at once once
+    def add(self, key: str, deltas: Mapping[str, int], *, expiry: Expiry | None = None) -> None:
+        """Count each field's delta into the hash `key` at the next flush (at once once
         closed: a count that comes after the last flush is not left behind)."""
         with self._lock:
-            self._pending[(key, field)] = self._pending.get((key, field), 0) + delta
+            for name, delta in deltas.items():
+                self._pending[(key, name)] = self._pending.get((key, name), 0) + delta
             if expiry is not None:
                 self._expiries[key] = expiry
         if self._stopped.is_set():

@@ -28,10 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
-from redis.exceptions import RedisError
 
 from dlq.clock import SYSTEM_CLOCK, Clock
-from dlq.metrics.buffer import CountBuffer, Expiry
+from dlq.metrics.buffer import CountSink, DirectCounts, Expiry
 from dlq.metrics.labels import NONE, dlq_error_label, failure_label, target_label
 from dlq.observe import Outcome, QuietObserver
 
@@ -89,7 +88,8 @@ class OutcomeCounters(QuietObserver):
 
     `scope` names the deployment (the ledger table), so deployments sharing one Redis
     keep apart. A Redis failure loses that count, logged, and never fails the caller.
-    With `buffer` (the process's), counts wait for its next flush instead (see above).
+    With `counts` (the process's `CountBuffer`), counts wait for its next flush instead
+    (see above).
     """
 
     def __init__(
@@ -99,13 +99,15 @@ class OutcomeCounters(QuietObserver):
         *,
         clock: Clock = SYSTEM_CLOCK,
         ttl_seconds: int = RETENTION_SECONDS,
-        buffer: CountBuffer | None = None,
+        counts: CountSink | None = None,
     ) -> None:
         self._redis = client
         self._scope = scope
         self._clock = clock
         self._ttl = ttl_seconds
-        self._buffer = buffer
+        self._counts = counts or DirectCounts(
+            client, consequence="status undercounts these outcomes", clock=clock
+        )
         self._expiry = Expiry(BUCKET_SECONDS + ttl_seconds)
 
     def ingested(self, outcome: str, *, target_arn: str | None, dlq_error_code: str | None) -> None:
@@ -120,17 +122,8 @@ class OutcomeCounters(QuietObserver):
         bucket = int(self._clock.now() // BUCKET_SECONDS) * BUCKET_SECONDS
         key = bucket_key(self._scope, bucket)
         field = _SEP.join((outcome, target, code, dlq_code))
-        if self._buffer is not None:
-            # The minute is the count's own, whenever the flush writes it.
-            self._buffer.add(key, field, 1, expiry=self._expiry)
-            return
-        try:
-            # Not once per bucket and process: that would leave a bucket a Redis restart
-            # emptied mid-minute without an expiry, for good.
-            if self._redis.hincrby(key, field, 1) == 1:
-                self._redis.expire(key, self._expiry.seconds)
-        except RedisError as exc:
-            log.warning(f"could not count a {outcome} outcome in Redis ({exc}); status undercounts")
+        # The minute is the count's own, whenever a buffer's flush writes it.
+        self._counts.add(key, {field: 1}, expiry=self._expiry)
 
 
 @dataclass(frozen=True)

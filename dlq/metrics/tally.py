@@ -28,7 +28,6 @@ the next recount finds, sooner when a count went below zero. Short-lived command
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.ledger import Status
-from dlq.metrics.buffer import CountBuffer
+from dlq.metrics.buffer import CountSink, DirectCounts
 from dlq.redisclient import decoded
 
 log = logging.getLogger(__name__)
@@ -62,8 +61,6 @@ RECOUNTED_AT = "recounted_at"
 RECOUNT_SECONDS = 21600.0
 #: A recount of a large table takes seconds a status; the lease outlives it.
 RECOUNT_LEASE_SECONDS = 900
-#: A warning a minute at most while Redis refuses the moves (the counts drift meanwhile).
-WARN_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +83,23 @@ class StatusTally:
         *,
         clock: Clock = SYSTEM_CLOCK,
         refused_level: int = logging.WARNING,
-        buffer: CountBuffer | None = None,
+        counts: CountSink | None = None,
     ) -> None:
-        """`refused_level`: how a move Redis refuses is logged (a command that fails on the
-        same Redis next says so itself: the CLI's DEBUG). `buffer`: the process's, which
-        sums the moves and writes them at its next flush (long-running processes); without
-        one, each move is written as it happens."""
+        """`counts`: the process's `CountBuffer`, which sums the moves and writes them at
+        its next flush (long-running processes); without one, each move is written as it
+        happens, and one Redis refuses is logged at `refused_level` (a command that fails
+        on the same Redis next says so itself: the CLI's DEBUG)."""
         self._redis = client
-        self._buffer = buffer
+        self._counts = counts or DirectCounts(
+            client,
+            consequence="the status counts drift until the next recount (status and the "
+            "metrics say when it was)",
+            level=refused_level,
+            clock=clock,
+        )
         self._key = TALLY_PREFIX + table
         self._lease = RECOUNT_LEASE_PREFIX + table
         self._clock = clock
-        self._refused_level = refused_level
-        self._warned_at = -WARN_EVERY_SECONDS
 
     # --- as items move (every process that writes the ledger) ------------------------
 
@@ -112,28 +113,9 @@ class StatusTally:
         """
         if old is new:
             return
-        deltas = [(s.value, d) for s, d in ((old, -1), (new, 1)) if s in COUNTED]
-        if not deltas:
-            return
-        if self._buffer is not None:
-            for status, delta in deltas:
-                self._buffer.add(self._key, status, delta)
-            return
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            for status, delta in deltas:
-                pipe.hincrby(self._key, status, delta)
-            pipe.execute()
-        except redis.RedisError as exc:
-            now = time.monotonic()
-            if now - self._warned_at >= WARN_EVERY_SECONDS:
-                self._warned_at = now
-                log.log(
-                    self._refused_level,
-                    f"could not count a ledger item's move to {new.value} in Redis ({exc}): "
-                    "the status counts drift until the next recount (status and the "
-                    "metrics say when it was)",
-                )
+        deltas = {s.value: d for s, d in ((old, -1), (new, 1)) if s in COUNTED}
+        if deltas:
+            self._counts.add(self._key, deltas)
 
     # --- reading (the sampler, status) -----------------------------------------------
 

@@ -27,7 +27,7 @@ def process_metrics(
     """Redis outcome counters (always: `status` reads them; summed in `counts` until its
     flush when given), Prometheus when this process has an endpoint, and `emf` when given."""
     observers: list[MetricsObserver] = [
-        OutcomeCounters(client, settings.ledger_table, buffer=counts)
+        OutcomeCounters(client, settings.ledger_table, counts=counts)
     ]
     if prometheus:
         # Imported here, once the process has decided on PROMETHEUS_MULTIPROC_DIR.

@@ -56,8 +56,8 @@ def test_moves_from_many_threads_cost_one_hincrby_a_field_per_flush_and_end_exac
     clock = FakeClock()
     clock.advance(BUCKET_SECONDS - clock.now() % BUCKET_SECONDS)  # one minute's bucket
     buffer = CountBuffer(redis_client, clock=clock)
-    tally = StatusTally(redis_client, TABLE, clock=clock, buffer=buffer)
-    counters = OutcomeCounters(redis_client, TABLE, clock=clock, buffer=buffer)
+    tally = StatusTally(redis_client, TABLE, clock=clock, counts=buffer)
+    counters = OutcomeCounters(redis_client, TABLE, clock=clock, counts=buffer)
     tally.recount(lambda status: 0)
     redis_client.config_resetstat()
 
@@ -83,8 +83,8 @@ def test_counts_end_exact_when_the_flusher_runs_during_the_moves(
     clock = FakeClock()
     clock.advance(BUCKET_SECONDS - clock.now() % BUCKET_SECONDS)
     buffer = CountBuffer(redis_client, clock=clock, interval=0.001).start()
-    tally = StatusTally(redis_client, TABLE, clock=clock, buffer=buffer)
-    counters = OutcomeCounters(redis_client, TABLE, clock=clock, buffer=buffer)
+    tally = StatusTally(redis_client, TABLE, clock=clock, counts=buffer)
+    counters = OutcomeCounters(redis_client, TABLE, clock=clock, counts=buffer)
     tally.recount(lambda status: 0)
 
     replay_from_threads(tally, counters)

@@ -164,7 +164,7 @@ def test_a_run_ended_by_a_permanent_error_still_flushes_and_closes_its_count_buf
     redis_client, unique
 ):
     counts = CountBuffer(redis_client).start()
-    counts.add(f"test:{unique}", "received", 3)  # counted before the error, not yet sent
+    counts.add(f"test:{unique}", {"received": 3})  # counted before the error, not yet sent
     poller = Poller(
         sqs=ScriptedSqs(client_error("AccessDenied", status=403)),  # type: ignore[arg-type]
         queue_url="https://sqs/q",
@@ -177,7 +177,7 @@ def test_a_run_ended_by_a_permanent_error_still_flushes_and_closes_its_count_buf
         poller.run()
 
     assert redis_client.hgetall(f"test:{unique}") == {b"received": b"3"}
-    counts.add(f"test:{unique}", "received", 1)  # closed: a later count is written at once
+    counts.add(f"test:{unique}", {"received": 1})  # closed: a later count is written at once
     assert redis_client.hgetall(f"test:{unique}") == {b"received": b"4"}
 
 

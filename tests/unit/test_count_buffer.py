@@ -12,7 +12,7 @@ import pytest
 
 from dlq.clock import FakeClock
 from dlq.ledger import MemoryLedger, Status
-from dlq.metrics.buffer import WARN_EVERY_SECONDS, CountBuffer
+from dlq.metrics.buffer import WARN_EVERY_SECONDS, CountBuffer, DirectCounts, Expiry
 from dlq.metrics.counters import BUCKET_SECONDS, OutcomeCounters, bucket_key, read_counts
 from dlq.metrics.tally import TALLY_PREFIX, StatusTally
 from ingest.frontdoor import FrontDoor
@@ -31,7 +31,7 @@ def buffer(cache: fakeredis.FakeRedis, clock: FakeClock) -> CountBuffer:
 
 @pytest.fixture()
 def tally(cache: fakeredis.FakeRedis, clock: FakeClock, buffer: CountBuffer) -> StatusTally:
-    tally = StatusTally(cache, TABLE, clock=clock, buffer=buffer)
+    tally = StatusTally(cache, TABLE, clock=clock, counts=buffer)
     tally.recount(lambda status: 0)  # an empty table: every count 0
     return tally
 
@@ -40,7 +40,7 @@ def tally(cache: fakeredis.FakeRedis, clock: FakeClock, buffer: CountBuffer) -> 
 def counters(cache: fakeredis.FakeRedis, clock: FakeClock, buffer: CountBuffer) -> OutcomeCounters:
     # At the start of a minute, so that every count of a test lands in one bucket.
     clock.advance(BUCKET_SECONDS - clock.now() % BUCKET_SECONDS)
-    return OutcomeCounters(cache, TABLE, clock=clock, ttl_seconds=600, buffer=buffer)
+    return OutcomeCounters(cache, TABLE, clock=clock, ttl_seconds=600, counts=buffer)
 
 
 def by_status(tally: StatusTally) -> dict[Status, int]:
@@ -218,7 +218,7 @@ def test_a_flush_redis_refuses_keeps_its_counts_for_the_next_and_never_raises(
     fake_server, cache, clock, caplog
 ):
     buffer = CountBuffer(fakeredis.FakeRedis(server=fake_server), clock=clock)
-    tally = StatusTally(cache, TABLE, clock=clock, buffer=buffer)
+    tally = StatusTally(cache, TABLE, clock=clock, counts=buffer)
     tally.recount(lambda status: 0)
     fake_server.connected = False
     for _ in range(3):
@@ -237,12 +237,12 @@ def test_a_flush_redis_refuses_keeps_its_counts_for_the_next_and_never_raises(
 
 def test_what_refused_flushes_keep_is_bounded(fake_server, clock, caplog):
     buffer = CountBuffer(fakeredis.FakeRedis(server=fake_server), clock=clock, max_fields=2)
-    buffer.add("k", "a", 1)
+    buffer.add("k", {"a": 1})
     fake_server.connected = False
     buffer.flush()  # a: kept
-    buffer.add("k", "a", 1)
-    buffer.add("k", "b", 1)
-    buffer.add("k", "c", 1)
+    buffer.add("k", {"a": 1})
+    buffer.add("k", {"b": 1})
+    buffer.add("k", {"c": 1})
 
     with caplog.at_level(logging.WARNING, logger="dlq.metrics.buffer"):
         clock.advance(WARN_EVERY_SECONDS)
@@ -258,10 +258,10 @@ def test_refused_flushes_are_logged_once_a_minute(fake_server, clock, caplog):
 
     with caplog.at_level(logging.WARNING, logger="dlq.metrics.buffer"):
         for _ in range(3):
-            buffer.add("k", "a", 1)
+            buffer.add("k", {"a": 1})
             buffer.flush()
         clock.advance(WARN_EVERY_SECONDS)
-        buffer.add("k", "a", 1)
+        buffer.add("k", {"a": 1})
         buffer.flush()
 
     assert len(caplog.records) == 2
@@ -272,8 +272,8 @@ def test_a_count_redis_answers_with_an_error_is_dropped_and_the_others_written(
 ):
     buffer = CountBuffer(cache, clock=clock)
     cache.set("not-a-hash", "x")
-    buffer.add("not-a-hash", "a", 1)
-    buffer.add("a-hash", "a", 2)
+    buffer.add("not-a-hash", {"a": 1})
+    buffer.add("a-hash", {"a": 2})
 
     with caplog.at_level(logging.WARNING, logger="dlq.metrics.buffer"):
         assert not buffer.flush()
@@ -283,29 +283,71 @@ def test_a_count_redis_answers_with_an_error_is_dropped_and_the_others_written(
     assert "dropped the counts of 1 fields Redis refused" in caplog.text
 
 
+# --- written at once (the short-lived commands) -----------------------------------------
+
+
+def test_a_direct_count_sends_an_expire_only_when_it_creates_a_field(cache, clock):
+    direct = DirectCounts(cache, consequence="-", clock=clock)
+    direct.add("k", {"a": 1, "b": -1, "c": 0}, expiry=Expiry(60))
+    assert 0 < cache.ttl("k") <= 60
+    cache.persist("k")
+
+    direct.add("k", {"a": 2}, expiry=Expiry(60))  # creates no field
+    assert cache.ttl("k") == -1
+    direct.add("k", {"d": 1}, expiry=Expiry(60))  # creates one
+    assert 0 < cache.ttl("k") <= 60
+    direct.add("k", {"a": 0})
+
+    assert cache.hgetall("k") == {b"a": b"3", b"b": b"-1", b"d": b"1"}
+
+
+def test_direct_counts_redis_refuses_are_lost_logged_once_a_minute_never_raised(
+    fake_server, clock, caplog
+):
+    direct = DirectCounts(
+        fakeredis.FakeRedis(server=fake_server), consequence="status undercounts", clock=clock
+    )
+    fake_server.connected = False
+
+    with caplog.at_level(logging.WARNING, logger="dlq.metrics.buffer"):
+        for _ in range(3):
+            direct.add("k", {"a": 1})
+        clock.advance(WARN_EVERY_SECONDS)
+        direct.add("k", {"a": 1, "b": 1})
+    fake_server.connected = True
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].startswith("could not write 1 counts to k in Redis (")
+    assert messages[1].startswith("could not write 2 counts to k in Redis (")
+    assert all(m.endswith("): status undercounts") for m in messages)
+    # What was refused is not kept for later.
+    assert fakeredis.FakeRedis(server=fake_server).hgetall("k") == {}
+
+
 # --- flush points -----------------------------------------------------------------------
 
 
 def test_closing_flushes_what_waits_and_a_later_count_is_written_at_once(cache, clock):
     buffer = CountBuffer(cache, clock=clock).start()
-    buffer.add("k", "a", 3)
+    buffer.add("k", {"a": 3})
 
     buffer.close()
     assert cache.hget("k", "a") == b"3"
 
-    buffer.add("k", "a", 1)  # a task that ends after the worker's shutdown signal
+    buffer.add("k", {"a": 1})  # a task that ends after the worker's shutdown signal
     assert cache.hget("k", "a") == b"4"
 
 
 def test_the_lambda_handler_flushes_its_batch_s_counts_before_it_returns(cache, clock):
     buffer = CountBuffer(cache, clock=clock)
-    tally = StatusTally(cache, TABLE, clock=clock, buffer=buffer)
+    tally = StatusTally(cache, TABLE, clock=clock, counts=buffer)
     tally.recount(lambda status: 0)
     ledger = MemoryLedger(clock=clock, moves=tally)
     door = FrontDoor(
         ledger=ledger,
         enqueuer=RecordingEnqueuer(),
-        metrics=OutcomeCounters(cache, TABLE, clock=clock, buffer=buffer),
+        metrics=OutcomeCounters(cache, TABLE, clock=clock, counts=buffer),
         counts=buffer,
     )
     event = json.loads(json.dumps(fixture("dlq-lambda-sqs-event.json")))
