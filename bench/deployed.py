@@ -14,11 +14,14 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
 - the workers' CPU (their process trees, from /proc), less their start-up, measured on
   idle workers first; and, in the same run, the floor of the libraries alone
   (`bench.floor`'s method) for this run's mix of operations (the target's POSTs and the
-  Genesys calls priced as one POST each). `bench.floor` prices a Celery task as the
-  worker's CPU less what the same worker uses idle; so here: each worker's idle rate is
-  measured once it is ready, before the poller starts, and `worker_over_floor` compares
-  the CPU beyond it (`worker_busy_cpu_ms_per_event`) with the floor. The whole CPU, idle
-  included, is `worker_cpu_ms_per_event`, over the floor `worker_over_floor_with_idle`.
+  Genesys calls priced as one POST each; the tasks the workers sent, every task run less
+  those the poller sent, each priced as a `send_task`; the workers' Redis commands less
+  the broker's for the tasks run and sent, which their prices hold). `bench.floor` prices
+  a Celery task as the worker's CPU less what the same worker uses idle; so here: each
+  worker's idle rate is measured once it is ready, before the poller starts, and
+  `worker_over_floor` compares the CPU beyond it (`worker_busy_cpu_ms_per_event`) with
+  the floor. The whole CPU, idle included, is `worker_cpu_ms_per_event`, over the floor
+  `worker_over_floor_with_idle`.
   The floor's calls are made half before the run and half after, in rounds, each
   operation's cost the median round; `worker_over_floor_spread` is the ratio over the
   floor of the highest rounds and of the lowest.
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.connection
+from celery.signals import before_task_publish
 
 from bench import backends
 from bench.common import (
@@ -71,7 +75,14 @@ from bench.cost import (
     wait_tracking_settled,
 )
 from bench.cpu import tree_cpu_seconds
-from bench.floor import celery_tasks, compose, in_process, operation_counts, pooled
+from bench.floor import (
+    celery_tasks,
+    compose,
+    in_process,
+    operation_counts,
+    pooled,
+    without_broker,
+)
 from bench.worker import Pool, start_worker, wait_ready
 from devstack.sim_admin import PATCH_ATTRIBUTES
 
@@ -137,6 +148,22 @@ def counting_redis_commands() -> Iterator[RedisCommandCounter]:
     finally:
         for cls, original in originals.items():
             cls.pack = original
+
+
+@contextmanager
+def counting_sent_tasks() -> Iterator[Counter[str]]:
+    """Count the tasks this process sends inside the block, by name (Celery's
+    `before_task_publish`, which every `send_task` and `apply_async` fires)."""
+    sent: Counter[str] = Counter()
+
+    def count(sender: str | None = None, **_: Any) -> None:
+        sent[sender or "?"] += 1
+
+    before_task_publish.connect(count, weak=False)
+    try:
+        yield sent
+    finally:
+        before_task_publish.disconnect(count)
 
 
 #: A key's part that names one conversation, event or digest: counted as one family.
@@ -218,7 +245,11 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
             load_before = os.getloadavg()
             monitored = RedisMonitor(stack.redis).start() if monitor else None
             started = time.perf_counter()
-            with counting_aws_calls() as aws, counting_redis_commands() as poller_redis:
+            with (
+                counting_aws_calls() as aws,
+                counting_redis_commands() as poller_redis,
+                counting_sent_tasks() as poller_sent,
+            ):
                 polled: list[float] = []
 
                 def poll() -> None:
@@ -248,16 +279,20 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
         tasks.update(tasks_run(worker.log))
     worker_side["tasks"] = dict(tasks)
     poller_side = side(aws.take(), {}, events)
+    poller_side["tasks_sent"] = dict(poller_sent)
     poller_side["redis_commands"] = poller_redis.commands
     poller_side["redis_commands_per_event"] = per(poller_redis.commands, events, 2)
     worker_cpu_ms = per(sum(cpu.values()) * 1000, events, 2)
     busy = {name: cpu[name] - idle[name] * cpu_seconds for name in cpu}
     busy_ms = per(sum(busy.values()) * 1000, events, 2)
-    # The floor of this run's mix: the workers' own Redis commands (all, less the poller's).
+    # The floor of this run's mix: the workers' own Redis commands (all, less the poller's)
+    # and the tasks they sent (every task run, less those the poller sent).
+    ran = sum(tasks.values())
     mix = operation_counts(
         worker_side["aws_by_operation"],
         redis_per_event=(sum(commands.values()) - poller_redis.commands) / events,
-        tasks_per_event=sum(tasks.values()) / events,
+        tasks_per_event=ran / events,
+        sent_per_event=max(ran - sum(poller_sent.values()), 0) / events,
         events=events,
         genesys_per_event=genesys.requests / events,
     )
@@ -265,7 +300,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
     floor_after = in_process(stack, floor_table, floor_calls // 2, rounds=FLOOR_ROUNDS // 2)
     costs = pooled(floor_before, floor_after)
     costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
-    floor = compose(costs, mix)
+    floor = compose(costs, without_broker(mix, costs))
     floor_ms = floor["floor_cpu_ms_per_event"]
     low, high = floor["floor_cpu_ms_per_event_spread"]
     return {

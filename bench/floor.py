@@ -14,6 +14,8 @@ on its own, on the same stack as the other benchmarks:
 - a POST of the event to the target: `dlq.targets.http.post_event` on the product's
   pooled Session, to the benchmark sink;
 - one Redis command: a redis-py GET round trip;
+- one task sent: Celery's `send_task` of the no-op task, the sender's CPU (the workers send
+  the tracking and verification tasks);
 - one Celery task: Celery's builtin `celery.accumulate` (no project code) run by a real
   worker (`--pool`, threads:16 by default). Its CPU is the worker's process tree's, from
   /proc, while it drains the tasks, less what the same worker used idle, at the rate
@@ -22,15 +24,18 @@ on its own, on the same stack as the other benchmarks:
   tasks, runs those, sits idle (the idle measurement), and is then told to consume the
   replay queue too (one remote-control command), so it meets a full queue.
 
-The first four run in this process, single-threaded, CPU from `time.process_time`, after a
-few uncounted warm-up calls: N calls of each in 8 rounds, the four in turn within a round,
+The first five run in this process, single-threaded, CPU from `time.process_time`, after a
+few uncounted warm-up calls: N calls of each in 8 rounds, the five in turn within a round,
 and each operation's cost is its median round (the spread of the rounds is kept, and
 gives the floor's). The floor per event is each cost times how
 often the standard workload needs it, from `bench/results/cost.json` when `bench.cost`
 has run (else the defaults: one claim and finish, a quarter of a query, one POST, 11
-Redis commands, 1.25 tasks). The task's own BRPOP is in both its figure and the Redis
-count, about 0.1 ms counted twice. It is a lower bound: a worker pays at least this, and
-more per call when its 16 threads contend for the GIL.
+Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the BRPOP that takes a
+task, kombu's bookkeeping of it until its ack, the LPUSH that sends one) are in the task's
+and the send's figures: the Redis count priced is the rest, the commands a run made less
+those, counted on the redis-server while the floor's tasks ran and were sent
+(`broker_commands`). It is a lower bound: a worker pays at least this, and more per call
+when its 16 threads contend for the GIL.
 
     .venv/bin/python -m bench.floor            # 400 calls of each, 500 tasks
     .venv/bin/python -m bench.floor --quick    # 30 calls of each, 100 tasks
@@ -58,9 +63,11 @@ from bench.common import (
     BenchStack,
     WorkloadSpec,
     bench_stack,
+    calls_between,
     count_in_log,
     lambda_record,
     machine,
+    redis_calls,
     stop_child,
     write_results,
 )
@@ -84,17 +91,35 @@ GOAL_MS = 5.0
 TASK = "celery.accumulate"
 #: The worker's first queue: the warm-up tasks, then nothing (its idle measurement).
 WARM_QUEUE = "bench-floor-warm"
+#: The tasks the replay workers send themselves (the poller or the Lambda sends the rest).
+WORKER_SENT = frozenset({"dlq.track", "dlq.verify"})
 #: Celery's line for a task that ran (`celery.app.trace`, INFO).
 SUCCEEDED = "] succeeded in "
 #: Counts per event when no cost.json says what the standard workload needed.
-DEFAULT_PER_EVENT = {"claim_finish": 1.0, "query": 0.25, "post": 1.0, "redis": 11.0, "task": 1.25}
+#: (Redis: every command the run counted, the broker's included; see `own_redis_commands`.)
+DEFAULT_PER_EVENT = {
+    "claim_finish": 1.0,
+    "query": 0.25,
+    "post": 1.0,
+    "redis": 11.0,
+    "task": 1.25,
+    "sent": 0.25,
+}
 LABELS = {
     "claim_finish": "ledger claim + finish (2 UpdateItem, boto3)",
     "query": "ledger query of a conversation (Query, boto3)",
     "post": "POST to the target, or a Genesys call (requests)",
-    "redis": "one Redis command (redis-py GET)",
+    "redis": "one Redis command (redis-py GET), not the broker's",
     "task": "one Celery task (celery.accumulate, worker CPU)",
+    "sent": "one task sent (Celery send_task, the sender's CPU)",
 }
+#: Where the floor's sent tasks go (emptied after): no worker consumes it.
+SENT_QUEUE = "bench-floor-sent"
+#: Tasks sent, apart from the timed ones, to count the broker's commands for one.
+SENT_COUNTED = 20
+#: Commands redis-server counts that are the benchmark's own, never a worker's: its
+#: polls of a queue's length, and the INFO that reads the counts.
+BENCH_COMMANDS = frozenset({"llen", "info"})
 
 
 def timed(
@@ -123,15 +148,23 @@ def timed(
 
 
 def pooled(*measurements: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The rounds of several `timed` measurements of the same operations, as one."""
+    """The rounds of several `timed` measurements of the same operations, as one (a
+    count of the broker's commands, the mean of theirs)."""
     merged: dict[str, dict[str, Any]] = {}
+    broker: dict[str, list[float]] = {}
     for measurement in measurements:
         for name, figures in measurement.items():
             into = merged.setdefault(name, _no_rounds())
             into["cpu_ms_rounds"] += figures["cpu_ms_rounds"]
             into["wall_ms_rounds"] += figures["wall_ms_rounds"]
             into["calls"] += figures["calls"]
-    return {name: summary(figures) for name, figures in merged.items()}
+            if "broker_commands" in figures:
+                broker.setdefault(name, []).append(figures["broker_commands"])
+    return {
+        name: summary(figures)
+        | ({"broker_commands": round(statistics.mean(broker[name]), 3)} if name in broker else {})
+        for name, figures in merged.items()
+    }
 
 
 def _no_rounds() -> dict[str, Any]:
@@ -210,18 +243,71 @@ def in_process(
     def command(i: int) -> None:
         client.get("bench:floor")
 
+    app = celery_app()
+
+    def sent(i: int) -> None:
+        app.send_task(TASK, args=[1], queue=SENT_QUEUE)
+
     # Claims first: the queries then read conversations of finished items, as tracking does.
-    operations = {"claim_finish": claim_finish, "query": query, "post": post, "redis": command}
-    return timed(operations, n, rounds=rounds)
+    operations = {
+        "claim_finish": claim_finish,
+        "query": query,
+        "post": post,
+        "redis": command,
+        "sent": sent,
+    }
+    try:
+        costs = timed(operations, n, rounds=rounds)
+        before = redis_calls(client)
+        for _ in range(SENT_COUNTED):
+            sent(0)
+        costs["sent"]["broker_commands"] = broker_commands(
+            calls_between(before, redis_calls(client)), SENT_COUNTED
+        )
+    finally:
+        client.delete(SENT_QUEUE)
+    return costs
+
+
+def celery_app() -> Any:
+    """The project's Celery app. Imported here, not at the top: it reads its broker URL
+    from the stack's environment."""
+    from tasks.application import app
+
+    return app
+
+
+def broker_commands(commands: Mapping[str, int], per: float, *, idle: float = 0.0) -> float:
+    """Redis commands per task (run or sent) in a count of a Celery broker's commands,
+    less the benchmark's own and `idle` (what the worker sent meanwhile at rest)."""
+    counted = sum(n for name, n in commands.items() if name not in BENCH_COMMANDS)
+    return round(max(counted - idle, 0.0) / per, 3)
+
+
+def without_broker(
+    counts: Mapping[str, float], costs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, float]:
+    """`counts` with Redis the project's own commands (`own_redis_commands`)."""
+    return {**counts, "redis": own_redis_commands(counts["redis"], counts, costs)}
+
+
+def own_redis_commands(
+    commands_per_event: float, counts: Mapping[str, float], costs: Mapping[str, Mapping[str, Any]]
+) -> float:
+    """The Redis commands per event that are not the broker's taking, acknowledging and
+    sending tasks: those are in the task's and the send's figures already."""
+    broker = sum(
+        counts.get(name, 0.0) * float(costs[name].get("broker_commands", 0.0))
+        for name in ("task", "sent")
+    )
+    return round(max(commands_per_event - broker, 0.0), 3)
 
 
 def celery_tasks(
     stack: BenchStack, table: str, n: int, pool: Pool, *, idle_seconds: float
 ) -> dict[str, Any]:
     """Worker CPU per task of Celery's builtin no-op task, less the same worker idle."""
-    # Here, not at the top: the app reads its broker URL from the stack's environment.
-    from tasks.application import app
-
+    app = celery_app()
     for _ in range(WARM_UP):
         app.send_task(TASK, args=[1], queue=WARM_QUEUE)
     for _ in range(n):
@@ -236,9 +322,16 @@ def celery_tasks(
         _wait_succeeded(stack, worker, WARM_UP, queue=WARM_QUEUE, timeout=60.0)
         time.sleep(0.5)  # what follows a task (acknowledging, the next poll) is done
         idle_from, idle_cpu = time.perf_counter(), tree_cpu_seconds(worker.pid)
+        idle_commands = redis_calls(stack.redis)
         time.sleep(idle_seconds)
         started, cpu = time.perf_counter(), tree_cpu_seconds(worker.pid)
+        commands = redis_calls(stack.redis)
         idle_rate = (cpu - idle_cpu) / (started - idle_from)
+        idle_command_rate = sum(
+            n
+            for name, n in calls_between(idle_commands, commands).items()
+            if name not in BENCH_COMMANDS
+        ) / (started - idle_from)
         answer = app.control.add_consumer(
             REPLAY_QUEUE,
             destination=[f"{name}@{socket.gethostname()}"],
@@ -250,6 +343,7 @@ def celery_tasks(
         _wait_succeeded(stack, worker, WARM_UP + n, queue=REPLAY_QUEUE, timeout=300.0)
         drained = time.perf_counter() - started
         busy = tree_cpu_seconds(worker.pid) - cpu
+        ran = calls_between(commands, redis_calls(stack.redis))
     finally:
         stop_child(worker.process)
     task_cpu = busy - idle_rate * drained
@@ -268,6 +362,8 @@ def celery_tasks(
         "worker_cpu_seconds": round(busy, 3),
         "idle_cpu_ms_per_second": round(idle_rate * 1000, 2),
         "measured_seconds": round(drained, 3),
+        # The add_consumer command's own few are in it (a task's are about nine).
+        "broker_commands": broker_commands(ran, n, idle=idle_command_rate * drained),
     }
 
 
@@ -305,12 +401,15 @@ def per_event(cost: Path) -> dict[str, Any]:
         }
     figures = json.loads(cost.read_text())
     worker, events = figures["worker"], figures["events"]
+    tasks = worker.get("tasks")
     counts = operation_counts(
         worker["aws_by_operation"],
         redis_per_event=float(worker["redis_commands_per_event"]),
-        tasks_per_event=sum(worker["tasks"].values()) / events
-        if "tasks" in worker
-        else DEFAULT_PER_EVENT["task"],
+        tasks_per_event=sum(tasks.values()) / events if tasks else DEFAULT_PER_EVENT["task"],
+        # Pre-filled, the workers send the tracking and verification tasks, no other.
+        sent_per_event=sum(n for name, n in tasks.items() if name in WORKER_SENT) / events
+        if tasks
+        else DEFAULT_PER_EVENT["sent"],
         events=events,
     )
     measured = (figures.get("machine") or {}).get("measured_at", "at an unknown time")
@@ -327,18 +426,22 @@ def operation_counts(
     *,
     redis_per_event: float,
     tasks_per_event: float,
+    sent_per_event: float,
     events: int,
     genesys_per_event: float = 0.0,
 ) -> dict[str, float]:
     """How often an event needed each operation, from a run's counts (every event of the
     standard workload is redelivered once: one POST; `genesys_per_event`: the Genesys
-    calls, each an HTTP request through requests as the POST is, priced as one)."""
+    calls, each an HTTP request through requests as the POST is, priced as one). Redis
+    is every command counted, the broker's included (`own_redis_commands` takes those out
+    once their count per task is measured)."""
     counts = {
         "claim_finish": aws_by_operation.get("dynamodb.UpdateItem", 0) / 2 / events,
         "query": aws_by_operation.get("dynamodb.Query", 0) / events,
         "post": 1.0 + genesys_per_event,
         "redis": redis_per_event,
         "task": tasks_per_event,
+        "sent": sent_per_event,
     }
     return {name: round(count, 3) for name, count in counts.items()}
 
@@ -385,7 +488,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         backend = stack.backend.describe()
     counts = per_event(args.cost)
-    composed = compose(costs, counts["counts"])
+    composed = compose(costs, without_broker(counts["counts"], costs))
     measured = counts["measured_worker_cpu_ms_per_event"]
     floor = composed["floor_cpu_ms_per_event"]
     return {

@@ -520,6 +520,15 @@ def deployed_section(path: Path, figures: Figures) -> str:
     rows += [
         ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
     ]
+    operations = figures["floor"]["operations"]
+    if "sent" in operations:  # results from 2026-12-07 20:00 UTC on
+        sent, redis_own = operations["sent"], operations["redis"]
+        rows += [
+            ("... of it, tasks the workers sent (each a send_task), per event",
+             f"{sent['per_event']:g} at {sent['cpu_ms']:g} ms", "", ""),
+            ("... and Redis commands priced, the broker's for the tasks run and sent left "
+             "out (in their prices), per event", redis_own["per_event"], "", ""),
+        ]  # fmt: skip
     if "worker_over_floor_spread" in figures:  # results from 2026-12-07 15:00 UTC on
         low, high = figures["floor"]["floor_cpu_ms_per_event_spread"]
         over_high, over_low = figures["worker_over_floor_spread"]
