@@ -24,7 +24,12 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   `worker_over_floor_with_idle`.
   The floor's calls are made half before the run and half after, in rounds, each
   operation's cost the median round; `worker_over_floor_spread` is the ratio over the
-  floor of the highest rounds and of the lowest.
+  floor of the highest rounds and of the lowest;
+- the machine's speed (`bench.speed`: a fixed piece of Python timed every half second in
+  a child process) while the floor's rounds ran and during the run: a CPU second that buys
+  less work in the run than in the rounds shows as `slowdown_in_run` above 1, and
+  `worker_over_floor_at_floor_speed` is the ratio with that taken out (a diagnosis of the
+  figure's spread; the goal is judged on `worker_over_floor`).
 
     .venv/bin/python -m bench.deployed            # 1,010 events, 250 conversations
     .venv/bin/python -m bench.deployed --quick    # 21 events
@@ -83,6 +88,7 @@ from bench.floor import (
     pooled,
     without_broker,
 )
+from bench.speed import SpeedProbe
 from bench.worker import Pool, start_worker, wait_ready
 from devstack.sim_admin import PATCH_ATTRIBUTES
 
@@ -215,12 +221,48 @@ class RedisMonitor:
 
 def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_tasks: int,
             timeout: float = 900.0, monitor: bool = False) -> dict[str, Any]:  # fmt: skip
-    """The DLQ filled, the workers started, then the poller drains while they run."""
+    """The DLQ filled, the workers started, then the poller drains while they run; the
+    machine's speed probed throughout (`bench.speed`)."""
+    with SpeedProbe() as probe:
+        figures = _measure(stack, spec, floor_calls=floor_calls, floor_tasks=floor_tasks,
+                           timeout=timeout, monitor=monitor)  # fmt: skip
+    speed = machine_speed(probe, figures.pop("windows"))
+    figures["machine_speed"] = speed
+    if figures["worker_over_floor"] and speed["slowdown_in_run"]:
+        figures["worker_over_floor_at_floor_speed"] = round(
+            figures["worker_over_floor"] / speed["slowdown_in_run"], 3
+        )
+    return figures
+
+
+def machine_speed(
+    probe: SpeedProbe, windows: Mapping[str, list[tuple[float, float]]]
+) -> dict[str, Any]:
+    """The probe's work in the floor's rounds and in the run: how much slower a CPU
+    second ran during the run than while the floor was timed (`bench.speed`)."""
+    floor_ms, run_ms = probe.median(*windows["floor"]), probe.median(*windows["run"])
+    return {
+        "probe_cpu_ms_in_floor": floor_ms,
+        "probe_cpu_ms_in_run": run_ms,
+        "slowdown_in_run": round(run_ms / floor_ms, 3) if floor_ms and run_ms else None,
+        "samples": {
+            name: sum(1 for at, _ in probe.samples if any(lo <= at <= hi for lo, hi in spans))
+            for name, spans in windows.items()
+        },
+    }
+
+
+def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_tasks: int,
+             timeout: float, monitor: bool) -> dict[str, Any]:  # fmt: skip
     # The floor's calls, half before the run and half after (`bench.floor`'s rounds, pooled):
     # a spell of the machine on either side weighs on half of its rounds, not on the floor.
+    # `windows`: when the floor's rounds and the run were, for the speed probe.
+    windows: dict[str, list[tuple[float, float]]] = {"floor": [], "run": []}
+    since = time.time()
     floor_before = in_process(
         stack, stack.fresh_round("floor-before"), floor_calls // 2, rounds=FLOOR_ROUNDS // 2
     )
+    windows["floor"].append((since, time.time()))
     table = stack.fresh_round("deployed")
     workload = spec.generate()  # shuffled, as a DLQ hands events back
     stack.fill_dlq(workload)
@@ -239,7 +281,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
             idle = idle_rates(workers)
             proxies.take()
             stack.dev.admin.reset()
-            cpu_from = time.perf_counter()
+            cpu_from, run_from = time.perf_counter(), time.time()
             cpu_before = {name: tree_cpu_seconds(w.pid) for name, w in workers.items()}
             before = redis_calls(stack.redis)
             load_before = os.getloadavg()
@@ -262,6 +304,7 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
                 )
                 polling.join(timeout)
             settled = wait_tracking_settled(stack, spec, started, timeout)
+            windows["run"].append((run_from, time.time()))
             load_after = os.getloadavg()
             cpu = {name: tree_cpu_seconds(w.pid) - cpu_before[name] for name, w in workers.items()}
             cpu_seconds = time.perf_counter() - cpu_from
@@ -297,13 +340,16 @@ def measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_ta
         genesys_per_event=genesys.requests / events,
     )
     floor_table = stack.fresh_round("floor")
+    since = time.time()
     floor_after = in_process(stack, floor_table, floor_calls // 2, rounds=FLOOR_ROUNDS // 2)
+    windows["floor"].append((since, time.time()))
     costs = pooled(floor_before, floor_after)
     costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
     floor = compose(costs, without_broker(mix, costs))
     floor_ms = floor["floor_cpu_ms_per_event"]
     low, high = floor["floor_cpu_ms_per_event_spread"]
     return {
+        "windows": windows,
         "mode": "deployed: the poller drains a shuffled DLQ while the README's workers run",
         "events": events,
         "conversations": spec.conversations,
@@ -372,6 +418,15 @@ def print_deployed(figures: Mapping[str, Any]) -> None:
         f"{figures['worker_over_floor_spread']}); poller "
         f"{figures['poller']['redis_commands_per_event']:.2f} Redis commands/event; "
         f"Genesys {figures['genesys_by_endpoint']}",
+        flush=True,
+    )
+    speed = figures["machine_speed"]
+    print(
+        f"  machine speed (bench.speed's work, CPU ms): {speed['probe_cpu_ms_in_floor']} while "
+        f"the floor was timed, {speed['probe_cpu_ms_in_run']} in the run (slower "
+        f"{speed['slowdown_in_run']}x; samples {speed['samples']}); worker over the floor at "
+        f"the floor's speed {figures.get('worker_over_floor_at_floor_speed')} (a diagnosis: "
+        "the goal is judged on worker_over_floor)",
         flush=True,
     )
 

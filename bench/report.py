@@ -538,6 +538,17 @@ def deployed_section(path: Path, figures: Figures) -> str:
             ("worker CPU beyond idle over those (lowest, highest)",
              f"{over_low:g} to {over_high:g}", "", ""),
         ]  # fmt: skip
+    if "machine_speed" in figures:  # results from 2026-12-07 20:00 UTC on
+        speed = figures["machine_speed"]
+        rows += [
+            ("the machine's speed: a fixed piece of Python (`bench.speed`), CPU ms, while the "
+             "floor was timed / in the run",
+             f"{speed['probe_cpu_ms_in_floor']:g} / {speed['probe_cpu_ms_in_run']:g} "
+             f"({speed['slowdown_in_run']:g}x)", "", ""),
+            ("worker CPU beyond idle over the floor, at the floor's speed (a diagnosis; the "
+             "goal is judged on the row above)",
+             figures.get("worker_over_floor_at_floor_speed", "not measured"), "", ""),
+        ]  # fmt: skip
     rows += [
         ("poller: Redis commands per event", figures["poller"]["redis_commands_per_event"], "", ""),
         ("the poller took / all final / tracking settled, s",
