@@ -336,8 +336,8 @@ def floor_section(path: Path, figures: Figures) -> str:
     if measured := figures.get("measured_worker_cpu_ms_per_event"):
         closing += (
             f" The worker measured {measured:g} ms per event in `bench.cost`: the floor is "
-            f"{floor / measured:.0%} of it; the rest is the project's own code, the calls "
-            "it makes beyond these, and its threads contending for the GIL."
+            f"{floor / measured:.0%} of it; the rest is the project's own code and the calls "
+            "it makes beyond these."
         )
     return "\n\n".join(
         [
@@ -349,8 +349,7 @@ def floor_section(path: Path, figures: Figures) -> str:
             "the sink, redis-py. The task is Celery's builtin no-op task, "
             f"{figures['tasks']:,} of them run by a real worker: its CPU less the same "
             "worker's idle CPU, its wall time the pool's pace. Counts per event from "
-            f"{figures['per_event_source']}. A lower bound: a worker's threads contending "
-            "for the GIL pay more per call.",
+            f"{figures['per_event_source']}. A lower bound.",
             table(
                 ("component", "CPU ms per op", "wall ms per op", "per event", "CPU ms per event"),
                 rows,
