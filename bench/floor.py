@@ -97,7 +97,7 @@ WORKER_SENT = frozenset({"dlq.track", "dlq.verify"})
 #: Celery's line for a task that ran (`celery.app.trace`, INFO).
 SUCCEEDED = "] succeeded in "
 #: Counts per event when no cost.json says what the standard workload needed.
-#: (Redis: every command the run counted, the broker's included; see `own_redis_commands`.)
+#: (Redis: every command the run counted, the broker's included; see `without_broker`.)
 DEFAULT_PER_EVENT = {
     "claim_finish": 1.0,
     "query": 0.25,
@@ -279,8 +279,9 @@ def celery_app() -> Any:
 
 
 def broker_commands(commands: Mapping[str, int], per: float, *, idle: float = 0.0) -> float:
-    """Redis commands per task (run or sent) in a count of a Celery broker's commands,
-    less the benchmark's own and `idle` (what the worker sent meanwhile at rest)."""
+    """Redis commands per task (run or sent), or per second, in a count of a Celery
+    broker's commands, less the benchmark's own and `idle` (what the worker sent
+    meanwhile at rest)."""
     counted = sum(n for name, n in commands.items() if name not in BENCH_COMMANDS)
     return round(max(counted - idle, 0.0) / per, 3)
 
@@ -288,20 +289,13 @@ def broker_commands(commands: Mapping[str, int], per: float, *, idle: float = 0.
 def without_broker(
     counts: Mapping[str, float], costs: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, float]:
-    """`counts` with Redis the project's own commands (`own_redis_commands`)."""
-    return {**counts, "redis": own_redis_commands(counts["redis"], counts, costs)}
-
-
-def own_redis_commands(
-    commands_per_event: float, counts: Mapping[str, float], costs: Mapping[str, Mapping[str, Any]]
-) -> float:
-    """The Redis commands per event that are not the broker's taking, acknowledging and
-    sending tasks: those are in the task's and the send's figures already."""
+    """`counts` with Redis the project's own commands: less the broker's taking and
+    sending tasks, which the task's and the send's figures hold already."""
     broker = sum(
         counts.get(name, 0.0) * float(costs[name].get("broker_commands", 0.0))
         for name in ("task", "sent")
     )
-    return round(max(commands_per_event - broker, 0.0), 3)
+    return {**counts, "redis": round(max(counts["redis"] - broker, 0.0), 3)}
 
 
 def celery_tasks(
@@ -328,11 +322,10 @@ def celery_tasks(
         started, cpu = time.perf_counter(), tree_cpu_seconds(worker.pid)
         commands = redis_calls(stack.redis)
         idle_rate = (cpu - idle_cpu) / (started - idle_from)
-        idle_command_rate = sum(
-            n
-            for name, n in calls_between(idle_commands, commands).items()
-            if name not in BENCH_COMMANDS
-        ) / (started - idle_from)
+        # The broker's commands per second of the idle worker (its polls of the queue).
+        idle_command_rate = broker_commands(
+            calls_between(idle_commands, commands), started - idle_from
+        )
         answer = app.control.add_consumer(
             REPLAY_QUEUE,
             destination=[f"{name}@{socket.gethostname()}"],
@@ -434,7 +427,7 @@ def operation_counts(
     """How often an event needed each operation, from a run's counts (every event of the
     standard workload is redelivered once: one POST; `genesys_per_event`: the Genesys
     calls, each an HTTP request through requests as the POST is, priced as one). Redis
-    is every command counted, the broker's included (`own_redis_commands` takes those out
+    is every command counted, the broker's included (`without_broker` takes those out
     once their count per task is measured)."""
     counts = {
         "claim_finish": aws_by_operation.get("dynamodb.UpdateItem", 0) / 2 / events,

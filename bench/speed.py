@@ -85,11 +85,15 @@ class SpeedProbe:
         if self._reader is not None:
             self._reader.join(timeout=10)
 
-    def median(self, *windows: tuple[float, float]) -> float | None:
-        """The work's median CPU ms over the samples taken in any of `windows` (epoch
-        seconds, from and until); None when none was."""
+    def taken(self, *windows: tuple[float, float]) -> list[float]:
+        """The work's CPU ms of the samples taken in any of `windows` (epoch seconds,
+        from and until)."""
         with self._lock:
-            inside = [ms for at, ms in self.samples if any(lo <= at <= hi for lo, hi in windows)]
+            return [ms for at, ms in self.samples if any(lo <= at <= hi for lo, hi in windows)]
+
+    def median(self, *windows: tuple[float, float]) -> float | None:
+        """The median of `taken(*windows)`; None when no sample was."""
+        inside = self.taken(*windows)
         return round(statistics.median(inside), 3) if inside else None
 
 
