@@ -24,7 +24,10 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   `worker_over_floor_with_idle`.
   The floor's calls are made half before the run and half after, in rounds, each
   operation's cost the median round; `worker_over_floor_spread` is the ratio over the
-  floor of the highest rounds and of the lowest;
+  floor of the highest rounds and of the lowest. They are made in 16 threads at once, as
+  the redelivery worker's pool makes them (the tracking worker's quarter of a POST an
+  event is priced so too), and alone: `worker_over_one_thread_floor` is the ratio over
+  the floor of every call made alone, which no thread pool reaches (`bench.floor`);
 - the machine's speed (`bench.speed`: a fixed piece of Python timed every half second in
   a child process) while the floor's rounds ran and during the run: a CPU second that buys
   less work in the run than in the rounds shows as `slowdown_in_run` above 1, and
@@ -86,6 +89,7 @@ from bench.floor import (
     in_process,
     operation_counts,
     pooled,
+    threads_of,
     without_broker,
 )
 from bench.speed import SpeedProbe
@@ -256,8 +260,14 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     # `windows`: when the floor's rounds and the run were, for the speed probe.
     windows: dict[str, list[tuple[float, float]]] = {"floor": [], "run": []}
     since = time.time()
+    # The floor's calls are made alone and in as many threads as the replay worker's pool.
+    threads = threads_of(WORKERS[0][2])
     floor_before = in_process(
-        stack, stack.fresh_round("floor-before"), floor_calls // 2, rounds=FLOOR_ROUNDS // 2
+        stack,
+        stack.fresh_round("floor-before"),
+        floor_calls // 2,
+        rounds=FLOOR_ROUNDS // 2,
+        threads=threads,
     )
     windows["floor"].append((since, time.time()))
     table = stack.fresh_round("deployed")
@@ -338,12 +348,15 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     )
     floor_table = stack.fresh_round("floor")
     since = time.time()
-    floor_after = in_process(stack, floor_table, floor_calls // 2, rounds=FLOOR_ROUNDS // 2)
+    floor_after = in_process(
+        stack, floor_table, floor_calls // 2, rounds=FLOOR_ROUNDS // 2, threads=threads
+    )
     windows["floor"].append((since, time.time()))
     costs = pooled(floor_before, floor_after)
     costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
     floor = compose(costs, without_broker(mix, costs))
     floor_ms = floor["floor_cpu_ms_per_event"]
+    alone_ms = floor.get("floor_one_thread_cpu_ms_per_event")
     low, high = floor["floor_cpu_ms_per_event_spread"]
     return {
         "windows": windows,
@@ -379,6 +392,10 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
         if low
         else None,
         "worker_over_floor_with_idle": round(worker_cpu_ms / floor_ms, 3) if floor_ms else None,
+        # Over the libraries' calls each made alone, in one thread: no thread pool's worker
+        # reaches it (docs/performance.md), but it says what the pool's threads cost.
+        "floor_one_thread_cpu_ms_per_event": alone_ms,
+        "worker_over_one_thread_floor": round(busy_ms / alone_ms, 3) if alone_ms else None,
         "worker": {**worker_side, "dynamodb_error_answers": service_total(errors, "dynamodb")},
         "poller": poller_side,
         "goals": GOALS,
@@ -412,7 +429,9 @@ def print_deployed(figures: Mapping[str, Any]) -> None:
         f"idle {figures['worker_over_floor_with_idle']}), floor "
         f"{figures['floor_cpu_ms_per_event']:.2f} ms/event (its rounds' spread "
         f"{figures['floor']['floor_cpu_ms_per_event_spread']}, over it "
-        f"{figures['worker_over_floor_spread']}); poller "
+        f"{figures['worker_over_floor_spread']}; the floor in one thread "
+        f"{figures['floor_one_thread_cpu_ms_per_event']} ms/event, over it "
+        f"{figures['worker_over_one_thread_floor']}); poller "
         f"{figures['poller']['redis_commands_per_event']:.2f} Redis commands/event; "
         f"Genesys {figures['genesys_by_endpoint']}",
         flush=True,

@@ -1,6 +1,7 @@
 """The CPU floor of one replayed event: what the mandatory libraries alone cost, measured.
 
-Mode: each library operation alone, in this process (and Celery's no-op task in a worker).
+Mode: each library operation in this process, alone and in the worker pool's threads (and
+Celery's no-op task in a worker).
 
 Issue 14 asks for at most 5 ms of worker CPU per event. Whether that is reachable at all
 depends on what boto3, requests, redis-py and Celery cost per call on the machine, with
@@ -24,19 +25,25 @@ on its own, on the same stack as the other benchmarks:
   tasks, runs those, sits idle (the idle measurement), and is then told to consume the
   replay queue too (one remote-control command), so it meets a full queue.
 
-The first five run in this process, single-threaded, CPU from `time.process_time`, after a
-few uncounted warm-up calls: N calls of each in 8 rounds, the five in turn within a round,
-and each operation's cost is its median round (the spread of the rounds is kept, and
-gives the floor's). The floor per event is each cost times how
-often the standard workload needs it, from `bench/results/cost.json` when `bench.cost`
-has run (else the defaults: one claim and finish, a quarter of a query, one POST, 11
-Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the BRPOP that takes a
-task, kombu's bookkeeping of it until its ack, the LPUSH that sends one) are in the task's
-and the send's figures: the Redis count priced is the rest, the commands a run made less
-those, counted on the redis-server while the floor's tasks ran and were sent
-(`broker_commands`). It is a lower bound: a worker pays at least this. (Whether its
-threads share one GIL changes little: `bench.deployed` measured the same ratio over this
-floor with 2 threads as with 16, docs/performance.md.)
+The first five run in this process, after a few uncounted warm-up calls: N calls of each
+in 8 rounds, the five in turn within a round, and each operation's cost is its median
+round (the spread of the rounds is kept, and gives the floor's). Within a round each
+operation's calls are made twice: alone, in one thread, then spread over as many threads
+as the worker's thread pool has (16 by default; a prefork child makes its calls alone),
+all at once, as the pool makes them; a call's CPU is its thread's (`time.thread_time`).
+The floor is priced at the pool's threads; the same sum with every call made alone is
+`floor_one_thread_cpu_ms_per_event`, which a worker of 16 threads cannot reach: in 16
+threads a POST costs its caller 1.3-1.4x the CPU it costs alone, a Redis command 2.4-2.5x
+and a `send_task` 1.2-1.4x, the threads handing the GIL to each other around every socket
+call (about 20 context switches a POST in 16 threads, 1 alone), while a ledger claim and
+finish costs 0.84-0.87x (docs/performance.md). The floor per event is each cost
+times how often the standard workload needs it, from `bench/results/cost.json` when
+`bench.cost` has run (else the defaults: one claim and finish, a quarter of a query, one
+POST, 11 Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the BRPOP
+that takes a task, kombu's bookkeeping of it until its ack, the LPUSH that sends one) are
+in the task's and the send's figures: the Redis count priced is the rest, the commands a
+run made less those, counted on the redis-server while the floor's tasks ran and were
+sent (`broker_commands`). It is a lower bound: a worker of that pool pays at least this.
 
     .venv/bin/python -m bench.floor            # 400 calls of each, 500 tasks
     .venv/bin/python -m bench.floor --quick    # 30 calls of each, 100 tasks
@@ -45,6 +52,7 @@ floor with 2 threads as with 16, docs/performance.md.)
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import socket
@@ -52,7 +60,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,48 +134,92 @@ BENCH_COMMANDS = frozenset({"llen", "info"})
 
 
 def timed(
-    operations: Mapping[str, Callable[[int], object]], n: int, *, rounds: int = 1
+    operations: Mapping[str, Callable[[int], object]],
+    n: int,
+    *,
+    rounds: int = 1,
+    threads: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """CPU and wall ms per call of each `operation(i)`, after a few uncounted warm-up calls:
-    `rounds` rounds of n // rounds calls (i from WARM_UP on), the operations in turn within
-    each round, so that a slow spell of the machine falls on all of them rather than on
-    one. Each operation's figures are its rounds' medians (`summary`)."""
+    `rounds` rounds of n // rounds calls (i from WARM_UP on, each once), the operations
+    in turn within each round, so that a slow spell of the machine falls on all of them
+    rather than on one. Each operation's figures are its rounds' medians (`summary`).
+
+    `threads` above 1: each round makes each operation's calls twice, first in this thread
+    alone (the figures' `one_thread`), then spread over that many threads at once, as a
+    worker's thread pool makes them (the figures). A call's CPU is its thread's
+    (`time.thread_time`): in threads it includes what the threads' taking turns at the
+    GIL costs the caller."""
     for operation in operations.values():
         for i in range(WARM_UP):
             operation(i)
     per_round = max(n // rounds, 1)
-    measured = {name: _no_rounds() for name in operations}
-    for round_ in range(rounds):
-        first = WARM_UP + round_ * per_round
-        for name, operation in operations.items():
-            cpu, wall = time.process_time(), time.perf_counter()
-            for i in range(first, first + per_round):
-                operation(i)
-            figures = measured[name]
-            figures["cpu_ms_rounds"].append((time.process_time() - cpu) * 1000 / per_round)
-            figures["wall_ms_rounds"].append((time.perf_counter() - wall) * 1000 / per_round)
-            figures["calls"] += per_round
-    return {name: summary(figures) for name, figures in measured.items()}
+    series = (1, threads) if threads > 1 else (1,)
+    measured = {(name, t): _no_rounds() for name in operations for t in series}
+    indices = {name: itertools.count(WARM_UP) for name in operations}
+    with ThreadPoolExecutor(threads, thread_name_prefix="floor") as pool:
+        for _ in range(rounds):
+            for name, operation in operations.items():
+                for t in series:
+                    calls = [next(indices[name]) for _ in range(per_round)]
+                    wall = time.perf_counter()
+                    if t == 1:
+                        cpu = _thread_cpu(operation, calls)
+                    else:
+                        cpu = sum(pool.map(partial(_thread_cpu, operation), _dealt(calls, t)))
+                    figures = measured[name, t]
+                    figures["cpu_ms_rounds"].append(cpu * 1000 / per_round)
+                    figures["wall_ms_rounds"].append(
+                        (time.perf_counter() - wall) * 1000 / per_round
+                    )
+                    figures["calls"] += per_round
+    return {
+        name: summary(measured[name, threads])
+        | ({"threads": threads, "one_thread": summary(measured[name, 1])} if threads > 1 else {})
+        for name in operations
+    }
+
+
+def _thread_cpu(operation: Callable[[int], object], calls: Sequence[int]) -> float:
+    """The calling thread's CPU seconds for `operation(i)` of each i."""
+    started = time.thread_time()
+    for i in calls:
+        operation(i)
+    return time.thread_time() - started
+
+
+def _dealt(calls: Sequence[int], hands: int) -> list[Sequence[int]]:
+    """`calls` dealt round-robin into `hands` (fewer when there are fewer calls)."""
+    return [calls[k::hands] for k in range(min(hands, len(calls)))]
 
 
 def pooled(*measurements: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The rounds of several `timed` measurements of the same operations, as one (a
-    count of the broker's commands, the mean of theirs)."""
+    """The rounds of several `timed` measurements of the same operations, as one (their
+    `one_thread` rounds too; a count of the broker's commands, the mean of theirs)."""
     merged: dict[str, dict[str, Any]] = {}
+    alone: dict[str, dict[str, Any]] = {}
+    threads: dict[str, int] = {}
     broker: dict[str, list[float]] = {}
     for measurement in measurements:
         for name, figures in measurement.items():
-            into = merged.setdefault(name, _no_rounds())
-            into["cpu_ms_rounds"] += figures["cpu_ms_rounds"]
-            into["wall_ms_rounds"] += figures["wall_ms_rounds"]
-            into["calls"] += figures["calls"]
+            _add_rounds(merged.setdefault(name, _no_rounds()), figures)
+            if "one_thread" in figures:
+                _add_rounds(alone.setdefault(name, _no_rounds()), figures["one_thread"])
+                threads[name] = figures["threads"]
             if "broker_commands" in figures:
                 broker.setdefault(name, []).append(figures["broker_commands"])
     return {
         name: summary(figures)
+        | ({"threads": threads[name], "one_thread": summary(alone[name])} if name in alone else {})
         | ({"broker_commands": round(statistics.mean(broker[name]), 3)} if name in broker else {})
         for name, figures in merged.items()
     }
+
+
+def _add_rounds(into: dict[str, Any], figures: Mapping[str, Any]) -> None:
+    into["cpu_ms_rounds"] += figures["cpu_ms_rounds"]
+    into["wall_ms_rounds"] += figures["wall_ms_rounds"]
+    into["calls"] += figures["calls"]
 
 
 def _no_rounds() -> dict[str, Any]:
@@ -200,15 +254,15 @@ def received(ledger: Ledger, n: int) -> list[tuple[ParsedEvent, DlqMessage]]:
 
 
 def in_process(
-    stack: BenchStack, table: str, n: int, *, rounds: int = 1
+    stack: BenchStack, table: str, n: int, *, rounds: int = 1, threads: int = 1
 ) -> dict[str, dict[str, Any]]:
-    """The ledger, the POST and the Redis command, each timed alone in this process, in
-    `rounds` rounds of them all (`timed`)."""
+    """The ledger, the POST, the Redis command and the task sent, each timed in this
+    process, in `rounds` rounds of them all, alone and in `threads` threads (`timed`)."""
     config = stack.settings
     # As the worker builds it (tasks/runtime.py): no client-side parameter validation.
     dynamodb = aws_client("dynamodb", config, pool_size=64, validate=False)
     ledger = Ledger(dynamodb, table, ttl_days=config.ledger_ttl_days)
-    events = received(ledger, n + WARM_UP)
+    events = received(ledger, n * (2 if threads > 1 else 1) + WARM_UP)
     conversations = sorted(
         {parsed.conversation_id for parsed, _ in events if parsed.conversation_id}
     )
@@ -258,7 +312,7 @@ def in_process(
         "sent": sent,
     }
     try:
-        costs = timed(operations, n, rounds=rounds)
+        costs = timed(operations, n, rounds=rounds, threads=threads)
         before = redis_calls(client)
         for _ in range(SENT_COUNTED):
             sent(0)
@@ -268,6 +322,12 @@ def in_process(
     finally:
         client.delete(SENT_QUEUE)
     return costs
+
+
+def threads_of(pool: Pool) -> int:
+    """How many threads of one worker process make its calls at once: the thread pool's
+    size; a prefork child makes them alone."""
+    return pool.concurrency if pool.kind == "threads" else 1
 
 
 def celery_app() -> Any:
@@ -448,7 +508,9 @@ def _shown(path: Path) -> str:
 
 
 def compose(costs: Mapping[str, Mapping[str, Any]], counts: Mapping[str, float]) -> dict[str, Any]:
-    """Each operation's cost per event, and the floor: their sum."""
+    """Each operation's cost per event, and the floor: their sum. Measured in threads too
+    (`timed`), the floor is at that many threads, and `floor_one_thread_cpu_ms_per_event`
+    has every operation made alone (the task aside: a worker's pool runs it)."""
     operations = {
         name: {
             "label": LABELS[name],
@@ -466,17 +528,28 @@ def compose(costs: Mapping[str, Mapping[str, Any]], counts: Mapping[str, float])
             sum(float(cost.get(end, cost["cpu_ms"])) * counts[n] for n, cost in costs.items()), 3
         )
 
+    alone = round(
+        sum(float(cost.get("one_thread", cost)["cpu_ms"]) * counts[n] for n, cost in costs.items()),
+        3,
+    )
     return {
         "operations": operations,
         "floor_cpu_ms_per_event": floor,
         "floor_cpu_ms_per_event_spread": [bound("cpu_ms_low"), bound("cpu_ms_high")],
+        **(
+            {"floor_one_thread_cpu_ms_per_event": alone}
+            if any("one_thread" in cost for cost in costs.values())
+            else {}
+        ),
     }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     with bench_stack("floor", dynamodb=args.dynamodb) as stack:
         table = stack.fresh_round("floor")
-        costs = in_process(stack, table, args.calls, rounds=args.rounds)
+        costs = in_process(
+            stack, table, args.calls, rounds=args.rounds, threads=threads_of(args.pool[0])
+        )
         costs["task"] = celery_tasks(
             stack, table, args.tasks, args.pool[0], idle_seconds=1.0 if args.quick else 3.0
         )
@@ -496,7 +569,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "goal_cpu_ms_per_event": GOAL_MS,
         "measured_worker_cpu_ms_per_event": measured,
         "floor_of_measured": round(floor / measured, 3) if measured else None,
-        "measured_as": "each operation alone, single-threaded: a lower bound",
+        "measured_as": "each operation in this process, in as many threads as the pool's "
+        "(the floor) and alone (the one-thread floor), the task in the pool: lower bounds",
     }
 
 
@@ -514,6 +588,11 @@ def format_floor(figures: Mapping[str, Any]) -> str:
     lines += [
         f"  floor: what the libraries alone cost per event, with no project code (the ledger's "
         f"own marshalling aside): {floor:.2f} ms of CPU",
+        *(
+            [f"  the floor with each call made alone, in one thread: {alone:.2f} ms of CPU"]
+            if (alone := figures.get("floor_one_thread_cpu_ms_per_event"))
+            else []
+        ),
         f"  goal (issue 14): {goal:g} ms of worker CPU per event",
     ]
     if measured := figures["measured_worker_cpu_ms_per_event"]:
@@ -523,7 +602,7 @@ def format_floor(figures: Mapping[str, Any]) -> str:
         )
     lines += [
         f"  counts per event from {figures['per_event_source']}",
-        "  a lower bound: each operation measured alone, single-threaded",
+        "  lower bounds: the calls made in this process, in the pool's threads and alone",
     ]
     return "\n".join(lines)
 

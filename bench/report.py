@@ -344,7 +344,7 @@ def floor_section(path: Path, figures: Figures) -> str:
             "### The CPU floor of one event (`bench.floor`, issue 14)",
             stamp(path, figures),
             f"Each operation measured {figures['calls_per_operation']:,} times after a "
-            "warm-up, alone and single-threaded in one process: the project's `Ledger` on a "
+            f"warm-up, {_made(figures)} in one process: the project's `Ledger` on a "
             "boto3 client built as the worker builds it, the product's requests Session to "
             "the sink, redis-py. The task is Celery's builtin no-op task, "
             f"{figures['tasks']:,} of them run by a real worker: its CPU less the same "
@@ -356,6 +356,19 @@ def floor_section(path: Path, figures: Figures) -> str:
             ),
             closing,
         ]
+    )
+
+
+def _made(figures: Figures) -> str:
+    """How a floor's calls were made: in threads (results from 2026-12-07 22:00 UTC on)."""
+    threads = next(
+        (part["threads"] for part in figures["operations"].values() if "threads" in part), None
+    )
+    if threads is None:
+        return "alone and single-threaded"
+    return (
+        f"in {threads} threads at once (the floor) and alone (the one-thread floor, "
+        f"{figures['floor_one_thread_cpu_ms_per_event']:g} ms per event)"
     )
 
 
@@ -520,6 +533,22 @@ def deployed_section(path: Path, figures: Figures) -> str:
         ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
     ]
     operations = figures["floor"]["operations"]
+    if "floor_one_thread_cpu_ms_per_event" in figures:  # results from 2026-12-07 22:00 UTC on
+        threads = operations["post"]["threads"]
+        each = ", ".join(
+            f"{name} {part['cpu_ms'] / part['one_thread']['cpu_ms']:.2f}x"
+            for name, part in operations.items()
+            if "one_thread" in part
+        )
+        rows += [
+            (f"... its calls made in {threads} threads at once, as the redelivery worker's "
+             f"pool makes them; each call's CPU in {threads} threads over alone",
+             each, "", ""),
+            ("the floor with every call made alone, in one thread, ms per event",
+             figures["floor_one_thread_cpu_ms_per_event"], "", ""),
+            ("worker CPU beyond idle over that (no thread pool reaches it)",
+             figures["worker_over_one_thread_floor"], "", ""),
+        ]  # fmt: skip
     if "sent" in operations:  # results from 2026-12-07 20:00 UTC on
         sent, redis_own = operations["sent"], operations["redis"]
         rows += [

@@ -12,6 +12,8 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 
 import pytest
 from helpers import REPO
@@ -79,6 +81,22 @@ def test_each_component_is_its_median_round_and_the_floor_reports_the_rounds_spr
     assert low <= floor["floor_cpu_ms_per_event"] <= high
 
 
+def test_the_calls_are_timed_in_the_worker_pools_threads_and_alone(floor: dict) -> None:
+    parts = floor["operations"]
+    in_process = {name: part for name, part in parts.items() if name != "task"}
+
+    for part in in_process.values():
+        assert part["threads"] == 16  # bench.floor's default pool, threads:16
+        alone = part["one_thread"]
+        assert alone["rounds"] == len(alone["cpu_ms_rounds"]) == bench_floor.ROUNDS
+        assert alone["calls"] == part["calls"]
+    # The task is priced as the pool runs it, in both floors.
+    alone = sum(
+        part.get("one_thread", part)["cpu_ms"] * part["per_event"] for part in parts.values()
+    )
+    assert floor["floor_one_thread_cpu_ms_per_event"] == pytest.approx(alone, abs=0.005)
+
+
 def test_rounds_take_the_operations_in_turn_and_pool_into_one_measurement() -> None:
     calls: list[tuple[str, int]] = []
     operations = {name: lambda i, name=name: calls.append((name, i)) for name in ("a", "b")}
@@ -97,4 +115,42 @@ def test_rounds_take_the_operations_in_turn_and_pool_into_one_measurement() -> N
     assert both["a"]["calls"] == 10
     assert (
         both["a"]["cpu_ms_rounds"] == first["a"]["cpu_ms_rounds"] + both["a"]["cpu_ms_rounds"][2:]
+    )
+    assert "one_thread" not in both["a"]
+
+
+def test_in_threads_each_round_makes_every_call_once_alone_then_spread_over_the_threads() -> None:
+    made: list[tuple[str, int, str]] = []
+    lock = threading.Lock()
+
+    def operation(name: str) -> Callable[[int], None]:
+        def call(i: int) -> None:
+            with lock:
+                made.append((name, i, threading.current_thread().name))
+
+        return call
+
+    operations = {"a": operation("a"), "b": operation("b")}
+    measured = bench_floor.timed(operations, 12, rounds=2, threads=3)
+
+    start = bench_floor.WARM_UP
+    for name in operations:
+        indices = [i for each, i, _ in made if each == name][bench_floor.WARM_UP :]
+        assert sorted(indices) == list(range(start, start + 24))  # each i once
+        # Round one: six alone, then six in threads; round two the same.
+        alone = [t for each, i, t in made if each == name and i >= start][:6]
+        spread = {t for each, i, t in made if each == name and start + 6 <= i < start + 12}
+        assert alone == [threading.current_thread().name] * 6
+        assert 1 <= len(spread) <= 3 and threading.current_thread().name not in spread
+        figures = measured[name]
+        assert figures["threads"] == 3
+        assert figures["calls"] == figures["one_thread"]["calls"] == 12
+        assert figures["rounds"] == figures["one_thread"]["rounds"] == 2
+
+    again = bench_floor.timed(operations, 6, rounds=1, threads=3)
+    both = bench_floor.pooled(measured, again)
+    assert both["a"]["threads"] == 3
+    assert both["a"]["one_thread"]["rounds"] == 3
+    assert both["a"]["one_thread"]["cpu_ms_rounds"] == (
+        measured["a"]["one_thread"]["cpu_ms_rounds"] + again["a"]["one_thread"]["cpu_ms_rounds"]
     )

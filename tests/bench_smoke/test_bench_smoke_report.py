@@ -114,6 +114,30 @@ def test_deployed_and_growth_figures_stand_next_to_their_goals(results: Path) ->
             assert ("| met |" in row) is (value <= goal), (key, row)
 
 
+def test_a_floor_timed_in_threads_shows_each_calls_cost_over_alone_and_the_one_thread_floor(
+    results: Path,
+) -> None:
+    path = results / "deployed.json"
+    figures = json.loads(path.read_text())
+    operations = figures["floor"]["operations"]
+    for name in ("claim_finish", "post"):  # as bench.deployed writes them from 22:00 UTC on
+        operations[name] |= {
+            "threads": 16,
+            "one_thread": {"cpu_ms": operations[name]["cpu_ms"] / 2},
+        }
+    figures |= {"floor_one_thread_cpu_ms_per_event": 3.25, "worker_over_one_thread_floor": 1.625}
+    path.write_text(json.dumps(figures))
+
+    section = report.deployed_section(path, figures)
+
+    assert "its calls made in 16 threads at once" in section
+    assert "claim_finish 2.00x, post 2.00x |" in section
+    assert "| the floor with every call made alone, in one thread, ms per event | 3.25 |" in section
+    assert "| worker CPU beyond idle over that (no thread pool reaches it) | 1.625 |" in section
+    before = json.loads((FIXTURES / "bench" / "deployed.json").read_text())
+    assert "in one thread" not in report.deployed_section(path, before)
+
+
 def test_the_summary_renders_the_same_tables_in_a_checkout_without_results(
     results: Path, tmp_path: Path
 ) -> None:
