@@ -125,6 +125,34 @@ def redis_calls(client: redis.Redis) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class RedisTraffic:
+    """What a redis-server counted, read in one INFO: commands by name (commandstats, which
+    counts a script's own commands one by one) and requests read (`total_reads_processed`:
+    one a round trip, whether it carries a command, a pipeline or a script; a request
+    above 16 KiB takes more than one read)."""
+
+    commands: dict[str, int]
+    requests: int
+
+    def since(self, before: RedisTraffic) -> RedisTraffic:
+        """What was counted between `before` and this reading, neither INFO included."""
+        return RedisTraffic(
+            calls_between(before.commands, self.commands), self.requests - before.requests - 1
+        )
+
+
+def redis_traffic(client: redis.Redis) -> RedisTraffic:
+    """The redis-server's counts now (`RedisTraffic`)."""
+    info = client.info("stats", "commandstats")
+    commands = {
+        name.removeprefix("cmdstat_"): int(values["calls"])
+        for name, values in info.items()
+        if name.startswith("cmdstat_") and isinstance(values, dict)
+    }
+    return RedisTraffic(commands, int(info["total_reads_processed"]))
+
+
 def calls_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     """Commands by name between two `redis_calls` snapshots (less the INFO that took them)."""
     delta = {name: after[name] - before.get(name, 0) for name in after}

@@ -65,10 +65,9 @@ from bench.common import (
     BenchStack,
     WorkloadSpec,
     bench_stack,
-    calls_between,
     machine,
     per,
-    redis_calls,
+    redis_traffic,
     stop_child,
     wait_all_final,
     write_results,
@@ -84,6 +83,7 @@ from bench.cost import (
 )
 from bench.cpu import tree_cpu_seconds
 from bench.floor import (
+    BENCH_COMMANDS,
     celery_tasks,
     compose,
     in_process,
@@ -120,29 +120,34 @@ GOALS = {
 
 
 class RedisCommandCounter:
-    """Counts the Redis commands this process's threads other than the main one pack (the
-    poller's receivers and the producer's publishes; the benchmark's own looks run on
-    the main thread)."""
+    """Counts the Redis commands and round trips of this process's threads other than the
+    main one (the poller's receivers and the producer's publishes; the benchmark's own
+    looks run on the main thread)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.commands = 0
+        self.round_trips = 0
 
-    def count(self) -> None:
+    def count(self, *, commands: int = 1, round_trips: int = 0) -> None:
         if threading.current_thread() is not threading.main_thread():
             with self._lock:
-                self.commands += 1
+                self.commands += commands
+                self.round_trips += round_trips
 
 
 @contextmanager
 def counting_redis_commands() -> Iterator[RedisCommandCounter]:
     """Count every command a redis-py connection packs inside the block (pipelines too:
-    each command of one goes through its serializer's `pack`)."""
+    each command of one goes through its serializer's `pack`), and every request it
+    sends (a command, a pipeline or a script: one `send_packed_command` each)."""
     counter = RedisCommandCounter()
     serializers: list[type[Any]] = [redis.connection.PythonRespSerializer]
     if hasattr(redis.connection, "HiredisRespSerializer"):
         serializers.append(redis.connection.HiredisRespSerializer)
     originals = {cls: cls.pack for cls in serializers}
+    connection = redis.connection.AbstractConnection
+    send: Any = connection.send_packed_command
 
     def wrap(original: Any) -> Any:
         def pack(self: Any, *args: Any) -> Any:
@@ -151,13 +156,19 @@ def counting_redis_commands() -> Iterator[RedisCommandCounter]:
 
         return pack
 
+    def sending(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.count(commands=0, round_trips=1)
+        return send(self, *args, **kwargs)
+
     for cls, original in originals.items():
         cls.pack = wrap(original)
+    connection.send_packed_command = sending  # type: ignore[method-assign]
     try:
         yield counter
     finally:
         for cls, original in originals.items():
             cls.pack = original
+        connection.send_packed_command = send  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -290,7 +301,7 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
             stack.dev.admin.reset()
             cpu_from, run_from = time.perf_counter(), time.time()
             cpu_before = {name: tree_cpu_seconds(w.pid) for name, w in workers.items()}
-            before = redis_calls(stack.redis)
+            before = redis_traffic(stack.redis)
             load_before = os.getloadavg()
             monitored = RedisMonitor(stack.redis).start() if monitor else None
             started = time.perf_counter()
@@ -316,7 +327,8 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
             cpu = {name: tree_cpu_seconds(w.pid) - cpu_before[name] for name, w in workers.items()}
             cpu_seconds = time.perf_counter() - cpu_from
             requests, errors = proxies.take()
-            commands = calls_between(before, redis_calls(stack.redis))
+            traffic = redis_traffic(stack.redis).since(before)
+            commands = traffic.commands
             genesys = stack.dev.admin.stats()
             by_family = monitored.stop(spec.events) if monitored else None
         finally:
@@ -332,15 +344,23 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     poller_side["tasks_sent"] = dict(poller_sent)
     poller_side["redis_commands"] = poller_redis.commands
     poller_side["redis_commands_per_event"] = per(poller_redis.commands, events, 2)
+    poller_side["redis_round_trips"] = poller_redis.round_trips
+    # The workers' round trips: every request redis-server read, less the poller's and the
+    # benchmark's own (each of its commands one request).
+    own = sum(n for name, n in commands.items() if name in BENCH_COMMANDS)
+    worker_side["redis_round_trips"] = traffic.requests - poller_redis.round_trips - own
+    worker_side["redis_round_trips_per_event"] = per(worker_side["redis_round_trips"], events, 2)
     worker_cpu_ms = per(sum(cpu.values()) * 1000, events, 2)
     busy = {name: cpu[name] - idle[name] * cpu_seconds for name in cpu}
     busy_ms = per(sum(busy.values()) * 1000, events, 2)
-    # The floor of this run's mix: the workers' own Redis commands (all, less the poller's)
-    # and the tasks they sent (every task run, less those the poller sent).
+    # The floor of this run's mix: the workers' Redis round trips (a command, a pipeline or
+    # a script each: commandstats counts a script's commands one by one, and pricing each
+    # as a GET's round trip would price work the server does as the workers'), and the
+    # tasks they sent (every task run, less those the poller sent).
     ran = sum(tasks.values())
     mix = operation_counts(
         worker_side["aws_by_operation"],
-        redis_per_event=(sum(commands.values()) - poller_redis.commands) / events,
+        redis_per_event=worker_side["redis_round_trips"] / events,
         tasks_per_event=ran / events,
         sent_per_event=max(ran - sum(poller_sent.values()), 0) / events,
         events=events,
@@ -354,7 +374,7 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     windows["floor"].append((since, time.time()))
     costs = pooled(floor_before, floor_after)
     costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
-    floor = compose(costs, without_broker(mix, costs))
+    floor = compose(costs, without_broker(mix, costs, unit="broker_round_trips"))
     floor_ms = floor["floor_cpu_ms_per_event"]
     alone_ms = floor.get("floor_one_thread_cpu_ms_per_event")
     low, high = floor["floor_cpu_ms_per_event_spread"]

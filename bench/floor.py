@@ -43,7 +43,10 @@ POST, 11 Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the 
 that takes a task, kombu's bookkeeping of it until its ack, the LPUSH that sends one) are
 in the task's and the send's figures: the Redis count priced is the rest, the commands a
 run made less those, counted on the redis-server while the floor's tasks ran and were
-sent (`broker_commands`). It is a lower bound: a worker of that pool pays at least this.
+sent (`broker_commands`). `bench.cost` counts Redis in commands, each priced here as a
+round trip: more than the floor where a pipeline or a script carries several
+(`bench.deployed` counts the workers' round trips). It is a lower bound: a worker of that
+pool pays at least this.
 
     .venv/bin/python -m bench.floor            # 400 calls of each, 500 tasks
     .venv/bin/python -m bench.floor --quick    # 30 calls of each, 100 tasks
@@ -72,13 +75,13 @@ from bench import backends
 from bench.common import (
     RESULTS_DIR,
     BenchStack,
+    RedisTraffic,
     WorkloadSpec,
     bench_stack,
-    calls_between,
     count_in_log,
     lambda_record,
     machine,
-    redis_calls,
+    redis_traffic,
     stop_child,
     write_results,
 )
@@ -120,7 +123,7 @@ LABELS = {
     "claim_finish": "ledger claim + finish (2 UpdateItem, boto3)",
     "query": "ledger query of a conversation (Query, boto3)",
     "post": "POST to the target, or a Genesys call (requests)",
-    "redis": "one Redis command (redis-py GET), not the broker's",
+    "redis": "one Redis round trip (redis-py GET), not the broker's",
     "task": "one Celery task (celery.accumulate, worker CPU)",
     "sent": "one task sent (Celery send_task, the sender's CPU)",
 }
@@ -131,6 +134,8 @@ SENT_COUNTED = 20
 #: Commands redis-server counts that are the benchmark's own, never a worker's: its
 #: polls of a queue's length, and the INFO that reads the counts.
 BENCH_COMMANDS = frozenset({"llen", "info"})
+#: How the broker's share of a task is counted: in commands, and in round trips.
+BROKER_UNITS = ("broker_commands", "broker_round_trips")
 
 
 def timed(
@@ -199,19 +204,24 @@ def pooled(*measurements: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
     merged: dict[str, dict[str, Any]] = {}
     alone: dict[str, dict[str, Any]] = {}
     threads: dict[str, int] = {}
-    broker: dict[str, list[float]] = {}
+    broker: dict[tuple[str, str], list[float]] = {}
     for measurement in measurements:
         for name, figures in measurement.items():
             _add_rounds(merged.setdefault(name, _no_rounds()), figures)
             if "one_thread" in figures:
                 _add_rounds(alone.setdefault(name, _no_rounds()), figures["one_thread"])
                 threads[name] = figures["threads"]
-            if "broker_commands" in figures:
-                broker.setdefault(name, []).append(figures["broker_commands"])
+            for unit in BROKER_UNITS:
+                if unit in figures:
+                    broker.setdefault((name, unit), []).append(figures[unit])
     return {
         name: summary(figures)
         | ({"threads": threads[name], "one_thread": summary(alone[name])} if name in alone else {})
-        | ({"broker_commands": round(statistics.mean(broker[name]), 3)} if name in broker else {})
+        | {
+            unit: round(statistics.mean(broker[name, unit]), 3)
+            for unit in BROKER_UNITS
+            if (name, unit) in broker
+        }
         for name, figures in merged.items()
     }
 
@@ -313,12 +323,12 @@ def in_process(
     }
     try:
         costs = timed(operations, n, rounds=rounds, threads=threads)
-        before = redis_calls(client)
+        before = redis_traffic(client)
         for _ in range(SENT_COUNTED):
             sent(0)
-        costs["sent"]["broker_commands"] = broker_commands(
-            calls_between(before, redis_calls(client)), SENT_COUNTED
-        )
+        traffic = redis_traffic(client).since(before)
+        costs["sent"]["broker_commands"] = broker_commands(traffic.commands, SENT_COUNTED)
+        costs["sent"]["broker_round_trips"] = broker_round_trips(traffic, SENT_COUNTED)
     finally:
         client.delete(SENT_QUEUE)
     return costs
@@ -346,14 +356,24 @@ def broker_commands(commands: Mapping[str, int], per: float, *, idle: float = 0.
     return round(max(counted - idle, 0.0) / per, 3)
 
 
+def broker_round_trips(traffic: RedisTraffic, per: float, *, idle: float = 0.0) -> float:
+    """Round trips to Redis per task (run or sent), or per second: the requests the
+    redis-server read, less the benchmark's own (each of its commands one) and `idle`."""
+    own = sum(n for name, n in traffic.commands.items() if name in BENCH_COMMANDS)
+    return round(max(traffic.requests - own - idle, 0.0) / per, 3)
+
+
 def without_broker(
-    counts: Mapping[str, float], costs: Mapping[str, Mapping[str, Any]]
+    counts: Mapping[str, float],
+    costs: Mapping[str, Mapping[str, Any]],
+    *,
+    unit: str = "broker_commands",
 ) -> dict[str, float]:
-    """`counts` with Redis the project's own commands: less the broker's taking and
-    sending tasks, which the task's and the send's figures hold already."""
+    """`counts` with Redis the project's own: less the broker's taking and sending tasks,
+    which the task's and the send's figures hold already, in the count's `unit`
+    (`broker_commands`, or `broker_round_trips` when Redis is counted in round trips)."""
     broker = sum(
-        counts.get(name, 0.0) * float(costs[name].get("broker_commands", 0.0))
-        for name in ("task", "sent")
+        counts.get(name, 0.0) * float(costs[name].get(unit, 0.0)) for name in ("task", "sent")
     )
     return {**counts, "redis": round(max(counts["redis"] - broker, 0.0), 3)}
 
@@ -377,15 +397,15 @@ def celery_tasks(
         _wait_succeeded(stack, worker, WARM_UP, queue=WARM_QUEUE, timeout=60.0)
         time.sleep(0.5)  # what follows a task (acknowledging, the next poll) is done
         idle_from, idle_cpu = time.perf_counter(), tree_cpu_seconds(worker.pid)
-        idle_commands = redis_calls(stack.redis)
+        at_rest = redis_traffic(stack.redis)
         time.sleep(idle_seconds)
         started, cpu = time.perf_counter(), tree_cpu_seconds(worker.pid)
-        commands = redis_calls(stack.redis)
+        at_start = redis_traffic(stack.redis)
         idle_rate = (cpu - idle_cpu) / (started - idle_from)
-        # The broker's commands per second of the idle worker (its polls of the queue).
-        idle_command_rate = broker_commands(
-            calls_between(idle_commands, commands), started - idle_from
-        )
+        # The broker's commands and round trips per second of the idle worker (its polls).
+        idle = at_start.since(at_rest)
+        idle_command_rate = broker_commands(idle.commands, started - idle_from)
+        idle_trip_rate = broker_round_trips(idle, started - idle_from)
         answer = app.control.add_consumer(
             REPLAY_QUEUE,
             destination=[f"{name}@{socket.gethostname()}"],
@@ -397,7 +417,7 @@ def celery_tasks(
         _wait_succeeded(stack, worker, WARM_UP + n, queue=REPLAY_QUEUE, timeout=300.0)
         drained = time.perf_counter() - started
         busy = tree_cpu_seconds(worker.pid) - cpu
-        ran = calls_between(commands, redis_calls(stack.redis))
+        ran = redis_traffic(stack.redis).since(at_start)
     finally:
         stop_child(worker.process)
     task_cpu = busy - idle_rate * drained
@@ -417,7 +437,8 @@ def celery_tasks(
         "idle_cpu_ms_per_second": round(idle_rate * 1000, 2),
         "measured_seconds": round(drained, 3),
         # The add_consumer command's own few are in it (a task's are about nine).
-        "broker_commands": broker_commands(ran, n, idle=idle_command_rate * drained),
+        "broker_commands": broker_commands(ran.commands, n, idle=idle_command_rate * drained),
+        "broker_round_trips": broker_round_trips(ran, n, idle=idle_trip_rate * drained),
     }
 
 

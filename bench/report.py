@@ -360,7 +360,7 @@ def floor_section(path: Path, figures: Figures) -> str:
 
 
 def _made(figures: Figures) -> str:
-    """How a floor's calls were made: in threads (results from 2026-12-07 22:00 UTC on)."""
+    """How a floor's calls were made: in threads (results from 2026-12-07 21:00 UTC on)."""
     threads = next(
         (part["threads"] for part in figures["operations"].values() if "threads" in part), None
     )
@@ -533,7 +533,7 @@ def deployed_section(path: Path, figures: Figures) -> str:
         ("the floor of this run's mix, ms per event", figures["floor_cpu_ms_per_event"], "", ""),
     ]
     operations = figures["floor"]["operations"]
-    if "floor_one_thread_cpu_ms_per_event" in figures:  # results from 2026-12-07 22:00 UTC on
+    if "floor_one_thread_cpu_ms_per_event" in figures:  # results from 2026-12-07 21:00 UTC on
         threads = operations["post"]["threads"]
         each = ", ".join(
             f"{name} {part['cpu_ms'] / part['one_thread']['cpu_ms']:.2f}x"
@@ -551,11 +551,14 @@ def deployed_section(path: Path, figures: Figures) -> str:
         ]  # fmt: skip
     if "sent" in operations:  # results from 2026-12-07 20:00 UTC on
         sent, redis_own = operations["sent"], operations["redis"]
+        # From 21:30 UTC the workers' Redis is counted and priced in round trips.
+        unit = "round trips" if "redis_round_trips" in figures["worker"] else "commands"
         rows += [
             ("... of it, tasks the workers sent (each a send_task), per event",
              f"{sent['per_event']:g} at {sent['cpu_ms']:g} ms", "", ""),
-            ("... and Redis commands priced, the broker's for the tasks run and sent left "
-             "out (in their prices), per event", redis_own["per_event"], "", ""),
+            (f"... and Redis {unit} priced (a command, a pipeline or a script each), the "
+             "broker's for the tasks run and sent left out (in their prices), per event",
+             redis_own["per_event"], "", ""),
         ]  # fmt: skip
     if "worker_over_floor_spread" in figures:  # results from 2026-12-07 15:00 UTC on
         low, high = figures["floor"]["floor_cpu_ms_per_event_spread"]

@@ -63,6 +63,9 @@ def test_the_floor_is_the_sum_of_each_component_times_its_count_per_event(floor:
     # their own figures hold: the BRPOP that takes a task, the LPUSH that sends one.
     task, sent = parts["task"]["broker_commands"], parts["sent"]["broker_commands"]
     assert task > 0.5 and sent >= 1
+    # In round trips too (bench.deployed counts the workers' Redis so): a send is one LPUSH.
+    assert parts["task"]["broker_round_trips"] > 0.5
+    assert parts["sent"]["broker_round_trips"] == pytest.approx(1.0, abs=0.1)
     assert per_event["redis"] == pytest.approx(11.0 - 1.25 * task - 0.25 * sent, abs=0.002)
     total = sum(part["cpu_ms"] * part["per_event"] for part in parts.values())
     assert floor["floor_cpu_ms_per_event"] == pytest.approx(total, abs=0.005)

@@ -120,7 +120,7 @@ def test_a_floor_timed_in_threads_shows_each_calls_cost_over_alone_and_the_one_t
     path = results / "deployed.json"
     figures = json.loads(path.read_text())
     operations = figures["floor"]["operations"]
-    for name in ("claim_finish", "post"):  # as bench.deployed writes them from 22:00 UTC on
+    for name in ("claim_finish", "post"):  # as bench.deployed writes them from 21:00 UTC on
         operations[name] |= {
             "threads": 16,
             "one_thread": {"cpu_ms": operations[name]["cpu_ms"] / 2},
