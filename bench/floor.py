@@ -33,10 +33,10 @@ as the worker's thread pool has (16 by default; a prefork child makes its calls 
 all at once, as the pool makes them; a call's CPU is its thread's (`time.thread_time`).
 The floor is priced at the pool's threads; the same sum with every call made alone is
 `floor_one_thread_cpu_ms_per_event`, which a worker of 16 threads cannot reach: in 16
-threads a POST costs its caller 1.3-1.4x the CPU it costs alone, a Redis command 2.4-2.5x
-and a `send_task` 1.2-1.4x, the threads handing the GIL to each other around every socket
-call (about 20 context switches a POST in 16 threads, 1 alone), while a ledger claim and
-finish costs 0.84-0.87x (docs/performance.md). The floor per event is each cost
+threads a POST costs its caller 1.3-1.5x the CPU it costs alone, a Redis round trip
+2.2-2.5x and a `send_task` 1.2-1.5x, the threads handing the GIL to each other around
+every socket call (about 20 context switches a POST in 16 threads, 1 alone), while a
+ledger claim and finish costs 0.84-0.96x (docs/performance.md). The floor per event is each cost
 times how often the standard workload needs it, from `bench/results/cost.json` when
 `bench.cost` has run (else the defaults: one claim and finish, a quarter of a query, one
 POST, 11 Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the BRPOP

@@ -551,7 +551,7 @@ def deployed_section(path: Path, figures: Figures) -> str:
         ]  # fmt: skip
     if "sent" in operations:  # results from 2026-12-07 20:00 UTC on
         sent, redis_own = operations["sent"], operations["redis"]
-        # From 21:30 UTC the workers' Redis is counted and priced in round trips.
+        # From 21:20 UTC the workers' Redis is counted and priced in round trips.
         unit = "round trips" if "redis_round_trips" in figures["worker"] else "commands"
         rows += [
             ("... of it, tasks the workers sent (each a send_task), per event",
