@@ -117,12 +117,7 @@ def machine() -> dict[str, Any]:
 
 def redis_calls(client: redis.Redis) -> dict[str, int]:
     """Commands the redis-server has executed, by command (INFO commandstats)."""
-    stats = client.info("commandstats")
-    return {
-        name.removeprefix("cmdstat_"): int(values["calls"])
-        for name, values in stats.items()
-        if isinstance(values, dict)
-    }
+    return redis_traffic(client).commands
 
 
 @dataclass(frozen=True)

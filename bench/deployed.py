@@ -15,8 +15,8 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   idle workers first; and, in the same run, the floor of the libraries alone
   (`bench.floor`'s method) for this run's mix of operations (the target's POSTs and the
   Genesys calls priced as one POST each; the tasks the workers sent, every task run less
-  those the poller sent, each priced as a `send_task`; the workers' Redis commands less
-  the broker's for the tasks run and sent, which their prices hold). `bench.floor` prices
+  those the poller sent, each priced as a `send_task`; the workers' Redis round trips
+  less the broker's for the tasks run and sent, which their prices hold). `bench.floor` prices
   a Celery task as the worker's CPU less what the same worker uses idle; so here: each
   worker's idle rate is measured once it is ready, before the poller starts, and
   `worker_over_floor` compares the CPU beyond it (`worker_busy_cpu_ms_per_event`) with
@@ -83,12 +83,12 @@ from bench.cost import (
 )
 from bench.cpu import tree_cpu_seconds
 from bench.floor import (
-    BENCH_COMMANDS,
     celery_tasks,
     compose,
     in_process,
     operation_counts,
     pooled,
+    requests_not_ours,
     threads_of,
     without_broker,
 )
@@ -345,10 +345,9 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     poller_side["redis_commands"] = poller_redis.commands
     poller_side["redis_commands_per_event"] = per(poller_redis.commands, events, 2)
     poller_side["redis_round_trips"] = poller_redis.round_trips
-    # The workers' round trips: every request redis-server read, less the poller's and the
-    # benchmark's own (each of its commands one request).
-    own = sum(n for name, n in commands.items() if name in BENCH_COMMANDS)
-    worker_side["redis_round_trips"] = traffic.requests - poller_redis.round_trips - own
+    # The workers' round trips: every request redis-server read, less the benchmark's own
+    # and the poller's.
+    worker_side["redis_round_trips"] = requests_not_ours(traffic) - poller_redis.round_trips
     worker_side["redis_round_trips_per_event"] = per(worker_side["redis_round_trips"], events, 2)
     worker_cpu_ms = per(sum(cpu.values()) * 1000, events, 2)
     busy = {name: cpu[name] - idle[name] * cpu_seconds for name in cpu}

@@ -36,17 +36,18 @@ The floor is priced at the pool's threads; the same sum with every call made alo
 threads a POST costs its caller 1.3-1.5x the CPU it costs alone, a Redis round trip
 2.2-2.5x and a `send_task` 1.2-1.5x, the threads handing the GIL to each other around
 every socket call (about 20 context switches a POST in 16 threads, 1 alone), while a
-ledger claim and finish costs 0.84-0.96x (docs/performance.md). The floor per event is each cost
-times how often the standard workload needs it, from `bench/results/cost.json` when
-`bench.cost` has run (else the defaults: one claim and finish, a quarter of a query, one
-POST, 11 Redis commands, 1.25 tasks, 0.25 sent). The broker's own commands (the BRPOP
-that takes a task, kombu's bookkeeping of it until its ack, the LPUSH that sends one) are
-in the task's and the send's figures: the Redis count priced is the rest, the commands a
-run made less those, counted on the redis-server while the floor's tasks ran and were
-sent (`broker_commands`). `bench.cost` counts Redis in commands, each priced here as a
-round trip: more than the floor where a pipeline or a script carries several
-(`bench.deployed` counts the workers' round trips). It is a lower bound: a worker of that
-pool pays at least this.
+ledger claim and finish costs 0.84-0.96x (docs/performance.md).
+
+The floor per event is each cost times how often the standard workload needs it, from
+`bench/results/cost.json` when `bench.cost` has run (else the defaults: one claim and
+finish, a quarter of a query, one POST, 11 Redis commands, 1.25 tasks, 0.25 sent). The
+broker's own commands (the BRPOP that takes a task, kombu's bookkeeping of it until its
+ack, the LPUSH that sends one) are in the task's and the send's figures: the Redis count
+priced is the rest, the commands a run made less those, counted on the redis-server
+while the floor's tasks ran and were sent (`broker_commands`). `bench.cost` counts Redis
+in commands, each priced here as a round trip: more than the floor where a pipeline or a
+script carries several (`bench.deployed` counts the workers' round trips). It is a lower
+bound: a worker of that pool pays at least this.
 
     .venv/bin/python -m bench.floor            # 400 calls of each, 500 tasks
     .venv/bin/python -m bench.floor --quick    # 30 calls of each, 100 tasks
@@ -356,11 +357,18 @@ def broker_commands(commands: Mapping[str, int], per: float, *, idle: float = 0.
     return round(max(counted - idle, 0.0) / per, 3)
 
 
+def requests_not_ours(traffic: RedisTraffic) -> int:
+    """The requests the redis-server read, less the benchmark's own (each of its commands
+    one request)."""
+    return traffic.requests - sum(
+        n for name, n in traffic.commands.items() if name in BENCH_COMMANDS
+    )
+
+
 def broker_round_trips(traffic: RedisTraffic, per: float, *, idle: float = 0.0) -> float:
-    """Round trips to Redis per task (run or sent), or per second: the requests the
-    redis-server read, less the benchmark's own (each of its commands one) and `idle`."""
-    own = sum(n for name, n in traffic.commands.items() if name in BENCH_COMMANDS)
-    return round(max(traffic.requests - own - idle, 0.0) / per, 3)
+    """Round trips to Redis per task (run or sent), or per second: `requests_not_ours`,
+    less `idle`."""
+    return round(max(requests_not_ours(traffic) - idle, 0.0) / per, 3)
 
 
 def without_broker(
