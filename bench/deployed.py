@@ -21,7 +21,11 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   worker's idle rate is measured once it is ready, before the poller starts, and
   `worker_over_floor` compares the CPU beyond it (`worker_busy_cpu_ms_per_event`) with
   the floor. The whole CPU, idle included, is `worker_cpu_ms_per_event`, over the floor
-  `worker_over_floor_with_idle`.
+  `worker_over_floor_with_idle`. The idle rate is the mean of two spells at rest, one
+  before the poller starts and one after tracking has settled
+  (`worker_idle_cpu_ms_per_second_at`), each on the workers' CPU clocks (`bench.cpu`):
+  it is multiplied by the run's minute, so 3 s read in ticks moved a worker's CPU by up
+  to 0.23 s.
   The floor's calls are made half before the run and half after, in rounds, each
   operation's cost the median round; `worker_over_floor_spread` is the ratio over the
   floor of the highest rounds and of the lowest. They are made in 16 threads at once, as
@@ -296,7 +300,8 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
         try:
             for worker in workers.values():
                 wait_ready(worker)
-            idle = idle_rates(workers)
+            time.sleep(SETTLE_SECONDS)
+            idle_before = idle_rates(workers)
             proxies.take()
             stack.dev.admin.reset()
             cpu_from, run_from = time.perf_counter(), time.time()
@@ -326,6 +331,7 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
             load_after = os.getloadavg()
             cpu = {name: tree_cpu_seconds(w.pid) - cpu_before[name] for name, w in workers.items()}
             cpu_seconds = time.perf_counter() - cpu_from
+            idle_after = idle_rates(workers)
             requests, errors = proxies.take()
             traffic = redis_traffic(stack.redis).since(before)
             commands = traffic.commands
@@ -349,6 +355,9 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     # and the poller's.
     worker_side["redis_round_trips"] = requests_not_ours(traffic) - poller_redis.round_trips
     worker_side["redis_round_trips_per_event"] = per(worker_side["redis_round_trips"], events, 2)
+    # At rest before the run and after it: each spell alone catches a few of the idle
+    # loop's periodic wakes (the broker's poll, heartbeats, the counts' flush) or not.
+    idle = {name: (idle_before[name] + idle_after[name]) / 2 for name in workers}
     worker_cpu_ms = per(sum(cpu.values()) * 1000, events, 2)
     busy = {name: cpu[name] - idle[name] * cpu_seconds for name in cpu}
     busy_ms = per(sum(busy.values()) * 1000, events, 2)
@@ -400,6 +409,10 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
         "worker_cpu_ms_per_event": worker_cpu_ms,
         "worker_busy_cpu_ms_per_event": busy_ms,
         "worker_idle_cpu_ms_per_second": {name: round(r * 1000, 2) for name, r in idle.items()},
+        "worker_idle_cpu_ms_per_second_at": {
+            "before": {name: round(r * 1000, 2) for name, r in idle_before.items()},
+            "after": {name: round(r * 1000, 2) for name, r in idle_after.items()},
+        },
         "worker_cpu_seconds": {name: round(s, 3) for name, s in cpu.items()},
         "cpu_window_seconds": round(cpu_seconds, 3),
         "startup_cpu_seconds": {name: round(s, 3) for name, s in startup.items()},
@@ -467,8 +480,7 @@ def print_deployed(figures: Mapping[str, Any]) -> None:
 
 
 def idle_rates(workers: Mapping[str, Any]) -> dict[str, float]:
-    """Each ready worker's CPU seconds per second at rest (nothing queued yet)."""
-    time.sleep(SETTLE_SECONDS)
+    """Each worker's CPU seconds per second over `IDLE_SECONDS` at rest (nothing queued)."""
     start = time.perf_counter()
     before = {name: tree_cpu_seconds(w.pid) for name, w in workers.items()}
     time.sleep(IDLE_SECONDS)

@@ -522,11 +522,23 @@ def deployed_section(path: Path, figures: Figures) -> str:
     ]
     if "worker_busy_cpu_ms_per_event" in figures:  # results from 2026-12-07 12:00 UTC on
         idle = figures["worker_idle_cpu_ms_per_second"]
+        spells = figures.get("worker_idle_cpu_ms_per_second_at")  # from 2026-12-07 23:00 UTC
         rows += [
             ("... beyond the workers' idle rate, ms per event",
              figures["worker_busy_cpu_ms_per_event"], "", ""),
-            ("the workers at rest, CPU ms per second (measured ready, before the poller)",
+            ("the workers at rest, CPU ms per second (measured ready, before the poller)"
+             if spells is None else
+             "the workers at rest, CPU ms per second (the mean of 3 s before the poller and "
+             "3 s after tracking settled, on their CPU clocks)",
              " / ".join(f"{name} {rate:g}" for name, rate in idle.items()), "", ""),
+        ]  # fmt: skip
+        if spells is not None:
+            rows += [
+                ("... before / after",
+                 " / ".join(f"{name} {spells['before'][name]:g} / {spells['after'][name]:g}"
+                            for name in idle), "", ""),
+            ]  # fmt: skip
+        rows += [
             ("worker CPU with idle over the floor", figures["worker_over_floor_with_idle"], "", ""),
         ]  # fmt: skip
     rows += [

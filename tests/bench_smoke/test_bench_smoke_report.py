@@ -138,6 +138,30 @@ def test_a_floor_timed_in_threads_shows_each_calls_cost_over_alone_and_the_one_t
     assert "in one thread" not in report.deployed_section(path, before)
 
 
+def test_the_idle_rate_shows_its_spells_before_and_after_the_run(results: Path) -> None:
+    path = results / "deployed.json"
+    figures = json.loads(path.read_text())
+    figures |= {
+        "worker_busy_cpu_ms_per_event": 6.4,
+        "worker_over_floor_with_idle": 1.3,
+        "worker_idle_cpu_ms_per_second": {"replay": 1.65, "track": 1.5},
+        "worker_idle_cpu_ms_per_second_at": {
+            "before": {"replay": 1.5, "track": 1.4},
+            "after": {"replay": 1.8, "track": 1.6},
+        },
+    }
+    path.write_text(json.dumps(figures))
+
+    section = report.deployed_section(path, figures)
+
+    assert "3 s after tracking settled, on their CPU clocks) | replay 1.65 / track 1.5 |" in section
+    assert "| ... before / after | replay 1.5 / 1.8 / track 1.4 / 1.6 |" in section
+    del figures["worker_idle_cpu_ms_per_second_at"]  # as written before 2026-12-07 23:00 UTC
+    earlier = report.deployed_section(path, figures)
+    assert "(measured ready, before the poller) | replay 1.65 / track 1.5 |" in earlier
+    assert "before / after" not in earlier
+
+
 def test_the_summary_renders_the_same_tables_in_a_checkout_without_results(
     results: Path, tmp_path: Path
 ) -> None:
