@@ -89,6 +89,13 @@ def make_handler(upstream: str, tally: _Tally) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY (socketserver's StreamRequestHandler): an answer is two writes, its
+        # head then its body, and with Nagle's algorithm the body waited for the client's
+        # delayed ACK of the head, 40 ms on loopback. Each DynamoDB request of a worker
+        # behind the proxy took 44 ms and twice the client's CPU of the same request sent
+        # to dynalite (0.69 -> 1.72 ms in one thread: more reads and wake-ups), which
+        # `bench.deployed` then counted as the worker's.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
