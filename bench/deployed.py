@@ -331,12 +331,13 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
             load_after = os.getloadavg()
             cpu = {name: tree_cpu_seconds(w.pid) - cpu_before[name] for name, w in workers.items()}
             cpu_seconds = time.perf_counter() - cpu_from
-            idle_after = idle_rates(workers)
             requests, errors = proxies.take()
             traffic = redis_traffic(stack.redis).since(before)
             commands = traffic.commands
             genesys = stack.dev.admin.stats()
             by_family = monitored.stop(spec.events) if monitored else None
+            # At rest again, once the run's counts are read (an idle worker polls the broker).
+            idle_after = idle_rates(workers)
         finally:
             for worker in workers.values():
                 stop_child(worker.process)
