@@ -3,13 +3,13 @@
 A process's CPU is read from its CPU-time clock (`clock_gettime` on the clock id that
 glibc's `clock_getcpuclockid(pid)` answers), in nanoseconds, every thread of it counted,
 those that ended too; where the kernel refuses it, user + system time from
-`/proc/<pid>/stat`, in clock ticks (10 ms). Ticks are too coarse for a worker at rest: 3 s
-of an idle worker is one tick or none, and its idle rate, multiplied by a run's minute,
-moved a worker's CPU by 4 %. A worker is measured as a tree: the Celery main process with
-its prefork children (those alive now, plus those that exited and were reaped, which the
-kernel adds to the parent's cutime/cstime, in ticks). The benchmark process itself is
-measured alone: it is the parent of every stand-in, and a stand-in it reaped would
-otherwise be charged to it.
+`/proc/<pid>/stat`, in clock ticks (10 ms). Ticks are too coarse for a worker at rest:
+3 s of an idle worker is one tick or none, and its idle rate, multiplied by a run's
+minute, moved a worker's busy CPU by about 3.5 %. A worker is measured as a tree: the
+Celery main process with its prefork children (those alive now, plus those that exited
+and were reaped, which the kernel adds to the parent's cutime/cstime, in ticks). The
+benchmark process itself is measured alone: it is the parent of every stand-in, and a
+stand-in it reaped would otherwise be charged to it.
 """
 
 from __future__ import annotations

@@ -18,14 +18,13 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   those the poller sent, each priced as a `send_task`; the workers' Redis round trips
   less the broker's for the tasks run and sent, which their prices hold). `bench.floor` prices
   a Celery task as the worker's CPU less what the same worker uses idle; so here: each
-  worker's idle rate is measured once it is ready, before the poller starts, and
-  `worker_over_floor` compares the CPU beyond it (`worker_busy_cpu_ms_per_event`) with
-  the floor. The whole CPU, idle included, is `worker_cpu_ms_per_event`, over the floor
-  `worker_over_floor_with_idle`. The idle rate is the mean of two spells at rest, one
-  before the poller starts and one after tracking has settled
-  (`worker_idle_cpu_ms_per_second_at`), each on the workers' CPU clocks (`bench.cpu`):
-  it is multiplied by the run's minute, so 3 s read in ticks moved a worker's CPU by up
-  to 0.23 s.
+  worker's idle rate is measured at rest (below), and `worker_over_floor` compares the
+  CPU beyond it (`worker_busy_cpu_ms_per_event`) with the floor. The whole CPU, idle
+  included, is `worker_cpu_ms_per_event`, over the floor `worker_over_floor_with_idle`.
+  The idle rate is the mean of two spells at rest, one before the poller starts and one
+  after tracking has settled (`worker_idle_cpu_ms_per_second_at`), each on the workers'
+  CPU clocks (`bench.cpu`): it is multiplied by the run's minute, so 3 s read in ticks
+  moved a worker's CPU by up to 0.23 s.
   The floor's calls are made half before the run and half after, in rounds, each
   operation's cost the median round; `worker_over_floor_spread` is the ratio over the
   floor of the highest rounds and of the lowest. They are made in 16 threads at once, as
