@@ -17,7 +17,11 @@ GENESYS_RATE_LIMIT_PER_MINUTE). Counted until tracking has settled:
   Genesys calls priced as one POST each; the tasks the workers sent, every task run less
   those the poller sent, each priced as a `send_task`; the workers' Redis round trips
   less the broker's for the tasks run and sent, which their prices hold). `bench.floor` prices
-  a Celery task as the worker's CPU less what the same worker uses idle; so here: each
+  a Celery task as the worker's CPU less what the same worker uses idle; here its no-op
+  tasks are sent as the run's poller sent its tasks, each at its time with its countdown
+  (a worker woken for each task, holding the counted-down ones, costs Celery two to three
+  times a burst's CPU a task; the burst's price and the ratio over a floor with it are
+  kept beside, `worker_over_floor_with_burst_tasks`). So here, too: each
   worker's idle rate is measured at rest (below), and `worker_over_floor` compares the
   CPU beyond it (`worker_busy_cpu_ms_per_event`) with the floor. The whole CPU, idle
   included, is `worker_cpu_ms_per_event`, over the floor `worker_over_floor_with_idle`.
@@ -54,6 +58,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +91,7 @@ from bench.cost import (
 )
 from bench.cpu import tree_cpu_seconds
 from bench.floor import (
+    Send,
     celery_tasks,
     compose,
     in_process,
@@ -174,14 +180,33 @@ def counting_redis_commands() -> Iterator[RedisCommandCounter]:
         connection.send_packed_command = send  # type: ignore[method-assign]
 
 
-@contextmanager
-def counting_sent_tasks() -> Iterator[Counter[str]]:
-    """Count the tasks this process sends inside the block, by name (Celery's
-    `before_task_publish`, which every `send_task` and `apply_async` fires)."""
-    sent: Counter[str] = Counter()
+class SentTasks(Counter[str]):
+    """The tasks this process sent, by name, and when each was sent with what countdown
+    (`schedule`: seconds since the block began, countdown or None)."""
 
-    def count(sender: str | None = None, **_: Any) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.schedule: list[Send] = []
+
+
+@contextmanager
+def counting_sent_tasks() -> Iterator[SentTasks]:
+    """Count the tasks this process sends inside the block, by name, and note when (Celery's
+    `before_task_publish`, which every `send_task` and `apply_async` fires; a countdown
+    is in the message's `eta` header by then)."""
+    sent = SentTasks()
+    began = time.monotonic()
+
+    def count(sender: str | None = None, headers: Mapping[str, Any] | None = None,
+              **_: Any) -> None:  # fmt: skip
         sent[sender or "?"] += 1
+        eta = (headers or {}).get("eta")
+        countdown = (
+            max((datetime.fromisoformat(eta) - datetime.now(UTC)).total_seconds(), 0.0)
+            if eta
+            else None
+        )
+        sent.schedule.append((round(time.monotonic() - began, 4), countdown))
 
     before_task_publish.connect(count, weak=False)
     try:
@@ -381,8 +406,19 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     )
     windows["floor"].append((since, time.time()))
     costs = pooled(floor_before, floor_after)
-    costs["task"] = celery_tasks(stack, floor_table, floor_tasks, WORKERS[0][2], idle_seconds=2.0)
+    pool = WORKERS[0][2]
+    # A task as the run's worker took them: the no-op sent as the poller sent the run's,
+    # each at its time with its countdown (a deployed worker is woken for each task and
+    # holds the counted-down ones); a burst of tasks queued first, Celery's cheapest case,
+    # is kept beside it.
+    burst = celery_tasks(stack, floor_table, floor_tasks, pool, idle_seconds=2.0)
+    costs["task"] = celery_tasks(
+        stack, floor_table, 0, pool, idle_seconds=2.0, schedule=poller_sent.schedule
+    )
     floor = compose(costs, without_broker(mix, costs, unit="broker_round_trips"))
+    burst_costs = {**costs, "task": burst}
+    burst_floor = compose(burst_costs, without_broker(mix, burst_costs, unit="broker_round_trips"))
+    burst_ms = burst_floor["floor_cpu_ms_per_event"]
     floor_ms = floor["floor_cpu_ms_per_event"]
     alone_ms = floor.get("floor_one_thread_cpu_ms_per_event")
     low, high = floor["floor_cpu_ms_per_event_spread"]
@@ -424,6 +460,11 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
         if low
         else None,
         "worker_over_floor_with_idle": round(worker_cpu_ms / floor_ms, 3) if floor_ms else None,
+        # With a task priced as a burst of no-op tasks queued before the worker takes any
+        # (the floor's task until 2026-12-07 23:50 UTC).
+        "task_burst": burst,
+        "floor_with_burst_tasks_cpu_ms_per_event": burst_ms,
+        "worker_over_floor_with_burst_tasks": round(busy_ms / burst_ms, 3) if burst_ms else None,
         # Over the libraries' calls each made alone, in one thread: no thread pool's worker
         # reaches it (docs/performance.md), but it says what the pool's threads cost.
         "floor_one_thread_cpu_ms_per_event": alone_ms,
@@ -463,7 +504,10 @@ def print_deployed(figures: Mapping[str, Any]) -> None:
         f"{figures['floor']['floor_cpu_ms_per_event_spread']}, over it "
         f"{figures['worker_over_floor_spread']}; the floor in one thread "
         f"{figures['floor_one_thread_cpu_ms_per_event']} ms/event, over it "
-        f"{figures['worker_over_one_thread_floor']}); poller "
+        f"{figures['worker_over_one_thread_floor']}; a task priced "
+        f"{figures['floor']['operations']['task']['cpu_ms']} ms as the run sent them, "
+        f"{figures['task_burst']['cpu_ms']} in a burst, over that floor "
+        f"{figures['worker_over_floor_with_burst_tasks']}); poller "
         f"{figures['poller']['redis_commands_per_event']:.2f} Redis commands/event; "
         f"Genesys {figures['genesys_by_endpoint']}",
         flush=True,

@@ -386,19 +386,39 @@ def without_broker(
     return {**counts, "redis": round(max(counts["redis"] - broker, 0.0), 3)}
 
 
+#: A task sent: seconds after the first send, and its countdown (None: none).
+Send = tuple[float, float | None]
+
+
 def celery_tasks(
-    stack: BenchStack, table: str, n: int, pool: Pool, *, idle_seconds: float
+    stack: BenchStack,
+    table: str,
+    n: int,
+    pool: Pool,
+    *,
+    idle_seconds: float,
+    schedule: Sequence[Send] = (),
 ) -> dict[str, Any]:
-    """Worker CPU per task of Celery's builtin no-op task, less the same worker idle."""
+    """Worker CPU per task of Celery's builtin no-op task, less the same worker idle.
+
+    Without `schedule`, `n` tasks wait in the queue before the worker takes any (a burst:
+    Celery's cheapest case). With it, the worker consumes first, and the tasks are sent
+    as `schedule` says, each at its time and with its countdown (`n` is then its length):
+    a worker woken for each task, holding the counted-down ones on its timer, costs
+    Celery 2-3x a burst's CPU a task (docs/performance.md), and that is how tasks reach
+    a deployed worker."""
     app = celery_app()
     for _ in range(WARM_UP):
         app.send_task(TASK, args=[1], queue=WARM_QUEUE)
-    for _ in range(n):
-        app.send_task(TASK, args=[1], queue=REPLAY_QUEUE)
-    queued = int(stack.redis.llen(REPLAY_QUEUE))
-    if queued != n:
-        raise RuntimeError(f"{queued} tasks in the replay queue, {n} sent")
-    name = f"worker-{stack.rounds:02d}-floor"
+    if schedule:
+        n = len(schedule)
+    else:
+        for _ in range(n):
+            app.send_task(TASK, args=[1], queue=REPLAY_QUEUE)
+        queued = int(stack.redis.llen(REPLAY_QUEUE))
+        if queued != n:
+            raise RuntimeError(f"{queued} tasks in the replay queue, {n} sent")
+    name = f"worker-{stack.rounds:02d}-floor{'-scheduled' if schedule else ''}"
     worker = start_worker(stack.dev, pool, stack.worker_env(table), name=name, queues=WARM_QUEUE)
     try:
         wait_ready(worker)
@@ -422,6 +442,8 @@ def celery_tasks(
         )
         if not any("ok" in reply for each in answer for reply in each.values()):
             raise RuntimeError(f"add_consumer answered {answer}; see {worker.log}")
+        if schedule:
+            _send_as(app, schedule)
         _wait_succeeded(stack, worker, WARM_UP + n, queue=REPLAY_QUEUE, timeout=300.0)
         drained = time.perf_counter() - started
         busy = tree_cpu_seconds(worker.pid) - cpu
@@ -434,8 +456,21 @@ def celery_tasks(
             f"{n} tasks took no measurable CPU beyond the idle worker's: run more (--tasks)"
         )
     finished = _succeeded_at(worker.log)[WARM_UP:]
+    arrival = (
+        {"sent": "burst"}
+        if not schedule
+        else {
+            "sent": "as scheduled",
+            "over_seconds": round(schedule[-1][0] - schedule[0][0], 3),
+            "with_countdown": sum(1 for _, countdown in schedule if countdown is not None),
+            "countdown_seconds_max": max(
+                (countdown for _, countdown in schedule if countdown is not None), default=0.0
+            ),
+        }
+    )
     return {
         "cpu_ms": round(task_cpu * 1000 / n, 3),
+        "arrival": arrival,
         # The pool's pace, first to last task, not one task's latency: the queue's first
         # poll after add_consumer (up to a second) is left out.
         "wall_ms": round((finished[-1] - finished[0]) * 1000 / max(n - 1, 1), 3),
@@ -444,10 +479,25 @@ def celery_tasks(
         "worker_cpu_seconds": round(busy, 3),
         "idle_cpu_ms_per_second": round(idle_rate * 1000, 2),
         "measured_seconds": round(drained, 3),
-        # The add_consumer command's own few are in it (a task's are about nine).
-        "broker_commands": broker_commands(ran.commands, n, idle=idle_command_rate * drained),
-        "broker_round_trips": broker_round_trips(ran, n, idle=idle_trip_rate * drained),
+        # The add_consumer command's own few are in it (a task's are about nine); tasks
+        # sent as scheduled were sent in it, one LPUSH each (the send's, not the run's).
+        "broker_commands": broker_commands(
+            ran.commands, n, idle=idle_command_rate * drained + (n if schedule else 0)
+        ),
+        "broker_round_trips": broker_round_trips(
+            ran, n, idle=idle_trip_rate * drained + (n if schedule else 0)
+        ),
     }
+
+
+def _send_as(app: Any, schedule: Sequence[Send]) -> None:
+    """Send one no-op task per `schedule` entry, at its time, with its countdown."""
+    start, first = time.monotonic(), schedule[0][0]
+    for at, countdown in schedule:
+        wait = start + (at - first) - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        app.send_task(TASK, args=[1], queue=REPLAY_QUEUE, countdown=countdown)
 
 
 def _succeeded_at(log: Path) -> list[float]:

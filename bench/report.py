@@ -572,6 +572,18 @@ def deployed_section(path: Path, figures: Figures) -> str:
              "broker's for the tasks run and sent left out (in their prices), per event",
              redis_own["per_event"], "", ""),
         ]  # fmt: skip
+    if "task_burst" in figures:  # results from 2026-12-07 23:50 UTC on
+        task, arrival = operations["task"], operations["task"]["arrival"]
+        rows += [
+            ("... of it, Celery task runs, per event, each priced as the no-op task sent as "
+             f"the run's poller sent its {task['calls']} (over {arrival['over_seconds']:g} s, "
+             f"{arrival['with_countdown']} with a countdown, up to "
+             f"{arrival['countdown_seconds_max']:.0f} s) / queued first and taken in a burst",
+             f"{task['per_event']:g} at {task['cpu_ms']:g} ms / "
+             f"{figures['task_burst']['cpu_ms']:g} ms", "", ""),
+            ("worker CPU beyond idle over the floor with tasks priced as a burst (the floor "
+             "until 2026-12-07 23:50 UTC)", figures["worker_over_floor_with_burst_tasks"], "", ""),
+        ]  # fmt: skip
     if "worker_over_floor_spread" in figures:  # results from 2026-12-07 15:00 UTC on
         low, high = figures["floor"]["floor_cpu_ms_per_event_spread"]
         over_high, over_low = figures["worker_over_floor_spread"]

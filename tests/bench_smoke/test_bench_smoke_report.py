@@ -162,6 +162,32 @@ def test_the_idle_rate_shows_its_spells_before_and_after_the_run(results: Path) 
     assert "before / after" not in earlier
 
 
+def test_a_task_priced_as_the_run_sent_them_shows_the_burst_price_beside(results: Path) -> None:
+    path = results / "deployed.json"
+    figures = json.loads(path.read_text())
+    figures["floor"]["operations"]["task"] |= {
+        "cpu_ms": 1.2,
+        "calls": 516,
+        "per_event": 0.76,
+        "arrival": {
+            "sent": "as scheduled",
+            "over_seconds": 3.8,
+            "with_countdown": 516,
+            "countdown_seconds_max": 60.3,
+        },
+    }
+    figures |= {"task_burst": {"cpu_ms": 0.55}, "worker_over_floor_with_burst_tasks": 1.45}
+    path.write_text(json.dumps(figures))
+
+    section = report.deployed_section(path, figures)
+
+    assert "sent its 516 (over 3.8 s, 516 with a countdown, up to 60 s)" in section
+    assert "| 0.76 at 1.2 ms / 0.55 ms |" in section
+    assert "(the floor until 2026-12-07 23:50 UTC) | 1.45 |" in section
+    before = json.loads((FIXTURES / "bench" / "deployed.json").read_text())
+    assert "taken in a burst" not in report.deployed_section(path, before)
+
+
 def test_the_summary_renders_the_same_tables_in_a_checkout_without_results(
     results: Path, tmp_path: Path
 ) -> None:
