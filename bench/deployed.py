@@ -412,13 +412,16 @@ def _measure(stack: BenchStack, spec: WorkloadSpec, *, floor_calls: int, floor_t
     # holds the counted-down ones); a burst of tasks queued first, Celery's cheapest case,
     # is kept beside it.
     burst = celery_tasks(stack, floor_table, floor_tasks, pool, idle_seconds=2.0)
+    schedule = poller_sent.schedule
     costs["task"] = celery_tasks(
-        stack, floor_table, 0, pool, idle_seconds=2.0, schedule=poller_sent.schedule
+        stack, floor_table, len(schedule), pool, idle_seconds=2.0, schedule=schedule
     )
-    floor = compose(costs, without_broker(mix, costs, unit="broker_round_trips"))
-    burst_costs = {**costs, "task": burst}
-    burst_floor = compose(burst_costs, without_broker(mix, burst_costs, unit="broker_round_trips"))
-    burst_ms = burst_floor["floor_cpu_ms_per_event"]
+
+    def priced(costs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        return compose(costs, without_broker(mix, costs, unit="broker_round_trips"))
+
+    floor = priced(costs)
+    burst_ms = priced({**costs, "task": burst})["floor_cpu_ms_per_event"]
     floor_ms = floor["floor_cpu_ms_per_event"]
     alone_ms = floor.get("floor_one_thread_cpu_ms_per_event")
     low, high = floor["floor_cpu_ms_per_event_spread"]

@@ -403,7 +403,7 @@ def celery_tasks(
 
     Without `schedule`, `n` tasks wait in the queue before the worker takes any (a burst:
     Celery's cheapest case). With it, the worker consumes first, and the tasks are sent
-    as `schedule` says, each at its time and with its countdown (`n` is then its length):
+    as `schedule` says, each at its time and with its countdown (`n`, its length):
     a worker woken for each task, holding the counted-down ones on its timer, costs
     Celery 2-3x a burst's CPU a task (docs/performance.md), and that is how tasks reach
     a deployed worker."""
@@ -411,7 +411,8 @@ def celery_tasks(
     for _ in range(WARM_UP):
         app.send_task(TASK, args=[1], queue=WARM_QUEUE)
     if schedule:
-        n = len(schedule)
+        if n != len(schedule):
+            raise ValueError(f"{n} tasks asked for, {len(schedule)} scheduled")
     else:
         for _ in range(n):
             app.send_task(TASK, args=[1], queue=REPLAY_QUEUE)
