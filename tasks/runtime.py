@@ -77,6 +77,8 @@ class Runtime:
     tracker: Tracker
     news: TrackingNews
     reconciler: Reconciler
+    #: What the ingest tells ordered passes of events still on their way (the sweep's).
+    arrivals: Arrivals
     #: The retry policy of each task, by task name.
     policies: Mapping[str, RetryPolicy]
     #: Batch verification (None when REPLAY_VERIFY_CONVERSATION is off).
@@ -300,6 +302,7 @@ def build_runtime(
         tracker,
         news,
         reconciler,
+        arrivals,
         policies,
         pending,
         prefetcher,

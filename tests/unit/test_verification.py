@@ -38,6 +38,7 @@ from .fakes import (
     CUSTOMER_ID,
     TARGET_ARN,
     RecordingEnqueuer,
+    RecordingSweeps,
     ScriptedGenesys,
     ScriptedLimiter,
     details_calls,
@@ -432,7 +433,7 @@ DRAIN_HOLD = 45.0
 
 @pytest.fixture()
 def arrivals(cache, clock) -> Arrivals:
-    return Arrivals(cache, keep_seconds=60, clock=clock)
+    return Arrivals(cache, keep_seconds=60, sweeps=RecordingSweeps(), clock=clock)
 
 
 @pytest.fixture()
