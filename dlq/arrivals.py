@@ -174,6 +174,8 @@ class Arrivals:
         # Parked lines outlive their hold by the sweep's window and its task's delay.
         self._parked_ttl = 2 * self._keep + 10
         self._sweeps = sweeps
+        #: Until when the sweep this process scheduled covers the lines it parks.
+        self._sweeping_until = -inf
         self._take_parked = client.register_script(lua("take_parked"))
         self._reuse = draining_reuse_seconds
         self._clock = clock
@@ -214,14 +216,18 @@ class Arrivals:
         return Arrival(first, Sent.PARKED)
 
     def _parked_at(self, line: str, now: str) -> None:
-        """Note when `line` parked, and schedule the sweep if none is for this window."""
+        """Note when `line` parked; unless this process scheduled the sweep of this
+        window, schedule it if nobody has (and keep the parked lines another hold)."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.expire(PARKED_KEY, self._parked_ttl)
         pipe.zadd(PARKED_AT_KEY, {line: now}, nx=True)
+        if float(now) < self._sweeping_until:
+            pipe.execute()
+            return
+        pipe.expire(PARKED_KEY, self._parked_ttl)
         pipe.expire(PARKED_AT_KEY, self._parked_ttl)
         pipe.set(SWEEP_KEY, "1", nx=True, px=int(SWEEP_EVERY_SECONDS * 1000))
         if not pipe.execute()[-1]:
-            return
+            return  # another poller's window: ask again with the next line
         assert self._sweeps is not None
         try:
             # When the window's last line's hold has ended.
@@ -229,6 +235,7 @@ class Arrivals:
         except Exception:
             self._redis.delete(SWEEP_KEY)  # the next line parked opens the window again
             raise
+        self._sweeping_until = float(now) + SWEEP_EVERY_SECONDS
 
     def parked_here(self) -> bool:
         """Whether this process parked a pass since it last took the parked ones: a drain

@@ -677,6 +677,26 @@ def test_an_arrival_note_that_fails_costs_no_event_its_task(drained_in, arrivals
     assert sent.parked == [False, False]
 
 
+def test_the_lines_parked_within_a_second_share_one_sweep_and_a_later_second_has_its_own(
+    drained_in, arrivals, sweeps, clock, cache
+):
+    from dlq.arrivals import SWEEP_KEY
+
+    sent = RecordingEnqueuer()
+    arrivals.draining(True, for_seconds=25)
+    for n in range(3):
+        drained_in(sent, draining=True, target_arn=f"{TARGET_ARN}-{n}")
+        clock.advance(0.3)
+    assert len(sweeps.countdowns) == 1
+
+    clock.advance(0.2)  # the window (1 s) has lapsed: Redis's own clock drops its key
+    cache.delete(SWEEP_KEY)
+    drained_in(sent, draining=True, target_arn=f"{TARGET_ARN}-late")
+
+    assert len(sweeps.countdowns) == 2
+    assert sent.keys == []
+
+
 def test_a_sweep_the_broker_refuses_gives_the_event_a_task_and_the_next_line_schedules_it(
     drained_in, arrivals, sweeps
 ):
