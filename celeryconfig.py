@@ -13,7 +13,6 @@ from tasks.names import (
     RECONCILE_TASK,
     REPLAY_QUEUE,
     REPLAY_TASK,
-    SWEEP_TASK,
     TRACK_QUEUE,
     TRACK_TASK,
     VERIFY_QUEUE,
@@ -91,7 +90,6 @@ task_routes = {
     RECONCILE_TASK: {"queue": REPLAY_QUEUE},
     TRACK_TASK: {"queue": TRACK_QUEUE},
     VERIFY_TASK: {"queue": VERIFY_QUEUE},
-    SWEEP_TASK: {"queue": REPLAY_QUEUE},
 }
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 

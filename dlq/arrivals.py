@@ -18,17 +18,13 @@ A pass waits while its conversation's last arrival is younger than
 trickle still drains (order is then kept as far as the hold reached). While the DLQ
 drains, the poller parks each line's pass itself (a line: the conversation's events for
 one target and rule): the first event of a line it takes parks the line's pass
-(`arrived(park=...)`, one HSETNX) and notes when; no event of a parked line gets a task of
-its own, their items wait in the ledger for the pass. The receive that ends the drain
-takes the parked passes (`unpark`) and the front door sends them, a quiet period later.
-Should the drain's end not come within a line's hold (the poller stopped, or the drain
-outlasts the hold), a sweep sends the line's pass when its hold ends (`take_due`): the
-poller schedules one sweep task a second while it parks lines (`SWEEP_EVERY_SECONDS`),
-not one task a line, most of which would find their line replayed by the drain's end.
-A task that meets a drain on its own (a retry, the reconciler's, the Lambda front door's)
-parks from the worker: one task of each line takes the turn (`take_turn`), parks the
-line's pass (`park`) and comes back itself when the hold ends; the line's other tasks
-end (`parked`). A pass that
+(`arrived(park=...)`, one HSETNX), and its task is sent to come back when the hold ends,
+in case the drain's end is never seen (the poller stopped); the line's later events get
+no task of their own, their items wait in the ledger for the pass. The receive that ends
+the drain takes the parked passes (`unpark`) and the front door sends them, a quiet period
+later. A task that meets a drain on its own (a retry, the reconciler's, the Lambda front
+door's) does the same from the worker: one task of each line takes the turn (`take_turn`)
+and parks the line's pass (`park`), the line's other tasks end (`parked`). A pass that
 runs while the DLQ still drains (its hold ended) takes its line off the parked list first
 (`leave`), so the line's next events park a pass again. What a pass leaves goes on in
 tasks it sends (a retry, the rest of the line past its time bound); the reconciler brings
@@ -40,8 +36,6 @@ from __future__ import annotations
 
 import enum
 import json
-import random
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import inf
 
@@ -49,7 +43,7 @@ import redis
 
 from dlq.clock import SYSTEM_CLOCK, Clock
 from dlq.events import EventKey
-from dlq.fleet import digest, fleet_key, lua
+from dlq.fleet import digest, fleet_key
 from dlq.redisclient import decoded
 
 DRAINING_KEY = fleet_key("arrival", "draining")
@@ -61,16 +55,6 @@ DRAINING_REUSE_SECONDS = 0.5
 DRAIN_WAIT_QUIETS = 5
 #: The passes parked until the drain ends: conversation -> the replay to send (`Parked`).
 PARKED_KEY = fleet_key("arrival", "parked")
-#: When the poller parked each line (sorted set, the same fields: epoch seconds), so that
-#: the sweep sends a line's pass when its hold ends should the drain's end not come first.
-PARKED_AT_KEY = fleet_key("arrival", "parked-at")
-#: Set while a sweep is scheduled for the lines parked since it was set (`arrived`).
-SWEEP_KEY = fleet_key("arrival", "sweep")
-#: One sweep task for the lines parked within each such window: a line's pass goes at most
-#: this much after its hold ends.
-SWEEP_EVERY_SECONDS = 1.0
-#: How many lines a sweep takes in one script run (it runs until it takes fewer).
-SWEEP_BATCH = 500
 #: The conversations whose tracking run parked for the drain (`dlq.tracking`).
 PARKED_TRACKING_KEY = fleet_key("arrival", "parked-tracking")
 
@@ -135,8 +119,8 @@ class Sent(enum.Enum):
 
     #: Its own task, now (the DLQ is not draining, or the note could not be made).
     NOW = "now"
-    #: It parked its line's pass while the DLQ drains: the pass replays it, sent when the
-    #: drain ends or by the sweep when the hold ends; it has no task of its own.
+    #: It parked its line's pass while the DLQ drains: its task is sent to come back when
+    #: the hold ends.
     PARKED = "parked"
     #: Its line's pass was parked already: that pass replays it, and it has no task of its own.
     BEHIND = "behind"
@@ -160,23 +144,14 @@ class Arrivals:
         *,
         keep_seconds: float,
         draining_reuse_seconds: float = 0.0,
-        sweeps: Callable[[float], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """`keep_seconds`: how long a note lives (the longest a pass may hold for it).
         `draining_reuse_seconds`: how long a read of the drain flag stands for the holds
         this process reads next (keep it well below REPLAY_INGEST_QUIET_SECONDS: a drain
-        that starts is seen that much later, within its first arrivals' quiet period).
-        `sweeps`: schedules a sweep task (`take_due`) that many seconds out; the poller's,
-        which parks passes (`arrived(park=...)`)."""
+        that starts is seen that much later, within its first arrivals' quiet period)."""
         self._redis = client
         self._keep = max(1, round(keep_seconds))
-        # Parked lines outlive their hold by the sweep's window and its task's delay.
-        self._parked_ttl = 2 * self._keep + 10
-        self._sweeps = sweeps
-        #: Until when the sweep this process scheduled covers the lines it parks.
-        self._sweeping_until = -inf
-        self._take_parked = client.register_script(lua("take_parked"))
         self._reuse = draining_reuse_seconds
         self._clock = clock
         #: (when read, whether the DLQ drained then): this process's latest read.
@@ -192,19 +167,14 @@ class Arrivals:
         """The ingest took an event of `conversation_id` (before its replay is enqueued):
         note it, and whether it is the first of a hold (no other arrival in the last
         `keep_seconds`). `park`: the DLQ drains (the poller's receive brought it): park
-        the event's line's pass, unless one is parked already (one round trip; a second
-        when it parked: when, and the sweep's window, whose first parking schedules the
-        sweep). Raises when the sweep cannot be scheduled (the line stays parked until
-        the drain's end)."""
-        if park is not None and self._sweeps is None:
-            raise ValueError("parking a pass needs `sweeps`: they send it if the drain never ends")
+        the event's line's pass, unless one is parked already (one round trip; a second,
+        the hash's expiry, when it parked)."""
         now = repr(self._clock.now())
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(arrival_key(conversation_id), now, ex=self._keep)
         pipe.set(first_arrival_key(conversation_id), now, ex=self._keep, nx=True)
         if park is not None:
-            line = parked_field(conversation_id, park.key)
-            pipe.hsetnx(PARKED_KEY, line, park.to_json())
+            pipe.hsetnx(PARKED_KEY, parked_field(conversation_id, park.key), park.to_json())
         answers = pipe.execute()
         first = bool(answers[1])
         if park is None:
@@ -212,30 +182,8 @@ class Arrivals:
         if not answers[2]:
             return Arrival(first, Sent.BEHIND)
         self._parked_here = True
-        self._parked_at(line, now)
+        self._redis.expire(PARKED_KEY, self._keep)
         return Arrival(first, Sent.PARKED)
-
-    def _parked_at(self, line: str, now: str) -> None:
-        """Note when `line` parked; unless this process scheduled the sweep of this
-        window, schedule it if nobody has (and keep the parked lines another hold)."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(PARKED_AT_KEY, {line: now}, nx=True)
-        if float(now) < self._sweeping_until:
-            pipe.execute()
-            return
-        pipe.expire(PARKED_KEY, self._parked_ttl)
-        pipe.expire(PARKED_AT_KEY, self._parked_ttl)
-        pipe.set(SWEEP_KEY, "1", nx=True, px=int(SWEEP_EVERY_SECONDS * 1000))
-        if not pipe.execute()[-1]:
-            return  # another poller's window: ask again with the next line
-        assert self._sweeps is not None
-        try:
-            # When the window's last line's hold has ended.
-            self._sweeps(self._keep + SWEEP_EVERY_SECONDS + random.uniform(0.05, 0.3))
-        except Exception:
-            self._redis.delete(SWEEP_KEY)  # the next line parked opens the window again
-            raise
-        self._sweeping_until = float(now) + SWEEP_EVERY_SECONDS
 
     def parked_here(self) -> bool:
         """Whether this process parked a pass since it last took the parked ones: a drain
@@ -303,18 +251,14 @@ class Arrivals:
         """Keep `replay` to be sent when the drain ends (the turn's task: see `unpark`)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.hset(PARKED_KEY, parked_field(conversation_id, replay.key), replay.to_json())
-        pipe.expire(PARKED_KEY, self._parked_ttl)
+        pipe.expire(PARKED_KEY, self._keep)
         pipe.execute()
 
     def leave(self, conversation_id: str, key: EventKey) -> None:
         """A pass of `key`'s line runs while the DLQ drains (its hold ended): the line is
         no longer parked, so that its next events park a pass again instead of waiting for
         the drain's end behind one that has run."""
-        line = parked_field(conversation_id, key)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hdel(PARKED_KEY, line)
-        pipe.zrem(PARKED_AT_KEY, line)
-        pipe.execute()
+        self._redis.hdel(PARKED_KEY, parked_field(conversation_id, key))
 
     def park_tracking(self, conversation_id: str) -> None:
         """Tracking of `conversation_id` waits for the drain to end (see `unpark_tracking`)."""
@@ -338,30 +282,13 @@ class Arrivals:
         self._parked_here = False
         pipe = self._redis.pipeline(transaction=True)
         pipe.hgetall(PARKED_KEY)
-        pipe.delete(PARKED_KEY, PARKED_AT_KEY)
+        pipe.delete(PARKED_KEY)
         raw, _ = pipe.execute()
-        self._end_turns(raw)
-        return [Parked.from_json(r) for r in raw.values()]
-
-    def take_due(self) -> list[Parked]:
-        """The passes the poller parked whose hold has ended (parked `keep_seconds` ago or
-        more: the sweep's), taken (once: a drain's end no longer sends them); their turns
-        end too, as with `unpark`."""
-        cutoff = repr(self._clock.now() - self._keep)
-        taken: list[Parked] = []
-        while True:
-            raw = self._take_parked(keys=[PARKED_KEY, PARKED_AT_KEY], args=[cutoff, SWEEP_BATCH])
-            lines, replays = raw[0::2], raw[1::2]
-            self._end_turns(lines)
-            taken.extend(Parked.from_json(r) for r in replays if r is not None)
-            if len(lines) < SWEEP_BATCH:
-                return taken
-
-    def _end_turns(self, lines: Iterable[bytes | str]) -> None:
-        # `<conversation>|<route digest>`; a worker before lines parked `<conversation>`.
-        turns = [fleet_key("arrival-turn", *decoded(line).split("|", 1)) for line in lines]
-        if turns:
+        if raw:
+            # `<conversation>|<route digest>`; a worker before lines parked `<conversation>`.
+            turns = (fleet_key("arrival-turn", *decoded(line).split("|", 1)) for line in raw)
             self._redis.delete(*turns)
+        return [Parked.from_json(r) for r in raw.values()]
 
     def _quiet_wait(self, last: bytes | str | None, draining: bool, quiet_seconds: float) -> float:
         wait = 0.0

@@ -77,8 +77,8 @@ def admit(
     hears each outcome (a hand-off that fails is not one: the message comes back).
     With `arrivals`, ordered passes learn that an event of the conversation just arrived;
     `draining` (the poller's receive brought the message): the event's line's pass is
-    parked until the drain ends, and the event gets no task of its own (a sweep sends the
-    pass when the hold ends, should the drain's end not come first: `dlq.arrivals`).
+    parked until the drain ends, and only the line's first event gets a task, which comes
+    back when the hold ends (`dlq.arrivals`).
 
     Raises `HandOffError` when the ledger or the broker is unreachable: the caller must
     then leave the message in the queue, to be received again.
@@ -158,8 +158,8 @@ def _admit(
         if arrivals is not None and parsed.conversation_id:
             park = Parked(parsed.key, lock) if draining else None
             arrival = _note_arrival(arrivals, parsed.conversation_id, park)
-        if arrival.sent is Sent.NOW:
-            _enqueue(enqueuer, parsed.key, lock)
+        if arrival.sent is not Sent.BEHIND:
+            _enqueue(enqueuer, parsed.key, lock, arrival, arrivals)
     first_of_hold = arrival.first
     if (
         verifications is not None
@@ -247,9 +247,25 @@ def _write(write: Callable[[], T], message: DlqMessage) -> T:
         ) from exc
 
 
-def _enqueue(enqueuer: ReplayEnqueuer, key: EventKey, lock: str) -> None:
+def _enqueue(
+    enqueuer: ReplayEnqueuer,
+    key: EventKey,
+    lock: str,
+    arrival: Arrival,
+    arrivals: Arrivals | None,
+) -> None:
+    """Send the item's replay: now, or, for the first event of a line parked for the
+    drain, when its hold ends (should the drain's end never be seen: the poller stopped)."""
     try:
-        enqueuer.enqueue_replay(key, lock=lock)
+        if arrival.sent is Sent.PARKED and arrivals is not None:
+            enqueuer.enqueue_replay(
+                key,
+                lock=lock,
+                countdown=arrivals.keep_seconds + random.uniform(0.05, 0.3),
+                parked=True,
+            )
+        else:
+            enqueuer.enqueue_replay(key, lock=lock)
     except Exception as exc:
         raise HandOffError(
             f"broker refused the replay of {key.event_id}: {exc}; "
@@ -258,8 +274,8 @@ def _enqueue(enqueuer: ReplayEnqueuer, key: EventKey, lock: str) -> None:
 
 
 def _note_arrival(arrivals: Arrivals, conversation_id: str, park: Parked | None) -> Arrival:
-    """What noting the arrival found (when it fails, or the sweep cannot be scheduled:
-    the first of a hold, not parked, so that the item gets a task of its own)."""
+    """What noting the arrival found (when it fails: the first of a hold, not parked, so
+    that the item gets a task of its own)."""
     try:
         return arrivals.arrived(conversation_id, park=park)
     except Exception as exc:
@@ -283,24 +299,13 @@ def resume_parked(
     if news is not None:
         for conversation_id in arrivals.unpark_tracking():
             news(conversation_id)
-    return _send_passes(arrivals.unpark(), enqueuer, after=after)
-
-
-def send_due_parked(arrivals: Arrivals, enqueuer: ReplayEnqueuer) -> int:
-    """The sweep: send the passes the poller parked whose hold has ended with the drain's
-    end unseen (`Arrivals.take_due`: the poller stopped, or the drain outlasts the hold);
-    how many. A pass that cannot be sent is left to the reconciler (its items stay
-    `received`)."""
-    return _send_passes(arrivals.take_due(), enqueuer, after=0.0)
-
-
-def _send_passes(parked: list[Parked], enqueuer: ReplayEnqueuer, *, after: float) -> int:
+    parked = arrivals.unpark()
     for replay in parked:
         enqueuer.enqueue_replay(
             replay.key,
             lock=replay.lock,
             generation=replay.generation,
-            countdown=after + random.uniform(0.05, 0.3) if after else 0.0,
+            countdown=after + random.uniform(0.05, 0.3),
             parked=True,
         )
     return len(parked)

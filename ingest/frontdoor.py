@@ -61,12 +61,7 @@ class FrontDoor:
         """`redis_auth`: the Redis password from a secret store (default: the settings');
         `counts`: the process's count buffer, which `metrics` should share."""
         from tasks.application import app
-        from tasks.producer import (
-            CeleryEnqueuer,
-            SweepScheduler,
-            TrackingScheduler,
-            VerifyScheduler,
-        )
+        from tasks.producer import CeleryEnqueuer, TrackingScheduler, VerifyScheduler
 
         # Connects on first use, not here.
         redis_auth = redis_auth or RedisCredentials.from_settings(settings)
@@ -84,11 +79,7 @@ class FrontDoor:
             verifications = PendingVerifications(client, VerifyScheduler(app, broker=client))
         arrivals = None
         if settings.replay_order == "conversation":
-            arrivals = Arrivals(
-                client,
-                keep_seconds=settings.replay_ingest_max_hold_seconds,
-                sweeps=SweepScheduler(app),
-            )
+            arrivals = Arrivals(client, keep_seconds=settings.replay_ingest_max_hold_seconds)
         news = TrackingNews(
             client,
             TrackingScheduler(app),

@@ -32,10 +32,7 @@ class _App(Celery):  # type: ignore[misc]
         return self.subclass_with_self("tasks.banner:Worker")
 
 
-app = _App(
-    "dlq-replay",
-    include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify", "tasks.sweep"],
-)
+app = _App("dlq-replay", include=["tasks.replay", "tasks.track", "tasks.reconcile", "tasks.verify"])
 app.config_from_object("celeryconfig")
 # Proof of work for `dlq-replay health` (tasks.health): a worker's consumer and beat's
 # scheduler touch their heartbeat files. fleet.yaml's beat names a subclass of its own.

@@ -10,5 +10,3 @@ REPLAY_TASK = "dlq.replay"
 TRACK_TASK = "dlq.track"
 RECONCILE_TASK = "dlq.reconcile"
 VERIFY_TASK = "dlq.verify"
-#: Sends the passes the poller parked for a drain whose hold ended (`dlq.arrivals`).
-SWEEP_TASK = "dlq.sweep"

@@ -6,14 +6,7 @@ import redis
 from celery import Celery
 
 from dlq.events import EventKey
-from tasks.names import (
-    REPLAY_QUEUE,
-    REPLAY_TASK,
-    SWEEP_TASK,
-    TRACK_TASK,
-    VERIFY_QUEUE,
-    VERIFY_TASK,
-)
+from tasks.names import REPLAY_QUEUE, REPLAY_TASK, TRACK_TASK, VERIFY_QUEUE, VERIFY_TASK
 
 
 class CeleryEnqueuer:
@@ -48,17 +41,6 @@ class TrackingScheduler:
 
     def __call__(self, conversation_id: str, delay: float) -> None:
         self._app.send_task(TRACK_TASK, args=(conversation_id,), countdown=delay)
-
-
-class SweepScheduler:
-    """Schedules one sweep of the passes parked for a drain, `delay` seconds out
-    (`dlq.arrivals.Arrivals`: the poller's)."""
-
-    def __init__(self, app: Celery) -> None:
-        self._app = app
-
-    def __call__(self, delay: float) -> None:
-        self._app.send_task(SWEEP_TASK, retry=True, countdown=delay)
 
 
 class VerifyScheduler:

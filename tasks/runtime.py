@@ -77,8 +77,6 @@ class Runtime:
     tracker: Tracker
     news: TrackingNews
     reconciler: Reconciler
-    #: What the ingest tells ordered passes of events still on their way (the sweep's).
-    arrivals: Arrivals
     #: The retry policy of each task, by task name.
     policies: Mapping[str, RetryPolicy]
     #: Batch verification (None when REPLAY_VERIFY_CONVERSATION is off).
@@ -302,7 +300,6 @@ def build_runtime(
         tracker,
         news,
         reconciler,
-        arrivals,
         policies,
         pending,
         prefetcher,

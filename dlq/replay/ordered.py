@@ -57,9 +57,9 @@ class _Pass:
     #: The lookup's error, for the first attempt to record as its own.
     unverified: Exception | None
     #: Outcomes of the items it ended, for `PassResults`, with the generation of the item
-    #: each was recorded for: the other tasks' items, and its own (a pass a worker parked
-    #: is sent when the drain ends while the task that parked it comes back at the hold's
-    #: end: that twin ends on the record instead of a pass that queries the ledger again).
+    #: each was recorded for: the other tasks' items, and its own (a parked pass is sent
+    #: again when the drain ends while its first task comes back at the hold's end: that
+    #: twin ends on the record instead of a pass that queries the ledger again).
     settled: dict[EventKey, tuple[str, str | None]] = field(default_factory=dict)
     own: ReplayOutcome | None = None
     hold: Hold | None = None

@@ -251,7 +251,7 @@ def test_a_conversation_keeps_its_event_order_when_the_ingest_is_slower_than_the
     assert out_of_order(arrivals, in_order) == []
 
 
-def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_the_sweep_at_the_hold_end(
+def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_their_tasks_at_the_hold_end(
     stack, redis_client
 ):
     with shuffled_in_dlq(stack, 8, seed=11, hold_seconds=8) as (sink, events, in_order):
@@ -264,7 +264,7 @@ def test_a_poller_stopped_mid_drain_leaves_its_parked_lines_to_the_sweep_at_the_
         items = stack.wait_final(taken, timeout=60)
         arrivals = sink.arrivals()
 
-    # The sweeps the poller scheduled sent each line's pass when its hold ended.
+    # Each line's first event's task came back when the hold ended and ran the line's pass.
     assert {i.status for i in items} == {Status.REPLAYED}
     assert Counter(arrivals) == Counter(i.event_id for i in items)
     assert out_of_order(arrivals, in_order) == []

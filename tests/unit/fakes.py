@@ -294,21 +294,6 @@ class RecordingEnqueuer:
 
 
 @dataclass
-class RecordingSweeps:
-    """`Arrivals`'s sweep scheduler: records the countdown of each sweep asked; the first
-    `refuse` asks fail, as a broker away would."""
-
-    countdowns: list[float] = field(default_factory=list)
-    refuse: int = 0
-
-    def __call__(self, countdown: float) -> None:
-        if self.refuse:
-            self.refuse -= 1
-            raise ConnectionError("the broker is away")
-        self.countdowns.append(countdown)
-
-
-@dataclass
 class RecordingSchedule:
     """`TrackingNews`'s scheduler: records (conversation id, countdown) of each run asked."""
 

@@ -11,20 +11,13 @@ import redis.lock
 from helpers import genesys_event, received_message
 
 from dlq.arrivals import Parked
-from dlq.ingest import admit, resume_parked, send_due_parked
+from dlq.ingest import admit, resume_parked
 from dlq.ledger import Status
 from dlq.replay import AttemptFailed, PassResults, ReplayOptions, ReplayOutcome, Wait
 from dlq.replay.outcomes import RecordLost
 from dlq.targets.errors import TargetRejected, TargetUnavailable
 
-from .fakes import (
-    CONVERSATION_ID,
-    LEASE_SECONDS,
-    TARGET_ARN,
-    RecordingEnqueuer,
-    RecordingSweeps,
-    event_time,
-)
+from .fakes import CONVERSATION_ID, LEASE_SECONDS, TARGET_ARN, RecordingEnqueuer, event_time
 from .test_ordering import conversation, sent_ids
 
 
@@ -223,16 +216,10 @@ def test_a_delivery_the_ledger_never_records_stays_leased_instead_of_released(
 
 
 @pytest.fixture()
-def sweeps():
-    return RecordingSweeps()
-
-
-@pytest.fixture()
-def arrivals(cache, clock, sweeps):
+def arrivals(cache, clock):
     from dlq.arrivals import Arrivals
 
-    # The hold: at most 30 s.
-    return Arrivals(cache, keep_seconds=30, sweeps=sweeps, clock=clock)
+    return Arrivals(cache, keep_seconds=30, clock=clock)  # the hold: at most 30 s
 
 
 @pytest.fixture()
@@ -598,22 +585,21 @@ def drained_in(ledger, arrivals, clock):
     return admit_one
 
 
-def test_while_the_dlq_drains_no_event_gets_a_task_and_one_sweep_goes_a_hold_later(
-    drained_in, arrivals, sweeps
+def test_while_the_dlq_drains_only_a_lines_first_event_gets_a_task_back_at_the_hold_end(
+    drained_in, arrivals
 ):
     sent = RecordingEnqueuer()
     arrivals.draining(True, for_seconds=25)
     first, second, third = (drained_in(sent, draining=True) for _ in range(3))
     crm = drained_in(sent, draining=True, target_arn=TARGET_ARN + "-crm")
 
-    # Each line (the conversation's events for one target) parks its pass; the items wait
-    # in the ledger for it. One sweep for the second's lines, when their hold (30 s) has
-    # ended, in case the drain's end is never seen.
-    assert sent.keys == []
-    assert len(sweeps.countdowns) == 1
-    assert 31.0 <= sweeps.countdowns[0] < 31.5
+    # One task a line (the conversation's events for one target), parked: it comes back
+    # when the hold (30 s) ends, in case the drain's end is never seen.
+    assert sent.keys == [first, crm]
+    assert sent.parked == [True, True]
+    assert all(30 <= countdown < 30.5 for countdown in sent.countdowns)
     assert {p.key for p in arrivals.unpark()} == {first, crm}
-    assert second != third
+    assert second != third  # both wait in the ledger for their line's pass
 
 
 def test_the_lambda_front_door_cannot_tell_a_drain_and_sends_every_event(drained_in, arrivals):
@@ -641,27 +627,26 @@ def test_the_drains_end_sends_the_parked_pass_which_replays_the_whole_line_in_or
     )
     assert sorted(sent_ids(target)) == sorted(k.event_id for k in keys)
 
-    clock.advance(30)  # the sweep, a hold later: the drain's end took the line
-    assert send_due_parked(arrivals, passes) == 0
-    assert len(passes.keys) == 1
+    clock.advance(30)  # the first event's own task, back at the hold's end: on the record
+    assert held_back().replay(keys[0], lock=CONVERSATION_ID, parked=True) is (
+        ReplayOutcome.REPLAYED
+    )
     assert len(target.calls) == 3
 
 
 def test_a_pass_that_runs_while_the_dlq_drains_lets_its_lines_next_events_park_again(
     drained_in, arrivals, held_back, target, clock
 ):
-    sent, passes = RecordingEnqueuer(), RecordingEnqueuer()
+    sent = RecordingEnqueuer()
     arrivals.draining(True, for_seconds=25)
     first = drained_in(sent, draining=True)
-    clock.advance(31)  # a long drain: the hold ends, the sweep sends the line's pass
+    clock.advance(31)  # a long drain: the hold ends, the first task comes back
     arrivals.draining(True, for_seconds=25)
-    assert send_due_parked(arrivals, passes) == 1
-    assert (passes.keys, passes.parked, passes.countdowns) == ([first], [True], [0.0])
 
     assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is (ReplayOutcome.REPLAYED)
     later = drained_in(sent, draining=True)  # its line's pass has run: it parks a new one
 
-    assert sent.keys == []
+    assert sent.keys == [first, later]
     assert [p.key for p in arrivals.unpark()] == [later]
 
 
@@ -675,75 +660,6 @@ def test_an_arrival_note_that_fails_costs_no_event_its_task(drained_in, arrivals
 
     assert sent.keys == keys  # each gets its task at once, as without the drain
     assert sent.parked == [False, False]
-
-
-def test_the_lines_parked_within_a_second_share_one_sweep_and_a_later_second_has_its_own(
-    drained_in, arrivals, sweeps, clock, cache
-):
-    from dlq.arrivals import SWEEP_KEY
-
-    sent = RecordingEnqueuer()
-    arrivals.draining(True, for_seconds=25)
-    for n in range(3):
-        drained_in(sent, draining=True, target_arn=f"{TARGET_ARN}-{n}")
-        clock.advance(0.3)
-    assert len(sweeps.countdowns) == 1
-
-    clock.advance(0.2)  # the window (1 s) has lapsed: Redis's own clock drops its key
-    cache.delete(SWEEP_KEY)
-    drained_in(sent, draining=True, target_arn=f"{TARGET_ARN}-late")
-
-    assert len(sweeps.countdowns) == 2
-    assert sent.keys == []
-
-
-def test_a_sweep_the_broker_refuses_gives_the_event_a_task_and_the_next_line_schedules_it(
-    drained_in, arrivals, sweeps
-):
-    sweeps.refuse = 1
-    sent = RecordingEnqueuer()
-    arrivals.draining(True, for_seconds=25)
-
-    first = drained_in(sent, draining=True)  # parked, but nothing would send it in time
-    crm = drained_in(sent, draining=True, target_arn=TARGET_ARN + "-crm")
-
-    assert sent.keys == [first]  # its own task at once, as without the drain
-    assert len(sweeps.countdowns) == 1  # the next line parked opened the window again
-    assert {p.key for p in arrivals.unpark()} == {first, crm}
-
-
-def test_the_sweep_sends_each_line_once_its_hold_has_ended_and_the_drains_end_the_rest(
-    drained_in, arrivals, clock
-):
-    sent, passes = RecordingEnqueuer(), RecordingEnqueuer()
-    arrivals.draining(True, for_seconds=25)
-    early = drained_in(sent, draining=True)
-    clock.advance(10)
-    late = drained_in(sent, draining=True, target_arn=TARGET_ARN + "-crm")
-    clock.advance(20.5)  # the early line's hold (30 s) has ended, the late one's not
-
-    assert send_due_parked(arrivals, passes) == 1
-    assert passes.keys == [early]
-    assert send_due_parked(arrivals, passes) == 0  # taken once
-    assert [p.key for p in arrivals.unpark()] == [late]  # the drain's end: the rest
-    clock.advance(10)
-    assert send_due_parked(arrivals, passes) == 0  # and the drain's end took it for good
-
-
-def test_a_sweep_takes_every_due_line_however_many_batches_they_fill(
-    drained_in, arrivals, clock, monkeypatch
-):
-    import dlq.arrivals
-
-    monkeypatch.setattr(dlq.arrivals, "SWEEP_BATCH", 2)
-    sent, passes = RecordingEnqueuer(), RecordingEnqueuer()
-    arrivals.draining(True, for_seconds=25)
-    lines = [drained_in(sent, draining=True, target_arn=f"{TARGET_ARN}-{n}") for n in range(5)]
-    clock.advance(30.5)
-
-    assert send_due_parked(arrivals, passes) == 5
-    assert set(passes.keys) == set(lines)
-    assert arrivals.unpark() == []
 
 
 def test_an_empty_receive_sends_what_this_poller_parked_after_another_ended_the_drain(
@@ -781,6 +697,6 @@ def test_a_lines_first_event_that_fails_is_reported_once_by_the_pass_not_again_a
     assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is ReplayOutcome.FAILED
     assert enqueuer.keys == [second]
     assert held_back().replay(second, lock=CONVERSATION_ID) is ReplayOutcome.FAILED
-    clock.advance(30)  # the sweep, a hold later: nothing left to send
-    assert send_due_parked(arrivals, passes) == 0
+    clock.advance(30)  # the first event's own task, back at the hold's end
+    assert held_back().replay(first, lock=CONVERSATION_ID, parked=True) is ReplayOutcome.SKIPPED
     assert len(target.calls) == 2

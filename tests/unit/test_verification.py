@@ -38,7 +38,6 @@ from .fakes import (
     CUSTOMER_ID,
     TARGET_ARN,
     RecordingEnqueuer,
-    RecordingSweeps,
     ScriptedGenesys,
     ScriptedLimiter,
     details_calls,
@@ -433,7 +432,7 @@ DRAIN_HOLD = 45.0
 
 @pytest.fixture()
 def arrivals(cache, clock) -> Arrivals:
-    return Arrivals(cache, keep_seconds=60, sweeps=RecordingSweeps(), clock=clock)
+    return Arrivals(cache, keep_seconds=60, clock=clock)
 
 
 @pytest.fixture()
