@@ -7,6 +7,8 @@
 .venv/bin/python -m bench --dynamodb moto    # DynamoDB on moto (default auto: dynalite if node)
 .venv/bin/python -m bench drain --pools threads:16,prefork   # one benchmark, its own options
 .venv/bin/python -m bench layout             # worker layouts side by side (bench.layout)
+.venv/bin/python -m bench against HEAD~1 -- bench.deployed   # one benchmark, this checkout
+                                             # against a commit's code, in pairs (bench.against)
 .venv/bin/python -m bench --report           # the suite, then its figures into docs/performance.md,
                                              # README.md's table and bench/summary.json
 .venv/bin/python -m bench report             # only the render, from bench/results/*.json
@@ -30,7 +32,10 @@ from bench.common import RESULTS_DIR, machine
 
 SUITE = ("limiter", "ingest", "drain", "budget", "deployed", "growth")
 #: Every benchmark `python -m bench NAME ...` runs on its own, with its own options.
-BENCHMARKS = (*SUITE, "cost", "floor", "baseline", "scale", "outage", "layout", "report")
+BENCHMARKS = (
+    *SUITE,
+    *("cost", "floor", "baseline", "scale", "outage", "layout", "against", "report"),
+)
 
 
 def run_one(name: str, *, quick: bool, results: Path, dynamodb: str) -> tuple[int, float]:
