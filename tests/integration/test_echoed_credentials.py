@@ -175,6 +175,11 @@ def test_credentials_a_target_echoes_reach_no_log_ledger_cli_or_genesys_attribut
         stack.ingest()
         runtime().replayer.replay(EventKey(event["id"], destination, stack.rule_arn))
         runtime().tracker.track(conversation)
+        # The outcome counts reach Redis with the process's next flush (every 0.5 s):
+        # `status` right after would race it.
+        counts = runtime().counts
+        assert counts is not None
+        assert counts.flush()
         [item] = stack.ledger.items_for_event(event["id"])
         ledger = raw_ledger(stack)
         inspected = cli("inspect", event["id"], "--json") + cli("inspect", event["id"])
