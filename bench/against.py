@@ -9,7 +9,8 @@ directory are the worktree), with this checkout's virtualenv and `.bench-node/`.
 figures compared are the numbers at the `--figure` paths of its JSON (dotted:
 `floor.operations.task.cpu_ms`; by default every number at its top level). It prints
 each pair and, per figure, both medians and the median of the pairs' ratios (change
-over reference), and writes `bench/results/against-<benchmark>.json`.
+over reference), and writes `bench/results/against-<benchmark>.json`, each run's own
+JSON and log beside it (`against-<benchmark>.runs/<side>-<n>.json`).
 
 Why pairs: on this project's 2-core machines one commit's `bench.deployed` gave
 `worker_over_floor` 1.21-1.59 within half an hour (2026-12-08). A change worth less than
@@ -56,20 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--output" in bench_args:
         sys.exit("each run gets its own --output: leave it out of the benchmark's options")
     output = args.output or RESULTS_DIR / f"against-{benchmark.removeprefix('bench.')}.json"
+    # Each run's own JSON and log, kept beside the summary (`<output>.runs/`).
+    runs = output.with_suffix(".runs")
+    runs.mkdir(parents=True, exist_ok=True)
     reference = commit_of(args.rev)
-    with tempfile.TemporaryDirectory(prefix="bench-against-") as scratch:
-        work = Path(scratch)
-        with worktree(reference, work / "reference") as reference_root:
-            roots = {"reference": reference_root, "change": REPO}
-            pairs = []
-            for n in range(args.pairs):
-                order = SIDES if n % 2 == 0 else SIDES[::-1]
-                pair: dict[str, Any] = {"order": list(order)}
-                for side in order:
-                    doc = run(benchmark, bench_args, roots[side], work / f"{side}-{n + 1}")
-                    pair[side] = figures_of(doc, args.figure)
-                pairs.append(pair)
-                _print_pair(n + 1, pair)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-against-") as scratch,
+        worktree(reference, Path(scratch) / "reference") as reference_root,
+    ):
+        roots = {"reference": reference_root, "change": REPO}
+        pairs = []
+        for n in range(args.pairs):
+            order = SIDES if n % 2 == 0 else SIDES[::-1]
+            pair: dict[str, Any] = {"order": list(order)}
+            for side in order:
+                doc = run(benchmark, bench_args, roots[side], runs / f"{side}-{n + 1}")
+                pair[side] = figures_of(doc, args.figure)
+            pairs.append(pair)
+            _print_pair(n + 1, pair)
     summary = summarise(pairs)
     figures = {
         "benchmark": "against",

@@ -136,6 +136,8 @@ def test_against_head_runs_both_sides_in_alternating_pairs_and_writes_its_summar
     budget = figures["figures"]["scenarios.high.budget_per_minute"]
     assert budget["reference"] == budget["change"] == [680, 680]  # the same code, twice
     assert budget["ratio_median"] == 1.0
+    kept = sorted(p.name for p in output.with_suffix(".runs").glob("*.json"))
+    assert kept == ["change-1.json", "change-2.json", "reference-1.json", "reference-2.json"]
 
 
 def test_the_benchmark_must_come_after_a_double_dash() -> None:
