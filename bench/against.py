@@ -56,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     benchmark, *bench_args = argv[cut + 1 :]
     if "--output" in bench_args:
         sys.exit("each run gets its own --output: leave it out of the benchmark's options")
-    output = args.output or RESULTS_DIR / f"against-{benchmark.removeprefix('bench.')}.json"
+    # Absolute: the reference runs in its worktree, where a relative path would land.
+    output = (
+        args.output or RESULTS_DIR / f"against-{benchmark.removeprefix('bench.')}.json"
+    ).resolve()
     # Each run's own JSON and log, kept beside the summary (`<output>.runs/`).
     runs = output.with_suffix(".runs")
     runs.mkdir(parents=True, exist_ok=True)
@@ -152,6 +155,7 @@ def worktree(commit: str, path: Path) -> Iterator[Path]:
 def run(benchmark: str, args: Sequence[str], root: Path, stem: Path) -> dict[str, Any]:
     """One run of `python -m <benchmark>` with `root`'s code; answers its JSON. Its
     output goes to `<stem>.log`; raises `RunFailed` naming it when the run fails."""
+    stem = stem.resolve()  # the run's working directory is `root`
     output, log = stem.with_suffix(".json"), stem.with_suffix(".log")
     path = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}

@@ -53,6 +53,19 @@ def test_a_run_imports_the_code_of_its_root_before_this_checkouts(tmp_path: Path
     assert (tmp_path / "first.log").exists()
 
 
+def test_a_relative_output_lands_here_not_in_the_roots_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = fake_benchmark(tmp_path / "root", 3)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+
+    assert run("bench.whereami", [], root, Path("relative"))["answer"] == 3
+    assert (here / "relative.json").exists()
+    assert not (root / "relative.json").exists()
+
+
 def test_a_run_that_fails_names_its_log_tail(tmp_path: Path) -> None:
     root = fake_benchmark(tmp_path / "root", 1)
     (root / "bench" / "broken.py").write_text("raise SystemExit('the stack did not start')\n")
