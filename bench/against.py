@@ -216,10 +216,10 @@ def summarise(pairs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         summary[name] = {
             "reference": ref,
             "change": new,
-            "reference_median": statistics.median(ref),
-            "change_median": statistics.median(new),
+            "reference_median": round(statistics.median(ref), 4),
+            "change_median": round(statistics.median(new), 4),
             "ratios": ratios,
-            "ratio_median": statistics.median(ratios) if ratios else None,
+            "ratio_median": round(statistics.median(ratios), 3) if ratios else None,
         }
     return summary
 
