@@ -64,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = output.with_suffix(".runs")
     runs.mkdir(parents=True, exist_ok=True)
     reference = commit_of(args.rev)
+    # What this side runs, read before it runs (an edit during the runs is not it).
+    change = {"commit": commit_of("HEAD"), "uncommitted": dirty()}
     with (
         tempfile.TemporaryDirectory(prefix="bench-against-") as scratch,
         worktree(reference, Path(scratch) / "reference") as reference_root,
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "args": bench_args,
         "machine": machine(),
         "reference": {"rev": args.rev, "commit": reference},
-        "change": {"commit": commit_of("HEAD"), "uncommitted": dirty()},
+        "change": change,
         "pairs": pairs,
         "figures": summary,
     }
